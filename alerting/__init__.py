@@ -1,0 +1,1 @@
+"""Alert delivery: policy (routing, grouping, silences) and one module per channel."""

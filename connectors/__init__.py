@@ -1,0 +1,1 @@
+"""Connectors that bring social posts into ``koubei.posts``."""

@@ -1,0 +1,3 @@
+"""Koubei Sentinel stream processing: schema, configuration, scoring, buckets, detection."""
+
+__version__ = "0.1.0"

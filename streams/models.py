@@ -1,0 +1,428 @@
+"""The records that travel between topics, as plain dataclasses.
+
+Every record is JSON on the wire so that any Kafka tool (and any language)
+can read it. Parsing is strict and each failure carries a short machine
+``reason`` (used as a metric label and in the dead-letter record) plus a
+human message that names the offending field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+# Posts longer than this are rejected rather than truncated: a 1 MB "post" is
+# a crawler bug, and silently scoring a prefix would hide it.
+MAX_TEXT_CHARS = 100_000
+MAX_RECORD_BYTES = 1_000_000
+ALERT_STATES = ("firing", "resolved")
+SEVERITIES = ("warning", "critical")
+
+
+class RecordError(ValueError):
+    """A record that cannot be accepted; ``reason`` is a bounded label."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _require(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if name not in obj or obj[name] is None:
+        raise RecordError("missing_field", f"{where}{name}: required field is missing")
+    value = obj[name]
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise RecordError("wrong_type", f"{where}{name}: expected {_kind_name(kind)}, got bool")
+    if not isinstance(value, kind):
+        raise RecordError(
+            "wrong_type", f"{where}{name}: expected {_kind_name(kind)}, got {type(value).__name__}"
+        )
+    return value
+
+
+def _optional_count(obj: dict[str, Any], name: str, where: str) -> int:
+    value = obj.get(name, 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecordError("wrong_type", f"{where}{name}: expected a non-negative integer")
+    if value < 0:
+        raise RecordError("bad_value", f"{where}{name}: must be >= 0, got {value}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)
+
+
+def parse_time(value: Any, where: str = "created_at") -> datetime:
+    """Parse an event time; naive times are rejected because a post's hour
+    decides its bucket and a silently-assumed zone shifts every bucket."""
+    if isinstance(value, bool):
+        raise RecordError("wrong_type", f"{where}: expected an ISO-8601 time or epoch seconds")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0:
+            raise RecordError("bad_value", f"{where}: epoch seconds must be finite and >= 0")
+        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    if not isinstance(value, str):
+        raise RecordError("wrong_type", f"{where}: expected an ISO-8601 time or epoch seconds")
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise RecordError("bad_value", f"{where}: not an ISO-8601 time: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        raise RecordError("naive_time", f"{where}: time has no timezone offset: {value[:40]!r}")
+    return parsed
+
+
+def format_time(value: datetime) -> str:
+    return value.isoformat()
+
+
+@dataclass(frozen=True)
+class Author:
+    id: str
+    name: str
+    followers: int = 0
+    verified: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Author:
+        if not isinstance(data, dict):
+            raise RecordError("wrong_type", "author: expected an object")
+        author_id = _require(data, "id", (str, int), "author.")
+        name = data.get("name", "")
+        if not isinstance(name, str):
+            raise RecordError("wrong_type", "author.name: expected str")
+        verified = data.get("verified", False)
+        if not isinstance(verified, bool):
+            raise RecordError("wrong_type", "author.verified: expected bool")
+        return cls(
+            id=str(author_id),
+            name=name,
+            followers=_optional_count(data, "followers", "author."),
+            verified=verified,
+        )
+
+
+@dataclass(frozen=True)
+class Post:
+    """A social post as every connector emits it on ``koubei.posts``."""
+
+    source: str
+    id: str
+    author: Author
+    text: str
+    created_at: datetime
+    url: str = ""
+    reposts: int = 0
+    comments: int = 0
+    likes: int = 0
+    lang: str = "zh"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The Kafka key: a re-sent post gets the same key, so it is recognisable."""
+        return f"{self.source}:{self.id}"
+
+    @property
+    def event_time(self) -> float:
+        return self.created_at.timestamp()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = format_time(self.created_at)
+        return data
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Post:
+        if not isinstance(data, dict):
+            raise RecordError("not_an_object", "post: expected a JSON object")
+        source = _require(data, "source", str, "")
+        if not source or ":" in source:
+            raise RecordError("bad_value", "source: must be a non-empty name without ':'")
+        post_id = _require(data, "id", (str, int), "")
+        if str(post_id) == "":
+            raise RecordError("bad_value", "id: must not be empty")
+        text = _require(data, "text", str, "")
+        if len(text) > MAX_TEXT_CHARS:
+            raise RecordError(
+                "text_too_long", f"text: {len(text)} characters, the limit is {MAX_TEXT_CHARS}"
+            )
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+            raise RecordError("bad_text", "text: contains unpaired UTF-16 surrogates")
+        url = data.get("url") or ""
+        if not isinstance(url, str):
+            raise RecordError("wrong_type", "url: expected str")
+        lang = data.get("lang") or "zh"
+        if not isinstance(lang, str):
+            raise RecordError("wrong_type", "lang: expected str")
+        raw = data.get("raw") or {}
+        if not isinstance(raw, dict):
+            raise RecordError("wrong_type", "raw: expected an object")
+        return cls(
+            source=source,
+            id=str(post_id),
+            author=Author.from_dict(_require(data, "author", dict, "")),
+            text=text,
+            created_at=parse_time(data.get("created_at"))
+            if data.get("created_at") is not None
+            else _missing_time(),
+            url=url,
+            reposts=_optional_count(data, "reposts", ""),
+            comments=_optional_count(data, "comments", ""),
+            likes=_optional_count(data, "likes", ""),
+            lang=lang,
+            raw=raw,
+        )
+
+
+def _missing_time() -> datetime:
+    raise RecordError("missing_field", "created_at: required field is missing")
+
+
+def parse_post(payload: bytes | str | None) -> Post:
+    """Decode one record from ``koubei.posts``; raises RecordError with a reason."""
+    if payload is None:
+        raise RecordError("empty_record", "record has no value")
+    if isinstance(payload, bytes):
+        if len(payload) > MAX_RECORD_BYTES:
+            raise RecordError(
+                "record_too_large", f"record is {len(payload)} bytes, the limit is {MAX_RECORD_BYTES}"
+            )
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordError("invalid_utf8", f"record is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    else:
+        text = payload
+    if not text.strip():
+        raise RecordError("empty_record", "record is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError("malformed_json", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return Post.from_dict(data)
+
+
+def reach_weight(followers: int, reposts: int, comments: int) -> float:
+    """How far a negative post is likely to travel, on a log scale.
+
+    A verified account with a million followers is worth about seven ordinary
+    posts, not a million: reach matters, but a single big account must not
+    drown out a hundred angry customers.
+    """
+    return 1.0 + math.log10(1 + followers) + math.log10(1 + reposts + comments)
+
+
+@dataclass
+class Mention:
+    """One (post, brand) pair, scored; keyed by brand on ``koubei.mentions``."""
+
+    brand: str
+    post_key: str
+    source: str
+    post_id: str
+    author_id: str
+    author_name: str
+    followers: int
+    verified: bool
+    text: str
+    url: str
+    created_at: float  # epoch seconds, event time
+    negative: float  # final probability that the post is negative
+    sentiment: float  # the model's raw positive probability
+    is_negative: bool
+    reach: float
+    risk_terms: list[str] = field(default_factory=list)
+    reposts: int = 0
+    comments: int = 0
+    likes: int = 0
+    kind: str = "mention"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Mention:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class SamplePost:
+    """A post quoted as evidence in an alert."""
+
+    id: str
+    author: str
+    followers: int
+    excerpt: str
+    url: str
+    negative: float
+    reach: float
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Bucket:
+    """Per-brand counts for one event-time bucket ``[start, start + size)``."""
+
+    brand: str
+    start: float
+    size: float
+    total: int = 0
+    negative: int = 0
+    reach_negative: float = 0.0
+    risk_hits: int = 0
+    risk_terms: dict[str, int] = field(default_factory=dict)
+    top_negative: list[dict[str, Any]] = field(default_factory=list)
+
+    TOP_N = 5
+
+    @property
+    def end(self) -> float:
+        return self.start + self.size
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.total if self.total else 0.0
+
+    def add(self, mention: Mention) -> None:
+        self.total += 1
+        if mention.risk_terms:
+            self.risk_hits += 1
+            for term in mention.risk_terms:
+                self.risk_terms[term] = self.risk_terms.get(term, 0) + 1
+        if not mention.is_negative:
+            return
+        self.negative += 1
+        self.reach_negative += mention.reach
+        sample = SamplePost(
+            id=mention.post_key,
+            author=mention.author_name,
+            followers=mention.followers,
+            excerpt=mention.text[:140],
+            url=mention.url,
+            negative=round(mention.negative, 4),
+            reach=round(mention.reach, 4),
+            created_at=mention.created_at,
+        ).to_dict()
+        # Keep the few most far-reaching negative posts; O(TOP_N) per mention.
+        self.top_negative.append(sample)
+        self.top_negative.sort(key=lambda s: (-s["reach"], s["id"]))
+        del self.top_negative[self.TOP_N :]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "brand": self.brand,
+            "start": self.start,
+            "size": self.size,
+            "total": self.total,
+            "negative": self.negative,
+            "reach_negative": round(self.reach_negative, 6),
+            "risk_hits": self.risk_hits,
+            "risk_terms": dict(self.risk_terms),
+            "top_negative": list(self.top_negative),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Bucket:
+        return cls(
+            brand=data["brand"],
+            start=float(data["start"]),
+            size=float(data["size"]),
+            total=int(data.get("total", 0)),
+            negative=int(data.get("negative", 0)),
+            reach_negative=float(data.get("reach_negative", 0.0)),
+            risk_hits=int(data.get("risk_hits", 0)),
+            risk_terms=dict(data.get("risk_terms", {})),
+            top_negative=list(data.get("top_negative", [])),
+        )
+
+
+@dataclass
+class AlertEvent:
+    """A lifecycle event for one alert, on ``koubei.alerts`` keyed by ``key``.
+
+    ``key`` is stable for the whole life of one alert (brand + signal), so
+    a receiver can pair ``firing`` with ``resolved`` and deduplicate.
+    """
+
+    key: str
+    brand: str
+    brand_name: str
+    signal: str  # e.g. "negative_share", "negative_volume", "volume"
+    state: str  # "firing" | "resolved"
+    severity: str  # "warning" | "critical"
+    started_at: float  # event time of the bucket that fired
+    event_time: float  # event time of this update (bucket end)
+    window_seconds: float
+    value: float  # current value of the signal
+    baseline: float  # what the brand normally shows
+    statistic: float  # test statistic (z or -log10 p), for explanation
+    negative: int  # negative posts in the window
+    total: int  # posts in the window
+    negative_share: float
+    baseline_share: float
+    volume_change: float  # ratio of window volume to baseline volume
+    summary: str = ""  # one line, language-neutral, why it fired
+    ended_at: float | None = None
+    peak_value: float = 0.0
+    peak_severity: str = ""
+    risk_terms: list[list[Any]] = field(default_factory=list)  # [[term, count], ...]
+    top_posts: list[dict[str, Any]] = field(default_factory=list)
+    sparkline: list[float] = field(default_factory=list)  # recent negative counts per bucket
+    sequence: int = 0  # increases with every update of the same alert
+    detector: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.state not in ALERT_STATES:
+            raise ValueError(f"state must be one of {ALERT_STATES}, got {self.state!r}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AlertEvent:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def dead_letter(reason: str, message: str, original: bytes | None, **where: Any) -> bytes:
+    """A dead-letter record keeps the original bytes (base64) so nothing is lost."""
+    import base64
+
+    record: dict[str, Any] = {
+        "reason": reason,
+        "error": message,
+        "original_b64": base64.b64encode(original or b"").decode("ascii"),
+        "failed_at": datetime.now(timezone.utc).isoformat(),
+    }
+    if original is not None:
+        try:
+            record["original_text"] = original.decode("utf-8")[:2000]
+        except UnicodeDecodeError:
+            pass
+    record.update(where)
+    return json.dumps(record, ensure_ascii=False).encode()
