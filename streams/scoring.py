@@ -1,0 +1,75 @@
+"""From a post to its scored brand mentions: the score stage as plain code.
+
+Brands are matched first and only posts that mention a tracked brand are
+scored (scoring is the expensive step; most of a firehose mentions none of
+our brands). One post mentioning two brands yields two mentions with the
+same score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from streams.brands import BrandMatcher
+from streams.models import Mention, Post, reach_weight
+
+
+class ScoreLike(Protocol):
+    negative: float
+    sentiment: float
+    risk_terms: list[str]
+
+
+def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_threshold: float) -> list[Mention]:
+    reach = reach_weight(post.author.followers, post.reposts, post.comments)
+    is_negative = score.negative >= negative_threshold
+    return [
+        Mention(
+            brand=brand,
+            post_key=post.key,
+            source=post.source,
+            post_id=post.id,
+            author_id=post.author.id,
+            author_name=post.author.name,
+            followers=post.author.followers,
+            verified=post.author.verified,
+            text=post.text[:500],
+            url=post.url,
+            created_at=post.event_time,
+            negative=float(score.negative),
+            sentiment=float(score.sentiment),
+            is_negative=is_negative,
+            reach=reach,
+            risk_terms=list(score.risk_terms),
+            reposts=post.reposts,
+            comments=post.comments,
+            likes=post.likes,
+        )
+        for brand in brands
+    ]
+
+
+class PostScorer:
+    """Match + score a batch of posts with any scorer that has ``score_many``."""
+
+    def __init__(self, matcher: BrandMatcher, scorer: Any, negative_threshold: float) -> None:
+        self.matcher = matcher
+        self.scorer = scorer
+        self.negative_threshold = negative_threshold
+
+    def match(self, posts: Sequence[Post]) -> list[tuple[Post, list[str]]]:
+        return [(post, brands) for post in posts if (brands := self.matcher.match(post.text))]
+
+    def build(self, matched: Sequence[tuple[Post, list[str]]], scores: Sequence[ScoreLike]) -> list[Mention]:
+        out: list[Mention] = []
+        for (post, brands), score in zip(matched, scores, strict=True):
+            out.extend(mentions_for(post, brands, score, self.negative_threshold))
+        return out
+
+    def score_posts(self, posts: Sequence[Post]) -> list[Mention]:
+        matched = self.match(posts)
+        if not matched:
+            return []
+        scores = self.scorer.score_many([post.text for post, _ in matched])
+        return self.build(matched, scores)
