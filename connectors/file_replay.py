@@ -1,9 +1,14 @@
-"""File replay: push a JSONL file of posts into ``koubei.posts`` in event-time order.
+"""File replay: push a JSONL (or mapped CSV) file of posts into ``koubei.posts``
+in event-time order.
 
 Used by the demo, the tests and anyone replaying history through a live
 pipeline. Lines are sent as they are (bytes untouched) so that the worker,
 not the replayer, decides what is valid: a malformed line reaches the
 dead-letter topic with its reason exactly as it would from a real source.
+
+A CSV file needs a column mapping (``load_csv_records``): valid rows are
+sent as Post JSON, and a row that cannot be mapped is sent as the JSON of
+its cells so that the worker dead-letters it like any other bad record.
 
 Pacing: with ``speed`` N the gap between two posts is their ``created_at``
 gap divided by N (``speed`` 60 plays an hour in a minute); with no speed
@@ -20,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.models import RecordError, parse_time
+from connectors.config import CsvOptions
+from streams.models import Post, RecordError, parse_time
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,18 @@ def _describe(raw: bytes) -> tuple[bytes | None, float | None]:
         return None, None
 
 
-def load_records(path: str | Path) -> list[ReplayRecord]:
-    """Read a JSONL file and order it by event time.
+def load_records(path: str | Path, *, csv_options: CsvOptions | None = None,
+                 source: str = "csv") -> list[ReplayRecord]:
+    """Read a JSONL file (or a CSV file with ``csv_options``) and order it by event time.
 
     Lines that cannot be read as posts keep their place relative to their
     neighbours (they sort with the previous readable line's time) so a bad
     line is replayed, not dropped.
     """
+    if csv_options is not None:
+        return load_csv_records(csv_options, source=source)
+    if str(path).lower().endswith((".csv", ".tsv")):
+        raise ValueError(f"{path}: a CSV file needs a column mapping (koubei replay --map id=COL,text=COL,created_at=COL)")
     records: list[ReplayRecord] = []
     with open(path, "rb") as fh:
         for line_no, line in enumerate(fh, start=1):
@@ -66,6 +77,23 @@ def load_records(path: str | Path) -> list[ReplayRecord]:
                 continue
             key, created = _describe(raw)
             records.append(ReplayRecord(line_no, key, raw, created))
+    return _event_time_order(records)
+
+
+def load_csv_records(options: CsvOptions, *, source: str = "csv") -> list[ReplayRecord]:
+    """Rows of a CSV file mapped to posts (see ``connectors.csv_source``), in event-time order."""
+    from connectors.csv_source import read_csv
+
+    records: list[ReplayRecord] = []
+    for row_no, item in read_csv(options, source):
+        if isinstance(item, Post):
+            records.append(ReplayRecord(row_no, item.key.encode(), item.to_json(), item.event_time))
+        else:
+            records.append(ReplayRecord(row_no, None, item.original, None))
+    return _event_time_order(records)
+
+
+def _event_time_order(records: list[ReplayRecord]) -> list[ReplayRecord]:
     last = float("-inf")
     order: list[tuple[float, int, ReplayRecord]] = []
     for index, record in enumerate(records):

@@ -5,24 +5,30 @@ Pure logic: the Faust agent, ``koubei backtest`` and the tests drive the same
 table in the worker, a dict offline); the small per-partition progress
 (``AggregatorState``) lives in a plain table.
 
-Watermark (documented policy, see docs/architecture.md):
+Watermark (documented policy, also in docs/architecture.md):
 
-* event time only moves forward: ``max_event_time`` is the newest
-  ``created_at`` seen on this partition (mentions, or ticks from the scorer);
-* ``watermark = max_event_time - allowed_lateness``;
-* when the partition has been idle (no mention, no event-time tick) for
-  ``idle_close`` seconds of wall clock, event time is assumed to move on at
-  wall-clock rate: ``watermark >= max_event_time + idle - idle_close``. This
-  closes the last buckets of a quiet night without a single new post;
+* event time is reported by *clocks*: in the worker, each scoring worker
+  sends ticks carrying the minimum, over the posts partitions it consumes,
+  of the newest ``created_at`` seen there (so one fast partition cannot
+  outrun a slow one); offline, the single clock is the mentions' own time;
+* a clock that has not reported for ``idle_close`` seconds of wall time is
+  idle and ignored (a stopped worker, a quiet source);
+* ``event clock = min over active clocks``; when every clock is idle, event
+  time is assumed to move on at wall-clock rate from the newest report:
+  ``newest + idle - idle_close``. That closes the last buckets of a quiet
+  night without a single new post;
+* ``watermark = event clock - allowed_lateness``;
 * a bucket ``[start, start + size)`` closes once ``start + size <= watermark``
   and is then emitted for EVERY brand seen on the partition, empty or not
   (zero mentions at 3 a.m. is information for the baseline);
 * a mention for a bucket that has already closed is *late*: it is counted
   (``koubei_late_mentions_total``) and not added anywhere, because the
   detector has already judged that bucket;
-* a mention whose source offset is <= the last applied offset is a
-  re-delivery after a crash and is skipped, which keeps counts exact under
-  Kafka's at-least-once delivery.
+* a record whose offset is <= the last applied offset is a re-delivery
+  after a crash and is skipped; so is a mention whose originating post
+  (posts partition, offset) was already counted, which happens when the
+  score stage re-processes posts after a crash. Together these keep counts
+  exact under Kafka's at-least-once delivery.
 """
 
 from __future__ import annotations
@@ -68,11 +74,12 @@ class DictBucketStore:
 class AggregatorState:
     """Progress of one mentions partition; small and JSON-able."""
 
-    max_event_time: float | None = None
-    wall_at_max: float = 0.0
+    clocks: dict[str, list[float]] = field(default_factory=dict)  # clock id -> [event time, wall seen]
     next_close: float | None = None  # start of the oldest bucket not yet closed
-    brands: list[str] = field(default_factory=list)
+    earliest_open: float | None = None  # oldest bucket written before the first clock report
+    brands: dict[str, float] = field(default_factory=dict)  # brand -> first bucket with a mention
     applied_offset: int = -1
+    sources: dict[str, list[int]] = field(default_factory=dict)  # posts partition -> [offset, index]
     late: int = 0
     skipped_buckets: int = 0
 
@@ -107,51 +114,77 @@ class Aggregator:
         # Aligned to the Unix epoch, like Faust's own windows.
         return math.floor(t / self.size) * self.size
 
-    def add(self, mention: Mention, wall_now: float, offset: int | None = None) -> AddResult:
+    def add(self, mention: Mention, wall_now: float, offset: int | None = None,
+            clock: str | None = "local") -> AddResult:
+        """Count a mention. ``clock`` also reports its time as event-time
+        progress (offline use); the worker passes None and relies on ticks."""
         state = self.state
         start = self.bucket_start(mention.created_at)
         if offset is not None:
             if offset <= state.applied_offset:
                 return AddResult("duplicate", start)
             state.applied_offset = offset
-        self._observe(mention.created_at, wall_now)
+        if mention.src_partition >= 0:
+            # Mentions from one posts partition arrive in posts-offset order, so
+            # anything at or before the last one applied was already counted.
+            position = [mention.src_offset, mention.src_index]
+            last = state.sources.get(str(mention.src_partition))
+            if last is not None and position <= last:
+                return AddResult("duplicate", start)
+            state.sources[str(mention.src_partition)] = position
         if state.next_close is not None and start < state.next_close:
             state.late += 1
             return AddResult("late", start)
-        if mention.brand not in state.brands:
-            state.brands.append(mention.brand)
-            state.brands.sort()
+        if state.next_close is None and (state.earliest_open is None or start < state.earliest_open):
+            state.earliest_open = start
+        first = state.brands.get(mention.brand)
+        if first is None or start < first:
+            state.brands[mention.brand] = start
         raw = self.store.get(mention.brand, start)
         bucket = Bucket.from_dict(raw) if raw else Bucket(mention.brand, start, self.size)
         bucket.add(mention)
         self.store.put(mention.brand, start, bucket.to_dict())
+        if clock is not None:
+            self.observe_time(mention.created_at, wall_now, clock=clock)
         return AddResult("added", start)
 
-    def observe_time(self, event_time: float, wall_now: float, offset: int | None = None) -> None:
-        """An event-time tick: the scorer has seen posts up to ``event_time``."""
-        if offset is not None:
-            if offset <= self.state.applied_offset:
-                return
-            self.state.applied_offset = offset
-        self._observe(event_time, wall_now)
-
-    def _observe(self, event_time: float, wall_now: float) -> None:
+    def observe_time(self, event_time: float, wall_now: float, offset: int | None = None,
+                     clock: str = "local") -> None:
+        """A clock reports that event time has reached ``event_time``."""
         state = self.state
-        if state.max_event_time is None or event_time > state.max_event_time:
-            state.max_event_time = event_time
-            state.wall_at_max = wall_now
+        if offset is not None:
+            if offset <= state.applied_offset:
+                return
+            state.applied_offset = offset
+        previous = state.clocks.get(clock)
+        state.clocks[clock] = [max(event_time, previous[0]) if previous else event_time, wall_now]
         if state.next_close is None:
-            state.next_close = self.bucket_start(event_time - self.allowed_lateness)
+            first = self.bucket_start(event_time - self.allowed_lateness)
+            if state.earliest_open is not None:
+                first = min(first, state.earliest_open)
+            state.next_close = first
+
+    def event_clock(self, wall_now: float) -> float | None:
+        clocks = self.state.clocks
+        if not clocks:
+            return None
+        active = [t for t, seen in clocks.values() if wall_now - seen <= self.idle_close]
+        if active:
+            return min(active)
+        newest, seen = max(clocks.values())
+        return newest + (wall_now - seen) - self.idle_close
 
     def watermark(self, wall_now: float) -> float | None:
-        state = self.state
-        if state.max_event_time is None:
-            return None
-        mark = state.max_event_time - self.allowed_lateness
-        idle = wall_now - state.wall_at_max
-        if idle > self.idle_close:
-            mark = max(mark, state.max_event_time + idle - self.idle_close)
-        return mark
+        clock = self.event_clock(wall_now)
+        return None if clock is None else clock - self.allowed_lateness
+
+    def forget_idle_clocks(self, wall_now: float, horizon: float) -> None:
+        """Drop clocks silent for longer than ``horizon`` (workers long gone)."""
+        clocks = self.state.clocks
+        if len(clocks) > 1:
+            newest_seen = max(seen for _, seen in clocks.values())
+            for name in [n for n, (_, seen) in clocks.items() if wall_now - seen > horizon and seen < newest_seen]:
+                del clocks[name]
 
     def close_ready(self, wall_now: float) -> Iterator[Bucket]:
         """Yield every bucket (per brand) whose end has passed the watermark.
@@ -171,7 +204,9 @@ class Aggregator:
             state.next_close = skip_to
         while state.next_close + self.size <= mark:
             start = state.next_close
-            for brand in state.brands:
+            for brand, first in sorted(state.brands.items()):
+                if start < first:
+                    continue  # a brand's history starts with its first mention
                 raw = self.store.get(brand, start)
                 yield Bucket.from_dict(raw) if raw else Bucket(brand, start, self.size)
                 old = start - self.size * self.retention_buckets

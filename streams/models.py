@@ -251,6 +251,12 @@ class Mention:
     comments: int = 0
     likes: int = 0
     kind: str = "mention"
+    # Where the post came from on koubei.posts (partition, offset) and which of
+    # its brands this is: lets the aggregator drop mentions re-emitted when
+    # the score stage re-processes posts after a crash.
+    src_partition: int = -1
+    src_offset: int = -1
+    src_index: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

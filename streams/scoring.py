@@ -21,7 +21,8 @@ class ScoreLike(Protocol):
     risk_terms: list[str]
 
 
-def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_threshold: float) -> list[Mention]:
+def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_threshold: float,
+                 src: tuple[int, int] = (-1, -1)) -> list[Mention]:
     reach = reach_weight(post.author.followers, post.reposts, post.comments)
     is_negative = score.negative >= negative_threshold
     return [
@@ -45,8 +46,11 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
             reposts=post.reposts,
             comments=post.comments,
             likes=post.likes,
+            src_partition=src[0],
+            src_offset=src[1],
+            src_index=index,
         )
-        for brand in brands
+        for index, brand in enumerate(brands)
     ]
 
 
@@ -61,10 +65,13 @@ class PostScorer:
     def match(self, posts: Sequence[Post]) -> list[tuple[Post, list[str]]]:
         return [(post, brands) for post in posts if (brands := self.matcher.match(post.text))]
 
-    def build(self, matched: Sequence[tuple[Post, list[str]]], scores: Sequence[ScoreLike]) -> list[Mention]:
+    def build(self, matched: Sequence[tuple[Post, list[str]]], scores: Sequence[ScoreLike],
+              sources: Sequence[tuple[int, int]] | None = None) -> list[Mention]:
+        """Mentions for matched posts; ``sources`` gives each post's (partition, offset)."""
         out: list[Mention] = []
-        for (post, brands), score in zip(matched, scores, strict=True):
-            out.extend(mentions_for(post, brands, score, self.negative_threshold))
+        for i, ((post, brands), score) in enumerate(zip(matched, scores, strict=True)):
+            src = sources[i] if sources is not None else (-1, -1)
+            out.extend(mentions_for(post, brands, score, self.negative_threshold, src))
         return out
 
     def score_posts(self, posts: Sequence[Post]) -> list[Mention]:

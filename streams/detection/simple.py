@@ -45,6 +45,8 @@ class SimpleSpikeDetector:
         self.params = params or SimpleParams()
         p = self.params
         state = state or {}
+        if state.get("detector", self.name) != self.name:
+            state = {}  # another algorithm's state (the config changed): start afresh
         self.recent: deque[list[float]] = deque(state.get("recent", []), maxlen=p.recent_buckets)
         self.history: deque[float] = deque(state.get("history", []), maxlen=p.history_buckets)
         self.firing: dict[str, Any] | None = state.get("firing")
@@ -54,6 +56,7 @@ class SimpleSpikeDetector:
 
     def to_state(self) -> dict[str, Any]:
         return {
+            "detector": self.name,
             "recent": [list(r) for r in self.recent],
             "history": list(self.history),
             "firing": self.firing,

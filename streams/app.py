@@ -1,0 +1,349 @@
+"""The Faust application: topics, tables and agents, nothing else.
+
+Every agent is a thin loop around plain code that the backtest and the
+tests run too: ``parse_post`` (schema), ``PostScorer`` (brand match +
+sentiment), ``Aggregator`` (buckets + watermark), ``create_detector``
+(spike rule) and, for delivery, ``alerting.notifier.Notifier``.
+
+    koubei.posts ──score──▶ koubei.mentions ──aggregate──▶ koubei.buckets ──detect──▶ koubei.alerts ──notify──▶ channels
+         │ (invalid)            (keyed by brand;            (closed buckets,              (firing / resolved,
+         ▼                       + watermark ticks)          keyed by brand)               keyed by alert key)
+    koubei.posts.dead
+
+``mentions``, ``buckets`` and the tables are co-partitioned by brand, so
+one brand's buckets and detector state always live on one partition and
+one worker, and move together on a rebalance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import faust
+from mode import Service
+
+from streams import metrics
+from streams.aggregate import Aggregator, AggregatorState
+from streams.brands import BrandMatcher
+from streams.config import KoubeiConfig
+from streams.detection import create_detector
+from streams.kafka import BrokerQuirks, bootstrap_servers
+from streams.models import AlertEvent, Bucket, Mention, RecordError, dead_letter, parse_post
+from streams.scoring import PostScorer
+
+log = logging.getLogger("koubei.worker")
+
+SCORE_BATCH = 200
+SCORE_BATCH_WAIT = 0.2
+
+
+class WindowedBucketStore:
+    """``Aggregator``'s bucket store on top of a Faust tumbling windowed table.
+
+    Buckets are addressed by their explicit window range rather than by
+    ``relative_to_*``: bucket closing is driven by our own watermark, not
+    by Faust's window expiry (``on_window_close`` is unreliable upstream,
+    see ../shared/NOTES.md section 2), so we read and delete windows
+    ourselves.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table  # the WindowWrapper returned by Table.tumbling()
+        self.window = table.table.window
+
+    def _range(self, start: float) -> tuple[float, float]:
+        return tuple(self.window.ranges(start)[0])  # type: ignore[return-value]
+
+    def get(self, brand: str, start: float) -> dict[str, Any] | None:
+        value = self.table[brand][self._range(start)]
+        return value or None
+
+    def put(self, brand: str, start: float, bucket: dict[str, Any]) -> None:
+        self.table[brand][self._range(start)] = bucket
+
+    def delete(self, brand: str, start: float) -> None:
+        window = self._range(start)
+        if (brand, window) in self.table.table.data:
+            del self.table[brand][window]
+
+
+class PartitionClock:
+    """Event-time progress of the posts partitions this worker consumes.
+
+    The clock is the minimum, over assigned partitions, of the newest event
+    time seen on each: one partition far ahead (a fetch of a whole partition
+    at once) must not make the others' posts late. A partition silent for
+    ``idle`` wall seconds no longer holds the clock back, and a partition
+    not yet seen holds it back only for ``idle`` seconds after start-up.
+    """
+
+    def __init__(self, idle: float) -> None:
+        self.idle = idle
+        self.started = 0.0
+        self.partitions: dict[int, tuple[float, float]] = {}
+
+    def start(self, wall: float) -> None:
+        self.started = wall
+
+    def observe(self, partition: int, event_time: float, wall: float) -> None:
+        newest = self.partitions.get(partition, (event_time, wall))[0]
+        self.partitions[partition] = (max(newest, event_time), wall)
+
+    def clock(self, assigned: list[int], wall: float) -> float | None:
+        times: list[float] = []
+        for partition in assigned or list(self.partitions):
+            seen = self.partitions.get(partition)
+            if seen is None:
+                if wall - self.started < self.idle:
+                    return None
+                continue
+            if wall - seen[1] <= self.idle:
+                times.append(seen[0])
+        return min(times) if times else None
+
+
+def _make_pool(config: KoubeiConfig) -> Any:
+    from streams.sentiment.pool import ScoringPool
+
+    s = config.sentiment
+    return ScoringPool(s.model, s.lexicon, s.weibo_preprocessing, config.scoring.processes, config.scoring.cache_size)
+
+
+def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | None = None,
+               with_notifier: bool = True) -> faust.App:
+    kafka = config.kafka
+    worker = config.worker
+    app = faust.App(
+        worker.app_id,
+        broker=kafka.url,
+        store=worker.store,
+        datadir=worker.data_dir,
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        web_port=worker.web_port if web_port is None else web_port,
+        web_bind="0.0.0.0",
+        web_host="127.0.0.1",
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
+        **quirks.faust_settings(),
+    )
+
+    posts_topic = app.topic(config.topic("posts"), key_type=bytes, value_type=bytes,
+                            key_serializer="raw", value_serializer="raw")
+    dead_topic = app.topic(config.topic("posts.dead"), key_serializer="raw", value_serializer="raw")
+    mentions_topic = app.topic(config.topic("mentions"), key_type=bytes, value_type=bytes,
+                               key_serializer="raw", value_serializer="raw")
+    buckets_topic = app.topic(config.topic("buckets"), key_type=bytes, value_type=bytes,
+                              key_serializer="raw", value_serializer="raw")
+    alerts_topic = app.topic(config.topic("alerts"), key_serializer="raw", value_serializer="raw")
+
+    size = config.buckets.size_seconds
+    bucket_table = app.Table(
+        "bucket-counts", default=dict, partitions=kafka.partitions, key_type=str, value_type=dict,
+    ).tumbling(size, expires=size * (config.buckets.retention_buckets + 2))
+    aggregator_table = app.Table("aggregator-state", default=dict, partitions=kafka.partitions,
+                                 key_type=str, value_type=dict)
+    detector_table = app.Table("detector-state", default=dict, partitions=kafka.partitions,
+                               key_type=str, value_type=dict)
+    bucket_store = WindowedBucketStore(bucket_table)
+
+    matcher = BrandMatcher(config.brands)
+    brand_ids = set(config.brand_ids)
+    pool_holder: dict[str, Any] = {}
+    progress = {"clock": 0.0}
+
+    def pool() -> Any:
+        if "pool" not in pool_holder:
+            pool_holder["pool"] = _make_pool(config)
+        return pool_holder["pool"]
+
+    internal_dead = app.topic(config.topic("internal.dead"), key_serializer="raw", value_serializer="raw")
+    clock_id = f"{socket.gethostname()}:{os.getpid()}"
+    posts_clock = PartitionClock(config.buckets.idle_close_seconds)
+
+    async def broadcast_tick(event_time: float | None) -> None:
+        """A tick to every mentions partition moves every partition's watermark."""
+        value = json.dumps({"kind": "tick", "clock": clock_id, "event_time": event_time}).encode()
+        for partition in range(kafka.partitions):
+            await mentions_topic.send(key=b"__tick__", value=value, partition=partition)
+
+    async def park_internal(stage: str, event: Any, exc: Exception) -> None:
+        # One bad internal record must not crash-loop an agent: park it with the reason.
+        log.exception("%s: cannot process record at %s[%s]@%s", stage, event.message.topic,
+                      event.message.partition, event.message.offset)
+        reason = type(exc).__name__
+        metrics.DEAD_LETTERS.labels(config.topic("internal.dead"), reason).inc()
+        raw = event.value if isinstance(event.value, bytes) else json.dumps(event.value).encode()
+        await internal_dead.send(value=dead_letter(reason, str(exc)[:500], raw, stage=stage,
+                                                   topic=event.message.topic, partition=event.message.partition,
+                                                   offset=event.message.offset))
+
+    @app.agent(posts_topic)
+    async def score(stream: Any) -> None:
+        scorer = PostScorer(matcher, None, config.sentiment.negative_threshold)
+        posts_clock.start(time.time())
+        async for events in stream.take_events(SCORE_BATCH, within=SCORE_BATCH_WAIT):
+            started = time.perf_counter()
+            posts = []
+            origin: dict[int, tuple[int, int]] = {}
+            wall = time.time()
+            assigned = [tp.partition for tp in app.consumer.assignment() if tp.topic == config.topic("posts")]
+            for event in events:
+                raw = event.value
+                try:
+                    post = parse_post(raw)
+                except RecordError as exc:
+                    metrics.DEAD_LETTERS.labels(config.topic("posts.dead"), exc.reason).inc()
+                    await dead_topic.send(value=dead_letter(exc.reason, exc.message, raw, topic=config.topic("posts")))
+                    continue
+                metrics.POSTS_INGESTED.labels(post.source).inc()
+                posts_clock.observe(event.message.partition, post.event_time, wall)
+                origin[id(post)] = (event.message.partition, event.message.offset)
+                posts.append(post)
+            matched = scorer.match(posts)
+            mentions: list[Mention] = []
+            if matched:
+                metrics.POSTS_MATCHED.inc(len(matched))
+                results = await pool().score_many_async([p.text for p, _ in matched])
+                mentions = scorer.build(matched, results, [origin[id(p)] for p, _ in matched])
+            now = time.time()
+            for mention in mentions:
+                metrics.MENTIONS.labels(mention.brand).inc()
+                if mention.is_negative:
+                    metrics.NEGATIVE_MENTIONS.labels(mention.brand).inc()
+                metrics.SCORE_LATENCY.observe(max(0.0, now - mention.created_at))
+                await mentions_topic.send(key=mention.brand.encode(), value=json.dumps(mention.to_dict(), ensure_ascii=False).encode(),
+                                          timestamp=mention.created_at)
+            clock = posts_clock.clock(assigned, time.time())
+            if clock is not None and clock > progress["clock"]:
+                progress["clock"] = clock
+                await broadcast_tick(clock)
+            metrics.SCORE_BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    @app.agent(mentions_topic)
+    async def aggregate(stream: Any) -> None:
+        b = config.buckets
+        async for event in stream.events():
+            partition = event.message.partition
+            state_key = f"partition-{partition}"
+            state = AggregatorState.from_dict(aggregator_table[state_key])
+            aggregator = Aggregator(size, b.allowed_lateness_seconds, b.idle_close_seconds, bucket_store,
+                                    state, retention_buckets=b.retention_buckets)
+            wall = time.time()
+            offset = event.message.offset
+            try:
+                record = json.loads(event.value)
+                if record.get("kind") == "tick":
+                    if record.get("event_time") is not None:
+                        aggregator.observe_time(float(record["event_time"]), wall, offset, clock=str(record["clock"]))
+                    elif offset > state.applied_offset:
+                        state.applied_offset = offset
+                else:
+                    mention = Mention.from_dict(record)
+                    if mention.brand in brand_ids:  # else: a brand removed from the config
+                        result = aggregator.add(mention, wall, offset, clock=None)
+                        if result.status == "late":
+                            metrics.LATE_MENTIONS.labels(mention.brand).inc()
+                        elif result.status == "duplicate":
+                            metrics.DUPLICATE_RECORDS.labels("aggregate").inc()
+            except (ValueError, TypeError, KeyError) as exc:
+                await park_internal("aggregate", event, exc)
+                continue
+            aggregator.forget_idle_clocks(wall, horizon=max(3600.0, 10 * b.idle_close_seconds))
+            for bucket in aggregator.close_ready(wall):
+                await buckets_topic.send(key=bucket.brand.encode(), value=json.dumps(bucket.to_dict(), ensure_ascii=False).encode(),
+                                         timestamp=bucket.end)
+                metrics.BUCKETS_CLOSED.labels(bucket.brand).inc()
+                metrics.BUCKET_MENTIONS.labels(bucket.brand).set(bucket.total)
+                metrics.BUCKET_NEGATIVE.labels(bucket.brand).set(bucket.negative)
+                metrics.NEGATIVE_SHARE.labels(bucket.brand).set(bucket.negative_share)
+            mark = aggregator.watermark(wall)
+            if mark is not None:
+                metrics.WATERMARK.labels(str(partition)).set(mark)
+            aggregator_table[state_key] = state.to_dict()
+
+    @app.agent(buckets_topic)
+    async def detect(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                bucket = Bucket.from_dict(json.loads(event.value))
+            except (ValueError, TypeError, KeyError) as exc:
+                await park_internal("detect", event, exc)
+                continue
+            if bucket.brand not in brand_ids:
+                continue
+            detector = create_detector(config, bucket.brand, state=detector_table[bucket.brand] or None)
+            events: list[AlertEvent] = detector.update(bucket)
+            detector_table[bucket.brand] = detector.to_state()
+            _export_detector_gauges(detector, bucket.brand)
+            for alert in events:
+                metrics.ALERTS.labels(alert.brand, alert.severity, alert.state).inc()
+                await alerts_topic.send(key=alert.key.encode(), value=alert.to_json(), timestamp=alert.event_time)
+                log.info("alert %s %s %s: %s", alert.state, alert.severity, alert.key, alert.summary)
+
+    @app.timer(interval=worker.tick_seconds)
+    async def wall_clock_tick() -> None:
+        # Lets idle partitions close their buckets (see streams.aggregate).
+        await broadcast_tick(None)
+
+    @app.page("/healthz")
+    async def healthz(self: Any, request: Any) -> Any:
+        return self.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(self: Any, request: Any) -> Any:
+        recovery = app.tables.recovery
+        ready = not app.rebalancing and recovery.completed.is_set()
+        return self.json({"ready": ready, "rebalancing": bool(app.rebalancing)}, status=200 if ready else 503)
+
+    if with_notifier:
+        app.service(_notifier_service(config, quirks))
+
+    app.koubei_config = config  # type: ignore[attr-defined]
+    return app
+
+
+def _export_detector_gauges(detector: Any, brand: str) -> None:
+    """Publish what the detector knows, if it exposes it (``gauges()``)."""
+    gauges = getattr(detector, "gauges", None)
+    if gauges is None:
+        return
+    values = gauges()
+    if "baseline_share" in values:
+        metrics.BASELINE_SHARE.labels(brand).set(values["baseline_share"])
+    if "score" in values:
+        metrics.DETECTOR_SCORE.labels(brand).set(values["score"])
+    if "firing" in values:
+        metrics.ALERTS_FIRING.labels(brand).set(values["firing"])
+
+
+def _notifier_service(config: KoubeiConfig, quirks: BrokerQuirks) -> type[Service]:
+    class NotifierService(Service):
+        """Runs alert delivery on the worker's event loop, stopped in order on shutdown."""
+
+        def __post_init__(self) -> None:
+            self._stop_event = asyncio.Event()
+            self._task: asyncio.Task[None] | None = None
+
+        async def on_start(self) -> None:
+            from alerting.notifier import Notifier
+
+            notifier = Notifier(config, bootstrap_servers(config.kafka.url), quirks)
+            self._task = asyncio.ensure_future(notifier.run(self._stop_event))
+
+        async def on_stop(self) -> None:
+            self._stop_event.set()
+            if self._task is not None:
+                try:
+                    await asyncio.wait_for(self._task, timeout=15)
+                except TimeoutError:
+                    self._task.cancel()
+
+    return NotifierService

@@ -1,0 +1,98 @@
+"""Parameters of the adaptive detector and the sensitivity presets.
+
+``sensitivity`` picks a preset (``low | balanced | high``); any field set
+explicitly in the configuration (globally or per brand) overrides the
+preset's value. The mapping is documented in docs/detection.md; keep the two
+in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+SENSITIVITIES = ("low", "balanced", "high")
+SIGNALS = ("negative_share", "negative_volume", "volume")
+
+
+@dataclass(frozen=True)
+class AdaptiveParams:
+    sensitivity: str = "balanced"
+    # Windows tested at once (seconds); converted to whole buckets, at least 1.
+    windows: tuple[float, ...] = (300.0, 900.0, 3600.0)
+    signals: tuple[str, ...] = SIGNALS
+    # A window is "hot" when its test statistic reaches z_fire ...
+    z_fire: float = 4.0
+    # Mention volume alone is heavy-tailed on social media (one repost
+    # cascade is a 10x bucket), so the volume signal needs a higher bar.
+    volume_z_fire: float = 8.0
+    # ... and must also beat the brand's usual daily maximum of that
+    # statistic times this margin (learned, capped so one crisis day moves it
+    # little): "more surprising than an ordinary day's biggest burst".
+    volume_tail_margin: float = 1.2
+    # ... and the alert is critical when it reaches z_critical together with
+    # the effect-size condition of its signal (below).
+    z_critical: float = 6.0
+    # A bucket is "quiet" for an alert when every window is below resolve_z.
+    resolve_z: float = 2.0
+    # Fewest negative posts in a window before a negative signal may fire.
+    min_negative: int = 5
+    # Fewest posts in a window before the volume signal may fire.
+    min_volume: int = 10
+    # Effect size: observed / expected count at least this for the volume
+    # and negative_volume signals (a significant +30 % is not a crisis).
+    min_ratio: float = 5.0
+    # Negative share must exceed the baseline by this many points (0.10 = 10 %).
+    min_share_lift: float = 0.10
+    # Wilson lower bound above baseline by this many points -> critical.
+    critical_share_lift: float = 0.25
+    # Observed / expected count ratio -> critical (volume, negative volume, reach).
+    critical_ratio: float = 5.0
+    # negative_volume also needs the share to be at least this far up (z),
+    # so that a positive viral spike or a news day never raises it.
+    share_gate_z: float = 1.5
+    fire_after: int = 2  # consecutive hot buckets (or one, when z reaches z_critical)
+    resolve_after: int = 10  # consecutive quiet buckets
+    cooldown: float = 1800.0  # seconds after a resolve before the same signal may re-fire
+    warmup: float = 6 * 3600.0  # seconds of history before baseline tests run
+    # Cold start (inside warm-up): fire on share alone when the Wilson lower
+    # bound of the share reaches this, with twice min_negative posts.
+    cold_start_share: float = 0.4
+    baseline_half_life: float = 3 * 86400.0  # level of the rates and shares
+    season_half_life: float = 14 * 86400.0  # hour-of-day and day-of-week profile
+    # If an alert has been firing this long the level is probably the new
+    # normal: the baseline learns again (clipped) so the alert can resolve.
+    relearn_after: float = 12 * 3600.0
+    utc_offset_hours: float = 8.0  # local time of the audience (Beijing) for the daily/weekly profile
+    sparkline_buckets: int = 30
+    # Risk-term hits in the window that make a negative alert critical.
+    risk_critical_hits: int = 20
+
+
+SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
+    "low": {
+        "z_fire": 5.0, "z_critical": 7.0, "resolve_z": 2.5, "min_negative": 8, "min_volume": 20,
+        "min_share_lift": 0.15, "critical_share_lift": 0.30, "critical_ratio": 8.0,
+        "fire_after": 3, "resolve_after": 10, "cooldown": 3600.0,
+    },
+    "balanced": {},
+    "high": {
+        "z_fire": 3.0, "z_critical": 5.0, "resolve_z": 1.5, "min_negative": 3, "min_volume": 5,
+        "min_share_lift": 0.05, "critical_share_lift": 0.20, "critical_ratio": 4.0,
+        "fire_after": 1, "resolve_after": 15, "cooldown": 900.0,
+    },
+}
+
+TUNABLE_FIELDS = tuple(f.name for f in fields(AdaptiveParams) if f.name != "sensitivity")
+
+
+def build_params(sensitivity: str = "balanced", overrides: dict[str, Any] | None = None) -> AdaptiveParams:
+    """The preset for ``sensitivity`` with explicit ``overrides`` on top."""
+    if sensitivity not in SENSITIVITY_PRESETS:
+        raise ValueError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}, got {sensitivity!r}")
+    values: dict[str, Any] = dict(SENSITIVITY_PRESETS[sensitivity])
+    values.update(overrides or {})
+    unknown = set(values) - set(TUNABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown detector parameter(s): {', '.join(sorted(unknown))}")
+    return replace(AdaptiveParams(), sensitivity=sensitivity, **values)

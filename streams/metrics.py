@@ -1,0 +1,66 @@
+"""Prometheus metrics of the stream stages (catalogue: docs/metrics.md).
+
+Names follow Prometheus conventions: ``koubei_`` prefix, base units
+(seconds), ``_total`` for counters. Label values are bounded: ``brand`` only
+ever takes a configured brand id, ``reason`` a RecordError reason, never a
+post id or a text.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+POSTS_INGESTED = Counter(
+    "koubei_posts_ingested_total", "Valid posts read from koubei.posts", ["source"]
+)
+POSTS_MATCHED = Counter(
+    "koubei_posts_matched_total", "Posts that mention at least one tracked brand (and were scored)"
+)
+DEAD_LETTERS = Counter(
+    "koubei_dead_letters_total", "Records sent to a dead-letter topic", ["topic", "reason"]
+)
+MENTIONS = Counter("koubei_mentions_total", "Scored (post, brand) mentions", ["brand"])
+NEGATIVE_MENTIONS = Counter("koubei_negative_mentions_total", "Mentions scored negative", ["brand"])
+LATE_MENTIONS = Counter(
+    "koubei_late_mentions_total", "Mentions whose bucket had already closed (not counted)", ["brand"]
+)
+DUPLICATE_RECORDS = Counter(
+    "koubei_duplicate_records_total", "Re-delivered records skipped by the offset check", ["stage"]
+)
+BUCKETS_CLOSED = Counter("koubei_buckets_closed_total", "Per-brand buckets closed", ["brand"])
+BUCKET_MENTIONS = Gauge("koubei_bucket_mentions", "Mentions in the brand's last closed bucket", ["brand"])
+BUCKET_NEGATIVE = Gauge("koubei_bucket_negative_mentions", "Negative mentions in the last closed bucket", ["brand"])
+NEGATIVE_SHARE = Gauge("koubei_negative_share_ratio", "Negative share in the last closed bucket", ["brand"])
+BASELINE_SHARE = Gauge("koubei_negative_share_baseline_ratio", "The detector's baseline negative share", ["brand"])
+DETECTOR_SCORE = Gauge(
+    "koubei_detector_score", "The detector's current test statistic for the brand's main signal", ["brand"]
+)
+WATERMARK = Gauge("koubei_watermark_timestamp_seconds", "Event-time watermark per mentions partition", ["partition"])
+ALERTS = Counter("koubei_alerts_total", "Alert events emitted", ["brand", "severity", "state"])
+ALERTS_FIRING = Gauge("koubei_alerts_firing", "Alerts currently firing", ["brand"])
+SCORE_LATENCY = Histogram(
+    "koubei_post_to_scored_seconds",
+    "Event time (created_at) to scored, in seconds (replays of old data land in +Inf)",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+SCORE_BATCH_SECONDS = Histogram(
+    "koubei_score_batch_seconds", "Wall time to match and score one batch of posts",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+BUILD_INFO = Gauge("koubei_build_info", "Build information", ["version"])
+
+_started: set[int] = set()
+_lock = threading.Lock()
+
+
+def serve(port: int, registry: CollectorRegistry = REGISTRY) -> None:
+    """Expose /metrics on 127.0.0.1-or-any:port once per process (0 = disabled)."""
+    if port <= 0:
+        return
+    with _lock:
+        if port in _started:
+            return
+        start_http_server(port, registry=registry)
+        _started.add(port)

@@ -1,0 +1,141 @@
+"""The scorer: preprocessing, fast segmentation, the Bayes model, the lexicon rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from streams.sentiment import lexicon as lex
+from streams.sentiment._bayes import NaiveBayes
+from streams.sentiment._segmenter import FastSegmenter
+from streams.sentiment._snowdata import load_seg_table, snownlp_dir, stopwords
+from streams.sentiment.preprocess import prepare
+
+# Longer texts are scored on their first MAX_TEXT_CHARS characters: it bounds
+# the memory of one decode (about 800 bytes per character) and no post is this long.
+MAX_TEXT_CHARS = 20_000
+# Runs decoded in one NumPy batch, in characters, to bound peak memory.
+_BATCH_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    negative: float  # final probability that the post is negative (after preprocessing and lexicon)
+    sentiment: float  # the model's raw positive probability
+    risk_terms: list[str] = field(default_factory=list)  # crisis terms found (not negated)
+    own_text: str = ""  # the author's own words after preprocessing ("" without preprocessing)
+    reposted_text: str = ""  # the reposted chain after preprocessing
+    emoticons: list[str] = field(default_factory=list)  # emoticons of the scored part
+    negated_terms: list[str] = field(default_factory=list)  # crisis terms cancelled by a negation
+
+
+@lru_cache(maxsize=1)
+def shared_segmenter() -> FastSegmenter:
+    """One segmenter per process: its table is read-only and its run cache is worth sharing."""
+    return FastSegmenter(load_seg_table())
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    return stopwords()
+
+
+def load_model(model: str) -> NaiveBayes:
+    if model == "stock":
+        return NaiveBayes.load(snownlp_dir() / "sentiment" / "sentiment.marshal")
+    return NaiveBayes.load(Path(model))
+
+
+class SentimentScorer:
+    """Scores posts; ``score``/``score_many`` never raise for any ``str`` input."""
+
+    def __init__(
+        self,
+        model: NaiveBayes,
+        lexicon: bool = True,
+        weibo_preprocessing: bool = True,
+        segmenter: FastSegmenter | None = None,
+        model_name: str = "stock",
+    ) -> None:
+        self.model = model
+        self.model_name = model_name
+        self.lexicon = lexicon
+        self.weibo_preprocessing = weibo_preprocessing
+        self._segmenter = segmenter or shared_segmenter()
+        # Trained models record how their words were produced; the stock model is SnowNLP's.
+        self._filter_stopwords = bool(model.metadata.get("filter_stopwords", True))
+        self._emoticon_tokens = bool(model.metadata.get("emoticon_tokens", False))
+        self._known_emoticons = frozenset(
+            name for name in lex.EMOTICON_POLARITY if self._emoticon_tokens and model.knows(f"[{name}]")
+        )
+
+    def words(self, texts: Sequence[str]) -> list[list[str]]:
+        """The model's input words for already-prepared texts (segmentation + stopword filter)."""
+        segmented = self._segment(texts)
+        if not self._filter_stopwords:
+            return segmented
+        stop = _stopwords()
+        return [[w for w in ws if w not in stop] for ws in segmented]
+
+    def _segment(self, texts: Sequence[str]) -> list[list[str]]:
+        out: list[list[str]] = []
+        batch: list[str] = []
+        batch_chars = 0
+        for text in texts:
+            batch.append(text)
+            batch_chars += len(text)
+            if batch_chars >= _BATCH_CHARS:
+                out.extend(self._segmenter.seg_many(batch))
+                batch, batch_chars = [], 0
+        if batch:
+            out.extend(self._segmenter.seg_many(batch))
+        return out
+
+    def score(self, text: str) -> ScoreResult:
+        return self.score_many([text])[0]
+
+    def score_many(self, texts: Sequence[str]) -> list[ScoreResult]:
+        clipped = [_checked(text)[:MAX_TEXT_CHARS] for text in texts]
+        if not self.weibo_preprocessing:
+            words = self.words(clipped)
+            results = []
+            for text, ws in zip(clipped, words, strict=True):
+                sentiment = self.model.positive_probability(ws)
+                hits = lex.find_risk_terms(text) if self.lexicon else lex.LexiconHits((), ())
+                negative = lex.adjust_negative(sentiment, lex.risk_shift(hits))
+                results.append(ScoreResult(negative, sentiment, list(hits.risk_terms), negated_terms=list(hits.negated_terms)))
+            return results
+
+        prepared = [prepare(text) for text in clipped]
+        words = self.words([p.scored_text for p in prepared])
+        results = []
+        for prep, ws in zip(prepared, words, strict=True):
+            emoticons = prep.scored_emoticons
+            if self._emoticon_tokens:
+                ws = ws + [f"[{name}]" for name in emoticons]
+            sentiment = self.model.positive_probability(ws)
+            shift = lex.emoticon_shift(emoticons, self._known_emoticons)
+            hits = lex.LexiconHits((), ())
+            if self.lexicon:
+                hits = lex.find_risk_terms(prep.own_text + "\n" + prep.reposted_text)
+                shift += lex.risk_shift(hits)
+            results.append(
+                ScoreResult(
+                    lex.adjust_negative(sentiment, shift),
+                    sentiment,
+                    list(hits.risk_terms),
+                    own_text=prep.own_text,
+                    reposted_text=prep.reposted_text,
+                    emoticons=list(emoticons),
+                    negated_terms=list(hits.negated_terms),
+                )
+            )
+        return results
+
+
+def _checked(text: str) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"a post text must be str, got {type(text).__name__}")
+    return text

@@ -1,0 +1,137 @@
+"""Labeled data readers, the hold-out split and the evaluation metrics."""
+
+from __future__ import annotations
+
+import csv
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from streams.sentiment._scorer import SentimentScorer
+from streams.sentiment.preprocess import strip_emoticons
+
+FORMATS = ("weibo2018", "label_review_csv")
+HOLDOUT_SEED = 20180421
+HOLDOUT_FRACTION = 0.1
+
+
+class DatasetError(ValueError):
+    """A labeled data file does not have the expected format."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    positive: bool
+
+
+def read_dataset(path: Path, fmt: str, strip_emoticon_tokens: bool = False) -> list[Example]:
+    """``weibo2018``: ``mid,label,text`` lines (1 = positive); ``label_review_csv``: CSV ``label,review`` with a header."""
+    if fmt not in FORMATS:
+        raise DatasetError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    examples: list[Example] = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        if fmt == "weibo2018":
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                parts = line.rstrip("\r\n").split(",", 2)
+                if len(parts) != 3 or parts[1] not in ("0", "1"):
+                    raise DatasetError(f"{path}:{number}: expected 'mid,label,text' with label 0 or 1")
+                examples.append(Example(parts[2], parts[1] == "1"))
+        else:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None or [h.strip() for h in header[:2]] != ["label", "review"]:
+                raise DatasetError(f"{path}: expected a CSV header 'label,review', got {header!r}")
+            for number, row in enumerate(reader, 2):
+                if not row:
+                    continue
+                if len(row) < 2 or row[0].strip() not in ("0", "1"):
+                    raise DatasetError(f"{path}:{number}: expected 'label,review' with label 0 or 1")
+                examples.append(Example(",".join(row[1:]), row[0].strip() == "1"))
+    if strip_emoticon_tokens:
+        examples = [Example(strip_emoticons(e.text), e.positive) for e in examples]
+    return examples
+
+
+def holdout_split(
+    examples: Sequence[Example], fraction: float = HOLDOUT_FRACTION, seed: int = HOLDOUT_SEED
+) -> tuple[list[Example], list[Example]]:
+    """A fixed, seeded (train, held-out) split."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    cut = int(round(len(examples) * fraction))
+    held = set(order[:cut])
+    train = [e for i, e in enumerate(examples) if i not in held]
+    test = [e for i, e in enumerate(examples) if i in held]
+    return train, test
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    posts: int
+    accuracy: float
+    negative_precision: float
+    negative_recall: float
+    negative_f1: float
+    roc_auc: float
+    posts_per_second: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def roc_auc(scores: Sequence[float], is_positive_class: Sequence[bool]) -> float:
+    """Probability that a random member of the class outranks a random non-member (ties count half)."""
+    values = np.asarray(scores, dtype=float)
+    labels = np.asarray(is_positive_class, dtype=bool)
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    ranks = np.empty(len(values))
+    # Average ranks over ties.
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def metrics(negative_scores: Sequence[float], examples: Sequence[Example], threshold: float = 0.5, seconds: float = 0.0) -> EvalReport:
+    is_negative = [not e.positive for e in examples]
+    predicted = [score >= threshold for score in negative_scores]
+    tp = sum(1 for p, a in zip(predicted, is_negative, strict=True) if p and a)
+    fp = sum(1 for p, a in zip(predicted, is_negative, strict=True) if p and not a)
+    fn = sum(1 for p, a in zip(predicted, is_negative, strict=True) if not p and a)
+    correct = sum(1 for p, a in zip(predicted, is_negative, strict=True) if p == a)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    n = len(examples)
+    return EvalReport(
+        posts=n,
+        accuracy=correct / n if n else 0.0,
+        negative_precision=precision,
+        negative_recall=recall,
+        negative_f1=f1,
+        roc_auc=roc_auc(negative_scores, is_negative),
+        posts_per_second=n / seconds if seconds > 0 else float("nan"),
+    )
+
+
+def evaluate(scorer: SentimentScorer, examples: Sequence[Example], threshold: float = 0.5) -> EvalReport:
+    started = time.perf_counter()
+    results = scorer.score_many([e.text for e in examples])
+    seconds = time.perf_counter() - started
+    return metrics([r.negative for r in results], examples, threshold, seconds)

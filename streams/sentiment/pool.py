@@ -1,0 +1,119 @@
+"""Scoring for the pipeline: an LRU cache of repeated texts in front of a scorer or a process pool.
+
+Reposts repeat the same text many times, so identical texts are scored once.
+With ``processes > 0`` the texts are scored in a ``ProcessPoolExecutor``
+whose workers each load the scorer once (initializer), so one pipeline
+worker uses all its cores and ``score_many_async`` never blocks the event
+loop. Workers are started with ``spawn``: forking a process that runs an
+event loop and threads (Faust) is unsafe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from streams.sentiment import ScoreResult, SentimentScorer, load_scorer
+
+# Fewer texts than this per worker call costs more in pickling than it saves.
+_MIN_CHUNK = 32
+
+_worker_scorer: SentimentScorer | None = None
+
+
+def _init_worker(model: str, lexicon: bool, weibo_preprocessing: bool) -> None:
+    global _worker_scorer
+    _worker_scorer = load_scorer(model=model, lexicon=lexicon, weibo_preprocessing=weibo_preprocessing)
+
+
+def _score_in_worker(texts: list[str]) -> list[ScoreResult]:
+    if _worker_scorer is None:
+        raise RuntimeError("scoring worker used before its initializer ran")
+    return _worker_scorer.score_many(texts)
+
+
+class ScoringPool:
+    def __init__(self, model: str, lexicon: bool, weibo_preprocessing: bool, processes: int, cache_size: int) -> None:
+        if processes < 0:
+            raise ValueError(f"processes must be >= 0, got {processes}")
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be >= 0, got {cache_size}")
+        self.processes = processes
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, ScoreResult] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+        self._scorer: SentimentScorer | None = None
+        self._executor: ProcessPoolExecutor | None = None
+        if processes == 0:
+            self._scorer = load_scorer(model=model, lexicon=lexicon, weibo_preprocessing=weibo_preprocessing)
+        else:
+            # Load once here first: a bad model path fails now with a clear error, not inside a worker.
+            load_scorer(model=model, lexicon=lexicon, weibo_preprocessing=weibo_preprocessing)
+            self._executor = ProcessPoolExecutor(
+                max_workers=processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(model, lexicon, weibo_preprocessing),
+            )
+
+    def _split(self, texts: Sequence[str]) -> tuple[list[ScoreResult | None], list[str]]:
+        """Cached results in input order (None where missing) and the distinct missing texts."""
+        found: list[ScoreResult | None] = []
+        missing: dict[str, None] = {}
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f"a post text must be str, got {type(text).__name__}")
+            result = self._cache.get(text)
+            if result is not None:
+                self._cache.move_to_end(text)
+                self.hits += 1
+            else:
+                missing[text] = None
+                self.misses += 1
+            found.append(result)
+        return found, list(missing)
+
+    def _merge(self, texts: Sequence[str], found: list[ScoreResult | None], missing: list[str], scored: list[ScoreResult]) -> list[ScoreResult]:
+        fresh = dict(zip(missing, scored, strict=True))
+        if self.cache_size:
+            for text, result in fresh.items():
+                self._cache[text] = result
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return [result if result is not None else fresh[text] for text, result in zip(texts, found, strict=True)]
+
+    def _chunks(self, texts: list[str]) -> list[list[str]]:
+        size = max(_MIN_CHUNK, -(-len(texts) // max(1, self.processes)))
+        return [texts[i : i + size] for i in range(0, len(texts), size)]
+
+    def score_many(self, texts: list[str]) -> list[ScoreResult]:
+        found, missing = self._split(texts)
+        if not missing:
+            scored: list[ScoreResult] = []
+        elif self._scorer is not None:
+            scored = self._scorer.score_many(missing)
+        else:
+            if self._executor is None:
+                raise RuntimeError("ScoringPool used after close()")
+            scored = [r for part in self._executor.map(_score_in_worker, self._chunks(missing)) for r in part]
+        return self._merge(texts, found, missing, scored)
+
+    async def score_many_async(self, texts: list[str]) -> list[ScoreResult]:
+        """Like ``score_many``; with ``processes > 0`` the event loop keeps running while workers score."""
+        if self._executor is None:
+            return self.score_many(texts)
+        found, missing = self._split(texts)
+        loop = asyncio.get_running_loop()
+        parts = await asyncio.gather(
+            *(loop.run_in_executor(self._executor, _score_in_worker, chunk) for chunk in self._chunks(missing))
+        )
+        return self._merge(texts, found, missing, [r for part in parts for r in part])
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None

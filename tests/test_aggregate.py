@@ -1,0 +1,114 @@
+"""Buckets and the watermark: closing, empty buckets, late and re-delivered records."""
+
+from __future__ import annotations
+
+from streams.aggregate import Aggregator, AggregatorState, DictBucketStore
+from streams.models import Mention
+
+
+def mention(brand: str, t: float, negative: bool = False) -> Mention:
+    return Mention(brand=brand, post_key=f"w:{brand}{t}", source="w", post_id=str(t), author_id="a",
+                   author_name="a", followers=10, verified=False, text="t", url="", created_at=t,
+                   negative=0.9 if negative else 0.1, sentiment=0.1 if negative else 0.9,
+                   is_negative=negative, reach=2.0)
+
+
+def make(lateness: float = 0.0, idle: float = 3600.0) -> Aggregator:
+    return Aggregator(60, lateness, idle, DictBucketStore(), AggregatorState())
+
+
+def test_buckets_close_when_the_watermark_passes_and_include_empty_ones() -> None:
+    agg = make()
+    agg.add(mention("a", 10), wall_now=10)
+    agg.add(mention("b", 20, negative=True), wall_now=20)
+    agg.add(mention("a", 200), wall_now=200)  # event time moves to the 4th bucket
+    closed = list(agg.close_ready(wall_now=200))
+    assert [(b.brand, b.start, b.total, b.negative) for b in closed] == [
+        ("a", 0, 1, 0), ("b", 0, 1, 1),
+        ("a", 60, 0, 0), ("b", 60, 0, 0),
+        ("a", 120, 0, 0), ("b", 120, 0, 0),
+    ]
+    assert list(agg.close_ready(wall_now=200)) == []
+
+
+def test_late_mentions_are_counted_not_added() -> None:
+    agg = make()
+    agg.add(mention("a", 10), wall_now=10)
+    agg.add(mention("a", 130), wall_now=130)
+    list(agg.close_ready(130))
+    result = agg.add(mention("a", 30, negative=True), wall_now=131)
+    assert result.status == "late"
+    assert agg.state.late == 1
+
+
+def test_allowed_lateness_keeps_buckets_open() -> None:
+    agg = make(lateness=120)
+    agg.add(mention("a", 10), wall_now=10)
+    agg.add(mention("a", 150), wall_now=150)
+    assert list(agg.close_ready(150)) == []  # watermark 30: nothing has ended
+    assert agg.add(mention("a", 50, negative=True), wall_now=151).status == "added"
+    agg.add(mention("a", 300), wall_now=300)
+    closed = list(agg.close_ready(300))
+    assert [(b.start, b.total, b.negative) for b in closed] == [(0, 2, 1), (60, 0, 0), (120, 1, 0)]
+
+
+def test_redelivered_offsets_are_skipped() -> None:
+    agg = make()
+    assert agg.add(mention("a", 10), 10, offset=5).status == "added"
+    assert agg.add(mention("a", 11), 11, offset=5).status == "duplicate"
+    assert agg.add(mention("a", 12), 12, offset=4).status == "duplicate"
+    assert agg.add(mention("a", 13), 13, offset=6).status == "added"
+
+
+def test_idle_partition_closes_buckets_by_wall_clock() -> None:
+    agg = make(lateness=0, idle=30)
+    agg.add(mention("a", 1000), wall_now=5000)
+    assert list(agg.close_ready(wall_now=5010)) == []
+    # 150 s of silence: event time assumed to have moved on by 150 - 30 = 120 s.
+    closed = list(agg.close_ready(wall_now=5150))
+    assert [b.start for b in closed] == [960, 1020]
+
+
+def test_slowest_active_clock_holds_the_watermark() -> None:
+    agg = make(lateness=0, idle=30)
+    agg.add(mention("a", 10), wall_now=100, clock=None)
+    agg.observe_time(600, wall_now=100, clock="worker-1")
+    agg.observe_time(70, wall_now=100, clock="worker-2")
+    assert agg.watermark(100) == 70
+    assert [b.start for b in agg.close_ready(100)] == [0]
+    # worker-2 goes silent: after `idle` seconds it no longer holds the watermark back.
+    agg.observe_time(610, wall_now=140, clock="worker-1")
+    assert agg.watermark(140) == 610
+
+
+def test_state_round_trips_through_json() -> None:
+    import json
+
+    agg = make()
+    agg.add(mention("a", 10), 10, offset=1)
+    state = AggregatorState.from_dict(json.loads(json.dumps(agg.state.to_dict())))
+    assert state == agg.state
+
+
+def test_buckets_before_the_first_clock_report_are_not_lost() -> None:
+    agg = make(lateness=0, idle=30)
+    agg.add(mention("a", 10), wall_now=100, clock=None)
+    agg.observe_time(500, wall_now=100, clock="w")
+    starts = [b.start for b in agg.close_ready(100)]
+    assert starts[0] == 0 and starts[-1] == 420
+
+
+def test_mentions_re_emitted_by_the_score_stage_are_skipped() -> None:
+    agg = make()
+    first = mention("a", 10)
+    first.src_partition, first.src_offset, first.src_index = 2, 100, 0
+    second = mention("b", 10)
+    second.src_partition, second.src_offset, second.src_index = 2, 100, 1  # same post, second brand
+    assert agg.add(first, 10).status == "added"
+    assert agg.add(second, 10).status == "added"
+    replayed = mention("a", 10)
+    replayed.src_partition, replayed.src_offset, replayed.src_index = 2, 100, 0
+    assert agg.add(replayed, 11).status == "duplicate"
+    other_partition = mention("a", 12)
+    other_partition.src_partition, other_partition.src_offset = 3, 5
+    assert agg.add(other_partition, 12).status == "added"

@@ -1,0 +1,112 @@
+"""Post schema validation: every rejection carries a reason and names the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from streams.models import MAX_TEXT_CHARS, Bucket, Mention, Post, RecordError, dead_letter, parse_post
+
+
+def good_post(**overrides: object) -> dict:
+    post = {
+        "source": "weibo",
+        "id": "4890000001",
+        "author": {"id": "u1", "name": "小王", "followers": 1200, "verified": False},
+        "text": "星河手机的电池又鼓包了[怒]",
+        "created_at": "2026-11-20T12:00:00+08:00",
+        "url": "https://weibo.example/4890000001",
+        "reposts": 3,
+        "comments": 1,
+        "likes": 9,
+        "lang": "zh",
+        "raw": {"mid": "4890000001"},
+    }
+    post.update(overrides)
+    return post
+
+
+def reject(payload: bytes | str) -> RecordError:
+    with pytest.raises(RecordError) as info:
+        parse_post(payload)
+    return info.value
+
+
+def test_valid_post_round_trips_and_is_keyed_by_source_and_id() -> None:
+    post = parse_post(json.dumps(good_post(), ensure_ascii=False).encode())
+    assert post.key == "weibo:4890000001"
+    assert post.created_at.utcoffset() is not None
+    assert post.event_time == pytest.approx(1795147200.0)
+    again = parse_post(post.to_json())
+    assert again == post
+
+
+def test_epoch_seconds_are_accepted_as_utc() -> None:
+    post = Post.from_dict(good_post(created_at=1795147200))
+    assert post.created_at.isoformat() == "2026-11-20T04:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason", "field"),
+    [
+        (b"{not json", "malformed_json", "malformed JSON"),
+        (b"", "empty_record", "empty"),
+        (b"[1, 2]", "not_an_object", "post"),
+        (b"\xff\xfe\x00garbage", "invalid_utf8", "UTF-8"),
+        (json.dumps({k: v for k, v in good_post().items() if k != "text"}).encode(), "missing_field", "text"),
+        (json.dumps({k: v for k, v in good_post().items() if k != "created_at"}).encode(), "missing_field", "created_at"),
+        (json.dumps(good_post(text=42)).encode(), "wrong_type", "text"),
+        (json.dumps(good_post(reposts="many")).encode(), "wrong_type", "reposts"),
+        (json.dumps(good_post(reposts=-1)).encode(), "bad_value", "reposts"),
+        (json.dumps(good_post(author={"name": "x"})).encode(), "missing_field", "author.id"),
+        (json.dumps(good_post(author={"id": "u", "followers": "lots"})).encode(), "wrong_type", "author.followers"),
+        (json.dumps(good_post(created_at="2026-11-20 12:00:00")).encode(), "naive_time", "created_at"),
+        (json.dumps(good_post(created_at="yesterday")).encode(), "bad_value", "created_at"),
+        (json.dumps(good_post(source="a:b")).encode(), "bad_value", "source"),
+    ],
+)
+def test_invalid_records_are_rejected_with_reason_and_field(payload: bytes, reason: str, field: str) -> None:
+    error = reject(payload)
+    assert error.reason == reason
+    assert field in error.message
+
+
+def test_text_over_the_limit_is_rejected_not_truncated() -> None:
+    error = reject(json.dumps(good_post(text="差" * (MAX_TEXT_CHARS + 1)), ensure_ascii=False).encode())
+    assert error.reason == "text_too_long"
+
+
+def test_one_megabyte_record_is_rejected_before_parsing() -> None:
+    payload = json.dumps(good_post(text="a" * 1_100_000)).encode()
+    assert reject(payload).reason == "record_too_large"
+
+
+def test_lone_surrogates_are_rejected() -> None:
+    assert reject('{"source":"w","id":"1","author":{"id":"u"},"text":"\\ud800x","created_at":0}').reason == "bad_text"
+
+
+def test_dead_letter_keeps_original_bytes_and_reason() -> None:
+    original = b"\xff{broken"
+    record = json.loads(dead_letter("invalid_utf8", "record is not valid UTF-8", original, topic="koubei.posts"))
+    import base64
+
+    assert base64.b64decode(record["original_b64"]) == original
+    assert record["reason"] == "invalid_utf8"
+    assert record["topic"] == "koubei.posts"
+
+
+def test_bucket_keeps_the_most_far_reaching_negative_posts() -> None:
+    bucket = Bucket("xinghe", 0.0, 60.0)
+    for i in range(8):
+        bucket.add(Mention(brand="xinghe", post_key=f"w:{i}", source="w", post_id=str(i), author_id="a",
+                           author_name="a", followers=10**i, verified=False, text="差评", url="",
+                           created_at=1.0, negative=0.9, sentiment=0.1, is_negative=True, reach=float(i),
+                           risk_terms=["投诉"]))
+    bucket.add(Mention(brand="xinghe", post_key="w:p", source="w", post_id="p", author_id="a", author_name="a",
+                       followers=0, verified=False, text="好", url="", created_at=2.0, negative=0.1,
+                       sentiment=0.9, is_negative=False, reach=1.0))
+    assert (bucket.total, bucket.negative) == (9, 8)
+    assert [s["id"] for s in bucket.top_negative] == ["w:7", "w:6", "w:5", "w:4", "w:3"]
+    assert bucket.risk_terms == {"投诉": 8}
+    assert Bucket.from_dict(bucket.to_dict()).to_dict() == bucket.to_dict()
