@@ -78,8 +78,6 @@ class AggregatorState:
     next_close: float | None = None  # start of the oldest bucket not yet closed
     earliest_open: float | None = None  # oldest bucket written before the first clock report
     brands: dict[str, float] = field(default_factory=dict)  # brand -> first bucket with a mention
-    applied_offset: int = -1
-    sources: dict[str, list[int]] = field(default_factory=dict)  # posts partition -> [offset, index]
     late: int = 0
     skipped_buckets: int = 0
 
@@ -120,18 +118,6 @@ class Aggregator:
         progress (offline use); the worker passes None and relies on ticks."""
         state = self.state
         start = self.bucket_start(mention.created_at)
-        if offset is not None:
-            if offset <= state.applied_offset:
-                return AddResult("duplicate", start)
-            state.applied_offset = offset
-        if mention.src_partition >= 0:
-            # Mentions from one posts partition arrive in posts-offset order, so
-            # anything at or before the last one applied was already counted.
-            position = [mention.src_offset, mention.src_index]
-            last = state.sources.get(str(mention.src_partition))
-            if last is not None and position <= last:
-                return AddResult("duplicate", start)
-            state.sources[str(mention.src_partition)] = position
         if state.next_close is not None and start < state.next_close:
             state.late += 1
             return AddResult("late", start)
@@ -142,20 +128,30 @@ class Aggregator:
             state.brands[mention.brand] = start
         raw = self.store.get(mention.brand, start)
         bucket = Bucket.from_dict(raw) if raw else Bucket(mention.brand, start, self.size)
+        # The de-duplication marks live in the bucket itself, so they are
+        # written in the same table update as the counts they protect: after a
+        # crash either both survived or neither did.
+        if offset is not None:
+            if offset <= bucket.last_offset:
+                return AddResult("duplicate", start)
+            bucket.last_offset = offset
+        if mention.src_partition >= 0:
+            # Mentions from one posts partition arrive in posts-offset order, so
+            # one at or before the last one counted here was already counted.
+            position = [mention.src_offset, mention.src_index]
+            last = bucket.sources.get(str(mention.src_partition))
+            if last is not None and position <= last:
+                return AddResult("duplicate", start)
+            bucket.sources[str(mention.src_partition)] = position
         bucket.add(mention)
         self.store.put(mention.brand, start, bucket.to_dict())
         if clock is not None:
             self.observe_time(mention.created_at, wall_now, clock=clock)
         return AddResult("added", start)
 
-    def observe_time(self, event_time: float, wall_now: float, offset: int | None = None,
-                     clock: str = "local") -> None:
-        """A clock reports that event time has reached ``event_time``."""
+    def observe_time(self, event_time: float, wall_now: float, clock: str = "local") -> None:
+        """A clock reports that event time has reached ``event_time`` (idempotent)."""
         state = self.state
-        if offset is not None:
-            if offset <= state.applied_offset:
-                return
-            state.applied_offset = offset
         previous = state.clocks.get(clock)
         state.clocks[clock] = [max(event_time, previous[0]) if previous else event_time, wall_now]
         if state.next_close is None:

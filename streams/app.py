@@ -23,9 +23,11 @@ import logging
 import os
 import socket
 import time
+import weakref
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from mode import Service
 
 from streams import metrics
@@ -39,8 +41,10 @@ from streams.scoring import PostScorer
 
 log = logging.getLogger("koubei.worker")
 
-SCORE_BATCH = 200
+SCORE_BATCH = 500
 SCORE_BATCH_WAIT = 0.2
+AGGREGATE_BATCH = 1000
+AGGREGATE_BATCH_WAIT = 0.2
 
 
 class WindowedBucketStore:
@@ -108,6 +112,37 @@ class PartitionClock:
         return min(times) if times else None
 
 
+class BatchBucketStore:
+    """Buffers one batch's bucket updates and writes each bucket once."""
+
+    def __init__(self, backing: WindowedBucketStore) -> None:
+        self.backing = backing
+        self.cache: dict[tuple[str, float], dict[str, Any] | None] = {}
+        self.dirty: set[tuple[str, float]] = set()
+
+    def get(self, brand: str, start: float) -> dict[str, Any] | None:
+        key = (brand, start)
+        if key not in self.cache:
+            self.cache[key] = self.backing.get(brand, start)
+        return self.cache[key]
+
+    def put(self, brand: str, start: float, bucket: dict[str, Any]) -> None:
+        self.cache[(brand, start)] = bucket
+        self.dirty.add((brand, start))
+
+    def delete(self, brand: str, start: float) -> None:
+        self.cache[(brand, start)] = None
+        self.dirty.discard((brand, start))
+        self.backing.delete(brand, start)
+
+    def flush(self) -> None:
+        for brand, start in sorted(self.dirty):
+            bucket = self.cache[(brand, start)]
+            if bucket is not None:
+                self.backing.put(brand, start, bucket)
+        self.dirty.clear()
+
+
 def _make_pool(config: KoubeiConfig) -> Any:
     from streams.sentiment.pool import ScoringPool
 
@@ -132,6 +167,9 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
+        # Room for a dead letter of the largest record a topic accepts (see
+        # streams.commands.DEAD_LETTER_MAX_BYTES).
+        producer_max_request_size=4 * 1024 * 1024 + 65536,
         **quirks.faust_settings(),
     )
 
@@ -229,45 +267,66 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
 
     @app.agent(mentions_topic)
     async def aggregate(stream: Any) -> None:
+        async for events in stream.take_events(AGGREGATE_BATCH, within=AGGREGATE_BATCH_WAIT):
+            by_partition: dict[int, list[Any]] = {}
+            for event in events:
+                by_partition.setdefault(event.message.partition, []).append(event)
+            for partition, partition_events in by_partition.items():
+                # Table writes go to the changelog partition of the "current
+                # event" (a context variable); a batch mixes partitions, so
+                # point it at this one. Only the context variable of this task
+                # is set: the stream's own current_event attribute is what
+                # take_events uses to pair buffered values with their events.
+                _current_event.set(weakref.ref(partition_events[-1]))
+                await aggregate_partition(partition, partition_events)
+
+    async def aggregate_partition(partition: int, events: list[Any]) -> None:
         b = config.buckets
-        async for event in stream.events():
-            partition = event.message.partition
-            state_key = f"partition-{partition}"
-            state = AggregatorState.from_dict(aggregator_table[state_key])
-            aggregator = Aggregator(size, b.allowed_lateness_seconds, b.idle_close_seconds, bucket_store,
-                                    state, retention_buckets=b.retention_buckets)
-            wall = time.time()
-            offset = event.message.offset
+        state_key = f"partition-{partition}"
+        saved = aggregator_table[state_key]
+        state = AggregatorState.from_dict(saved)
+        # Write-back cache: a batch of mentions mostly hits the same one or two
+        # buckets per brand, and each table write is a changelog record.
+        store = BatchBucketStore(bucket_store)
+        aggregator = Aggregator(size, b.allowed_lateness_seconds, b.idle_close_seconds, store,
+                                state, retention_buckets=b.retention_buckets)
+        wall = time.time()
+        for event in events:
             try:
                 record = json.loads(event.value)
                 if record.get("kind") == "tick":
                     if record.get("event_time") is not None:
-                        aggregator.observe_time(float(record["event_time"]), wall, offset, clock=str(record["clock"]))
-                    elif offset > state.applied_offset:
-                        state.applied_offset = offset
-                else:
-                    mention = Mention.from_dict(record)
-                    if mention.brand in brand_ids:  # else: a brand removed from the config
-                        result = aggregator.add(mention, wall, offset, clock=None)
-                        if result.status == "late":
-                            metrics.LATE_MENTIONS.labels(mention.brand).inc()
-                        elif result.status == "duplicate":
-                            metrics.DUPLICATE_RECORDS.labels("aggregate").inc()
+                        aggregator.observe_time(float(record["event_time"]), wall, clock=str(record["clock"]))
+                    continue
+                mention = Mention.from_dict(record)
             except (ValueError, TypeError, KeyError) as exc:
                 await park_internal("aggregate", event, exc)
                 continue
-            aggregator.forget_idle_clocks(wall, horizon=max(3600.0, 10 * b.idle_close_seconds))
-            for bucket in aggregator.close_ready(wall):
-                await buckets_topic.send(key=bucket.brand.encode(), value=json.dumps(bucket.to_dict(), ensure_ascii=False).encode(),
-                                         timestamp=bucket.end)
-                metrics.BUCKETS_CLOSED.labels(bucket.brand).inc()
-                metrics.BUCKET_MENTIONS.labels(bucket.brand).set(bucket.total)
-                metrics.BUCKET_NEGATIVE.labels(bucket.brand).set(bucket.negative)
-                metrics.NEGATIVE_SHARE.labels(bucket.brand).set(bucket.negative_share)
-            mark = aggregator.watermark(wall)
-            if mark is not None:
-                metrics.WATERMARK.labels(str(partition)).set(mark)
-            aggregator_table[state_key] = state.to_dict()
+            if mention.brand not in brand_ids:
+                continue  # a brand removed from the config
+            result = aggregator.add(mention, wall, event.message.offset, clock=None)
+            if result.status == "added":
+                metrics.MENTIONS_AGGREGATED.labels(mention.brand).inc()
+            elif result.status == "late":
+                metrics.LATE_MENTIONS.labels(mention.brand).inc()
+            else:
+                metrics.DUPLICATE_RECORDS.labels("aggregate").inc()
+        aggregator.forget_idle_clocks(wall, horizon=max(3600.0, 10 * b.idle_close_seconds))
+        closed = list(aggregator.close_ready(wall))
+        store.flush()
+        for bucket in closed:
+            await buckets_topic.send(key=bucket.brand.encode(), value=json.dumps(bucket.to_dict(), ensure_ascii=False).encode(),
+                                     timestamp=bucket.end)
+            metrics.BUCKETS_CLOSED.labels(bucket.brand).inc()
+            metrics.BUCKET_MENTIONS.labels(bucket.brand).set(bucket.total)
+            metrics.BUCKET_NEGATIVE.labels(bucket.brand).set(bucket.negative)
+            metrics.NEGATIVE_SHARE.labels(bucket.brand).set(bucket.negative_share)
+        mark = aggregator.watermark(wall)
+        if mark is not None:
+            metrics.WATERMARK.labels(str(partition)).set(mark)
+        new_state = state.to_dict()
+        if new_state != saved:
+            aggregator_table[state_key] = new_state
 
     @app.agent(buckets_topic)
     async def detect(stream: Any) -> None:

@@ -13,6 +13,17 @@ from typing import Any
 from streams.config import KoubeiConfig, load_config
 
 
+# A dead letter wraps the original record (base64, +33 %) with its reason, so
+# it can be larger than any record the posts topic accepts (1 MB on Apache
+# Kafka by default). The dead-letter topics allow larger messages.
+DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024
+
+
+def topic_configs(config: KoubeiConfig) -> dict[str, dict[str, str]]:
+    big = {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
+    return {config.topic("posts.dead"): big, config.topic("internal.dead"): big}
+
+
 def pipeline_topics(config: KoubeiConfig) -> dict[str, int]:
     """Every topic the worker reads or writes, with its partition count.
 
@@ -79,7 +90,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("koubei.worker")
     log.info("broker %s (%s)", config.kafka.url, "embedded Tansu: workarounds on" if quirks.embedded else "Apache Kafka")
-    ensure_topics(bootstrap, pipeline_topics(config), config.kafka.replication_factor)
+    ensure_topics(bootstrap, pipeline_topics(config), config.kafka.replication_factor, topic_configs(config))
     app = create_app(config, quirks, web_port=args.web_port, with_notifier=not args.no_notifier)
     from streams import __version__
 

@@ -23,6 +23,9 @@ DEAD_LETTERS = Counter(
 )
 MENTIONS = Counter("koubei_mentions_total", "Scored (post, brand) mentions", ["brand"])
 NEGATIVE_MENTIONS = Counter("koubei_negative_mentions_total", "Mentions scored negative", ["brand"])
+MENTIONS_AGGREGATED = Counter(
+    "koubei_mentions_aggregated_total", "Mentions counted into a bucket by the aggregate stage", ["brand"]
+)
 LATE_MENTIONS = Counter(
     "koubei_late_mentions_total", "Mentions whose bucket had already closed (not counted)", ["brand"]
 )

@@ -297,6 +297,10 @@ class Bucket:
     risk_hits: int = 0
     risk_terms: dict[str, int] = field(default_factory=dict)
     top_negative: list[dict[str, Any]] = field(default_factory=list)
+    # De-duplication marks (see streams.aggregate): the last mentions offset
+    # applied, and per posts partition the last [offset, brand index].
+    last_offset: int = -1
+    sources: dict[str, list[int]] = field(default_factory=dict)
 
     TOP_N = 5
 
@@ -344,6 +348,8 @@ class Bucket:
             "risk_hits": self.risk_hits,
             "risk_terms": dict(self.risk_terms),
             "top_negative": list(self.top_negative),
+            "last_offset": self.last_offset,
+            "sources": dict(self.sources),
         }
 
     @classmethod
@@ -358,6 +364,8 @@ class Bucket:
             risk_hits=int(data.get("risk_hits", 0)),
             risk_terms=dict(data.get("risk_terms", {})),
             top_negative=list(data.get("top_negative", [])),
+            last_offset=int(data.get("last_offset", -1)),
+            sources={str(k): list(v) for k, v in data.get("sources", {}).items()},
         )
 
 
@@ -425,9 +433,11 @@ def dead_letter(reason: str, message: str, original: bytes | None, **where: Any)
         "original_b64": base64.b64encode(original or b"").decode("ascii"),
         "failed_at": datetime.now(timezone.utc).isoformat(),
     }
-    if original is not None:
+    if original is not None and len(original) <= 65536:
+        # Readable for people browsing the topic; original_b64 is the exact
+        # original, always present, also for large or non-UTF-8 records.
         try:
-            record["original_text"] = original.decode("utf-8")[:2000]
+            record["original_text"] = original.decode("utf-8")
         except UnicodeDecodeError:
             pass
     record.update(where)

@@ -36,7 +36,7 @@ import math
 import random
 import string
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,9 @@ class EventSpec:
     plateau_minutes: float  # at the peak
     expected: str
     description: str
+    # Shape of the rise: 1 = linear, 2 = quadratic (a slow burn creeps: it
+    # is barely visible for the first hour and then accelerates).
+    ramp_power: float = 1.0
 
     def rate(self, t: datetime) -> float:
         """Extra posts per minute at ``t`` (0 outside the event)."""
@@ -96,7 +99,7 @@ class EventSpec:
             return 0.0
         minutes = (t - self.onset).total_seconds() / 60.0
         if minutes < self.ramp_minutes:
-            return self.peak_per_minute * (minutes + 1.0) / (self.ramp_minutes + 1.0)
+            return self.peak_per_minute * ((minutes + 1.0) / (self.ramp_minutes + 1.0)) ** self.ramp_power
         minutes -= self.ramp_minutes
         if minutes < self.plateau_minutes:
             return self.peak_per_minute
@@ -147,6 +150,7 @@ class _Generator:
     bots: list[_Author] = field(default_factory=list)
     posts: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     recent_texts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    bot_scripts: dict[str, list[str]] = field(default_factory=dict)
     traps: int = 0
 
 
@@ -206,9 +210,10 @@ def plan_scenario(kind: str, seed: int = 1, start: str | datetime | None = None,
         events.append(EventSpec(target, "crisis", onset, onset + timedelta(minutes=100), 22.0 * scale, 3, 30,
                                 NEGATIVE_ALERT, f"sudden crisis: {name} exposé goes viral, then subsides"))
     elif kind == "slow_burn":
-        onset = at(8, 30)
-        events.append(EventSpec(target, "slow_burn", onset, onset + timedelta(hours=7), 9.0 * scale, 240, 60,
-                                NEGATIVE_ALERT, f"slow burn: complaints about {name} creep up for four hours"))
+        onset = at(9, 30)
+        events.append(EventSpec(target, "slow_burn", onset, onset + timedelta(hours=7), 8.0 * scale, 240, 60,
+                                NEGATIVE_ALERT, f"slow burn: complaints about {name} creep up for four hours",
+                                ramp_power=2.0))
     elif kind == "night":
         onset = at(2, 4)
         events.append(EventSpec(target, "crisis", onset, at(4, 0), 5.0 * scale, 4, 45,
@@ -225,6 +230,13 @@ def plan_scenario(kind: str, seed: int = 1, start: str | datetime | None = None,
         onset = at(9, 0)
         events.append(EventSpec(target, "news_day", onset, at(23, 59), 5.0 * scale, 60, 14 * 60 - 60,
                                 NO_NEGATIVE_ALERT, f"news day: {name} product launch, high volume, normal tone"))
+    finish = begin + timedelta(days=length)
+    for event in events:
+        if event.onset >= finish - timedelta(minutes=30):
+            raise ValueError(f"--days {length:g} is too short for {kind}: its event starts at "
+                             f"{event.onset.isoformat()}, after (or just before) the scenario ends")
+    # An event cut short by the end of the scenario is labeled as it happens.
+    events = [e if e.end <= finish else replace(e, end=finish) for e in events]
     return ScenarioSpec(kind, int(seed), begin, length, chosen, float(scale), tuple(events))
 
 
@@ -364,8 +376,9 @@ def _calm_text(gen: _Generator, profile: BrandProfile, complaint_weight: float) 
     if topic == "repost":
         comment = rng.choice(bank.REPOST_COMMENTS)
         return f"{comment}//@{name}:{original}", topic
+    # Weibo's "comment and forward" shape: the reply, then the post replied to.
     reply = rng.choice(bank.REPLIES_POS if rng.random() < 0.75 else bank.REPLIES_NEG)
-    return f"回复@{name}:{reply}", topic
+    return f"回复@{name}:{reply}//@{name}:{original}", topic
 
 
 def _event_text(gen: _Generator, event: EventSpec, profile: BrandProfile,
@@ -397,7 +410,9 @@ def _event_text(gen: _Generator, event: EventSpec, profile: BrandProfile,
         author_kind = "big_v" if rng.random() < 0.04 else "user"
         return _decorate(gen, text, "neg", profile, crisis=True), "crisis", author_kind
     if event.kind == "bot_flood":
-        text = _fill(gen, rng.choice(profile.bot_flood), profile)
+        # One campaign, one script per message: filled once, then copied.
+        scripts = gen.bot_scripts.setdefault(profile.id, [_fill(gen, t, profile) for t in profile.bot_flood])
+        text = rng.choice(scripts)
         # Near-identical: the campaign's script with a trivial variation so
         # that exact-duplicate filters do not catch it.
         variation = rng.choice(("", "", "！", "!!", " ", "。", rng.choice(bank.NEG_EMOTICONS), f" {rng.randint(1, 99)}"))
@@ -407,6 +422,9 @@ def _event_text(gen: _Generator, event: EventSpec, profile: BrandProfile,
         if roll < 0.2 and said:
             name, original = rng.choice(said[-30:])
             return f"{rng.choice(('感动', '支持', '转发', '必须支持', '哭了'))}//@{name}:{original}", "viral_repost", "user"
+        if roll < 0.28:
+            text = _fill(gen, rng.choice(bank.VIRAL_SKEPTIC), profile)
+            return _decorate(gen, text, "neg", profile), "viral_skeptic", "user"
         text = _fill(gen, rng.choice(profile.viral_praise + bank.GENERIC_VIRAL), profile)
         return _decorate(gen, text, "pos", profile), "viral", "big_v" if rng.random() < 0.03 else "user"
     # news_day: a launch is talked about in the brand's normal mix of tones.
@@ -446,7 +464,7 @@ def _emit(gen: _Generator, when: float, author: _Author, text: str, brand: str |
                 "account": author.kind},
     }
     gen.posts.append((when, post))
-    if brand is not None and role == "background" and "//@" not in text and not text.startswith("回复@"):
+    if brand is not None and role == "background" and "//@" not in text:
         _remember(gen, brand, text, author)
 
 
@@ -569,12 +587,18 @@ def generate(spec: ScenarioSpec, progress: Callable[[str], None] | None = None) 
 
 def _labels(spec: ScenarioSpec, posts: Sequence[dict[str, Any]], event_counts: Sequence[int],
             gen: _Generator) -> dict[str, Any]:
+    from streams.brands import BrandMatcher
+    from streams.config import Brand
+
+    matcher = BrandMatcher(Brand(b, bank.PROFILES[b].name, bank.PROFILES[b].aliases, bank.PROFILES[b].exclude)
+                           for b in spec.brands)
     brands = []
     for brand in spec.brands:
         profile = bank.PROFILES[brand]
         windows = [
             {
                 "onset": e.onset.isoformat(),
+                "peak": (e.onset + timedelta(minutes=e.ramp_minutes)).isoformat(),
                 "end": e.end.isoformat(),
                 "kind": e.kind,
                 "expected": e.expected,
@@ -591,7 +615,9 @@ def _labels(spec: ScenarioSpec, posts: Sequence[dict[str, Any]], event_counts: S
             "exclude": list(profile.exclude),
             "expected": NEGATIVE_ALERT if any(w["expected"] == NEGATIVE_ALERT for w in windows) else NO_NEGATIVE_ALERT,
             "windows": windows,
-            "posts": sum(1 for p in posts if p["raw"]["brand"] == brand),
+            # Counted the way the pipeline will count them: a post about a
+            # product that never names the brand is not a mention.
+            "posts": sum(1 for p in posts if brand in matcher.match(p["text"])),
         })
     return {
         "format": LABELS_FORMAT,

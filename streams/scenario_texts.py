@@ -133,7 +133,7 @@ XINGHE = BrandProfile(
         "市场监管部门已约谈{b}，要求说明{p}电池安全情况",
     ),
     bot_flood=(
-        "{b}{p}电池会爆炸，大家千万别买，避雷避雷！",
+        "{b}的{p}电池会爆炸，大家千万别买，避雷避雷！",
         "{b}手机质量垃圾，{p}爆炸了还不认账，抵制{b}！",
     ),
     viral_praise=(
@@ -229,7 +229,7 @@ CHENGUANG = BrandProfile(
         "{b}股价盘中大跌{n}%，问题{p}已被多地下架",
     ),
     bot_flood=(
-        "{b}{p}致癌！大家千万别喝！转发扩散！",
+        "{b}的{p}致癌！大家千万别喝！转发扩散！",
         "抵制{b}黑心奶！过期原料致癌，坑害孩子！",
     ),
     viral_praise=(
@@ -489,6 +489,15 @@ GENERIC_VIRAL = (
     "为{b}点赞，有社会责任感的好企业",
     "{b}这次公益行动太暖心了，路转粉",
     "{b}的员工帮助了很多人，感动，支持",
+)
+
+# Every viral moment has its cynics; they make a praise spike carry a few
+# more negative posts in absolute numbers while the negative share falls.
+VIRAL_SKEPTIC = (
+    "{b}又在作秀了吧，营销号别刷了",
+    "捐这么点就全网宣传，{b}公关真厉害",
+    "之前的质量问题怎么不提了？{b}洗白挺快",
+    "野性消费完记得理性售后，{b}的坑我可踩过",
 )
 
 CITIES = ("北京", "上海", "广州", "深圳", "杭州", "成都", "武汉", "西安", "南京", "重庆", "长沙", "苏州")

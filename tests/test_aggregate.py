@@ -58,6 +58,7 @@ def test_redelivered_offsets_are_skipped() -> None:
     assert agg.add(mention("a", 11), 11, offset=5).status == "duplicate"
     assert agg.add(mention("a", 12), 12, offset=4).status == "duplicate"
     assert agg.add(mention("a", 13), 13, offset=6).status == "added"
+    assert agg.store.get("a", 0)["total"] == 2
 
 
 def test_idle_partition_closes_buckets_by_wall_clock() -> None:
@@ -86,6 +87,7 @@ def test_state_round_trips_through_json() -> None:
 
     agg = make()
     agg.add(mention("a", 10), 10, offset=1)
+    list(agg.close_ready(200))
     state = AggregatorState.from_dict(json.loads(json.dumps(agg.state.to_dict())))
     assert state == agg.state
 

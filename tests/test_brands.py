@@ -46,3 +46,14 @@ def test_no_brand_and_empty_text() -> None:
     assert match("今天天气不错") == []
     assert match("") == []
     assert BrandMatcher(()).match("小米") == []
+
+
+def test_latin_alias_next_to_chinese_text_is_a_whole_word() -> None:
+    # Offsets are in characters, not UTF-8 bytes: the CJK prefix must not shift them.
+    assert match("今天买了Mi手环，小米粥也不错") == ["xiaomi"]
+    assert match("今天买了Mini手环") == []
+
+
+def test_full_width_alias_in_config_matches_half_width_text() -> None:
+    matcher = BrandMatcher([Brand(id="abc", name="ABC", aliases=("ＡＢＣ乳业",))])
+    assert matcher.match("abc乳业出新品") == ["abc"]

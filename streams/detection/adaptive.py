@@ -5,9 +5,10 @@ at once (default 5, 15 and 60 minutes):
 
 * ``volume``: mentions in the window against the expected count, an
   overdispersed (negative-binomial) tail on Anscombe's square-root scale;
-* ``negative_volume``: negative posts against their own expected count, the
-  same test, and only while the negative share is also up (so a positive
-  viral spike or a busy news day never raises a *negative* alert);
+* ``negative_volume``: negative posts against expected volume x usual
+  share, the same test with its own dispersion, and only while the negative
+  share is also up (so a positive viral spike or a busy news day never
+  raises a *negative* alert);
 * ``negative_share``: negative posts out of all posts against the brand's
   usual share, a beta-binomial z plus a minimum number of negative posts and
   a minimum lift; its Wilson lower bound decides the severity.
@@ -28,13 +29,19 @@ from collections import deque
 from typing import Any
 
 from streams.detection.params import SIGNALS, AdaptiveParams
-from streams.detection.stats import count_z, half_life_alpha, share_z, upper_tail_p, wilson_lower
+from streams.detection.stats import (
+    binomial_upper_tail,
+    count_z,
+    half_life_alpha,
+    share_z,
+    upper_tail_p,
+    wilson_lower,
+)
 from streams.models import AlertEvent, Bucket
 
-STATE_VERSION = 1
-# Ring entries: total, negative, reach_negative, risk_hits, expected total, expected negative.
-_TOT, _NEG, _REACH, _RISK, _MU_TOT, _MU_NEG = range(6)
-_FIELDS = 6
+STATE_VERSION = 2
+# Ring entries: total, negative, reach_negative, risk_hits, expected total.
+_TOT, _NEG, _REACH, _RISK, _MU_TOT = range(5)
 # Windows longer than this many buckets are shortened: the ring is part of
 # the state, which must stay under 20 KB per brand.
 MAX_WINDOW_BUCKETS = 240
@@ -43,12 +50,18 @@ PRIOR_SHARE = 0.2  # negative share assumed before any post is seen
 PRIOR_SHARE_WEIGHT = 10.0  # ... worth this many posts
 PHI_PRIOR = 0.1
 PHI_MIN = 0.01
-RHO_MIN, RHO_MAX = 0.002, 0.25
+RHO_MIN, RHO_MAX, RHO_PRIOR = 0.002, 0.25, 0.01
 WINSOR_SD = 4.0  # observations are clipped at this many standard deviations before learning
 # Dispersion learns with the same clip: a wider one lets repost cascades
 # inflate phi until real crises hide behind them (measured on NAB).
 DISPERSION_CLIP_SD = 4.0
+_CLIP_SQ = DISPERSION_CLIP_SD * DISPERSION_CLIP_SD
+# A signal's test result for one bucket: (best z, index of its window, hot, quiet).
+_Z, _INDEX, _HOT, _QUIET = range(4)
 TOP_POSTS = 3
+# Windows with at most this many posts also need the exact binomial tail (it
+# is only computed for a window that already passed the z test, so rarely).
+EXACT_TAIL_MAX_POSTS = 1000
 INCIDENT_TERMS = 20
 RECENT_BUCKETS_FOR_EVIDENCE = 2
 
@@ -91,22 +104,38 @@ class SeasonalRate:
         if day != self.last_day:
             self._renormalise(self.dow)
             self.last_day = day
-        h = self.hour[hour]
-        d = self.dow[dow]
-        self.n += 1
-        a = 1.0 / self.n if 1.0 / self.n > a_level else a_level
-        self.level += a * (count / (h * d) - self.level)
-        level = self.level if self.level > MIN_RATE else MIN_RATE
-        n_h = self.hour_n[hour] + 1
-        self.hour_n[hour] = n_h if n_h < 1_000_000 else 1_000_000
-        a = 1.0 / (n_h + 1) if 1.0 / (n_h + 1) > a_hour else a_hour
+        hours = self.hour
+        days = self.dow
+        h = hours[hour]
+        d = days[dow]
+        n = self.n + 1
+        self.n = n
+        a = 1.0 / n
+        if a < a_level:
+            a = a_level
+        level = self.level + a * (count / (h * d) - self.level)
+        self.level = level
+        if level < MIN_RATE:
+            level = MIN_RATE
+        # Counts stop at 10,000: by then the 1/n weight is far below alpha.
+        seen_h = self.hour_n[hour]
+        if seen_h < 10_000:
+            self.hour_n[hour] = seen_h + 1
+        a = 1.0 / (seen_h + 2)
+        if a < a_hour:
+            a = a_hour
         h += a * (count / (level * d) - h)
-        self.hour[hour] = h if h > 0.05 else 0.05
-        n_d = self.dow_n[dow] + 1
-        self.dow_n[dow] = n_d if n_d < 1_000_000 else 1_000_000
-        a = 1.0 / (n_d + 1) if 1.0 / (n_d + 1) > a_dow else a_dow
-        d += a * (count / (level * self.hour[hour]) - d)
-        self.dow[dow] = d if d > 0.05 else 0.05
+        if h < 0.05:
+            h = 0.05
+        hours[hour] = h
+        seen_d = self.dow_n[dow]
+        if seen_d < 10_000:
+            self.dow_n[dow] = seen_d + 1
+        a = 1.0 / (seen_d + 2)
+        if a < a_dow:
+            a = a_dow
+        d += a * (count / (level * h) - d)
+        days[dow] = d if d > 0.05 else 0.05
 
     def _renormalise(self, factors: list[float]) -> None:
         """Keep the factors' mean at 1 so the level stays the mean rate;
@@ -127,16 +156,16 @@ class _Dispersion:
     on the square-root scale z**2 ~ 1 + phi * mean, so
     phi = EW(z**2 - 1) / EW(mean), which stays stable when means are tiny."""
 
-    __slots__ = ("num", "den", "n")
+    __slots__ = ("num", "den", "n", "phi")
 
     def __init__(self, state: list[Any] | None = None) -> None:
         self.num, self.den, self.n = (float(state[0]), float(state[1]), int(state[2])) if state else (0.0, 0.0, 0)
+        self.phi = self._phi()
 
     def to_state(self) -> list[Any]:
         return [self.num, self.den, self.n]
 
-    @property
-    def phi(self) -> float:
+    def _phi(self) -> float:
         if self.den <= 0.0:
             return PHI_PRIOR
         value = self.num / self.den
@@ -144,14 +173,57 @@ class _Dispersion:
 
     def learn(self, observed: float, expected: float, alpha: float) -> None:
         raw = 2.0 * (math.sqrt(observed + 0.375) - math.sqrt(expected + 0.375))
-        limit = DISPERSION_CLIP_SD * DISPERSION_CLIP_SD * (1.0 + self.phi * expected)
+        limit = _CLIP_SQ * (1.0 + self.phi * expected)
         sq = raw * raw
         if sq > limit:
             sq = limit
         self.n += 1
-        a = 1.0 / self.n if 1.0 / self.n > alpha else alpha
+        a = 1.0 / self.n
+        if a < alpha:
+            a = alpha
         self.num += a * (sq - 1.0 - self.num)
         self.den += a * (expected - self.den)
+        self.phi = self._phi()
+
+
+class _ShareDispersion:
+    """Beta-binomial intra-class correlation rho of the negative share for
+    one window length: how much more a window's share wanders than binomial
+    sampling explains (threads, repost chains, the share drifting within a
+    day). Learned from non-overlapping windows on the slow seasonal clock,
+    each window's squared deviation capped at 3 sd, so a slow burn that has
+    not crossed the threshold yet cannot inflate it and hide itself. Until
+    20 windows are seen the estimate is blended with a prior."""
+
+    __slots__ = ("num", "den", "n", "rho")
+
+    def __init__(self, state: list[Any] | None = None) -> None:
+        self.num, self.den, self.n = (float(state[0]), float(state[1]), int(state[2])) if state else (0.0, 0.0, 0)
+        self.rho = self._rho()
+
+    def to_state(self) -> list[Any]:
+        return [self.num, self.den, self.n]
+
+    def _rho(self) -> float:
+        if self.den <= 0.0:
+            return RHO_PRIOR
+        value = self.num / self.den
+        value = RHO_MIN if value < RHO_MIN else RHO_MAX if value > RHO_MAX else value
+        weight = self.n / 20.0 if self.n < 20 else 1.0
+        return weight * value + (1.0 - weight) * RHO_PRIOR
+
+    def learn(self, negative: float, total: float, base_share: float, keep: float) -> None:
+        if total < 2:
+            return
+        q = base_share * (1.0 - base_share)
+        spread = total * q * (1.0 + (total - 1.0) * self.rho)
+        square = (negative - total * base_share) ** 2
+        if square > 9.0 * spread:
+            square = 9.0 * spread
+        self.num = self.num * keep + square - total * q
+        self.den = self.den * keep + total * (total - 1.0) * q
+        self.n += 1
+        self.rho = self._rho()
 
 
 class AdaptiveDetector:
@@ -170,18 +242,17 @@ class AdaptiveDetector:
             s = {}  # an incompatible state is dropped: re-learning beats mis-reading
         self.size: float | None = s.get("size")
         self.last_start: float | None = s.get("last_start")
-        self.first_start: float | None = s.get("first_start")
         self.seen: int = int(s.get("seen", 0))
         self.ring: list[list[Any]] = [list(e) for e in s.get("ring", [])]
         self.pos: int = int(s.get("pos", 0))
         self.sums: list[list[Any]] = [list(x) for x in s.get("sums", [])]
         self.saved_windows: list[int] = list(s.get("windows", []))
         self.volume = SeasonalRate(s.get("volume"))
-        self.negatives = SeasonalRate(s.get("negatives"))
         self.phi_volume = [_Dispersion(x) for x in s.get("phi_volume", [])]
         self.phi_negative = [_Dispersion(x) for x in s.get("phi_negative", [])]
-        share = s.get("share", [0.0, 0.0, 0.0, 0.0])
-        self.share_neg, self.share_tot, self.rho_num, self.rho_den = (float(x) for x in share)
+        share = s.get("share", [0.0, 0.0])
+        self.share_neg, self.share_tot = float(share[0]), float(share[1])
+        self.share_rho = [_ShareDispersion(x) for x in s.get("share_rho", [])]
         self.reach_per_negative: float = float(s.get("reach_per_negative", 0.0))
         # The volume statistic's usual daily maximum: [today's max, typical, days learned, local day].
         tail = s.get("volume_tail", [0.0, 0.0, 0, -1])
@@ -191,7 +262,7 @@ class AdaptiveDetector:
         self.alerts: dict[str, dict[str, Any]] = {}
         for sig in SIGNALS:
             st = dict(saved_alerts.get(sig) or {"hot": 0, "quiet": 0, "hot_since": None,
-                                                "firing": None, "cooldown_until": None})
+                                                "firing": None, "cooldown_until": None, "last_peak_z": 0.0})
             st["firing"] = dict(st["firing"]) if st.get("firing") else None
             self.alerts[sig] = st
         n = self.params.sparkline_buckets
@@ -201,10 +272,33 @@ class AdaptiveDetector:
         self.recent_terms: deque[dict[str, int]] = deque(s.get("recent_terms", []), maxlen=RECENT_BUCKETS_FOR_EVIDENCE)
         self.incident_top: list[dict[str, Any]] = list(s.get("incident_top", []))
         self.incident_terms: dict[str, int] = dict(s.get("incident_terms", {}))
-        self.last_statistics: dict[str, float] = {}
+        # The last bucket's test results: for scoring a series and for plots.
+        self.incident_is_open = any(st["firing"] for st in self.alerts.values())
+        self.was_hot = any(st["hot"] for st in self.alerts.values())
+        self.last_tests: dict[str, tuple[float, int, bool, bool]] = {}
         self.last_warmed = False
-        self.last_volume_threshold = self.params.volume_z_fire
         self._derive()
+
+    @property
+    def last_statistics(self) -> dict[str, float]:
+        """The last bucket's statistic per signal (best window)."""
+        return {sig: test[_Z] for sig, test in self.last_tests.items()}
+
+    def gauges(self) -> dict[str, float]:
+        """What the worker exports as metrics after each bucket: the usual
+        negative share, the strongest negative statistic now, open alerts."""
+        tests = self.last_tests
+        score = max(tests["negative_share"][_Z], tests["negative_volume"][_Z]) if tests else 0.0
+        return {
+            "baseline_share": (self.share_neg + PRIOR_SHARE * PRIOR_SHARE_WEIGHT) / (self.share_tot + PRIOR_SHARE_WEIGHT),
+            "score": score,
+            "firing": float(sum(1 for st in self.alerts.values() if st["firing"] is not None)),
+        }
+
+    @property
+    def volume_threshold(self) -> float:
+        """The z the volume signal must reach now (fixed bar or learned tail)."""
+        return max(self.params.volume_z_fire, self.params.volume_tail_margin * self.tail_typical)
 
     # -- state ----------------------------------------------------------------
 
@@ -214,17 +308,16 @@ class AdaptiveDetector:
             "detector": self.name,
             "size": self.size,
             "last_start": self.last_start,
-            "first_start": self.first_start,
             "seen": self.seen,
             "ring": [list(e) for e in self.ring],
             "pos": self.pos,
             "sums": [list(x) for x in self.sums],
             "windows": list(self.windows),
             "volume": self.volume.to_state(),
-            "negatives": self.negatives.to_state(),
             "phi_volume": [d.to_state() for d in self.phi_volume],
             "phi_negative": [d.to_state() for d in self.phi_negative],
-            "share": [self.share_neg, self.share_tot, self.rho_num, self.rho_den],
+            "share": [self.share_neg, self.share_tot],
+            "share_rho": [d.to_state() for d in self.share_rho],
             "reach_per_negative": self.reach_per_negative,
             "volume_tail": [self.tail_today, self.tail_typical, self.tail_days, self.tail_day],
             "alerts": {sig: {**st, "firing": dict(st["firing"]) if st["firing"] else None}
@@ -251,7 +344,13 @@ class AdaptiveDetector:
         if len(self.phi_volume) != len(self.windows):
             self.phi_volume = [_Dispersion() for _ in self.windows]
             self.phi_negative = [_Dispersion() for _ in self.windows]
+        if len(self.share_rho) != len(self.windows):
+            self.share_rho = [_ShareDispersion() for _ in self.windows]
         self.a_level = half_life_alpha(p.baseline_half_life / size)
+        self.windows_gcd = math.gcd(*self.windows)
+        self.keep_rho = [1.0 - half_life_alpha(p.season_half_life / (size * w)) for w in self.windows]
+        self.utc_offset = p.utc_offset_hours * 3600.0
+        self.a_phi = [half_life_alpha(p.baseline_half_life / (size * w)) for w in self.windows]
         self.a_hour = half_life_alpha(p.season_half_life / 86400.0 * 3600.0 / size)
         self.a_dow = half_life_alpha(p.season_half_life / 604800.0 * 86400.0 / size)
         self.warmup_buckets = max(1, int(math.ceil(p.warmup / size)))
@@ -261,7 +360,7 @@ class AdaptiveDetector:
         self.saved_windows = list(self.windows)
         self.ring = []
         self.pos = 0
-        self.sums = [[0, 0, 0.0, 0, 0.0, 0.0] for _ in self.windows]
+        self.sums = [[0, 0, 0.0, 0, 0.0] for _ in self.windows]
 
     # -- the entry point --------------------------------------------------------
 
@@ -271,57 +370,63 @@ class AdaptiveDetector:
             return []  # re-delivered after a crash: already counted
         if self.size != bucket.size:
             self._change_size(bucket.size)
-        if self.first_start is None:
-            self.first_start = start
         self.last_start = start
-        p = self.params
-        local = start + p.utc_offset_hours * 3600.0
+        local = start + self.utc_offset
         day = int(local // 86400.0)
         hour = int(local // 3600.0) % 24
         dow = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
         total = bucket.total
         negative = bucket.negative
-        mu_total = self.volume.expected(hour, dow)
-        mu_negative = self.negatives.expected(hour, dow)
+        volume = self.volume
+        mu_total = volume.level * volume.hour[hour] * volume.dow[dow]
+        if mu_total < MIN_RATE:
+            mu_total = MIN_RATE
         self._push(total, negative, round(bucket.reach_negative, 3), bucket.risk_hits,
-                   round(mu_total, 4), round(mu_negative, 4))
+                   round(mu_total, 4))
         self.seen += 1
         self.sparkline.append(negative)
         self.volume_sparkline.append(total)
         warmed = self.seen > self.warmup_buckets
 
         base_share = (self.share_neg + PRIOR_SHARE * PRIOR_SHARE_WEIGHT) / (self.share_tot + PRIOR_SHARE_WEIGHT)
-        rho = self._rho()
         if day != self.tail_day:
             self._close_tail_day(day)
-        tests = self._test_windows(base_share, rho, warmed)
-        if tests["volume"]["z"] > self.tail_today:
-            self.tail_today = tests["volume"]["z"]
-        # Exposed for scoring a series and for plots; derived, not state.
-        self.last_statistics = {sig: tests[sig]["z"] for sig in SIGNALS}
+        tests = self._test_windows(base_share, warmed)
+        volume_z = tests["volume"][_Z]
+        if volume_z > self.tail_today:
+            self.tail_today = volume_z
+        self.last_tests = tests
         self.last_warmed = warmed
-        self.last_volume_threshold = max(p.volume_z_fire, p.volume_tail_margin * self.tail_typical)
 
         events: list[AlertEvent] = []
-        incident_was_open = any(st["firing"] for st in self.alerts.values())
+        alerts = self.alerts
+        incident_was_open = self.incident_is_open
         if incident_was_open:
             self._collect_evidence(bucket)
-        for sig in SIGNALS:
-            events.extend(self._advance(sig, tests[sig], bucket, base_share))
-        incident_open = any(st["firing"] for st in self.alerts.values())
+        any_hot = tests["volume"][_HOT] or tests["negative_volume"][_HOT] or tests["negative_share"][_HOT]
+        # The common case (nothing hot now or in the previous bucket, nothing
+        # firing) has nothing to advance.
+        if any_hot or incident_was_open or self.was_hot:
+            for sig in SIGNALS:
+                events.extend(self._advance(sig, tests[sig], bucket, base_share))
+        self.was_hot = any_hot
+        incident_open = any(st["firing"] for st in alerts.values()) if events or incident_was_open else False
+        self.incident_is_open = incident_open
         if not incident_was_open and incident_open:
             self._open_incident(bucket)
             # The firing events were built before the incident's evidence existed.
             for event in events:
                 event.top_posts = [dict(x) for x in self.incident_top]
                 event.risk_terms = self._top_terms()
-        if not incident_open:
+        elif incident_was_open and not incident_open:
             self.incident_top = []
             self.incident_terms = {}
-        self.recent_top.append([dict(x) for x in bucket.top_negative[:TOP_POSTS]])
-        self.recent_terms.append(_top_dict(bucket.risk_terms, 5))
+        self.recent_top.append(bucket.top_negative[:TOP_POSTS])
+        terms = bucket.risk_terms
+        self.recent_terms.append(terms if len(terms) <= 5 else _top_dict(terms, 5))
 
-        self._learn(total, negative, bucket.reach_negative, hour, dow, day, base_share, rho, tests, warmed)
+        self._learn(total, negative, bucket.reach_negative, hour, dow, day, mu_total,
+                    base_share, tests, warmed)
         return events
 
     def _close_tail_day(self, day: int) -> None:
@@ -346,14 +451,13 @@ class AdaptiveDetector:
             # them and start the windows afresh rather than mix two sizes.
             ratio = size / self.size
             self.volume.rescale(ratio)
-            self.negatives.rescale(ratio)
         self.size = size
         self.ring = []
         self.sums = []
         self._derive()
         self._reset_windows()
 
-    def _push(self, *entry: Any) -> None:
+    def _push(self, total: int, negative: int, reach: float, risk: int, mu_total: float) -> None:
         ring = self.ring
         length = self.windows[-1]
         filled = len(ring)
@@ -361,62 +465,138 @@ class AdaptiveDetector:
         for sums, width in zip(self.sums, self.windows, strict=True):
             if filled >= width:
                 old = ring[(pos - width) % length]
-                for i in range(_FIELDS):
-                    sums[i] += entry[i] - old[i]
+                sums[0] += total - old[0]
+                sums[1] += negative - old[1]
+                sums[2] += reach - old[2]
+                sums[3] += risk - old[3]
+                sums[4] += mu_total - old[4]
             else:
-                for i in range(_FIELDS):
-                    sums[i] += entry[i]
+                sums[0] += total
+                sums[1] += negative
+                sums[2] += reach
+                sums[3] += risk
+                sums[4] += mu_total
+        entry = [total, negative, reach, risk, mu_total]
         if filled < length:
-            ring.append(list(entry))
+            ring.append(entry)
         else:
-            ring[pos] = list(entry)
+            ring[pos] = entry
         self.pos = (pos + 1) % length
 
-    def _test_windows(self, base_share: float, rho: float, warmed: bool) -> dict[str, dict[str, Any]]:
-        """The best window per signal (highest statistic), whether it is hot,
-        and whether every window is quiet (below resolve_z)."""
+    def _test_windows(self, base_share: float, warmed: bool) -> dict[str, tuple[float, int, bool, bool]]:
+        """Per signal: the best window (hot first, then highest statistic),
+        whether it is hot, and whether every window is quiet (below resolve_z).
+
+        Written out flat because it runs for every bucket of every brand."""
         p = self.params
+        sqrt = math.sqrt
         z_fire = p.z_fire
-        best: dict[str, dict[str, Any]] = {}
-        for sig in SIGNALS:
-            best[sig] = {"z": -math.inf, "hot": False, "quiet": True, "index": 0, "per_window": []}
-        cold_min = 2 * p.min_negative
-        volume_z = max(p.volume_z_fire, p.volume_tail_margin * self.tail_typical)
-        for index, sums in enumerate(self.sums):
-            total = sums[_TOT]
-            negative = sums[_NEG]
-            z_vol = count_z(total, sums[_MU_TOT], self.phi_volume[index].phi)
-            z_neg = count_z(negative, sums[_MU_NEG], self.phi_negative[index].phi)
-            z_share = share_z(negative, total, base_share, rho)
-            share = negative / total if total else 0.0
-            min_ratio = p.min_ratio
-            hot_vol = (warmed and z_vol >= volume_z and total >= p.min_volume
-                       and total >= min_ratio * sums[_MU_TOT])
-            hot_neg = (warmed and z_neg >= z_fire and negative >= p.min_negative
-                       and negative >= min_ratio * sums[_MU_NEG] and z_share >= p.share_gate_z)
-            if warmed:
-                hot_share = (z_share >= z_fire and negative >= p.min_negative
-                             and share >= base_share + p.min_share_lift)
+        resolve_z = p.resolve_z
+        min_negative = p.min_negative
+        min_volume = p.min_volume
+        min_ratio = p.min_ratio
+        negative_ratio = p.negative_min_ratio
+        share_gate = p.share_gate_z
+        share_floor = base_share + p.min_share_lift
+        cold_min = 2 * min_negative
+        volume_z = p.volume_tail_margin * self.tail_typical
+        if volume_z < p.volume_z_fire:
+            volume_z = p.volume_z_fire
+        q = base_share * (1.0 - base_share)
+        bv, iv, hv, qv = -math.inf, 0, False, True
+        bn, in_, hn, qn = -math.inf, 0, False, True
+        bs, is_, hs, qs = -math.inf, 0, False, True
+        phi_v = self.phi_volume
+        phi_n = self.phi_negative
+        cold_share = p.cold_start_share
+        alerts = self.alerts
+        rhos = self.share_rho
+        p_fire = upper_tail_p(z_fire)
+        negatives_firing = (alerts["negative_volume"]["firing"] is not None
+                            or alerts["negative_share"]["firing"] is not None)
+        index = -1
+        z_longest = 0.0
+        volume_firing = alerts["volume"]["firing"] is not None
+        # Shortcuts for the common calm bucket. A window at or below its
+        # expected volume has z <= 0, and one whose share is at or below the
+        # usual share (or with fewer than min_negative negatives) can make
+        # neither negative signal hot; unless an alert needs the quiet flags,
+        # such a statistic is not computed and counts as 0.
+        for total, negative, _reach, _risk, mu_t in self.sums:
+            index += 1
+            if total <= mu_t and not volume_firing:
+                z = 0.0
             else:
-                hot_share = negative >= cold_min and wilson_lower(negative, total, z_fire) >= p.cold_start_share
-            for sig, z, hot in (("volume", z_vol, hot_vol), ("negative_volume", z_neg, hot_neg),
-                                ("negative_share", z_share, hot_share)):
-                b = best[sig]
-                b["per_window"].append(round(z, 3))
-                if z >= p.resolve_z:
-                    b["quiet"] = False
-                if (hot and not b["hot"]) or (hot == b["hot"] and z > b["z"]):
-                    b["z"] = z
-                    b["index"] = index
-                    b["hot"] = b["hot"] or hot
-        return best
+                z = 2.0 * (sqrt(total + 0.375) - sqrt(mu_t + 0.375)) / sqrt(1.0 + phi_v[index].phi * mu_t)
+            z_longest = z  # the windows are sorted: the last one is the longest
+            if z >= resolve_z:
+                qv = False
+                if z >= volume_z and warmed and total >= min_volume and total >= min_ratio * mu_t:
+                    if not hv or z > bv:
+                        bv, iv, hv = z, index, True
+                elif not hv and z > bv:
+                    bv, iv = z, index
+            elif not hv and z > bv:
+                bv, iv = z, index
+            if not negatives_firing and (negative < min_negative or negative <= total * base_share):
+                if not hn and bn < 0.0:
+                    bn, in_ = 0.0, index
+                if not hs and bs < 0.0:
+                    bs, is_ = 0.0, index
+                continue
+            z_share = (negative - total * base_share - 0.5) / sqrt(
+                total * q * (1.0 + (total - 1.0) * rhos[index].rho)) if total > 0 else 0.0
+            mu_n = mu_t * base_share
+            z = 2.0 * (sqrt(negative + 0.375) - sqrt(mu_n + 0.375)) / sqrt(1.0 + phi_n[index].phi * mu_n)
+            if z >= resolve_z:
+                qn = False
+                if (z >= z_fire and warmed and negative >= min_negative and negative >= negative_ratio * mu_n
+                        and z_share >= share_gate):
+                    if not hn or z > bn:
+                        bn, in_, hn = z, index, True
+                elif not hn and z > bn:
+                    bn, in_ = z, index
+            elif not hn and z > bn:
+                bn, in_ = z, index
+            if warmed:
+                hot = (z_share >= z_fire and negative >= min_negative and negative >= share_floor * total
+                       and (total > EXACT_TAIL_MAX_POSTS
+                            or binomial_upper_tail(int(negative), int(total), base_share) <= p_fire))
+            else:
+                hot = negative >= cold_min and wilson_lower(negative, total, z_fire) >= cold_share
+            if z_share >= resolve_z:
+                qs = False
+            if hot:
+                if not hs or z_share > bs:
+                    bs, is_, hs = z_share, index, True
+            elif not hs and z_share > bs:
+                bs, is_ = z_share, index
+        if hv and z_longest < p.volume_confirm_z:
+            # A burst the longest window does not confirm is a blip (one
+            # repost cascade), not a volume event.
+            hv = False
+        return {"volume": (bv, iv, hv, qv), "negative_volume": (bn, in_, hn, qn),
+                "negative_share": (bs, is_, hs, qs)}
+
+    def _z_per_window(self, sig: str, base_share: float) -> list[float]:
+        out: list[float] = []
+        for index, sums in enumerate(self.sums):
+            if sig == "volume":
+                z = count_z(sums[_TOT], sums[_MU_TOT], self.phi_volume[index].phi)
+            elif sig == "negative_volume":
+                z = count_z(sums[_NEG], sums[_MU_TOT] * base_share, self.phi_negative[index].phi)
+            else:
+                z = share_z(sums[_NEG], sums[_TOT], base_share, self.share_rho[index].rho)
+            out.append(round(z, 3))
+        return out
 
     # -- alert lifecycle -----------------------------------------------------------
 
-    def _advance(self, sig: str, test: dict[str, Any], bucket: Bucket, base_share: float) -> list[AlertEvent]:
+    def _advance(self, sig: str, test: tuple[float, int, bool, bool], bucket: Bucket,
+                 base_share: float) -> list[AlertEvent]:
         p = self.params
         st = self.alerts[sig]
-        hot = test["hot"]
+        hot = test[_HOT]
         if hot:
             if st["hot"] == 0:
                 st["hot_since"] = bucket.start
@@ -431,42 +611,49 @@ class AdaptiveDetector:
         if firing is None:
             # Hysteresis: wait for fire_after hot buckets, unless the evidence is
             # already overwhelming (z_critical): a sudden storm should not wait.
-            if st["hot"] < p.fire_after and not (hot and test["z"] >= p.z_critical):
+            if st["hot"] < p.fire_after and not (hot and test[_Z] >= p.z_critical):
                 return []
             facts = self._facts(sig, test, base_share)
+            # Cool-down: right after an alert resolved, the same signal re-fires
+            # only for something bigger than that alert's peak.
             cooling = st["cooldown_until"] is not None and end < st["cooldown_until"]
-            if cooling and facts["severity"] != "critical":
+            if cooling and test[_Z] <= st.get("last_peak_z", 0.0):
                 return []
             st["firing"] = {
                 "started_at": st["hot_since"] if st["hot_since"] is not None else bucket.start,
                 "since_bucket": self.seen, "severity": facts["severity"], "peak": facts["value"], "seq": 0,
+                "peak_z": test[_Z],
             }
             st["quiet"] = 0
             return [self._event(sig, "firing", facts, end)]
         facts = self._facts(sig, test, base_share)
         if facts["value"] > firing["peak"]:
             firing["peak"] = facts["value"]
-        st["quiet"] = st["quiet"] + 1 if test["quiet"] else 0
+        if test[_Z] > firing.get("peak_z", 0.0):
+            firing["peak_z"] = test[_Z]
+        st["quiet"] = st["quiet"] + 1 if test[_QUIET] else 0
         if st["quiet"] >= p.resolve_after:
             event = self._event(sig, "resolved", facts, end)
             st["firing"] = None
             st["quiet"] = 0
-            st["cooldown_until"] = end + p.cooldown
+            st["cooldown_until"] = end + (p.volume_cooldown if sig == "volume" else p.cooldown)
+            st["last_peak_z"] = firing.get("peak_z", 0.0)
             return [event]
         if hot and facts["severity"] == "critical" and firing["severity"] != "critical":
             firing["severity"] = "critical"
             return [self._event(sig, "firing", facts, end)]
         return []
 
-    def _facts(self, sig: str, test: dict[str, Any], base_share: float) -> dict[str, Any]:
+    def _facts(self, sig: str, test: tuple[float, int, bool, bool], base_share: float) -> dict[str, Any]:
         """Numbers behind one signal's best window, and the severity they imply."""
         p = self.params
-        index = test["index"]
+        index = test[_INDEX]
         sums = self.sums[index]
         width = self.windows[index]
         total, negative = sums[_TOT], sums[_NEG]
-        mu_total, mu_negative = sums[_MU_TOT], sums[_MU_NEG]
-        z = test["z"]
+        mu_total = sums[_MU_TOT]
+        mu_negative = mu_total * base_share
+        z = test[_Z]
         share = negative / total if total else 0.0
         lower = wilson_lower(negative, total, p.z_fire)
         expected_reach = mu_negative * self.reach_per_negative
@@ -501,7 +688,7 @@ class AdaptiveDetector:
                 "z_critical": p.z_critical,
                 "hot_buckets": self.alerts[sig]["hot"],
                 "windows_seconds": [w * (self.size or 0.0) for w in self.windows],
-                "z_per_window": test["per_window"],
+                "z_per_window": self._z_per_window(sig, base_share),
                 "observed": value,
                 "expected": round(baseline, 4),
                 "expected_negative": round(mu_negative, 4),
@@ -509,7 +696,7 @@ class AdaptiveDetector:
                 "wilson_lower": round(lower, 4),
                 "baseline_share": round(base_share, 4),
                 "overdispersion_phi": round(phi, 4),
-                "share_rho": round(self._rho(), 4),
+                "share_rho": round(self.share_rho[index].rho, 4),
                 "negative_change": round(negative_change, 3),
                 "reach_negative": round(sums[_REACH], 3),
                 "reach_ratio": round(reach_ratio, 3),
@@ -589,62 +776,68 @@ class AdaptiveDetector:
 
     # -- learning ------------------------------------------------------------------
 
-    def _rho(self) -> float:
-        if self.rho_den <= 0.0:
-            return 0.01
-        value = self.rho_num / self.rho_den
-        return RHO_MIN if value < RHO_MIN else RHO_MAX if value > RHO_MAX else value
-
-    def _may_learn(self, sig: str, hot: bool) -> bool:
-        st = self.alerts[sig]
-        firing = st["firing"]
-        if firing is not None:
-            return self.seen - firing["since_bucket"] >= self.relearn_buckets
-        return not hot
-
     def _learn(self, total: int, negative: int, reach: float, hour: int, dow: int, day: int,
-               base_share: float, rho: float, tests: dict[str, dict[str, Any]], warmed: bool) -> None:
+               mu_total: float, base_share: float,
+               tests: dict[str, tuple[float, int, bool, bool]], warmed: bool) -> None:
         a_level = self.a_level
-        if self._may_learn("volume", tests["volume"]["hot"]):
-            mu = self.volume.expected(hour, dow)
-            count = _winsorise(total, mu, self.phi_volume[0].phi) if warmed else total
-            # Dispersion is learned before the rate so it judges this bucket by
-            # the same expectation the test used.
-            for disp, sums in zip(self.phi_volume, self.sums, strict=True):
-                disp.learn(sums[_TOT], sums[_MU_TOT], a_level)
+        # Dispersion learns once per window length, from windows that do not
+        # overlap: overlapping ones would count the same burst many times.
+        seen = self.seen
+        due = seen % self.windows_gcd == 0  # some window ends a non-overlapping stretch now
+        alerts = self.alerts
+        relearn = self.relearn_buckets
+        firing = alerts["volume"]["firing"]
+        volume_learns = (seen - firing["since_bucket"] >= relearn) if firing is not None else not tests["volume"][_HOT]
+        if volume_learns:
+            count: float = total
+            if warmed:
+                spread = WINSOR_SD * math.sqrt(mu_total * (1.0 + self.phi_volume[0].phi * mu_total)) + 1.0
+                if total > mu_total + spread:
+                    count = mu_total + spread
+                elif total < mu_total - spread:
+                    count = mu_total - spread
+            if due:
+                for disp, sums, width, alpha in zip(self.phi_volume, self.sums, self.windows, self.a_phi, strict=True):
+                    if seen % width == 0:
+                        disp.learn(sums[_TOT], sums[_MU_TOT], alpha)
             self.volume.learn(count, hour, dow, day, a_level, self.a_hour, self.a_dow)
-        neg_hot = tests["negative_volume"]["hot"] or tests["negative_share"]["hot"]
-        if self._may_learn("negative_volume", neg_hot):
-            mu = self.negatives.expected(hour, dow)
-            count = _winsorise(negative, mu, self.phi_negative[0].phi) if warmed else negative
-            for disp, sums in zip(self.phi_negative, self.sums, strict=True):
-                disp.learn(sums[_NEG], sums[_MU_NEG], a_level)
-            self.negatives.learn(count, hour, dow, day, a_level, self.a_hour, self.a_dow)
+        # The tone baselines learn only from ordinary traffic: not while a
+        # negative signal is hot or firing, and not during a volume event
+        # either (a viral wave of praise would otherwise lower the usual
+        # share and make the next ordinary hour look like a crisis).
+        neg_hot = tests["negative_volume"][_HOT] or tests["negative_share"][_HOT]
+        firing = alerts["negative_volume"]["firing"]
+        if volume_learns and ((seen - firing["since_bucket"] >= relearn) if firing is not None else not neg_hot):
+            if due:
+                for disp, sums, width, alpha in zip(self.phi_negative, self.sums, self.windows, self.a_phi, strict=True):
+                    if seen % width == 0:
+                        disp.learn(sums[_NEG], sums[_MU_TOT] * base_share, alpha)
             if negative > 0:
                 per_post = reach / negative
-                self.reach_per_negative += max(a_level, 0.05 if self.reach_per_negative == 0 else 0.0) * (
-                    per_post - self.reach_per_negative)
-        if total > 0 and self._may_learn("negative_share", neg_hot):
+                if self.reach_per_negative == 0.0:
+                    self.reach_per_negative = per_post
+                else:
+                    self.reach_per_negative += a_level * (per_post - self.reach_per_negative)
+        firing = alerts["negative_share"]["firing"]
+        if total > 0 and volume_learns and (
+                (seen - firing["since_bucket"] >= relearn) if firing is not None else not neg_hot):
             q = base_share * (1.0 - base_share)
-            spread = total * q * (1.0 + (total - 1.0) * rho)
-            ceiling = total * base_share + WINSOR_SD * math.sqrt(spread) + 1.0
-            kept = negative if negative < ceiling or not warmed else ceiling
+            kept: float = negative
+            if warmed:
+                rho = self.share_rho[0].rho
+                spread = WINSOR_SD * math.sqrt(total * q * (1.0 + (total - 1.0) * rho)) + 1.0
+                if kept > total * base_share + spread:
+                    kept = total * base_share + spread
+                elif kept < total * base_share - spread:
+                    kept = total * base_share - spread
             keep = 1.0 - a_level
             self.share_neg = self.share_neg * keep + kept
             self.share_tot = self.share_tot * keep + total
-            if total >= 2:
-                dev = (kept - total * base_share) ** 2 - total * q
-                self.rho_num = self.rho_num * keep + dev
-                self.rho_den = self.rho_den * keep + total * (total - 1.0) * q
-
-
-def _winsorise(count: float, mu: float, phi: float) -> float:
-    spread = WINSOR_SD * math.sqrt(mu * (1.0 + phi * mu)) + 1.0
-    high = mu + spread
-    if count > high:
-        return high
-    low = mu - spread
-    return low if count < low else count
+            if due:
+                for disp, sums, width, keep_rho in zip(self.share_rho, self.sums, self.windows, self.keep_rho,
+                                                       strict=True):
+                    if seen % width == 0:
+                        disp.learn(sums[_NEG], sums[_TOT], base_share, keep_rho)
 
 
 def _top_posts(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:

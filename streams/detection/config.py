@@ -89,11 +89,13 @@ FIELD_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
     "z_fire": _number(0.5, 50.0),
     "volume_z_fire": _number(0.5, 100.0),
     "volume_tail_margin": _number(0.0, 10.0),
+    "volume_confirm_z": _number(0.0, 100.0),
     "z_critical": _number(0.5, 100.0),
     "resolve_z": _number(0.0, 50.0),
     "min_negative": _integer(1, 1_000_000),
     "min_volume": _integer(0, 10_000_000),
     "min_ratio": _number(1.0, 1000.0),
+    "negative_min_ratio": _number(1.0, 1000.0),
     "min_share_lift": _number(0.0, 1.0),
     "critical_share_lift": _number(0.0, 1.0),
     "critical_ratio": _number(1.0, 1000.0),
@@ -101,6 +103,7 @@ FIELD_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
     "fire_after": _integer(1, 1000),
     "resolve_after": _integer(1, 10_000),
     "cooldown": _duration(),
+    "volume_cooldown": _duration(),
     "warmup": _duration(),
     "cold_start_share": _number(0.0, 1.0),
     "baseline_half_life": _duration(60.0),
@@ -147,7 +150,7 @@ def _check_consistent(params: AdaptiveParams, path: str) -> None:
     if params.z_critical < params.z_fire:
         raise ConfigError(join(path, "z_critical"),
                           f"must be >= z_fire ({params.z_fire:g}), got {params.z_critical:g}")
-    if params.resolve_z >= params.z_fire:
+    if params.resolve_z >= min(params.z_fire, params.volume_z_fire):
         raise ConfigError(join(path, "resolve_z"),
                           f"must be below z_fire ({params.z_fire:g}) or an alert could never resolve")
 

@@ -30,6 +30,9 @@ class AdaptiveParams:
     # statistic times this margin (learned, capped so one crisis day moves it
     # little): "more surprising than an ordinary day's biggest burst".
     volume_tail_margin: float = 1.2
+    # ... and the longest window must reach this z too: a five-minute repost
+    # cascade is a blip, an hour of unusual attention is a volume event (0 = off).
+    volume_confirm_z: float = 5.0
     # ... and the alert is critical when it reaches z_critical together with
     # the effect-size condition of its signal (below).
     z_critical: float = 6.0
@@ -42,6 +45,9 @@ class AdaptiveParams:
     # Effect size: observed / expected count at least this for the volume
     # and negative_volume signals (a significant +30 % is not a crisis).
     min_ratio: float = 5.0
+    # The same floor for negative_volume: lower, because the share gate
+    # already rules out "just more posts".
+    negative_min_ratio: float = 2.0
     # Negative share must exceed the baseline by this many points (0.10 = 10 %).
     min_share_lift: float = 0.10
     # Wilson lower bound above baseline by this many points -> critical.
@@ -50,10 +56,12 @@ class AdaptiveParams:
     critical_ratio: float = 5.0
     # negative_volume also needs the share to be at least this far up (z),
     # so that a positive viral spike or a news day never raises it.
-    share_gate_z: float = 1.5
-    fire_after: int = 2  # consecutive hot buckets (or one, when z reaches z_critical)
+    share_gate_z: float = 2.5
+    fire_after: int = 1  # consecutive hot buckets (or one, when z reaches z_critical)
     resolve_after: int = 10  # consecutive quiet buckets
     cooldown: float = 1800.0  # seconds after a resolve before the same signal may re-fire
+    # Volume alerts are informational and bursty: they cool down longer.
+    volume_cooldown: float = 6 * 3600.0
     warmup: float = 6 * 3600.0  # seconds of history before baseline tests run
     # Cold start (inside warm-up): fire on share alone when the Wilson lower
     # bound of the share reaches this, with twice min_negative posts.
@@ -72,14 +80,18 @@ class AdaptiveParams:
 SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
     "low": {
         "z_fire": 5.0, "z_critical": 7.0, "resolve_z": 2.5, "min_negative": 8, "min_volume": 20,
+        "volume_z_fire": 10.0, "min_ratio": 8.0, "negative_min_ratio": 3.0,
         "min_share_lift": 0.15, "critical_share_lift": 0.30, "critical_ratio": 8.0,
-        "fire_after": 3, "resolve_after": 10, "cooldown": 3600.0,
+        "fire_after": 2, "resolve_after": 10, "cooldown": 3600.0,
+        "volume_confirm_z": 6.0, "volume_cooldown": 12 * 3600.0,
     },
     "balanced": {},
     "high": {
-        "z_fire": 3.0, "z_critical": 5.0, "resolve_z": 1.5, "min_negative": 3, "min_volume": 5,
+        "z_fire": 3.5, "z_critical": 5.0, "resolve_z": 1.5, "min_negative": 3, "min_volume": 5,
+        "volume_z_fire": 6.0, "min_ratio": 3.0, "negative_min_ratio": 1.5,
         "min_share_lift": 0.05, "critical_share_lift": 0.20, "critical_ratio": 4.0,
         "fire_after": 1, "resolve_after": 15, "cooldown": 900.0,
+        "volume_confirm_z": 4.0, "volume_cooldown": 2 * 3600.0,
     },
 }
 

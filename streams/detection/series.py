@@ -112,7 +112,7 @@ def score_series(rows: list[SeriesRow], params: AdaptiveParams | None = None,
         # Inside warm-up nothing can fire, and the statistic against a baseline
         # still being learned would only be noise in the score.
         z = detector.last_statistics.get("volume", 0.0) if detector.last_warmed else 0.0
-        out.append(ScoredRow(row, round(squash(z, detector.last_volume_threshold), 6), 1 if opened else 0))
+        out.append(ScoredRow(row, round(squash(z, detector.volume_threshold), 6), 1 if opened else 0))
     return out
 
 

@@ -29,10 +29,10 @@ def count_z(observed: float, expected: float, overdispersion: float) -> float:
 def share_z(negative: float, total: float, base_share: float, rho: float) -> float:
     """Beta-binomial z for ``negative`` out of ``total`` against ``base_share``.
 
-    ``rho`` is the intra-class correlation: the share of a brand wanders from
-    hour to hour more than binomial sampling explains, and with thousands of
-    posts a plain binomial test would call a 2-point wobble significant.
-    The half-post continuity correction keeps tiny windows honest.
+    ``rho`` is the intra-class correlation: the share of a brand wanders more
+    than binomial sampling explains, and with thousands of posts a plain
+    binomial test would call a 2-point wobble significant. The half-post
+    continuity correction keeps tiny windows honest.
     """
     if total <= 0:
         return 0.0
@@ -51,6 +51,27 @@ def wilson_lower(successes: float, trials: float, z: float) -> float:
     centre = phat + z2 / (2.0 * trials)
     margin = z * math.sqrt(phat * (1.0 - phat) / trials + z2 / (4.0 * trials * trials))
     return max(0.0, (centre - margin) / (1.0 + z2 / trials))
+
+
+def binomial_upper_tail(successes: int, trials: int, p: float) -> float:
+    """Exact P(X >= successes) for X ~ Binomial(trials, p), for small windows
+    where the normal approximation behind ``share_z`` is too generous (six
+    negative posts out of six is z = 4.3 but p = 6e-5 at a 20 % share)."""
+    if successes <= 0:
+        return 1.0
+    if successes > trials or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    q = 1.0 - p
+    # Start at the pmf of `successes` (in logs: no overflow) and walk up.
+    term = math.exp(math.lgamma(trials + 1) - math.lgamma(successes + 1) - math.lgamma(trials - successes + 1)
+                    + successes * math.log(p) + (trials - successes) * math.log(q))
+    total = 0.0
+    for i in range(successes, trials + 1):
+        total += term
+        term *= (trials - i) / (i + 1) * p / q
+    return min(1.0, total)
 
 
 def upper_tail_p(z: float) -> float:

@@ -67,6 +67,8 @@ class SentimentScorer:
         # Trained models record how their words were produced; the stock model is SnowNLP's.
         self._filter_stopwords = bool(model.metadata.get("filter_stopwords", True))
         self._emoticon_tokens = bool(model.metadata.get("emoticon_tokens", False))
+        # Trained models carry a cross-validated decision offset (training.decision_offset).
+        self._offset = float(model.metadata.get("negative_logit_offset", 0.0))
         self._known_emoticons = frozenset(
             name for name in lex.EMOTICON_POLARITY if self._emoticon_tokens and model.knows(f"[{name}]")
         )
@@ -104,7 +106,7 @@ class SentimentScorer:
             for text, ws in zip(clipped, words, strict=True):
                 sentiment = self.model.positive_probability(ws)
                 hits = lex.find_risk_terms(text) if self.lexicon else lex.LexiconHits((), ())
-                negative = lex.adjust_negative(sentiment, lex.risk_shift(hits))
+                negative = lex.adjust_negative(sentiment, self._offset + lex.risk_shift(hits))
                 results.append(ScoreResult(negative, sentiment, list(hits.risk_terms), negated_terms=list(hits.negated_terms)))
             return results
 
@@ -116,7 +118,7 @@ class SentimentScorer:
             if self._emoticon_tokens:
                 ws = ws + [f"[{name}]" for name in emoticons]
             sentiment = self.model.positive_probability(ws)
-            shift = lex.emoticon_shift(emoticons, self._known_emoticons)
+            shift = self._offset + lex.emoticon_shift(emoticons, self._known_emoticons)
             hits = lex.LexiconHits((), ())
             if self.lexicon:
                 hits = lex.find_risk_terms(prep.own_text + "\n" + prep.reposted_text)

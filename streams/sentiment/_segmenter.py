@@ -5,7 +5,9 @@ SnowNLP tags each character of a run of Chinese characters with b/m/e/s
 search whose states are (previous tag, current tag). Its implementation
 spends most of its time hashing nested tuples and copying path lists; here
 the log-probabilities are table lookups (see ``_snowdata.convert_seg_model``)
-and all runs of the same length in a batch are decoded together with NumPy.
+and the runs of a batch are decoded together with NumPy (runs of similar
+length share one pass; shorter ones are padded with a character that changes
+nothing).
 
 Tie-breaking matters for exactness and follows SnowNLP's iteration order:
 for a state (b, s) the first predecessor tag a in b, m, e, s order with the
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -27,6 +29,9 @@ from streams.sentiment._snowdata import BOS_TAG, CJK_FIRST, SegTable
 # SnowNLP's definition of a Chinese run.
 CJK_RUN = re.compile("([\u4e00-\u9fa5]+)")
 _TAG_B, _TAG_M, _TAG_E, _TAG_S = 0, 1, 2, 3
+# Positions (runs x padded length) decoded in one NumPy pass; bounds memory at ~800 bytes each.
+_GROUP_POSITIONS = 20_000
+_PADDING_PER_STEP = 40
 
 
 class FastSegmenter:
@@ -36,6 +41,13 @@ class FastSegmenter:
         self._t = table
         self._run_cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._run_cache_size = run_cache_size
+
+    @property
+    def table(self) -> SegTable:
+        return self._t
+
+    def clear_cache(self) -> None:
+        self._run_cache.clear()
 
     def seg(self, text: str) -> list[str]:
         return self.seg_many([text])[0]
@@ -84,13 +96,9 @@ class FastSegmenter:
             cache.popitem(last=False)
 
     def _segment_runs(self, runs: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
-        by_length: dict[int, list[str]] = {}
-        for run in runs:
-            by_length.setdefault(len(run), []).append(run)
         result: list[tuple[str, tuple[str, ...]]] = []
-        for length, group in by_length.items():
-            tags = self._decode(group, length)
-            for run, run_tags in zip(group, tags.tolist(), strict=True):
+        for group in _length_groups(sorted(runs, key=len)):
+            for run, run_tags in zip(group, self._decode(group), strict=True):
                 result.append((run, _words_from_tags(run, run_tags)))
         return result
 
@@ -111,38 +119,77 @@ class FastSegmenter:
         _scatter(lp.reshape(k * length, 100), (c1 * radix + c2) * radix + c3, t.tri_keys, t.tri_start, t.tri_code, t.tri_lp)
         return lp
 
-    def _decode(self, runs: list[str], length: int) -> np.ndarray:
-        """Viterbi over K runs of one length; returns tags (K, L)."""
+    def _decode(self, runs: list[str]) -> list[list[int]]:
+        """Viterbi over K runs at once, shorter runs padded; returns each run's tags."""
         t = self._t
-        codepoints = np.frombuffer("".join(runs).encode("utf-32-le"), dtype=np.uint32).reshape(len(runs), length)
-        ids = t.cp_to_id[codepoints - CJK_FIRST].astype(np.int64)
+        k = len(runs)
+        lengths = np.fromiter((len(r) for r in runs), dtype=np.int64, count=k)
+        length = int(lengths.max())
+        inside = np.arange(length)[None, :] < lengths[:, None]
+        codepoints = np.frombuffer("".join(runs).encode("utf-32-le"), dtype=np.uint32)
+        # Padding is an unseen character: it carries the state along unchanged.
+        ids = np.full((k, length), t.unk, dtype=np.int64)
+        ids[inside] = t.cp_to_id[codepoints - CJK_FIRST]
         unseen = ~t.known[ids]  # (K, L)
+        unseen_at = unseen.any(axis=0).tolist()
         lp = self._log_probs(ids)
         lp[unseen] = 0.0  # an unseen character adds nothing to the path score
-        k = len(runs)
         rows = np.arange(k)
+        tags = np.zeros((k, length), dtype=np.int64)
 
         # Position 0: one predecessor state (BOS, BOS).
         first = lp[:, 0, BOS_TAG, BOS_TAG, :]  # (K, 4 s)
+        tags[:, 0] = np.argmax(first, axis=1)  # final answer for runs of length 1
         if length == 1:
-            return np.argmax(first, axis=1)[:, None]
+            return [row[:1] for row in tags.tolist()]
         # Position 1: states (t0, s), each with the single predecessor (BOS, t0).
         scores = first[:, :, None] + lp[:, 1, BOS_TAG, :4, :]  # (K, a=t0, b=s)
-        back = np.empty((k, length, 4, 4), dtype=np.int8)
+        final = np.zeros((k, 4, 4))
+        ending: dict[int, np.ndarray] = {n: np.nonzero(lengths == n)[0] for n in set(lengths.tolist())}
+        if 2 in ending:
+            final[ending[2]] = scores[ending[2]]
+        back = np.zeros((k, length, 4, 4), dtype=np.int64)
+        transitions = lp[:, :, :4, :4, :]  # (K, L, a, b, s)
         for i in range(2, length):
-            candidates = scores[:, :, :, None] + lp[:, i, :4, :4, :]  # (K, a, b, s)
-            best = np.argmax(candidates, axis=1)  # first maximum over a, as SnowNLP's strict '>'
-            best[unseen[:, i]] = _TAG_S  # SnowNLP's dict overwrite keeps the last predecessor
+            candidates = scores[:, :, :, None] + transitions[:, i]  # (K, a, b, s)
+            best = candidates.argmax(axis=1)  # first maximum over a, as SnowNLP's strict '>'
+            scores = candidates.max(axis=1)
+            if unseen_at[i]:
+                # SnowNLP's dict overwrite keeps the last predecessor for a character it has never seen.
+                column = unseen[:, i]
+                best[column] = _TAG_S
+                scores[column] = candidates[column, _TAG_S]
             back[:, i] = best
-            scores = np.take_along_axis(candidates, best[:, None, :, :], axis=1)[:, 0]
+            if i + 1 in ending:
+                final[ending[i + 1]] = scores[ending[i + 1]]
         # SnowNLP takes the first maximum in its state order: current tag outer, previous tag inner.
-        final = np.argmax(scores.transpose(0, 2, 1).reshape(k, 16), axis=1)
-        tags = np.empty((k, length), dtype=np.int64)
-        tags[:, -1] = final // 4
-        tags[:, -2] = final % 4
+        multi = lengths >= 2
+        best_final = np.argmax(final.transpose(0, 2, 1).reshape(k, 16), axis=1)
+        last = lengths - 1
+        tags[rows[multi], last[multi]] = best_final[multi] // 4
+        tags[rows[multi], last[multi] - 1] = best_final[multi] % 4
         for i in range(length - 1, 1, -1):
-            tags[:, i - 2] = back[rows, i, tags[:, i - 1], tags[:, i]]
-        return tags
+            active = rows[lengths > i]
+            tags[active, i - 2] = back[active, i, tags[active, i - 1], tags[active, i]]
+        return [row[:n] for row, n in zip(tags.tolist(), lengths.tolist(), strict=True)]
+
+
+def _length_groups(runs_by_length: list[str]) -> Iterator[list[str]]:
+    """Consecutive runs (sorted by length) whose padding to the longest wastes little.
+
+    Each decoding step has a fixed NumPy cost worth about ``_PADDING_PER_STEP``
+    padded positions, so a few runs of different lengths share one pass while
+    a large batch is split into groups of (nearly) equal length.
+    """
+    group: list[str] = []
+    for run in runs_by_length:
+        extra_padding = (len(run) - len(group[-1])) * len(group) if group else 0
+        if group and (extra_padding > _PADDING_PER_STEP or len(run) * (len(group) + 1) > _GROUP_POSITIONS):
+            yield group
+            group = []
+        group.append(run)
+    if group:
+        yield group
 
 
 def _scatter(

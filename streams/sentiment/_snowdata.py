@@ -213,6 +213,11 @@ def load_seg_table(source: Path | None = None) -> SegTable:
     if not source.exists():
         raise SnowDataError(f"SnowNLP segmenter model not found at {source}")
     target = seg_table_path(source)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        # A read-only home (some CI and container setups): fall back to the temp directory.
+        target = Path(tempfile.gettempdir()) / f"koubei-sentinel-{os.environ.get('USER', 'user')}" / target.name
     if not target.exists():
         # A child process keeps the ~400 MB temporary heap of the conversion out of this one.
         done = subprocess.run(

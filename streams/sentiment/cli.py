@@ -46,9 +46,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     train.add_argument("--holdout", type=float, default=0.0, help="leave out this fraction of --data (fixed seed; eval --holdout scores it)")
     train.add_argument("--out", type=Path, required=True, help="where to write the model (do not commit it)")
     train.add_argument("--no-preprocessing", action="store_true", help="train on raw text (no Weibo preprocessing)")
-    train.add_argument("--filter-stopwords", action="store_true", help="drop SnowNLP's stopwords as SnowNLP's own training does")
+    train.add_argument("--keep-stopwords", action="store_true", help="keep the words SnowNLP drops as stopwords")
     train.add_argument("--no-emoticon-tokens", action="store_true", help="do not give the model [emoticon] words")
     train.set_defaults(func=cmd_train)
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="convert SnowNLP's segmenter model into the fast table now (else the first load does it)",
+        description="Writes the cache under $KOUBEI_CACHE_DIR (default ~/.cache/koubei-sentinel); useful in image builds.",
+    )
+    prepare.set_defaults(func=cmd_prepare)
 
     evaluate = commands.add_parser(
         "eval",
@@ -203,7 +210,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             positive,
             negative,
             weibo_preprocessing=not args.no_preprocessing,
-            filter_stopwords=args.filter_stopwords,
+            filter_stopwords=not args.keep_stopwords,
             emoticon_tokens=not args.no_emoticon_tokens,
         )
     except ValueError as exc:
@@ -211,6 +218,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     model.save(args.out)
     seconds = time.perf_counter() - started
     print(f"trained on {len(positive)} positive and {len(negative)} negative texts in {seconds:.1f} s: {args.out}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from streams.sentiment._snowdata import SnowDataError, load_seg_table, seg_table_path, snownlp_dir
+
+    started = time.perf_counter()
+    try:
+        load_seg_table()
+    except SnowDataError as exc:
+        return _fail(str(exc))
+    print(f"{seg_table_path(snownlp_dir() / 'seg' / 'seg.marshal.3')} ready ({time.perf_counter() - started:.1f} s)")
     return 0
 
 

@@ -1,0 +1,106 @@
+"""The alerting section: strict, errors name the field, secrets never shown."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "alerting"))
+from alert_samples import config  # noqa: E402
+
+from alerting.config import DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL  # noqa: E402
+from alerting.notifier import make_renderer  # noqa: E402
+from streams.settings import ConfigError  # noqa: E402
+
+HOOK = {"name": "hook", "type": "webhook", "url": "https://example.com/hook"}
+
+
+def error_of(alerting: dict[str, Any], environ: dict[str, str] | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        config(alerting, environ=environ)
+    return info.value
+
+
+def test_absent_section_is_valid() -> None:
+    acfg = config(None).alerting
+    assert acfg.channels == () and acfg.route is None
+
+
+def test_defaults_are_alertmanagers() -> None:
+    route = config({"channels": [HOOK], "routes": {"receiver": "hook"}}).alerting.route
+    assert (route.group_wait, route.group_interval, route.repeat_interval) == (
+        DEFAULT_GROUP_WAIT, DEFAULT_GROUP_INTERVAL, DEFAULT_REPEAT_INTERVAL) == (30.0, 300.0, 14400.0)
+    assert route.group_by == ()
+
+
+def test_children_inherit_and_override_timings() -> None:
+    route = config({"channels": [HOOK], "routes": {
+        "receiver": "hook", "group_wait": "1s", "group_by": ["brand"],
+        "routes": [{"match": {"severity": "critical"}, "group_wait": "0s"}]}}).alerting.route
+    child = route.routes[0]
+    assert (child.receiver, child.group_wait, child.group_by, child.group_interval) == ("hook", 0.0, ("brand",), 300.0)
+
+
+@pytest.mark.parametrize(("alerting", "field", "message"), [
+    ({"channels": [HOOK, {"name": "x", "type": "webhook", "url": "ftp://nope"}]}, "alerting.channels[1].url",
+     "not an http"),
+    ({"channels": [{"name": "x", "type": "telegram", "url": "https://t"}]}, "alerting.channels[0].type", "one of"),
+    ({"channels": [{**HOOK, "colour": "red"}]}, "alerting.channels[0].colour", "unknown field"),
+    ({"channels": [HOOK, HOOK]}, "alerting.channels[1].name", "duplicate"),
+    ({"channels": [{**HOOK, "mention_mobiles": ["1"]}]}, "alerting.channels[0].mention_mobiles", "only valid"),
+    ({"channels": [HOOK], "routes": {"receiver": "nobody"}}, "alerting.routes.receiver", "no channel named"),
+    ({"channels": [HOOK], "routes": {"receiver": "hook", "routes": [{"match": {"brand": "zzz"}}]}},
+     "alerting.routes.routes[0].match.brand[0]", "not one of"),
+    ({"channels": [HOOK], "routes": {"receiver": "hook", "routes": [{"match": {"severity": "high"}}]}},
+     "alerting.routes.routes[0].match.severity[0]", "not one of"),
+    ({"channels": [HOOK], "routes": {"receiver": "hook", "group_wait": "soon"}}, "alerting.routes.group_wait",
+     "duration"),
+    ({"channels": [HOOK], "routes": {"receiver": "hook", "quiet_hours": {"start": "25:00", "end": "08:00"}}},
+     "alerting.routes.quiet_hours.start", "local time"),
+    ({"channels": [HOOK], "routes": {"match": {"brand": "acme"}}}, "alerting.routes.match", "root route"),
+    ({"timezone": "Mars/Olympus"}, "alerting.timezone", "unknown time zone"),
+    ({"delivery": {"initial_backoff": "10s", "max_backoff": "1s"}}, "alerting.delivery.max_backoff", ">="),
+    ({"channels": [{"name": "pd", "type": "pagerduty"}]}, "alerting.channels[0].routing_key_env", "required"),
+])
+def test_errors_name_the_field(alerting: dict[str, Any], field: str, message: str) -> None:
+    err = error_of(alerting)
+    assert err.field == field and message in err.message
+
+
+def test_secrets_come_from_the_environment_and_are_never_shown() -> None:
+    spec = {"name": "ding", "type": "dingtalk", "url_env": "DING_URL", "secret_env": "DING_SECRET"}
+    env = {"DING_URL": "https://oapi.dingtalk.com/robot/send?access_token=SECRET-TOKEN", "DING_SECRET": "SEC123"}
+    ch = config({"channels": [spec]}, environ=env).alerting.channels[0]
+    assert ch.secret == "SEC123" and ch.url.endswith("SECRET-TOKEN")
+    assert "SEC123" not in repr(ch) and "SECRET-TOKEN" not in repr(ch)
+    bad = error_of({"channels": [spec]}, environ={"DING_URL": "not-a-url SECRET-TOKEN", "DING_SECRET": "x"})
+    assert bad.field == "alerting.channels[0].url_env" and "SECRET-TOKEN" not in str(bad)
+    missing = error_of({"channels": [spec]}, environ={})
+    assert "DING_URL is not set" in missing.message
+    inline = error_of({"channels": [{**spec, "secret_env": "SEC-abc/123"}]}, environ=env)
+    assert "NAME of an environment variable" in inline.message
+
+
+def test_default_rates_follow_the_platforms() -> None:
+    chans = config({"channels": [
+        {"name": "d", "type": "dingtalk", "url": "https://d"}, {"name": "f", "type": "feishu", "url": "https://f"},
+        {"name": "s", "type": "slack", "url": "https://s"},
+        {"name": "p", "type": "pagerduty", "routing_key_env": "K", "rate_per_minute": 60}]},
+        environ={"K": "k"}).alerting.channels
+    assert [(round(c.rate_per_second * 60), c.burst) for c in chans] == [(20, 20), (300, 5), (60, 1), (60, 120)]
+
+
+def test_language_and_grafana_come_from_the_top_level_unless_overridden() -> None:
+    cfg = config({}, language="en", grafana_url="https://g/d/1")
+    renderer = make_renderer(cfg)
+    assert renderer.language == "en" and renderer.grafana_url == "https://g/d/1"
+    cfg = config({"language": "zh", "grafana_url": "https://other"}, language="en")
+    assert make_renderer(cfg).language == "zh" and make_renderer(cfg).grafana_url == "https://other"
+
+
+def test_channels_without_routes_receive_everything() -> None:
+    acfg = config({"channels": [HOOK, {**HOOK, "name": "hook2"}]}).alerting
+    assert [r.receiver for r in acfg.route.routes] == ["hook", "hook2"]

@@ -1,0 +1,227 @@
+"""File connectors (CSV with a column mapping, JSONL) and ``koubei replay`` with CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from connectors.config import CsvOptions
+from connectors.csv_source import row_to_post
+from connectors.file_replay import load_records
+from connectors.runtime import run_connector
+from streams.cli import main as koubei
+from streams.kafka import BrokerQuirks
+from streams.models import RecordError
+from tests.test_connectors_support import connectors_config, dead_in, iso, kafka_target, posts_in
+
+HEADER = "微博id,内容,发布时间,用户,粉丝数,认证,转发\n"
+MAPPING = {"id": "微博id", "text": "内容", "created_at": "发布时间", "author_name": "用户",
+           "followers": "粉丝数", "verified": "认证", "reposts": "转发"}
+
+
+def csv_rows(rows: list[str]) -> str:
+    return "".join(row + "\n" for row in rows)
+
+
+def test_row_mapping_handles_zones_epochs_and_bad_cells() -> None:
+    from datetime import timedelta, timezone
+
+    cst = timezone(timedelta(hours=8))
+    row = {"微博id": "9", "内容": "太差了", "发布时间": "2026-11-03 10:00:00", "用户": "小王", "粉丝数": "1,200",
+           "认证": "是", "转发": ""}
+    post = row_to_post(row, MAPPING, source="csv", default_tz=cst, lang="zh", row_no=1)
+    assert post.created_at.isoformat() == "2026-11-03T10:00:00+08:00"
+    assert (post.author.id, post.author.followers, post.author.verified, post.reposts) == ("小王", 1200, True, 0)
+    epoch_ms = row_to_post({**row, "发布时间": "1790000000000"}, MAPPING, source="csv", default_tz=None, lang="zh",
+                           row_no=1)
+    assert epoch_ms.event_time == 1_790_000_000
+    with pytest.raises(RecordError, match="default_timezone") as naive:
+        row_to_post(row, MAPPING, source="csv", default_tz=None, lang="zh", row_no=1)
+    assert naive.value.reason == "naive_time"
+    with pytest.raises(RecordError, match="followers"):
+        row_to_post({**row, "粉丝数": "很多"}, MAPPING, source="csv", default_tz=cst, lang="zh", row_no=1)
+
+
+@pytest.mark.integration
+def test_csv_connector_resumes_at_the_next_row_and_dead_letters_bad_rows(
+        kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(HEADER + csv_rows([
+        "1,某品牌客服太差,2026-11-03 10:00:00,小王,10,否,1",
+        "2,某品牌又出问题了,2026-11-03 10:05:00,小李,很多,否,0",
+        "3,\"带逗号,的内容\",1790000000,小张,5,是,2",
+        "9,没加引号,的逗号,2026-11-03 10:00:00,小王,10,否,1",
+    ]), encoding="utf-8")
+    name = f"csv{topic_prefix}"
+    config = connectors_config({name: {"type": "csv", "path": str(path), "mapping": MAPPING,
+                                       "default_timezone": "+08:00", "source": "export"}}, tmp_path / "state")
+    target = kafka_target(kafka_bootstrap, broker_quirks, topic_prefix)
+    asyncio.run(run_connector(config.get(name), config, target, environ={}))
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(csv_rows(["4,新增一条,2026-11-03 11:00:00,小赵,0,否,0"]))
+    asyncio.run(run_connector(config.get(name), config, target, environ={}))
+
+    posts = posts_in(kafka_bootstrap, target.posts_topic)
+    assert sorted(k for k, _, _ in posts) == ["export:1", "export:3", "export:4"]
+    third = next(p for k, p, _ in posts if k == "export:3")
+    assert third["text"] == "带逗号,的内容" and third["author"]["verified"] is True and third["reposts"] == 2
+    dead = dead_in(kafka_bootstrap, target.dead_topic)
+    assert sorted((d["reason"], d["source"]) for d in dead) == [("bad_row", "export"), ("wrong_type", "export")]
+    wrong = next(d for d in dead if d["reason"] == "wrong_type")
+    assert json.loads(wrong["original_text"])["粉丝数"] == "很多"
+    assert json.loads((tmp_path / "state" / f"{name}.json").read_text())["state"] == {"row": 5}
+
+
+@pytest.mark.integration
+def test_jsonl_connector_resumes_after_the_last_confirmed_line(
+        kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str, tmp_path: Path) -> None:
+    path = tmp_path / "posts.jsonl"
+
+    def line(i: int) -> str:
+        return json.dumps({"source": "file", "id": i, "text": f"第{i}条", "created_at": iso(1_790_000_000 + i),
+                           "author": {"id": "u"}}, ensure_ascii=False) + "\n"
+
+    path.write_text(line(1) + "\n" + "not json\n" + line(2), encoding="utf-8")
+    name = f"jl{topic_prefix}"
+    config = connectors_config({name: {"type": "jsonl", "path": str(path)}}, tmp_path / "state")
+    target = kafka_target(kafka_bootstrap, broker_quirks, topic_prefix)
+    asyncio.run(run_connector(config.get(name), config, target, environ={}))
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(line(3))
+    asyncio.run(run_connector(config.get(name), config, target, environ={}))
+    assert sorted(k for k, _, _ in posts_in(kafka_bootstrap, target.posts_topic)) == ["file:1", "file:2", "file:3"]
+    assert [d["reason"] for d in dead_in(kafka_bootstrap, target.dead_topic)] == ["malformed_json"]
+
+
+def test_load_records_orders_csv_rows_by_event_time(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(HEADER + csv_rows([
+        "1,晚,2026-11-03 12:00:00,小王,10,否,1",
+        "2,坏行,not a time,小李,1,否,0",
+        "3,早,2026-11-03 09:00:00,小张,5,是,2",
+    ]), encoding="utf-8")
+    options = CsvOptions(path=str(path), mapping=MAPPING, delimiter=",", encoding="utf-8",
+                         default_timezone="+08:00", lang="zh")
+    records = load_records(path, csv_options=options, source="export")
+    assert [r.key for r in records] == [b"export:3", b"export:1", None]
+    assert json.loads(records[2].value)["内容"] == "坏行"  # passed through for the worker to dead-letter
+    with pytest.raises(ValueError, match="column mapping"):
+        load_records(path)
+
+
+@pytest.mark.integration
+def test_koubei_replay_sends_a_mapped_csv(kafka_url: str, kafka_bootstrap: str, topic_prefix: str,
+                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(HEADER + csv_rows(["7,某品牌,2026-11-03T10:00:00+08:00,小王,10,否,1"]), encoding="utf-8")
+    mapping = ",".join(f"{k}={v}" for k, v in MAPPING.items())
+    topic = f"{topic_prefix}.posts"
+    assert koubei(["replay", str(path), "--map", mapping, "--source", "export", "--kafka", kafka_url,
+                   "--topic", topic, "-q"]) == 0
+    assert "replayed 1 of 1" in capsys.readouterr().out
+    [(key, post, _)] = posts_in(kafka_bootstrap, topic)
+    assert key == "export:7" and post["author"]["name"] == "小王"
+    assert koubei(["replay", str(path), "--map", "id=微博id", "--kafka", kafka_url]) == 2
+    assert "needs text=COLUMN" in capsys.readouterr().err
+    # The mapping of a csv connector in the config can be reused for a one-off replay.
+    config = tmp_path / "koubei.yaml"
+    config.write_text("brands: [{id: acme, aliases: [某品牌]}]\n"
+                      f"connectors: {{weibo_export: {{type: csv, path: unused.csv, source: wbx, "
+                      f"mapping: {json.dumps(MAPPING, ensure_ascii=False)}}}}}\n", encoding="utf-8")
+    second = f"{topic_prefix}.again"
+    assert koubei(["replay", str(path), "--connector", "weibo_export", "-c", str(config), "--kafka", kafka_url,
+                   "--topic", second, "-q"]) == 0
+    assert [key for key, _, _ in posts_in(kafka_bootstrap, second)] == ["wbx:7"]
+
+
+@pytest.mark.integration
+def test_koubei_replay_jsonl_still_passes_bad_lines_through(kafka_url: str, kafka_bootstrap: str,
+                                                            topic_prefix: str, tmp_path: Path) -> None:
+    path = tmp_path / "posts.jsonl"
+    good = json.dumps({"source": "file", "id": "a", "text": "x", "created_at": iso(5), "author": {"id": "u"}})
+    path.write_text(good + "\n{oops\n", encoding="utf-8")
+    topic = f"{topic_prefix}.posts"
+    assert koubei(["replay", str(path), "--kafka", kafka_url, "--topic", topic, "-q"]) == 0
+    values = sorted(r.value for r in __import__("streams.kafka", fromlist=["read_topic"]).read_topic(
+        kafka_bootstrap, topic, timeout=3.0))
+    assert values == sorted([good.encode(), b"{oops"])
+
+
+@pytest.mark.integration
+def test_checkpoint_is_not_advanced_when_kafka_refuses_the_batch(
+        kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str, tmp_path: Path) -> None:
+    from connectors.runtime import SinkError
+    from streams.kafka import make_producer
+
+    path = tmp_path / "export.csv"
+    path.write_text(HEADER + csv_rows([f"{i},某品牌第{i}条,2026-11-03 10:0{i}:00,小王,10,否,1" for i in (1, 2)]),
+                    encoding="utf-8")
+    name = f"csv{topic_prefix}"
+    config = connectors_config({name: {"type": "csv", "path": str(path), "mapping": MAPPING,
+                                       "default_timezone": "+08:00"}}, tmp_path / "state")
+    target = kafka_target(kafka_bootstrap, broker_quirks, topic_prefix)
+    # A producer whose size limit no post fits: every send fails, as when the broker rejects a batch.
+    refusing = make_producer(kafka_bootstrap, broker_quirks, max_request_size=64)
+    try:
+        with pytest.raises(SinkError, match="Kafka refused a record"):
+            asyncio.run(run_connector(config.get(name), config, target, environ={}, producer=refusing))
+    finally:
+        refusing.close()
+    assert not (tmp_path / "state" / f"{name}.json").exists()
+    # The next start resumes from the last confirmed checkpoint (none): nothing is lost.
+    asyncio.run(run_connector(config.get(name), config, target, environ={}))
+    assert sorted(k for k, _, _ in posts_in(kafka_bootstrap, target.posts_topic)) == ["csv:1", "csv:2"]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_killed_connector_loses_nothing_and_duplicates_keep_their_key(
+        kafka_url: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    total = 3000
+    path = tmp_path / "posts.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(total):
+            fh.write(json.dumps({"source": "file", "id": i, "text": f"第{i}条", "created_at": iso(1_790_000_000 + i),
+                                 "author": {"id": "u"}}, ensure_ascii=False) + "\n")
+    config = tmp_path / "koubei.yaml"
+    state = tmp_path / "state"
+    config.write_text(f"""
+kafka: {{url: "{kafka_url}", topic_prefix: {topic_prefix}, partitions: 2}}
+brands: [{{id: acme, aliases: [某品牌]}}]
+connectors:
+  state_dir: {state}
+  history: {{type: jsonl, path: {path}}}
+""", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "KOUBEI_KAFKA_URL"}
+    command = [sys.executable, "-m", "streams.cli", "connect", "history", "-c", str(config)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (state / "history.json").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint was written"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)  # a crash: no clean shutdown, no final checkpoint
+    finally:
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    committed = json.loads((state / "history.json").read_text())["state"]["row"]
+    assert 0 < committed <= total
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    keys = [k for k, _, _ in posts_in(kafka_bootstrap, f"{topic_prefix}.posts")]
+    assert set(keys) == {f"file:{i}" for i in range(total)}  # nothing lost
+    # Only posts after the last committed checkpoint can be sent twice (row n holds id n - 1).
+    from collections import Counter
+
+    resent = [int(key.split(":")[1]) for key, count in Counter(keys).items() if count > 1]
+    assert all(post_id >= committed for post_id in resent)

@@ -1,0 +1,183 @@
+"""The whole pipeline on a real broker process: worker, receiver, replay.
+
+Runs against the embedded broker started by the fixtures, or against
+KOUBEI_KAFKA_URL (Apache Kafka) when that is set.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.file_replay import load_records, replay
+from streams.brands import BrandMatcher
+from streams.commands import pipeline_topics, topic_configs
+from streams.config import load_config
+from streams.demo import metric_sum
+from streams.kafka import BrokerQuirks, ensure_topics, make_producer, read_topic
+from tests.pipeline_support import (
+    BRANDS,
+    MINUTES,
+    START,
+    Pipeline,
+    SmallScenario,
+    bucket_counts,
+    build_small_scenario,
+    wait_for,
+    write_lines,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SCENARIO_BUCKETS = {START.timestamp() + 60 * m for m in range(MINUTES)}
+
+
+def expected_mentions(scenario: SmallScenario) -> Counter[str]:
+    from streams.config import Brand
+
+    matcher = BrandMatcher([Brand(id=b["id"], name=b["name"], aliases=tuple(b["aliases"]),
+                                  exclude=tuple(b.get("exclude", ()))) for b in BRANDS])
+    counts: Counter[str] = Counter()
+    for post in scenario.posts:
+        counts.update(matcher.match(post["text"]))
+    return counts
+
+
+def run_replay(path: Path, bootstrap: str, quirks: BrokerQuirks, topic: str, speed: float | None = None,
+               stop: threading.Event | None = None) -> None:
+    producer = make_producer(bootstrap, quirks)
+    try:
+        replay(load_records(path), producer, topic, speed=speed, stop=stop)
+    finally:
+        producer.close()
+
+
+def scenario_done(pipeline: Pipeline) -> bool:
+    assert pipeline.worker is not None
+    samples = pipeline.worker.metrics()
+    closed = metric_sum(samples, "koubei_buckets_closed_total")
+    resolved = [a for a in pipeline.receiver.alerts() if a["brand"] == "xinghe" and a["state"] == "resolved"]
+    return closed >= len(BRANDS) * MINUTES and bool(resolved)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, kafka_url: str, kafka_bootstrap: str,
+                  broker_quirks: BrokerQuirks) -> Any:
+    tmp = tmp_path_factory.mktemp("pipeline")
+    scenario = build_small_scenario()
+    path = write_lines(tmp / "posts.jsonl", scenario.lines)
+    pipeline = Pipeline(tmp, kafka_url, prefix=f"it{int(time.time() * 1000) % 10**9}")
+    config = load_config(pipeline.config_path)
+    ensure_topics(kafka_bootstrap, pipeline_topics(config), configs=topic_configs(config))
+    try:
+        pipeline.start_worker()
+        run_replay(path, kafka_bootstrap, broker_quirks, config.topic("posts"))
+        wait_for(lambda: scenario_done(pipeline), timeout=240, what="all buckets closed and the crisis resolved",
+                 on_timeout=lambda: pipeline.worker.tail() if pipeline.worker else "")
+        time.sleep(2.0)
+        assert pipeline.worker is not None
+        result = {
+            "scenario": scenario,
+            "config": config,
+            "metrics": pipeline.worker.metrics(),
+            "alerts": list(pipeline.receiver.alerts()),
+            "messages": list(pipeline.receiver.all),
+            "buckets": bucket_counts(read_topic(kafka_bootstrap, config.topic("buckets"))),
+            "dead": [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("posts.dead"))],
+            "alerts_topic": [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("alerts"))],
+        }
+    finally:
+        pipeline.close()
+    return result
+
+
+def test_crisis_brand_fires_then_resolves(uninterrupted: Any) -> None:
+    alerts = [a for a in uninterrupted["alerts"] if a["brand"] == "xinghe"]
+    firing = [a for a in alerts if a["state"] == "firing"]
+    resolved = [a for a in alerts if a["state"] == "resolved"]
+    assert firing, "no firing alert for the crisis brand"
+    assert resolved, "no resolved alert after the crisis ended"
+    first = min(firing, key=lambda a: a["event_time"])
+    onset = START.timestamp() + 95 * 60
+    assert onset <= first["event_time"] <= onset + 10 * 60, "alert not within 10 minutes of the crisis onset"
+    assert first["top_posts"], "alert carries no sample posts"
+    assert first["negative"] > 0 and first["total"] >= first["negative"]
+    assert {a["key"] for a in resolved} <= {a["key"] for a in firing}
+    assert max(a["event_time"] for a in resolved) > START.timestamp() + 110 * 60
+
+
+def test_calm_brands_never_fire(uninterrupted: Any) -> None:
+    assert not [a for a in uninterrupted["alerts"] if a["brand"] != "xinghe"]
+    assert not [a for a in uninterrupted["alerts_topic"] if a["brand"] != "xinghe"]
+
+
+def test_receiver_message_is_readable(uninterrupted: Any) -> None:
+    message = next(m for m in uninterrupted["messages"] if m["status"] == "firing")
+    assert "星河手机" in message["text"]
+    assert message["alerts"][0]["brand"] == "xinghe"
+
+
+def test_metrics_report_what_was_replayed(uninterrupted: Any) -> None:
+    scenario: SmallScenario = uninterrupted["scenario"]
+    samples = uninterrupted["metrics"]
+    assert metric_sum(samples, "koubei_posts_ingested_total") == scenario.valid
+    for brand, count in expected_mentions(scenario).items():
+        assert metric_sum(samples, "koubei_mentions_total", brand=brand) == count, brand
+    buckets = uninterrupted["buckets"]
+    for brand, count in expected_mentions(scenario).items():
+        assert sum(t for (b, s), (t, _) in buckets.items() if b == brand) == count, brand
+    assert metric_sum(samples, "koubei_alerts_total", brand="xinghe", state="firing") >= 1
+    assert metric_sum(samples, "koubei_alerts_total", brand="chenguang") == 0
+    for _, reason in scenario.bad_records:
+        assert metric_sum(samples, "koubei_dead_letters_total", reason=reason) == 1, reason
+
+
+def test_bad_records_are_dead_lettered_with_reason_and_original_bytes(uninterrupted: Any) -> None:
+    scenario: SmallScenario = uninterrupted["scenario"]
+    dead = uninterrupted["dead"]
+    assert sorted(d["reason"] for d in dead) == sorted(reason for _, reason in scenario.bad_records)
+    originals = {base64.b64decode(d["original_b64"]) for d in dead}
+    assert originals == {payload for payload, _ in scenario.bad_records}
+    for record in dead:
+        assert record["error"]
+
+
+def test_restart_mid_replay_gives_the_same_bucket_counts(uninterrupted: Any, tmp_path: Path, kafka_url: str,
+                                                          kafka_bootstrap: str, broker_quirks: BrokerQuirks) -> None:
+    scenario = build_small_scenario()
+    path = write_lines(tmp_path / "posts.jsonl", scenario.lines)
+    pipeline = Pipeline(tmp_path, kafka_url, prefix=f"rs{int(time.time() * 1000) % 10**9}")
+    config = load_config(pipeline.config_path)
+    ensure_topics(kafka_bootstrap, pipeline_topics(config), configs=topic_configs(config))
+    try:
+        pipeline.start_worker()
+        # Paced so that the replay is still running when the worker dies.
+        replayer = threading.Thread(target=run_replay, args=(path, kafka_bootstrap, broker_quirks,
+                                                              config.topic("posts"), 600.0))
+        replayer.start()
+        assert pipeline.worker is not None
+        wait_for(lambda: metric_sum(pipeline.worker.metrics(), "koubei_mentions_total") > 300, timeout=60,
+                 what="the worker to score part of the replay")
+        # SIGKILL: no graceful commit. Offsets roll back to the last commit and
+        # the stages must not count anything twice.
+        pipeline.worker.stop(signal.SIGKILL)
+        time.sleep(2.0)
+        pipeline.start_worker()
+        replayer.join(timeout=120)
+        wait_for(lambda: scenario_done(pipeline), timeout=240, what="the restarted worker to finish the scenario",
+                 on_timeout=lambda: pipeline.worker.tail() if pipeline.worker else "")
+        restarted = bucket_counts(read_topic(kafka_bootstrap, config.topic("buckets")))
+    finally:
+        pipeline.close()
+    before = {k: v for k, v in uninterrupted["buckets"].items() if k[1] in SCENARIO_BUCKETS}
+    after = {k: v for k, v in restarted.items() if k[1] in SCENARIO_BUCKETS}
+    assert len(before) == len(BRANDS) * MINUTES
+    assert after == before

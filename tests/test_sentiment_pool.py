@@ -1,0 +1,77 @@
+"""ScoringPool: cache in front, in-process or process-pool scoring, same results."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from streams.sentiment import load_scorer
+from streams.sentiment.pool import ScoringPool
+
+TEXTS = ["太差了，投诉", "很好用[哈哈]", "太差了，投诉", "", "转发微博//@a:召回过期奶粉", "很好用[哈哈]"]
+
+
+def test_in_process_pool_matches_the_scorer_and_caches_repeats() -> None:
+    pool = ScoringPool("stock", True, True, processes=0, cache_size=100)
+    expected = load_scorer("stock", True, True).score_many(TEXTS)
+    assert pool.score_many(TEXTS) == expected
+    assert (pool.hits, pool.misses) == (0, 6)
+    assert pool.score_many(TEXTS) == expected
+    assert pool.hits == 6
+    pool.close()
+
+
+def test_cache_is_bounded_lru() -> None:
+    pool = ScoringPool("stock", True, True, processes=0, cache_size=2)
+    pool.score_many(["一", "二", "三"])
+    pool.score_many(["三"])
+    assert pool.hits == 1
+    pool.score_many(["一"])
+    assert pool.hits == 1  # evicted
+
+
+def test_zero_cache_still_scores() -> None:
+    pool = ScoringPool("stock", True, True, processes=0, cache_size=0)
+    assert len(pool.score_many(TEXTS)) == len(TEXTS)
+
+
+def test_invalid_arguments_are_rejected() -> None:
+    with pytest.raises(ValueError, match="processes"):
+        ScoringPool("stock", True, True, processes=-1, cache_size=0)
+    with pytest.raises(ValueError, match="cache_size"):
+        ScoringPool("stock", True, True, processes=0, cache_size=-5)
+
+
+def test_async_in_process() -> None:
+    pool = ScoringPool("stock", False, True, processes=0, cache_size=10)
+    assert asyncio.run(pool.score_many_async(TEXTS)) == pool.score_many(TEXTS)
+
+
+@pytest.mark.slow
+def test_process_pool_gives_the_same_results_sync_and_async() -> None:
+    expected = load_scorer("stock", True, True).score_many(TEXTS * 20)
+    pool = ScoringPool("stock", True, True, processes=2, cache_size=0)
+    try:
+        assert pool.score_many(TEXTS * 20) == expected
+
+        async def run() -> list:
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0)
+
+            task = asyncio.create_task(ticker())
+            results = await pool.score_many_async(TEXTS * 20)
+            task.cancel()
+            assert ticks > 0  # the loop kept running while the workers scored
+            return results
+
+        assert asyncio.run(run()) == expected
+    finally:
+        pool.close()
+    with pytest.raises(RuntimeError, match="after close"):
+        pool.score_many(["x"])
