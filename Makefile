@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/koubei demo
 
 test: $(STAMP)
+	-@sh deploy/tools/ensure-prometheus-tools.sh
 	$(BIN)/python -m pytest -ra
 
 test-unit: $(STAMP)

@@ -1,9 +1,241 @@
-"""PLACEHOLDER: sub-commands are added by the work that owns this package."""
+"""``koubei notify``, ``koubei silence add|list|expire`` and ``koubei test-alert``."""
+
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from streams.settings import ConfigError, parse_duration
 
-def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
-    return None
+
+def _needs_kafka(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """An unreachable broker is a one-line message, not a traceback."""
+    def run(args: argparse.Namespace) -> int:
+        from kafka.errors import KafkaError
+
+        try:
+            return command(args)
+        except KafkaError as exc:
+            print(f"koubei {args.command}: cannot use Kafka ({type(exc).__name__}: {exc}); "
+                  "check kafka.url in the config or KOUBEI_KAFKA_URL", file=sys.stderr)
+            return 1
+    return run
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", default="koubei.yaml", help="the configuration file (default koubei.yaml)")
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    notify = subparsers.add_parser("notify", help="run alert delivery on its own (without the stream worker)")
+    _add_config(notify)
+    notify.add_argument("--metrics-port", type=int, default=None,
+                        help="serve Prometheus metrics on this port (default: worker.metrics_port + 1; 0 = off)")
+    notify.set_defaults(func=cmd_notify)
+
+    silence = subparsers.add_parser("silence", help="mute alerts for a while (stored durably, honoured by every worker)")
+    actions = silence.add_subparsers(dest="silence_command", metavar="ACTION")
+    add = actions.add_parser("add", help="add a silence, e.g. `koubei silence add brand=acme --for 2h --comment ...`")
+    add.add_argument("matchers", nargs="+", metavar="LABEL=VALUE", help="brand=ID, severity=warning|critical, signal=NAME")
+    add.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 2h, 1d")
+    add.add_argument("--comment", required=True, help="why (shown in `silence list`)")
+    add.add_argument("--author", default=None, help="who (default: your login name)")
+    _add_config(add)
+    add.set_defaults(func=_needs_kafka(cmd_silence_add))
+    lst = actions.add_parser("list", help="list silences in effect")
+    lst.add_argument("--all", action="store_true", help="include expired silences")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config(lst)
+    lst.set_defaults(func=_needs_kafka(cmd_silence_list))
+    expire = actions.add_parser("expire", help="end a silence now")
+    expire.add_argument("id", help="the silence id (a unique prefix is enough)")
+    _add_config(expire)
+    expire.set_defaults(func=_needs_kafka(cmd_silence_expire))
+    silence.set_defaults(func=lambda args: (silence.print_help(), 2)[1])
+
+    test = subparsers.add_parser("test-alert", help="send a rendered sample alert to the channels, to check a robot's setup")
+    _add_config(test)
+    test.add_argument("--channel", default=None, help="only this channel (default: all)")
+    test.add_argument("--resolved", action="store_true", help="send a 'resolved' sample instead of 'firing'")
+    test.set_defaults(func=cmd_test_alert)
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from streams.config import load_config
+
+    return load_config(args.config)
+
+
+def _kafka(config: Any) -> tuple[str, Any]:
+    from streams.kafka import bootstrap_servers, detect_quirks
+
+    bootstrap = bootstrap_servers(config.kafka.url)
+    return bootstrap, detect_quirks(config.kafka.broker_quirks, bootstrap)
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from alerting.notifier import Notifier
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _load(args)
+    bootstrap, quirks = _kafka(config)
+    port = args.metrics_port if args.metrics_port is not None else config.worker.metrics_port + 1
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(port)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await Notifier(config, bootstrap, quirks).run(stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _silence_store(config: Any, bootstrap: str) -> Any:
+    from alerting.notifier import ensure_notifier_topics, topic_names
+    from alerting.policy.silences import SilenceStore
+    from streams.kafka import read_topic
+
+    ensure_notifier_topics(config, bootstrap)
+    store = SilenceStore()
+    for record in read_topic(bootstrap, topic_names(config)["silences"]):
+        store.apply_record(record.value)
+    return store
+
+
+def _publish(config: Any, bootstrap: str, quirks: Any, silence: Any) -> None:
+    from alerting.notifier import topic_names
+    from streams.kafka import make_producer
+
+    producer = make_producer(bootstrap, quirks)
+    try:
+        producer.send(topic_names(config)["silences"], key=silence.id.encode(), value=silence.to_json()).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def _fmt(epoch: float, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(epoch, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def cmd_silence_add(args: argparse.Namespace) -> int:
+    from alerting.notifier import alerting_of
+    from alerting.policy.silences import SilenceError, new_silence, parse_matchers
+
+    config = _load(args)
+    acfg = alerting_of(config)
+    try:
+        duration = parse_duration(args.duration, "--for")
+    except ConfigError as exc:
+        print(f"koubei silence add: {exc.message}", file=sys.stderr)
+        return 2
+    if duration > acfg.silence_max_duration:
+        print(f"koubei silence add: --for is longer than alerting.silences.max_duration "
+              f"({acfg.silence_max_duration / 86400:g} days)", file=sys.stderr)
+        return 2
+    try:
+        matchers = parse_matchers(args.matchers, config.brand_ids)
+        silence = new_silence(matchers, time.time(), duration, args.comment, args.author or getpass.getuser())
+    except SilenceError as exc:
+        print(f"koubei silence add: {exc}", file=sys.stderr)
+        return 2
+    bootstrap, quirks = _kafka(config)
+    _publish(config, bootstrap, quirks, silence)
+    print(f"silence {silence.id} added until {_fmt(silence.ends_at, acfg.timezone)}")
+    return 0
+
+
+def cmd_silence_list(args: argparse.Namespace) -> int:
+    from alerting.notifier import alerting_of
+
+    config = _load(args)
+    acfg = alerting_of(config)
+    bootstrap, _ = _kafka(config)
+    store = _silence_store(config, bootstrap)
+    now = time.time()
+    rows = sorted(store.silences.values(), key=lambda s: s.ends_at) if args.all else store.active(now)
+    if args.json:
+        print(json.dumps([s.to_dict() for s in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("no silences in effect" if not args.all else "no silences")
+        return 0
+    print(f"{'ID':<12}  {'MATCHERS':<32}  {'ENDS':<16}  {'STATE':<7}  BY / COMMENT")
+    for s in rows:
+        matchers = " ".join(f"{k}={v}" for k, vs in s.matchers.items() for v in vs)
+        state = "active" if s.active(now) else ("pending" if s.starts_at > now else "expired")
+        print(f"{s.id:<12}  {matchers:<32}  {_fmt(s.ends_at, acfg.timezone):<16}  {state:<7}  {s.created_by}: {s.comment}")
+    return 0
+
+
+def cmd_silence_expire(args: argparse.Namespace) -> int:
+    from alerting.policy.silences import SilenceError, expired
+
+    config = _load(args)
+    bootstrap, quirks = _kafka(config)
+    store = _silence_store(config, bootstrap)
+    try:
+        silence = store.find(args.id)
+    except SilenceError as exc:
+        print(f"koubei silence expire: {exc}", file=sys.stderr)
+        return 2
+    _publish(config, bootstrap, quirks, expired(silence, time.time()))
+    print(f"silence {silence.id} expired")
+    return 0
+
+
+def sample_alert(config: Any, state: str, now: float) -> Any:
+    """A realistic alert for the first configured brand, clearly marked as a test."""
+    from alerting.message import sample_alert as make_sample
+    from alerting.notifier import make_renderer
+
+    brand = config.brands[0]
+    return make_sample(brand.id, brand.name, state, now, make_renderer(config).strings["test_summary"])
+
+
+def cmd_test_alert(args: argparse.Namespace) -> int:
+    import httpx
+
+    from alerting.channels import Outcome, make_channel
+    from alerting.message import Notification
+    from alerting.notifier import alerting_of, make_renderer
+
+    config = _load(args)
+    acfg = alerting_of(config)
+    channels = [c for c in acfg.channels if args.channel in (None, c.name)]
+    if not channels:
+        known = ", ".join(c.name for c in acfg.channels) or "none configured"
+        print(f"koubei test-alert: no channel {args.channel!r} (channels: {known})", file=sys.stderr)
+        return 2
+    renderer = make_renderer(config)
+    now = time.time()
+    alert = sample_alert(config, "resolved" if args.resolved else "firing", now)
+
+    async def send_all() -> int:
+        failures = 0
+        async with httpx.AsyncClient() as client:
+            for cfg in channels:
+                note = Notification(cfg.name, "test", {}, [alert], "test", now)
+                result = await make_channel(cfg, renderer).send(client, note, time.time())
+                ok = result.outcome is Outcome.DELIVERED
+                failures += 0 if ok else 1
+                print(f"{cfg.name} ({cfg.type}): {'delivered' if ok else result.outcome.value + ' - ' + result.detail}")
+        return failures
+
+    return 1 if asyncio.run(send_all()) else 0

@@ -159,7 +159,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="alert events per second")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=4, help="delivery.concurrency (parallel requests)")
+    parser.add_argument("--concurrency", type=int, default=1, help="delivery.concurrency (parallel requests)")
     parser.add_argument("--kafka-url", default=None, help="use this broker instead of starting the embedded one")
     args = parser.parse_args()
     broker = None

@@ -1,14 +1,18 @@
-"""``koubei replay`` (and, later, ``koubei connect`` / ``koubei connectors``)."""
+"""``koubei replay``, ``koubei connect NAME`` and ``koubei connectors``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import signal
 import sys
 import threading
 from typing import Any
 
+from connectors.config import CSV_REQUIRED, CSV_TARGETS, TYPES, CsvOptions
 from connectors.file_replay import ReplayStats, load_records, replay
+from streams.settings import ConfigError
 
 
 def _kafka_target(args: argparse.Namespace) -> tuple[str, str, str]:
@@ -37,7 +41,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     bootstrap, quirks_mode, prefix = _kafka_target(args)
     topic = args.topic or f"{prefix}.posts"
-    records = load_records(args.file)
+    csv_options, source = _csv_options(args)
+    try:
+        records = load_records(args.file, csv_options=csv_options, source=source)
+    except (ValueError, OSError) as exc:
+        print(f"koubei replay: {exc}", file=sys.stderr)
+        return 2
     quirks = detect_quirks(quirks_mode, bootstrap)
     ensure_topics(bootstrap, {topic: args.partitions})
     producer = make_producer(bootstrap, quirks)
@@ -60,9 +69,130 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if stats.sent == stats.total else 1
 
 
+def _parse_map(text: str) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in text.split(","):
+        target, sep, column = pair.partition("=")
+        target, column = target.strip(), column.strip()
+        if not sep or not column:
+            raise ConfigError("--map", f"expected FIELD=COLUMN pairs separated by commas, got {pair!r}")
+        if target not in CSV_TARGETS:
+            raise ConfigError("--map", f"unknown Post field {target!r} (fields: {', '.join(CSV_TARGETS)})")
+        mapping[target] = column
+    for name in CSV_REQUIRED:
+        if name not in mapping:
+            raise ConfigError("--map", f"needs {name}=COLUMN (required: {', '.join(CSV_REQUIRED)})")
+    return mapping
+
+
+def _csv_options(args: argparse.Namespace) -> tuple[CsvOptions | None, str]:
+    """CSV settings from --connector (a csv connector in the config) or --map."""
+    if args.connector:
+        if not args.config:
+            raise ConfigError("--connector", "needs -c koubei.yaml")
+        from streams.config import load_config
+
+        spec = load_config(args.config).connectors.get(args.connector)
+        if spec.type != "csv":
+            raise ConfigError(f"connectors.{args.connector}.type", f"is {spec.type}, --connector needs a csv connector")
+        options: CsvOptions = spec.options
+        return CsvOptions(path=args.file, mapping=options.mapping, delimiter=options.delimiter,
+                          encoding=options.encoding, default_timezone=options.default_timezone,
+                          lang=options.lang), spec.source
+    if not args.map:
+        return None, "csv"
+    raw = {"path": args.file, "mapping": _parse_map(args.map), "delimiter": args.delimiter,
+           "encoding": args.encoding, "default_timezone": args.default_timezone, "lang": "zh"}
+    return TYPES["csv"].parse(raw, "replay", {}), args.source
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    from connectors._state import StateError
+    from connectors.runtime import KafkaTarget, SinkError, SourceError, run_connector
+    from streams.config import load_config
+    from streams.kafka import bootstrap_servers, detect_quirks
+
+    config = load_config(args.config)
+    connectors = config.connectors
+    spec = connectors.get(args.name)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    bootstrap = bootstrap_servers(args.kafka or config.kafka.url)
+    quirks = detect_quirks(config.kafka.broker_quirks, bootstrap)
+    target = KafkaTarget(bootstrap, quirks, config.kafka.topic_prefix, config.kafka.partitions,
+                         config.kafka.replication_factor)
+    if args.state_dir:
+        from dataclasses import replace
+
+        connectors = replace(connectors, state_dir=args.state_dir)
+    port = spec.metrics_port if args.metrics_port is None else args.metrics_port
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(port)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_connector(spec, connectors, target, stop=stop)
+
+    print(f"koubei connect: {spec.name} ({spec.type}) -> {target.posts_topic}, "
+          f"checkpoint in {connectors.state_dir}", file=sys.stderr)
+    try:
+        asyncio.run(main())
+    except (StateError, SourceError, OSError) as exc:
+        # A taken port, a missing file, a second instance: say so without a traceback.
+        print(f"koubei connect: {exc}", file=sys.stderr)
+        return 2
+    except SinkError as exc:
+        print(f"koubei connect: {exc}; the checkpoint was not advanced, restart to resume", file=sys.stderr)
+        return 1
+    print(f"koubei connect: {spec.name} stopped cleanly", file=sys.stderr)
+    return 0
+
+
+def cmd_connectors(args: argparse.Namespace) -> int:
+    from connectors.config import COMMON_FIELDS
+
+    if args.config:
+        from streams.config import load_config
+
+        configured = load_config(args.config).connectors
+        print(f"Configured in {args.config} (checkpoints in {configured.state_dir}):")
+        for name, spec in sorted(configured.instances.items()):
+            print(f"  {name:<16} {spec.type:<12} source={spec.source}")
+        if not configured.instances:
+            print("  (none)")
+        print()
+    for ctype in TYPES.values():
+        print(f"{ctype.name}: {ctype.summary}")
+        for doc in ctype.fields:
+            print(f"    {doc.name:<18} {doc.kind:<14} default {doc.default:<22} {doc.help}")
+        print()
+    print("Fields every connector accepts:")
+    for doc in COMMON_FIELDS:
+        print(f"    {doc.name:<18} {doc.kind:<14} default {doc.default:<22} {doc.help}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    p = subparsers.add_parser("replay", help="replay a JSONL file of posts into koubei.posts in event-time order")
-    p.add_argument("file", help="JSONL file, one post per line")
+    c = subparsers.add_parser("connect", help="run one configured connector (koubei connect NAME -c koubei.yaml)")
+    c.add_argument("name", help="connector name under connectors: in the config")
+    c.add_argument("-c", "--config", required=True, help="koubei.yaml")
+    c.add_argument("--kafka", help="Kafka URL (overrides the config)")
+    c.add_argument("--metrics-port", type=int, default=None, help="Prometheus port (overrides metrics_port; 0 = off)")
+    c.add_argument("--state-dir", help="checkpoint directory (overrides connectors.state_dir)")
+    c.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    c.set_defaults(func=cmd_connect)
+
+    ls = subparsers.add_parser("connectors", help="list connector types and their config fields")
+    ls.add_argument("-c", "--config", help="also list the connectors configured in this file")
+    ls.set_defaults(func=cmd_connectors)
+
+    p = subparsers.add_parser("replay", help="replay a JSONL (or CSV) file of posts into koubei.posts in event-time order")
+    p.add_argument("file", help="JSONL file, one post per line; or CSV with --map / --connector")
     p.add_argument("--speed", type=float, default=None,
                    help="event-time speed-up (60 = an hour per minute); default: as fast as possible")
     p.add_argument("-c", "--config", help="koubei.yaml (for the Kafka URL and topic prefix)")
@@ -70,4 +200,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--topic", help="target topic (default: <prefix>.posts)")
     p.add_argument("--partitions", type=int, default=4, help="partitions if the topic must be created")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.add_argument("--map", help="CSV column mapping FIELD=COLUMN,... (needs id, text, created_at)")
+    p.add_argument("--connector", help="take the CSV mapping from this csv connector in -c CONFIG")
+    p.add_argument("--source", default="csv", help="Post.source for CSV rows (default csv)")
+    p.add_argument("--delimiter", default=",", help="CSV column separator")
+    p.add_argument("--encoding", default="utf-8", help="CSV file encoding (e.g. gb18030)")
+    p.add_argument("--default-timezone", default="", help="offset for CSV times without one, e.g. +08:00")
     p.set_defaults(func=cmd_replay)

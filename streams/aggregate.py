@@ -86,9 +86,18 @@ class AggregatorState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> AggregatorState:
+        """A copy: the caller compares the new state with ``data`` to skip
+        writing an unchanged state, so nothing may be shared with it."""
         if not data:
             return cls()
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        return cls(
+            clocks={str(k): list(v) for k, v in data.get("clocks", {}).items()},
+            next_close=data.get("next_close"),
+            earliest_open=data.get("earliest_open"),
+            brands=dict(data.get("brands", {})),
+            late=int(data.get("late", 0)),
+            skipped_buckets=int(data.get("skipped_buckets", 0)),
+        )
 
 
 @dataclass(frozen=True)

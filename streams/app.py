@@ -183,9 +183,13 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
     alerts_topic = app.topic(config.topic("alerts"), key_serializer="raw", value_serializer="raw")
 
     size = config.buckets.size_seconds
+    # No ``expires``: Faust expires windows against the WALL clock, which would
+    # delete the buckets of any replay of history (a demo, a backfill) within
+    # seconds. The aggregator deletes buckets itself once they are
+    # ``retention_buckets`` behind the watermark, in event time.
     bucket_table = app.Table(
         "bucket-counts", default=dict, partitions=kafka.partitions, key_type=str, value_type=dict,
-    ).tumbling(size, expires=size * (config.buckets.retention_buckets + 2))
+    ).tumbling(size)
     aggregator_table = app.Table("aggregator-state", default=dict, partitions=kafka.partitions,
                                  key_type=str, value_type=dict)
     detector_table = app.Table("detector-state", default=dict, partitions=kafka.partitions,

@@ -12,7 +12,6 @@ from typing import Any
 
 from streams.config import KoubeiConfig, load_config
 
-
 # A dead letter wraps the original record (base64, +33 %) with its reason, so
 # it can be larger than any record the posts topic accepts (1 MB on Apache
 # Kafka by default). The dead-letter topics allow larger messages.

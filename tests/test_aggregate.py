@@ -114,3 +114,12 @@ def test_mentions_re_emitted_by_the_score_stage_are_skipped() -> None:
     other_partition = mention("a", 12)
     other_partition.src_partition, other_partition.src_offset = 3, 5
     assert agg.add(other_partition, 12).status == "added"
+
+
+def test_state_from_dict_shares_nothing_with_its_source() -> None:
+    saved = {"clocks": {"w": [10.0, 10.0]}, "brands": {"a": 0.0}, "next_close": 0.0}
+    state = AggregatorState.from_dict(saved)
+    state.clocks["w"][0] = 99.0
+    state.brands["b"] = 60.0
+    assert saved == {"clocks": {"w": [10.0, 10.0]}, "brands": {"a": 0.0}, "next_close": 0.0}
+    assert state.to_dict() != saved

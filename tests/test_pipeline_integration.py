@@ -133,7 +133,9 @@ def test_metrics_report_what_was_replayed(uninterrupted: Any) -> None:
         assert metric_sum(samples, "koubei_mentions_total", brand=brand) == count, brand
     buckets = uninterrupted["buckets"]
     for brand, count in expected_mentions(scenario).items():
-        assert sum(t for (b, s), (t, _) in buckets.items() if b == brand) == count, brand
+        lost = {name: metric_sum(samples, name, brand=brand) for name in ("koubei_late_mentions_total",)}
+        lost["duplicates"] = metric_sum(samples, "koubei_duplicate_records_total")
+        assert sum(t for (b, s), (t, _) in buckets.items() if b == brand) == count, (brand, lost)
     assert metric_sum(samples, "koubei_alerts_total", brand="xinghe", state="firing") >= 1
     assert metric_sum(samples, "koubei_alerts_total", brand="chenguang") == 0
     for _, reason in scenario.bad_records:

@@ -39,7 +39,7 @@ from streams.detection.stats import (
 )
 from streams.models import AlertEvent, Bucket
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 # Ring entries: total, negative, reach_negative, risk_hits, expected total.
 _TOT, _NEG, _REACH, _RISK, _MU_TOT = range(5)
 # Windows longer than this many buckets are shortened: the ring is part of
@@ -52,6 +52,7 @@ PHI_PRIOR = 0.1
 PHI_MIN = 0.01
 RHO_MIN, RHO_MAX, RHO_PRIOR = 0.002, 0.25, 0.01
 WINSOR_SD = 4.0  # observations are clipped at this many standard deviations before learning
+_WINSOR_SQ = WINSOR_SD * WINSOR_SD
 # Dispersion learns with the same clip: a wider one lets repost cascades
 # inflate phi until real crises hide behind them (measured on NAB).
 DISPERSION_CLIP_SD = 4.0
@@ -63,6 +64,11 @@ TOP_POSTS = 3
 # is only computed for a window that already passed the z test, so rarely).
 EXACT_TAIL_MAX_POSTS = 1000
 INCIDENT_TERMS = 20
+# Long volume scale: its spread is 1 (log units) until this many ordinary
+# buckets were learned, so it cannot fire on a spread learned from minutes.
+LONG_MIN_LEARNED = 30
+LONG_MIN_SPREAD = 0.05  # floor of the log-ratio spread (a flat series is not infinitely sure)
+LONG_MAD_TO_SD = 1.25  # mean absolute deviation x this = sd for a normal distribution
 RECENT_BUCKETS_FOR_EVIDENCE = 2
 
 
@@ -258,6 +264,14 @@ class AdaptiveDetector:
         tail = s.get("volume_tail", [0.0, 0.0, 0, -1])
         self.tail_today, self.tail_typical = float(tail[0]), float(tail[1])
         self.tail_days, self.tail_day = int(tail[2]), int(tail[3])
+        # Long volume scale: [EW observed, EW expected, centre and mean
+        # absolute deviation of log(ratio), ordinary buckets learned].
+        long = s.get("volume_long", [0.0, 0.0, 0.0, 0.0, 0])
+        self.long_observed, self.long_expected = float(long[0]), float(long[1])
+        self.long_centre, self.long_mad, self.long_learned = float(long[2]), float(long[3]), int(long[4])
+        self.last_long_z = 0.0
+        self.last_long_ratio = 1.0
+        self.last_short_volume_z = 0.0
         saved_alerts = s.get("alerts", {})
         self.alerts: dict[str, dict[str, Any]] = {}
         for sig in SIGNALS:
@@ -276,6 +290,8 @@ class AdaptiveDetector:
         self.incident_is_open = any(st["firing"] for st in self.alerts.values())
         self.was_hot = any(st["hot"] for st in self.alerts.values())
         self.last_tests: dict[str, tuple[float, int, bool, bool]] = {}
+        self.clock_hours = -1  # local hours since the epoch of the last bucket, and its (hour, dow, day)
+        self.clock: tuple[int, int, int] = (0, 0, 0)
         self.last_warmed = False
         self._derive()
 
@@ -320,6 +336,8 @@ class AdaptiveDetector:
             "share_rho": [d.to_state() for d in self.share_rho],
             "reach_per_negative": self.reach_per_negative,
             "volume_tail": [self.tail_today, self.tail_typical, self.tail_days, self.tail_day],
+            "volume_long": [self.long_observed, self.long_expected, self.long_centre, self.long_mad,
+                            self.long_learned],
             "alerts": {sig: {**st, "firing": dict(st["firing"]) if st["firing"] else None}
                        for sig, st in self.alerts.items()},
             "sparkline": list(self.sparkline),
@@ -346,7 +364,19 @@ class AdaptiveDetector:
             self.phi_negative = [_Dispersion() for _ in self.windows]
         if len(self.share_rho) != len(self.windows):
             self.share_rho = [_ShareDispersion() for _ in self.windows]
+        self.window_sums = list(zip(self.sums, self.windows, strict=True))
+        self.ring_length = length
         self.a_level = half_life_alpha(p.baseline_half_life / size)
+        self.a_long = half_life_alpha(p.volume_long_half_life / size)
+        # Read by _test_windows for every bucket: one tuple unpack instead of
+        # a dozen attribute lookups (and the firing p-value computed once).
+        self.test_constants = (
+            p.z_fire, p.resolve_z, p.min_negative, p.min_volume, p.min_ratio, p.negative_min_ratio,
+            p.share_gate_z, p.min_share_lift, 2 * p.min_negative, p.cold_start_share, upper_tail_p(p.z_fire),
+            p.volume_z_fire, p.volume_tail_margin, p.volume_confirm_z)
+        self.long_fire = p.volume_long_z
+        self.long_ratio_min = p.volume_long_ratio
+        self.longest_index = len(self.windows) - 1
         self.windows_gcd = math.gcd(*self.windows)
         self.keep_rho = [1.0 - half_life_alpha(p.season_half_life / (size * w)) for w in self.windows]
         self.utc_offset = p.utc_offset_hours * 3600.0
@@ -361,6 +391,7 @@ class AdaptiveDetector:
         self.ring = []
         self.pos = 0
         self.sums = [[0, 0, 0.0, 0, 0.0] for _ in self.windows]
+        self.window_sums = list(zip(self.sums, self.windows, strict=True))
 
     # -- the entry point --------------------------------------------------------
 
@@ -371,18 +402,54 @@ class AdaptiveDetector:
         if self.size != bucket.size:
             self._change_size(bucket.size)
         self.last_start = start
-        local = start + self.utc_offset
-        day = int(local // 86400.0)
-        hour = int(local // 3600.0) % 24
-        dow = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+        local_hours = int((start + self.utc_offset) // 3600.0)
+        if local_hours != self.clock_hours:
+            # The calendar changes once an hour: computed then, not per bucket.
+            self.clock_hours = local_hours
+            day = local_hours // 24
+            self.clock = (local_hours % 24, (day + 3) % 7, day)  # 1970-01-01 was a Thursday; Monday = 0
+        hour, dow, day = self.clock
         total = bucket.total
         negative = bucket.negative
         volume = self.volume
         mu_total = volume.level * volume.hour[hour] * volume.dow[dow]
         if mu_total < MIN_RATE:
             mu_total = MIN_RATE
-        self._push(total, negative, round(bucket.reach_negative, 3), bucket.risk_hits,
-                   round(mu_total, 4))
+        # The ring and the window sums, inline (this runs for every bucket).
+        mu_rounded = round(mu_total, 4)
+        reach = round(bucket.reach_negative, 3)
+        risk = bucket.risk_hits
+        ring = self.ring
+        length = self.ring_length
+        filled = len(ring)
+        pos = self.pos
+        for sums, width in self.window_sums:
+            if filled >= width:
+                old = ring[(pos - width) % length]
+                sums[0] += total - old[0]
+                sums[1] += negative - old[1]
+                sums[2] += reach - old[2]
+                sums[3] += risk - old[3]
+                sums[4] += mu_rounded - old[4]
+            else:
+                sums[0] += total
+                sums[1] += negative
+                sums[2] += reach
+                sums[3] += risk
+                sums[4] += mu_rounded
+        if filled < length:
+            ring.append([total, negative, reach, risk, mu_rounded])
+        else:
+            # The slot leaving the longest window is overwritten in place: no
+            # allocation per bucket once the ring is full.
+            entry = ring[pos]
+            entry[0] = total
+            entry[1] = negative
+            entry[2] = reach
+            entry[3] = risk
+            entry[4] = mu_rounded
+        pos += 1
+        self.pos = 0 if pos == length else pos
         self.seen += 1
         self.sparkline.append(negative)
         self.volume_sparkline.append(total)
@@ -392,7 +459,32 @@ class AdaptiveDetector:
         if day != self.tail_day:
             self._close_tail_day(day)
         tests = self._test_windows(base_share, warmed)
-        volume_z = tests["volume"][_Z]
+        volume_test = tests["volume"]
+        self.last_short_volume_z = volume_test[_Z]
+        # Long scale: smoothed mentions against smoothed expectation.
+        a = self.a_long
+        observed = self.long_observed
+        observed += a * (total - observed)
+        self.long_observed = observed
+        expected = self.long_expected
+        expected += a * (mu_total - expected)
+        self.long_expected = expected
+        ratio = (observed + 1.0) / (expected + 1.0)
+        log_ratio = math.log(ratio)
+        spread = LONG_MAD_TO_SD * self.long_mad if self.long_learned > LONG_MIN_LEARNED else 1.0
+        if spread < LONG_MIN_SPREAD:
+            spread = LONG_MIN_SPREAD
+        long_z = (log_ratio - self.long_centre) / spread
+        self.last_long_z = long_z
+        self.last_long_ratio = ratio
+        long_hot = False
+        if (warmed and long_z >= self.long_fire > 0.0 and not volume_test[_HOT]
+                and ratio >= self.long_ratio_min):
+            # A sustained rise no window makes significant: reported with the
+            # long scale's statistic, against the longest window's counts.
+            long_hot = True
+            tests["volume"] = (long_z, self.longest_index, True, volume_test[_QUIET])
+        volume_z = self.last_short_volume_z
         if volume_z > self.tail_today:
             self.tail_today = volume_z
         self.last_tests = tests
@@ -421,12 +513,13 @@ class AdaptiveDetector:
         elif incident_was_open and not incident_open:
             self.incident_top = []
             self.incident_terms = {}
-        self.recent_top.append(bucket.top_negative[:TOP_POSTS])
+        top = bucket.top_negative
+        self.recent_top.append(top if len(top) <= TOP_POSTS else top[:TOP_POSTS])
         terms = bucket.risk_terms
         self.recent_terms.append(terms if len(terms) <= 5 else _top_dict(terms, 5))
 
         self._learn(total, negative, bucket.reach_negative, hour, dow, day, mu_total,
-                    base_share, tests, warmed)
+                    base_share, tests, warmed, log_ratio, spread, long_hot)
         return events
 
     def _close_tail_day(self, day: int) -> None:
@@ -457,61 +550,26 @@ class AdaptiveDetector:
         self._derive()
         self._reset_windows()
 
-    def _push(self, total: int, negative: int, reach: float, risk: int, mu_total: float) -> None:
-        ring = self.ring
-        length = self.windows[-1]
-        filled = len(ring)
-        pos = self.pos
-        for sums, width in zip(self.sums, self.windows, strict=True):
-            if filled >= width:
-                old = ring[(pos - width) % length]
-                sums[0] += total - old[0]
-                sums[1] += negative - old[1]
-                sums[2] += reach - old[2]
-                sums[3] += risk - old[3]
-                sums[4] += mu_total - old[4]
-            else:
-                sums[0] += total
-                sums[1] += negative
-                sums[2] += reach
-                sums[3] += risk
-                sums[4] += mu_total
-        entry = [total, negative, reach, risk, mu_total]
-        if filled < length:
-            ring.append(entry)
-        else:
-            ring[pos] = entry
-        self.pos = (pos + 1) % length
-
     def _test_windows(self, base_share: float, warmed: bool) -> dict[str, tuple[float, int, bool, bool]]:
         """Per signal: the best window (hot first, then highest statistic),
         whether it is hot, and whether every window is quiet (below resolve_z).
 
         Written out flat because it runs for every bucket of every brand."""
-        p = self.params
         sqrt = math.sqrt
-        z_fire = p.z_fire
-        resolve_z = p.resolve_z
-        min_negative = p.min_negative
-        min_volume = p.min_volume
-        min_ratio = p.min_ratio
-        negative_ratio = p.negative_min_ratio
-        share_gate = p.share_gate_z
-        share_floor = base_share + p.min_share_lift
-        cold_min = 2 * min_negative
-        volume_z = p.volume_tail_margin * self.tail_typical
-        if volume_z < p.volume_z_fire:
-            volume_z = p.volume_z_fire
+        (z_fire, resolve_z, min_negative, min_volume, min_ratio, negative_ratio, share_gate, min_share_lift,
+         cold_min, cold_share, p_fire, volume_z_fire, tail_margin, confirm_z) = self.test_constants
+        share_floor = base_share + min_share_lift
+        volume_z = tail_margin * self.tail_typical
+        if volume_z < volume_z_fire:
+            volume_z = volume_z_fire
         q = base_share * (1.0 - base_share)
         bv, iv, hv, qv = -math.inf, 0, False, True
         bn, in_, hn, qn = -math.inf, 0, False, True
         bs, is_, hs, qs = -math.inf, 0, False, True
         phi_v = self.phi_volume
         phi_n = self.phi_negative
-        cold_share = p.cold_start_share
         alerts = self.alerts
         rhos = self.share_rho
-        p_fire = upper_tail_p(z_fire)
         negatives_firing = (alerts["negative_volume"]["firing"] is not None
                             or alerts["negative_share"]["firing"] is not None)
         index = -1
@@ -571,7 +629,7 @@ class AdaptiveDetector:
                     bs, is_, hs = z_share, index, True
             elif not hs and z_share > bs:
                 bs, is_ = z_share, index
-        if hv and z_longest < p.volume_confirm_z:
+        if hv and z_longest < confirm_z:
             # A burst the longest window does not confirm is a blip (one
             # repost cascade), not a volume event.
             hv = False
@@ -617,7 +675,7 @@ class AdaptiveDetector:
             # Cool-down: right after an alert resolved, the same signal re-fires
             # only for something bigger than that alert's peak.
             cooling = st["cooldown_until"] is not None and end < st["cooldown_until"]
-            if cooling and test[_Z] <= st.get("last_peak_z", 0.0):
+            if cooling and (sig == "volume" or test[_Z] <= st.get("last_peak_z", 0.0)):
                 return []
             st["firing"] = {
                 "started_at": st["hot_since"] if st["hot_since"] is not None else bucket.start,
@@ -625,6 +683,9 @@ class AdaptiveDetector:
                 "peak_z": test[_Z],
             }
             st["quiet"] = 0
+            if sig == "volume":
+                # One volume page per episode: the cool-down runs from the opening.
+                st["cooldown_until"] = end + p.volume_cooldown
             return [self._event(sig, "firing", facts, end)]
         facts = self._facts(sig, test, base_share)
         if facts["value"] > firing["peak"]:
@@ -636,7 +697,8 @@ class AdaptiveDetector:
             event = self._event(sig, "resolved", facts, end)
             st["firing"] = None
             st["quiet"] = 0
-            st["cooldown_until"] = end + (p.volume_cooldown if sig == "volume" else p.cooldown)
+            if sig != "volume":
+                st["cooldown_until"] = end + p.cooldown
             st["last_peak_z"] = firing.get("peak_z", 0.0)
             return [event]
         if hot and facts["severity"] == "critical" and firing["severity"] != "critical":
@@ -665,7 +727,8 @@ class AdaptiveDetector:
         if sig == "volume":
             value, baseline = float(total), mu_total
             critical = strong and volume_change >= p.critical_ratio
-            test_name = "negative-binomial tail (Anscombe z) on mentions"
+            test_name = ("negative-binomial tail (Anscombe z) on mentions, or robust z of the log ratio "
+                         "of smoothed to expected mentions (long scale)")
         elif sig == "negative_volume":
             value, baseline = float(negative), mu_negative
             critical = (strong and (negative_change >= p.critical_ratio or reach_ratio >= p.critical_ratio)) or risky
@@ -704,6 +767,9 @@ class AdaptiveDetector:
                 "warmed_up": self.seen > self.warmup_buckets,
                 "sensitivity": p.sensitivity,
                 "volume_sparkline": list(self.volume_sparkline),
+                "long_scale_z": round(self.last_long_z, 3),
+                "long_scale_ratio": round(self.last_long_ratio, 3),
+                "long_scale_half_life_seconds": p.volume_long_half_life,
             },
         }
 
@@ -778,7 +844,8 @@ class AdaptiveDetector:
 
     def _learn(self, total: int, negative: int, reach: float, hour: int, dow: int, day: int,
                mu_total: float, base_share: float,
-               tests: dict[str, tuple[float, int, bool, bool]], warmed: bool) -> None:
+               tests: dict[str, tuple[float, int, bool, bool]], warmed: bool,
+               log_ratio: float, long_spread: float, long_hot: bool) -> None:
         a_level = self.a_level
         # Dispersion learns once per window length, from windows that do not
         # overlap: overlapping ones would count the same burst many times.
@@ -787,20 +854,42 @@ class AdaptiveDetector:
         alerts = self.alerts
         relearn = self.relearn_buckets
         firing = alerts["volume"]["firing"]
-        volume_learns = (seen - firing["since_bucket"] >= relearn) if firing is not None else not tests["volume"][_HOT]
+        # A long-scale rise alone does not stop the level learning: it is a
+        # slow change the level is meant to follow, and the long scale's own
+        # statistics below do pause.
+        volume_learns = ((seen - firing["since_bucket"] >= relearn) if firing is not None
+                         else not tests["volume"][_HOT] or long_hot)
         if volume_learns:
             count: float = total
-            if warmed:
-                spread = WINSOR_SD * math.sqrt(mu_total * (1.0 + self.phi_volume[0].phi * mu_total)) + 1.0
-                if total > mu_total + spread:
-                    count = mu_total + spread
-                elif total < mu_total - spread:
-                    count = mu_total - spread
+            excess = total - mu_total - 1.0 if total >= mu_total else mu_total - total - 1.0
+            if warmed and excess > 0.0:
+                # Clip at WINSOR_SD sd (+1): compared in squares, so the square
+                # root is only taken for the rare bucket that is clipped.
+                variance = mu_total * (1.0 + self.phi_volume[0].phi * mu_total)
+                if excess * excess > _WINSOR_SQ * variance:
+                    spread = WINSOR_SD * math.sqrt(variance) + 1.0
+                    count = mu_total + spread if total > mu_total else mu_total - spread
             if due:
                 for disp, sums, width, alpha in zip(self.phi_volume, self.sums, self.windows, self.a_phi, strict=True):
                     if seen % width == 0:
                         disp.learn(sums[_TOT], sums[_MU_TOT], alpha)
             self.volume.learn(count, hour, dow, day, a_level, self.a_hour, self.a_dow)
+        if volume_learns and not long_hot and firing is None:
+            # The long scale's centre and spread, from ordinary buckets only
+            # and winsorised, like the level.
+            learned = self.long_learned + 1
+            self.long_learned = learned
+            a = 1.0 / learned
+            if a < a_level:
+                a = a_level
+            deviation = log_ratio - self.long_centre
+            limit = WINSOR_SD * long_spread
+            if deviation > limit:
+                deviation = limit
+            elif deviation < -limit:
+                deviation = -limit
+            self.long_centre += a * deviation
+            self.long_mad += a * ((deviation if deviation >= 0.0 else -deviation) - self.long_mad)
         # The tone baselines learn only from ordinary traffic: not while a
         # negative signal is hot or firing, and not during a volume event
         # either (a viral wave of praise would otherwise lower the usual
@@ -823,13 +912,13 @@ class AdaptiveDetector:
                 (seen - firing["since_bucket"] >= relearn) if firing is not None else not neg_hot):
             q = base_share * (1.0 - base_share)
             kept: float = negative
-            if warmed:
-                rho = self.share_rho[0].rho
-                spread = WINSOR_SD * math.sqrt(total * q * (1.0 + (total - 1.0) * rho)) + 1.0
-                if kept > total * base_share + spread:
-                    kept = total * base_share + spread
-                elif kept < total * base_share - spread:
-                    kept = total * base_share - spread
+            usual = total * base_share
+            excess = negative - usual - 1.0 if negative >= usual else usual - negative - 1.0
+            if warmed and excess > 0.0:
+                variance = total * q * (1.0 + (total - 1.0) * self.share_rho[0].rho)
+                if excess * excess > _WINSOR_SQ * variance:
+                    spread = WINSOR_SD * math.sqrt(variance) + 1.0
+                    kept = usual + spread if negative > usual else usual - spread
             keep = 1.0 - a_level
             self.share_neg = self.share_neg * keep + kept
             self.share_tot = self.share_tot * keep + total

@@ -60,8 +60,19 @@ class AdaptiveParams:
     fire_after: int = 1  # consecutive hot buckets (or one, when z reaches z_critical)
     resolve_after: int = 10  # consecutive quiet buckets
     cooldown: float = 1800.0  # seconds after a resolve before the same signal may re-fire
-    # Volume alerts are informational and bursty: they cool down longer.
-    volume_cooldown: float = 6 * 3600.0
+    # Volume alerts are informational and bursty: at most one volume alert
+    # opens per volume_cooldown, counted from the moment it opened (one page
+    # per episode; a bigger burst inside it does not page again).
+    volume_cooldown: float = 24 * 3600.0
+    # Long scale of the volume signal: an exponentially weighted sum of
+    # mentions (half-life volume_long_half_life) against the same sum of
+    # expected mentions, as a robust z of the log ratio against its own
+    # learned centre and spread. It catches a sustained 2-3x rise over hours
+    # that no single window makes significant. Hot when the robust z reaches
+    # volume_long_z and the smoothed ratio reaches volume_long_ratio (0 = off).
+    volume_long_half_life: float = 4 * 3600.0
+    volume_long_z: float = 3.5
+    volume_long_ratio: float = 1.5
     warmup: float = 6 * 3600.0  # seconds of history before baseline tests run
     # Cold start (inside warm-up): fire on share alone when the Wilson lower
     # bound of the share reaches this, with twice min_negative posts.
@@ -83,7 +94,7 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
         "volume_z_fire": 10.0, "min_ratio": 8.0, "negative_min_ratio": 3.0,
         "min_share_lift": 0.15, "critical_share_lift": 0.30, "critical_ratio": 8.0,
         "fire_after": 2, "resolve_after": 10, "cooldown": 3600.0,
-        "volume_confirm_z": 6.0, "volume_cooldown": 12 * 3600.0,
+        "volume_confirm_z": 6.0, "volume_cooldown": 48 * 3600.0, "volume_long_z": 4.0,
     },
     "balanced": {},
     "high": {
@@ -91,7 +102,7 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
         "volume_z_fire": 6.0, "min_ratio": 3.0, "negative_min_ratio": 1.5,
         "min_share_lift": 0.05, "critical_share_lift": 0.20, "critical_ratio": 4.0,
         "fire_after": 1, "resolve_after": 15, "cooldown": 900.0,
-        "volume_confirm_z": 4.0, "volume_cooldown": 2 * 3600.0,
+        "volume_confirm_z": 4.0, "volume_cooldown": 6 * 3600.0, "volume_long_z": 3.0,
     },
 }
 

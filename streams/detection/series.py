@@ -4,8 +4,9 @@ This is the stable interface behind ``koubei backtest --series``: one output
 row per input row, ``timestamp,value,anomaly_score,alert``. ``alert`` is 1 on
 the rows where the detector opened a volume alert (the moment a team would
 be paged), not on every row while the alert stays open; ``anomaly_score`` is
-the volume test statistic of the best window squashed into [0, 1] so that
-0.5 is exactly the volume firing threshold in force at that row.
+the volume test statistic (the best window, or the long scale when that is
+higher relative to its own threshold) squashed into [0, 1] so that 0.5 is
+exactly a volume firing threshold in force at that row.
 """
 
 from __future__ import annotations
@@ -111,8 +112,13 @@ def score_series(rows: list[SeriesRow], params: AdaptiveParams | None = None,
         opened = any(e.signal == "volume" and e.state == "firing" and e.sequence == 1 for e in events)
         # Inside warm-up nothing can fire, and the statistic against a baseline
         # still being learned would only be noise in the score.
-        z = detector.last_statistics.get("volume", 0.0) if detector.last_warmed else 0.0
-        out.append(ScoredRow(row, round(squash(z, detector.volume_threshold), 6), 1 if opened else 0))
+        score = 0.0
+        if detector.last_warmed:
+            # Either scale at its own firing threshold scores 0.5.
+            score = squash(detector.last_short_volume_z, detector.volume_threshold)
+            if params.volume_long_z > 0.0:
+                score = max(score, squash(detector.last_long_z, params.volume_long_z))
+        out.append(ScoredRow(row, round(score, 6), 1 if opened else 0))
     return out
 
 

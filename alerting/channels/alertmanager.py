@@ -1,0 +1,55 @@
+"""Prometheus Alertmanager: POST /api/v2/alerts, so teams route, group and
+silence with the tool they already run. Active alerts are re-sent every
+``resend_interval`` (the grouping stage schedules it) with ``endsAt`` a few
+intervals ahead; a resolve sends ``endsAt`` = when it ended."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from alerting.channels.base import Channel, HttpRequest, Outcome, SendResult, dumps
+from alerting.message import Notification
+from alerting.render import to_plain
+
+# Like Prometheus: endsAt = now + 4 x resend interval, so one or two lost
+# re-sends do not resolve the alert.
+ENDS_AT_INTERVALS = 4
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class Alertmanager(Channel):
+    type = "alertmanager"
+
+    def endpoint(self) -> str:
+        base = self.config.url.rstrip("/")
+        return base if base.endswith("/api/v2/alerts") else base + "/api/v2/alerts"
+
+    def alerts(self, note: Notification, now: float) -> list[dict[str, Any]]:
+        rendered = self.renderer.render(note)
+        out = []
+        for i, alert in enumerate(note.alerts):
+            single = Notification(self.name, "", {}, [alert], "new", now)
+            ends = (alert.ended_at or now) if alert.state == "resolved" else now + ENDS_AT_INTERVALS * self.config.resend_interval
+            out.append({
+                "labels": {"alertname": "KoubeiReputation", "brand": alert.brand, "severity": alert.severity,
+                           "signal": alert.signal, "source": "koubei-sentinel"},
+                "annotations": {"summary": self.renderer.title(single),
+                                "description": to_plain(rendered.sections[i]),
+                                "negative_share": f"{alert.negative_share:.4f}",
+                                "baseline_share": f"{alert.baseline_share:.4f}"},
+                "startsAt": iso(alert.started_at),
+                "endsAt": iso(ends),
+                "generatorURL": self.renderer.dashboard_url(alert),
+            })
+        return out
+
+    def build(self, note: Notification, now: float) -> list[HttpRequest]:
+        return [HttpRequest("POST", self.endpoint(), dumps(self.alerts(note, now)),
+                            {"Content-Type": "application/json"})]
+
+    def check_body(self, body: Any) -> SendResult:
+        return SendResult(Outcome.DELIVERED, "ok")

@@ -1,0 +1,51 @@
+"""Slack incoming webhook: Block Kit with a plain-text fallback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alerting.channels.base import Channel, HttpRequest, Outcome, SendResult, dumps
+from alerting.message import Notification
+from alerting.render import to_plain, to_slack_mrkdwn
+
+MAX_SECTION_CHARS = 3_000
+MAX_BLOCKS = 50
+MAX_HEADER_CHARS = 150
+FALLBACK_CHARS = 3_000
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Slack(Channel):
+    type = "slack"
+
+    def payload(self, note: Notification) -> dict[str, Any]:
+        rendered = self.renderer.render(note)
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": _cut(rendered.title, MAX_HEADER_CHARS)}},
+        ]
+        room = MAX_BLOCKS - 2  # header + a possible "... N more" context block
+        shown = rendered.sections[:room]
+        for section in shown:
+            blocks.append({"type": "section",
+                           "text": {"type": "mrkdwn", "text": _cut(to_slack_mrkdwn(section), MAX_SECTION_CHARS)}})
+        omitted = len(rendered.sections) - len(shown)
+        if omitted:
+            blocks.append({"type": "context", "elements": [
+                {"type": "mrkdwn", "text": rendered.more.safe_substitute(count=omitted)}]})
+        fallback = _cut(rendered.title + "\n" + to_plain(rendered.sections[0] if rendered.sections else ""),
+                        FALLBACK_CHARS)
+        return {"text": fallback, "blocks": blocks}
+
+    def build(self, note: Notification, now: float) -> list[HttpRequest]:
+        return [HttpRequest("POST", self.config.url, dumps(self.payload(note)), {"Content-Type": "application/json"})]
+
+    def check_body(self, body: Any) -> SendResult:
+        # Slack answers 200 with the plain text "ok".
+        if body == "ok" or body is None:
+            return SendResult(Outcome.DELIVERED, "ok")
+        if body == "rate_limited":
+            return SendResult(Outcome.RETRY, "rate_limited", 1.0, True)
+        return SendResult(Outcome.PERMANENT, f"rejected: {str(body)[:200]}")

@@ -1,0 +1,48 @@
+"""Prometheus metrics of alert delivery (default registry, base units).
+
+Labels stay bounded: ``channel`` is a configured channel name, ``outcome``
+an enum below, ``brand`` a configured brand id (anything else is "other").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import Counter, Gauge, Histogram
+
+NOTIFICATION_OUTCOMES = ("sent", "failed", "retried", "dead", "duplicate")
+ALERT_OUTCOMES = ("routed", "no_route", "invalid", "replayed")
+
+notifications_total = Counter(
+    "koubei_notifications_total",
+    "Notification attempts by channel and outcome: sent (delivered), failed (an attempt failed), "
+    "retried (parked in the retry topic), dead (dead-lettered), duplicate (suppressed by the delivery log).",
+    ["channel", "outcome"],
+)
+notified_alerts_total = Counter(
+    "koubei_notified_alerts_total",
+    "Alerts carried by delivered notifications; over koubei_notifications_total{outcome=sent} this is the grouping ratio.",
+    ["channel"],
+)
+alerts_received_total = Counter(
+    "koubei_alert_events_received_total", "Alert events read from the alerts topic.", ["brand", "outcome"],
+)
+delivery_latency_seconds = Histogram(
+    "koubei_notification_delivery_latency_seconds",
+    "From the alert event being produced to the platform accepting the notification (includes group_wait).",
+    ["channel"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+silences_active = Gauge("koubei_silences_active", "Silences in effect now.")
+pending_notifications = Gauge("koubei_notifications_pending", "Notifications queued or being retried in memory.")
+
+
+def brand_label(brand: str, known: Iterable[str]) -> str:
+    return brand if brand in set(known) else "other"
+
+
+def init_channel(channel: str) -> None:
+    """Create the series at zero so dashboards and rate() see them from the start."""
+    for outcome in NOTIFICATION_OUTCOMES:
+        notifications_total.labels(channel=channel, outcome=outcome)
+    notified_alerts_total.labels(channel=channel)

@@ -1,0 +1,628 @@
+"""The notifier: Kafka and HTTP wiring around the pure policy stages.
+
+Delivery is at-least-once with duplicates suppressed:
+
+* an alert's offset is committed only after every notification it is part
+  of was delivered, parked in ``<prefix>.alerts.retry`` or dead-lettered to
+  ``<prefix>.alerts.dead`` (``OffsetTracker``);
+* after a delivery the notifier appends to ``<prefix>.deliveries``; on start
+  it reads that log, so alerts re-read after a crash are not sent twice;
+* silences live on ``<prefix>.silences``, read and followed by every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiokafka import ConsumerRebalanceListener
+
+from alerting import metrics
+from alerting.channels import Channel, Outcome, SendResult, make_channel
+from alerting.config import AlertingConfig, ChannelConfig
+from alerting.message import Notification, parse_alert, sample_alert
+from alerting.policy.backoff import backoff_delay, next_retry_at
+from alerting.policy.dedup import DeliveryLog, delivery_records
+from alerting.policy.grouping import Grouper, timings_for
+from alerting.policy.offsets import OffsetTracker
+from alerting.policy.ratelimit import TokenBucket
+from alerting.policy.routing import match_routes
+from alerting.policy.silences import SilenceStore
+from alerting.render import Renderer
+from streams.config import KoubeiConfig
+from streams.kafka import BrokerQuirks, ensure_topics
+from streams.models import AlertEvent, dead_letter
+
+log = logging.getLogger(__name__)
+
+# Longest pause inside the consumer before a failing notification is parked
+# in the retry topic instead (so one dead robot cannot hold others back).
+INLINE_BACKOFF_CAP = 5.0
+SHUTDOWN_GRACE = 5.0
+EMBEDDED_FETCH_WAIT_MS = 50
+STATE_READ_IDLE_POLLS = 20
+COMMIT_INTERVAL = 0.2
+# An alert whose last delivery is older than its reminder interval (at least
+# this) ended without a recorded resolve; the floor covers Alertmanager
+# channels, whose 1-minute re-sends would otherwise expire during a restart.
+RESTORE_MIN_WINDOW = 3600.0
+
+
+@dataclass(frozen=True)
+class Source:
+    """A consumed Kafka message a notification answers for."""
+
+    topic: str
+    partition: int
+    offset: int
+    produced_at: float
+    # Which assignment it was read under: a message re-read after a rebalance
+    # has the same offset, and a late release of the old copy must not make
+    # the new one committable.
+    generation: int = 0
+
+    @property
+    def tp(self) -> tuple[str, int]:
+        return (self.topic, self.partition)
+
+
+@dataclass
+class Job:
+    note: Notification
+    attempt: int = 0  # failed attempts so far
+    first_failed_at: float | None = None
+    from_retry_topic: bool = False
+    sources: list[Source] = field(default_factory=list)
+
+
+def topic_names(config: KoubeiConfig) -> dict[str, str]:
+    return {
+        "alerts": config.topic("alerts"),
+        "retry": config.topic("alerts.retry"),
+        "dead": config.topic("alerts.dead"),
+        "deliveries": config.topic("deliveries"),
+        "silences": config.topic("silences"),
+    }
+
+
+def ensure_notifier_topics(config: KoubeiConfig, bootstrap: str) -> None:
+    names = topic_names(config)
+    parts = config.kafka.partitions
+    # The logs are read whole by every worker: one partition keeps them ordered.
+    ensure_topics(bootstrap, {names["alerts"]: parts, names["retry"]: parts, names["dead"]: 1,
+                              names["deliveries"]: 1, names["silences"]: 1},
+                  replication_factor=config.kafka.replication_factor)
+
+
+def producer_settings(quirks: BrokerQuirks) -> dict[str, Any]:
+    settings: dict[str, Any] = {"acks": "all", "linger_ms": 0}
+    if quirks.single_record_batches:
+        # NOTES section 1: multi-record batches break Tansu's end offsets,
+        # which our start-up read of the delivery log depends on.
+        settings["max_batch_size"] = 1
+    return settings
+
+
+def partition_of(key: str, partition_count: int) -> int:
+    """The partition Kafka's default partitioner puts ``key`` in (murmur2)."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % max(1, partition_count)
+
+
+def destination(channel: ChannelConfig) -> str:
+    """What a platform rate-limits: the robot (its URL), or the PagerDuty routing key."""
+    return f"{channel.url}|{channel.routing_key or ''}"
+
+
+def alerting_of(config: KoubeiConfig) -> AlertingConfig:
+    value = config.alerting
+    return value if isinstance(value, AlertingConfig) else AlertingConfig()
+
+
+def make_renderer(config: KoubeiConfig) -> Renderer:
+    acfg = alerting_of(config)
+    return Renderer(language=acfg.language or config.language, templates_dir=acfg.templates_dir,
+                    timezone=acfg.timezone,
+                    grafana_url=acfg.grafana_url if acfg.grafana_url is not None else config.grafana_url)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commit what is finished before partitions move to another worker; the
+    rest is re-read there and the delivery log absorbs what we still send."""
+
+    def __init__(self, notifier: Notifier, consumer: Any) -> None:
+        self.notifier = notifier
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.notifier._commit(self.consumer)
+        self.notifier.revoke({(tp.topic, tp.partition) for tp in revoked}, self._alert_partitions())
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        topic = self.notifier.topics["alerts"]
+        self.notifier.assign({tp.partition for tp in assigned if tp.topic == topic}, self._alert_partitions())
+
+    def _alert_partitions(self) -> int:
+        return len(self.consumer.partitions_for_topic(self.notifier.topics["alerts"]) or ()) or 1
+
+
+class Notifier:
+    def __init__(self, config: KoubeiConfig, bootstrap: str, quirks: BrokerQuirks, *,
+                 clock: Callable[[], float] = time.time, http: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self.acfg = alerting_of(config)
+        self.bootstrap = bootstrap
+        self.quirks = quirks
+        self.clock = clock
+        self.topics = topic_names(config)
+        self.group_id = f"{config.worker.app_id}-notifier"
+        self.renderer = make_renderer(config)
+        self.channels: dict[str, Channel] = {c.name: make_channel(c, self.renderer) for c in self.acfg.channels}
+        now = clock()
+        # One bucket per destination, not per channel: two channels that post
+        # to the same robot (say, with different @-mentions) share its limit.
+        self.buckets: dict[str, TokenBucket] = {}
+        for c in sorted(self.acfg.channels, key=lambda c: (c.rate_per_second, c.burst)):
+            self.buckets.setdefault(destination(c), TokenBucket(c.rate_per_second, c.burst, now))
+        self.grouper = Grouper()
+        self.silences = SilenceStore()
+        self.delivery_log = DeliveryLog()
+        self.tracker = OffsetTracker()
+        self.rng = random.Random()
+        self._http = http
+        self._owns_http = http is None
+        self._queues: dict[str, asyncio.Queue[Job]] = {}
+        self._delayed: list[tuple[float, int, Job]] = []
+        self._seq = itertools.count()
+        self._producer: Any = None
+        self._in_flight = 0
+        self._holds: dict[Source, int] = {}
+        self._generation = 0
+        self._pending_dead: list[asyncio.Future[None]] = []
+        self.ready = asyncio.Event()
+        # httpx logs every request URL at INFO, and robot URLs carry their
+        # access token (DingTalk, WeCom, Slack) or signature: never in logs.
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger(noisy).level))
+        for name in self.channels:
+            metrics.init_channel(name)
+        self._check_templates(now)
+
+    def _check_templates(self, now: float) -> None:
+        """Render a sample through every channel now: a broken user template
+        should stop start-up, not dead-letter every alert later."""
+        if not self.config.brands:
+            return
+        brand = self.config.brands[0]
+        for state in ("firing", "resolved"):
+            alert = sample_alert(brand.id, brand.name, state, now, "template check")
+            for channel in self.channels.values():
+                channel.build(Notification(channel.name, "check", {}, [alert, alert], "test", now), now)
+
+    # ---- start-up --------------------------------------------------------
+
+    async def _read_state(self, consumer: Any) -> None:
+        """Read the delivery log and the silences from the beginning; returns once caught up."""
+        from aiokafka import TopicPartition
+
+        await consumer.topics()  # fetch metadata so partitions_for_topic knows the topics
+        tps = [TopicPartition(self.topics["deliveries"], p)
+               for p in (consumer.partitions_for_topic(self.topics["deliveries"]) or {0})]
+        tps += [TopicPartition(self.topics["silences"], p)
+                for p in (consumer.partitions_for_topic(self.topics["silences"]) or {0})]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        behind = {tp for tp in tps if ends[tp] > 0}
+        idle_polls = 0
+        while behind:
+            batch = await consumer.getmany(timeout_ms=500)
+            self._apply_state(batch)
+            idle_polls = 0 if batch else idle_polls + 1
+            if idle_polls >= STATE_READ_IDLE_POLLS:
+                # A broker reporting a wrong end offset (NOTES section 1) must
+                # not keep delivery from starting; what follows is still applied.
+                log.warning("state topics did not reach their end offsets %s; starting anyway", ends)
+                break
+            for tp in list(behind):
+                if await consumer.position(tp) >= ends[tp]:
+                    behind.discard(tp)
+
+    def _restore_active(self, now: float, partitions: set[int] | None = None, partition_count: int = 1) -> None:
+        """Seed the groups with alerts still firing on each channel, so that
+        reminders and Alertmanager re-sends survive a restart. Only alerts
+        whose key lives in ``partitions`` (those this worker owns) are taken,
+        so that several workers do not all remind. An alert not delivered or
+        reminded for longer than its repeat interval allows ended without a
+        recorded resolve (e.g. send_resolved: false)."""
+        restored = 0
+        for channel_name, event in self.delivery_log.still_active():
+            if channel_name not in self.channels:
+                continue
+            if partitions is not None and partition_of(event.key, partition_count) not in partitions:
+                continue
+            channel = self.acfg.channel(channel_name)
+            for route in match_routes(self.acfg.route, event):
+                if route.receiver != channel_name:
+                    continue
+                timings = timings_for(route, channel)
+                slot = self.delivery_log.active[(channel_name, event.key)]
+                window = max(timings.repeat_interval + timings.group_interval, RESTORE_MIN_WINDOW)
+                if slot.delivered_at < now - window:
+                    continue
+                self.grouper.add(event, route, channel, None, now, already_delivered=True,
+                                 notified_at=slot.delivered_at)
+                restored += 1
+        if restored:
+            log.info("restored %d active alerts from the delivery log", restored)
+
+    def _apply_state(self, batch: dict[Any, list[Any]]) -> None:
+        for tp, msgs in batch.items():
+            for msg in msgs:
+                if tp.topic == self.topics["silences"]:
+                    self.silences.apply_record(msg.value)
+                else:
+                    self.delivery_log.apply_record(msg.value)
+        metrics.silences_active.set(len(self.silences.active(self.clock())))
+
+    async def _follow_state(self, consumer: Any, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=500)
+            self._apply_state(batch)
+
+    # ---- main loop -------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        await asyncio.to_thread(ensure_notifier_topics, self.config, self.bootstrap)
+        if self._http is None:
+            self._http = httpx.AsyncClient()
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id=f"{self.group_id}-producer",
+                                          **producer_settings(self.quirks))
+        state = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                 client_id=f"{self.group_id}-state",
+                                 **({"fetch_max_wait_ms": EMBEDDED_FETCH_WAIT_MS} if self.quirks.embedded else {}))
+        consumer_kwargs: dict[str, Any] = {}
+        if self.quirks.embedded:
+            # Measured: the embedded broker answers a fetch only after
+            # fetch_max_wait_ms even when records are there (p50 125 ms at
+            # the 500 ms default, 13 ms at 50 ms). Kafka answers at once.
+            consumer_kwargs["fetch_max_wait_ms"] = EMBEDDED_FETCH_WAIT_MS
+        if self.quirks.session_timeout is not None:
+            consumer_kwargs["session_timeout_ms"] = int(self.quirks.session_timeout * 1000)
+            consumer_kwargs["heartbeat_interval_ms"] = int(max(1.0, self.quirks.session_timeout / 5) * 1000)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    client_id=self.group_id, **consumer_kwargs)
+        consumer.subscribe([self.topics["alerts"], self.topics["retry"]], listener=_Rebalance(self, consumer))
+        tasks: list[asyncio.Task[None]] = []
+        await self._producer.start()
+        try:
+            await state.start()
+            await self._read_state(state)
+            tasks.append(asyncio.create_task(self._follow_state(state, stop)))
+            for name, channel in self.channels.items():
+                queue: asyncio.Queue[Job] = asyncio.Queue()
+                self._queues[name] = queue
+                for _ in range(self.acfg.delivery.concurrency):
+                    tasks.append(asyncio.create_task(self._deliver_loop(channel, queue)))
+            await consumer.start()
+            self.ready.set()
+            log.info("notifier started: %d channels, %d silences, consuming %s", len(self.channels),
+                     len(self.silences.silences), self.topics["alerts"])
+            await self._consume(consumer, stop)
+            await self._drain(consumer)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            with contextlib.suppress(Exception):
+                await state.stop()
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            if self._owns_http and self._http is not None:
+                await self._http.aclose()
+                self._http = None
+
+    async def _consume(self, consumer: Any, stop: asyncio.Event) -> None:
+        last_commit = 0.0
+        while not stop.is_set():
+            now = self.clock()
+            wake = min([t for t in (self.grouper.next_due(), self._delayed[0][0] if self._delayed else None)
+                        if t is not None], default=now + 1.0)
+            timeout_ms = int(min(1.0, max(0.0, wake - now)) * 1000)
+            batch = await consumer.getmany(timeout_ms=max(timeout_ms, 1), max_records=500)
+            for msgs in batch.values():
+                for msg in msgs:
+                    self._handle(msg)
+            self._tick(self.clock())
+            # Committing later only means more re-reads after a crash (the
+            # delivery log absorbs them); committing per message cost CPU.
+            if time.monotonic() - last_commit >= COMMIT_INTERVAL:
+                await self._commit(consumer)
+                last_commit = time.monotonic()
+
+    async def _drain(self, consumer: Any) -> None:
+        """On stop: let deliveries in progress finish briefly, commit what is done."""
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        while self._in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await self._commit(consumer)
+
+    async def _commit(self, consumer: Any) -> None:
+        from aiokafka import TopicPartition
+
+        offsets = self.tracker.committable()
+        if not offsets:
+            return
+        assigned = consumer.assignment()
+        mine = {TopicPartition(t, p): o for (t, p), o in offsets.items() if TopicPartition(t, p) in assigned}
+        if not mine:
+            return
+        try:
+            await consumer.commit(mine)
+        except Exception as exc:  # noqa: BLE001 - a rebalance; the new owner re-reads, dedup absorbs it
+            log.warning("offset commit failed (%s); messages may be re-read and deduplicated", exc)
+            return
+        self.tracker.mark_committed({(tp.topic, tp.partition): o for tp, o in mine.items()})
+
+    # ---- per message -----------------------------------------------------
+
+    def _handle(self, msg: Any) -> None:
+        source = Source(msg.topic, msg.partition, msg.offset,
+                        (msg.timestamp / 1000.0) if msg.timestamp and msg.timestamp > 0 else self.clock(),
+                        self._generation)
+        self.tracker.track(source.tp, source.offset)
+        self._hold(source)  # the handler's own hold, passed on or released below
+        if msg.topic == self.topics["retry"]:
+            self._handle_retry(msg, source)
+            return
+        try:
+            event = parse_alert(msg.value)
+        except ValueError as exc:
+            metrics.alerts_received_total.labels(brand="other", outcome="invalid").inc()
+            self._dead_letter_raw("invalid_alert", str(exc)[:300], msg.value, source)
+            return
+        self.accept(event, source, self.clock())
+
+    def accept(self, event: AlertEvent, source: Source | None, now: float) -> None:
+        """Route an alert event into its groups (one per matching route)."""
+        brand = metrics.brand_label(event.brand, self.config.brand_ids)
+        routes = match_routes(self.acfg.route, event)
+        if not routes:
+            metrics.alerts_received_total.labels(brand=brand, outcome="no_route").inc()
+            log.info("alert %s (%s): no route matches, dropped", event.key, event.state)
+            self._release([source] if source else [])
+            return
+        replay = all(self.delivery_log.delivered(r.receiver or "", event) for r in routes)
+        metrics.alerts_received_total.labels(brand=brand, outcome="replayed" if replay else "routed").inc()
+        # One token per (message, route): the message is done when every route is.
+        for route in routes:
+            channel = self.acfg.channel(route.receiver or "")
+            if source is not None:
+                self._hold(source)
+            done = self.grouper.add(event, route, channel, source, now,
+                                    already_delivered=self.delivery_log.delivered(channel.name, event))
+            self._release(done)
+        self._release([source] if source else [])
+
+    def assign(self, alert_partitions: set[int], partition_count: int) -> None:
+        self._generation += 1
+        self._restore_active(self.clock(), alert_partitions, partition_count)
+
+    def revoke(self, tps: set[tuple[str, int]], partition_count: int) -> None:
+        """Forget everything that came from partitions another worker will
+        now read: it re-reads the uncommitted messages and restores the
+        active alerts from the delivery log."""
+        for tp in tps:
+            self.tracker.forget(tp)
+        self._holds = {s: n for s, n in self._holds.items() if s.tp not in tps}
+        self._delayed = [d for d in self._delayed if not any(s.tp in tps for s in d[2].sources)]
+        heapq.heapify(self._delayed)
+        alerts = self.topics["alerts"]
+        lost = {p for (t, p) in tps if t == alerts}
+        self.grouper.drop(lambda event: partition_of(event.key, partition_count) in lost)
+
+    def _hold(self, source: Source) -> None:
+        self._holds[source] = self._holds.get(source, 0) + 1
+
+    def _release(self, sources: list[Any]) -> None:
+        """A message becomes committable when its last holder lets go."""
+        for source in sources:
+            if source is None:
+                continue
+            count = self._holds.get(source, 0) - 1
+            if count > 0:
+                self._holds[source] = count
+                continue
+            self._holds.pop(source, None)
+            if source.generation == self._generation:
+                self.tracker.release(source.tp, source.offset)
+
+    def _tick(self, now: float) -> None:
+        notes, released = self.grouper.flush_due(now, self.silences.is_silenced)
+        self._release(released)
+        for note in notes:
+            self._enqueue(Job(note, sources=list(note.tokens)))
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, job = heapq.heappop(self._delayed)
+            self._enqueue(job)
+        metrics.silences_active.set(len(self.silences.active(now)))
+        self._pending_dead = [f for f in self._pending_dead if not f.done()]
+
+    def _enqueue(self, job: Job) -> None:
+        queue = self._queues.get(job.note.channel)
+        if queue is None:
+            # The channel was removed from the config since this was parked.
+            self._finish_dead(job, "unknown_channel", f"no channel named {job.note.channel!r} any more")
+            return
+        metrics.pending_notifications.inc()
+        queue.put_nowait(job)
+
+    def _handle_retry(self, msg: Any, source: Source) -> None:
+        try:
+            data = json.loads(msg.value)
+            note = Notification.from_dict(data["notification"])
+            job = Job(note, attempt=int(data["attempt"]), first_failed_at=float(data["first_failed_at"]),
+                      from_retry_topic=True, sources=[source])
+            due = float(data["due_at"])
+        except (ValueError, TypeError, KeyError) as exc:
+            self._dead_letter_raw("invalid_retry_record", str(exc)[:300], msg.value, source)
+            return
+        heapq.heappush(self._delayed, (due, next(self._seq), job))
+
+    # ---- delivery --------------------------------------------------------
+
+    async def _deliver_loop(self, channel: Channel, queue: asyncio.Queue[Job]) -> None:
+        while True:
+            job = await queue.get()
+            self._in_flight += 1
+            try:
+                await self.deliver(channel, job)
+            except Exception as exc:  # noqa: BLE001 - a bug must not block the partition forever
+                log.exception("delivery to %s failed unexpectedly", channel.name)
+                self._finish_dead(job, "internal_error", f"{type(exc).__name__}: {exc}"[:300])
+            finally:
+                self._in_flight -= 1
+                metrics.pending_notifications.dec()
+
+    async def _attempt(self, channel: Channel, note: Notification) -> SendResult:
+        bucket = self.buckets[destination(channel.config)]
+        while True:
+            wait = bucket.wait_time(self.clock())
+            if wait <= 0 and bucket.take(self.clock()):
+                break
+            await asyncio.sleep(max(wait, 0.001))
+        assert self._http is not None
+        result = await channel.send(self._http, note, self.clock())
+        if result.throttled:
+            bucket.block(self.clock(), result.retry_after if result.retry_after is not None
+                         else 1.0 / channel.config.rate_per_second)
+        return result
+
+    async def deliver(self, channel: Channel, job: Job) -> None:
+        note = job.note
+        if note.kind != "repeat":
+            fresh = self.delivery_log.undelivered(note)
+            if not fresh:
+                metrics.notifications_total.labels(channel=channel.name, outcome="duplicate").inc()
+                self._release(job.sources)
+                return
+            if job.from_retry_topic and len(fresh) != len(note.alerts):
+                # Some alerts were superseded by a later delivered update while parked.
+                note.alerts = [a for a in note.alerts if a in fresh]
+        delay_cap = min(self.acfg.delivery.max_backoff, INLINE_BACKOFF_CAP)
+        attempts_here = 1 if job.from_retry_topic else self.acfg.delivery.inline_attempts
+        result = SendResult(Outcome.RETRY, "not attempted")
+        for i in range(attempts_here):
+            result = await self._attempt(channel, note)
+            if result.outcome is Outcome.DELIVERED:
+                await self._delivered(channel, job)
+                return
+            metrics.notifications_total.labels(channel=channel.name, outcome="failed").inc()
+            job.attempt += 1
+            if job.first_failed_at is None:
+                job.first_failed_at = self.clock()
+            log.warning("notification %s to %s failed (attempt %d): %s", note.id[:12], channel.name, job.attempt,
+                        result.detail)
+            if result.outcome is Outcome.PERMANENT:
+                self._finish_dead(job, "rejected", result.detail)
+                await self._flush_producer()
+                return
+            if i + 1 < attempts_here:
+                pause = backoff_delay(job.attempt, self.acfg.delivery.initial_backoff, delay_cap, self.rng)
+                if result.retry_after is not None and result.retry_after > INLINE_BACKOFF_CAP:
+                    break  # the platform asked for a long pause: park it
+                await asyncio.sleep(max(pause, result.retry_after or 0.0))
+        await self._park(job, result)
+
+    async def _delivered(self, channel: Channel, job: Job) -> None:
+        now = self.clock()
+        note = job.note
+        self.delivery_log.record_notification(note, now)
+        metrics.notifications_total.labels(channel=channel.name, outcome="sent").inc()
+        metrics.notified_alerts_total.labels(channel=channel.name).inc(len(note.alerts))
+        produced = [s.produced_at for s in job.sources if s.topic == self.topics["alerts"]]
+        if produced:
+            metrics.delivery_latency_seconds.labels(channel=channel.name).observe(max(0.0, now - min(produced)))
+        try:
+            futures = [await self._producer.send(self.topics["deliveries"], value=value, key=key)
+                       for key, value in delivery_records(note, now)]
+            for fut in futures:
+                await fut
+        except Exception as exc:  # noqa: BLE001 - keep the offset: a restart re-sends (at least once)
+            log.error("could not append to the delivery log (%s); keeping the alert uncommitted", exc)
+            return
+        self._release(job.sources)
+
+    async def _park(self, job: Job, result: SendResult) -> None:
+        now = self.clock()
+        d = self.acfg.delivery
+        first = job.first_failed_at if job.first_failed_at is not None else now
+        due = next_retry_at(now, job.attempt, first, d.retry_deadline, d.initial_backoff, d.max_backoff, self.rng,
+                            result.retry_after)
+        if due is None:
+            self._finish_dead(job, "retry_deadline", f"gave up after {job.attempt} attempts: {result.detail}")
+            await self._flush_producer()
+            return
+        record = {"notification": job.note.to_dict(), "attempt": job.attempt, "first_failed_at": first,
+                  "due_at": due, "last_error": result.detail[:300]}
+        try:
+            await self._producer.send_and_wait(self.topics["retry"], key=job.note.channel.encode(),
+                                               value=json.dumps(record, ensure_ascii=False).encode())
+        except Exception as exc:  # noqa: BLE001 - not parked: keep it uncommitted so it is retried after restart
+            log.error("could not park notification %s in the retry topic: %s", job.note.id[:12], exc)
+            return
+        metrics.notifications_total.labels(channel=job.note.channel, outcome="retried").inc()
+        self._release(job.sources)
+
+    def _finish_dead(self, job: Job, reason: str, detail: str) -> None:
+        metrics.notifications_total.labels(channel=job.note.channel, outcome="dead").inc()
+        log.error("notification %s to %s dead-lettered (%s): %s", job.note.id[:12], job.note.channel, reason, detail)
+        record = dead_letter(reason, detail, job.note.to_json(), channel=job.note.channel,
+                             notification_id=job.note.id, attempts=job.attempt)
+        sources = list(job.sources)
+
+        async def send() -> None:
+            try:
+                await self._producer.send_and_wait(self.topics["dead"], key=job.note.channel.encode(), value=record)
+            except Exception as exc:  # noqa: BLE001 - keep the offset: retried after restart
+                log.error("could not write the dead letter: %s", exc)
+                return
+            self._release(sources)
+
+        self._pending_dead.append(asyncio.ensure_future(send()))
+
+    def _dead_letter_raw(self, reason: str, detail: str, payload: bytes | None, source: Source) -> None:
+        log.error("record %s:%d@%d dead-lettered (%s): %s", source.topic, source.partition, source.offset,
+                  reason, detail)
+        record = dead_letter(reason, detail, payload, topic=source.topic, partition=source.partition,
+                             offset=source.offset)
+
+        async def send() -> None:
+            await self._producer.send_and_wait(self.topics["dead"], value=record)
+            self._release([source])
+
+        self._pending_dead.append(asyncio.ensure_future(send()))
+
+    async def _flush_producer(self) -> None:
+        pending, self._pending_dead = self._pending_dead, []
+        for fut in pending:
+            with contextlib.suppress(Exception):
+                await fut

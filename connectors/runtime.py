@@ -1,0 +1,317 @@
+"""The connector runtime shared by every connector.
+
+A connector only fetches and maps: it hands the runtime ``Batch`` objects
+(posts, malformed items, and the checkpoint that becomes true once those
+posts are in Kafka). The runtime owns everything else:
+
+* a bounded queue between the connector and Kafka, so a slow broker slows
+  the connector down instead of growing memory;
+* the sink, which produces a batch, waits for Kafka to confirm it
+  (``flush``), and only then writes the checkpoint. A crash between the two
+  re-sends those posts after restart with the same ``source:id`` key
+  (at-least-once, duplicates recognisable); a post is never lost;
+* dead letters: a malformed item goes to ``<prefix>.posts.dead`` with its
+  reason and original bytes while the rest of its batch flows;
+* metrics and a clean shutdown: on stop the connector finishes its current
+  step, the queue is drained and the last checkpoint is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from connectors._http import Classifier, PoliteClient, pause
+from connectors._metrics import ConnectorMetrics
+from connectors._state import StateStore
+from connectors.config import ConnectorsConfig, ConnectorSpec
+from streams.models import Post, RecordError, dead_letter
+
+log = logging.getLogger(__name__)
+
+# Batches taken from the queue per Kafka flush: fewer flushes under load,
+# and still one flush per batch when traffic is light.
+DRAIN_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class DeadItem:
+    reason: str
+    message: str
+    original: bytes
+
+
+@dataclass
+class Batch:
+    posts: list[Post] = field(default_factory=list)
+    dead: list[DeadItem] = field(default_factory=list)
+    # The connector state to persist once this batch (and all before it) is
+    # confirmed by Kafka; None leaves the checkpoint as it is.
+    checkpoint: dict[str, Any] | None = None
+    # Resolved when the batch is confirmed (the ingest endpoint answers only then).
+    done: asyncio.Future[None] | None = None
+
+
+def map_item(build: Callable[[], Post], original: bytes) -> Post | DeadItem:
+    """Run a mapping function; a RecordError becomes a dead item with its reason."""
+    try:
+        return build()
+    except RecordError as exc:
+        return DeadItem(exc.reason, exc.message, original)
+
+
+def post_from_mapping(data: Any, original: bytes) -> Post | DeadItem:
+    return map_item(lambda: Post.from_dict(data), original)
+
+
+def json_bytes(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class KafkaTarget:
+    bootstrap: str
+    quirks: Any  # streams.kafka.BrokerQuirks
+    topic_prefix: str = "koubei"
+    partitions: int = 4
+    replication_factor: int = 1
+
+    @property
+    def posts_topic(self) -> str:
+        return f"{self.topic_prefix}.posts"
+
+    @property
+    def dead_topic(self) -> str:
+        return f"{self.topic_prefix}.posts.dead"
+
+
+class Context:
+    """What a running connector may use."""
+
+    def __init__(self, spec: ConnectorSpec, state: dict[str, Any], queue: asyncio.Queue[Batch | None],
+                 stop: asyncio.Event, metrics: ConnectorMetrics, environ: Mapping[str, str]) -> None:
+        self.spec = spec
+        self.state = state
+        self.queue = queue
+        self.stop = stop
+        self.metrics = metrics
+        self.environ = environ
+
+    async def emit(self, batch: Batch) -> None:
+        """Queue a batch for Kafka; waits while the queue is full (backpressure)."""
+        await self.queue.put(batch)
+        self.metrics.queue_depth.set(self.queue.qsize())
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait, unless shutdown comes first; True when stopping."""
+        return await pause(self.stop, seconds)
+
+    def success(self) -> None:
+        self.metrics.last_success.set(time.time())
+
+    def client(self, *, headers: Mapping[str, str] | None = None, classify: Classifier | None = None) -> PoliteClient:
+        return PoliteClient(self.spec.politeness, self.metrics, self.stop, headers=headers, classify=classify)
+
+
+class Connector(Protocol):
+    async def run(self, ctx: Context) -> None: ...
+
+
+class SourceError(ValueError):
+    """The source cannot be read at all (a file in the wrong encoding, a
+    header without the mapped columns): stop with this message."""
+
+
+class SinkError(RuntimeError):
+    """Kafka did not confirm a batch; its checkpoint was not written."""
+
+
+class Sink:
+    """Produce, confirm, then checkpoint. Runs in a worker thread because
+    kafka-python blocks."""
+
+    def __init__(self, producer: Any, target: KafkaTarget, store: StateStore, spec: ConnectorSpec,
+                 metrics: ConnectorMetrics, wall: Callable[[], float] = time.time) -> None:
+        self.producer = producer
+        self.target = target
+        self.store = store
+        self.spec = spec
+        self.metrics = metrics
+        self.wall = wall
+
+    def write(self, batches: list[Batch]) -> None:
+        futures = []
+        newest: float | None = None
+        checkpoint: dict[str, Any] | None = None
+        try:
+            for batch in batches:
+                for post in batch.posts:
+                    futures.append(self.producer.send(self.target.posts_topic, key=post.key.encode(),
+                                                      value=post.to_json(), timestamp_ms=int(post.event_time * 1000)))
+                    newest = post.event_time if newest is None else max(newest, post.event_time)
+                for item in batch.dead:
+                    record = dead_letter(item.reason, item.message, item.original,
+                                         source=self.spec.source, connector=self.spec.name)
+                    futures.append(self.producer.send(self.target.dead_topic, value=record))
+                if batch.checkpoint is not None:
+                    checkpoint = batch.checkpoint
+            self.producer.flush()
+        except Exception as exc:
+            # kafka-python refuses some records in send() itself (too large,
+            # unknown topic, closed producer): same outcome, no checkpoint.
+            raise SinkError(f"Kafka refused a record: {exc}") from exc
+        failed = [f for f in futures if f.failed()]
+        if failed:
+            raise SinkError(f"Kafka did not confirm {len(failed)} of {len(futures)} records: {failed[0].exception}")
+        # Only now is it safe to move the cursor past these posts.
+        if checkpoint is not None:
+            self.store.save(checkpoint)
+            self.metrics.checkpoints.inc()
+        for batch in batches:
+            self.metrics.posts.inc(len(batch.posts))
+            for item in batch.dead:
+                self.metrics.dead_letter(item.reason)
+        if newest is not None:
+            self.metrics.lag.set(max(0.0, self.wall() - newest))
+
+
+async def _sink_loop(queue: asyncio.Queue[Batch | None], sink: Sink, metrics: ConnectorMetrics) -> None:
+    finished = False
+    while not finished:
+        first = await queue.get()
+        batches: list[Batch] = []
+        if first is None:
+            finished = True
+        else:
+            batches.append(first)
+        while not finished and len(batches) < DRAIN_LIMIT:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if item is None:
+                finished = True
+            else:
+                batches.append(item)
+        metrics.queue_depth.set(queue.qsize())
+        if not batches:
+            continue
+        try:
+            await asyncio.to_thread(sink.write, batches)
+        except BaseException as exc:
+            for batch in batches:
+                if batch.done is not None and not batch.done.done():
+                    batch.done.set_exception(SinkError(str(exc)))
+            raise
+        for batch in batches:
+            if batch.done is not None and not batch.done.done():
+                batch.done.set_result(None)
+
+
+def build_connector(spec: ConnectorSpec, environ: Mapping[str, str]) -> Connector:
+    """The connector object for a spec (imports only the module it needs)."""
+    if spec.type == "http_ingest":
+        from connectors.http_ingest import HttpIngestConnector
+        return HttpIngestConnector(spec, environ)
+    if spec.type == "rss":
+        from connectors.rss import RssConnector
+        return RssConnector(spec)
+    if spec.type == "weibo":
+        from connectors.weibo import WeiboConnector
+        return WeiboConnector(spec, environ)
+    if spec.type == "mastodon":
+        from connectors.mastodon import MastodonConnector
+        return MastodonConnector(spec, environ)
+    if spec.type == "csv":
+        from connectors.csv_source import CsvConnector
+        return CsvConnector(spec)
+    if spec.type == "jsonl":
+        from connectors.csv_source import JsonlConnector
+        return JsonlConnector(spec)
+    raise ValueError(f"unknown connector type {spec.type!r}")
+
+
+async def run_connector(spec: ConnectorSpec, config: ConnectorsConfig, target: KafkaTarget, *,
+                        stop: asyncio.Event | None = None, environ: Mapping[str, str] | None = None,
+                        producer: Any = None, on_started: Callable[[Connector], Awaitable[None] | None] | None = None,
+                        shutdown_grace: float = 10.0) -> None:
+    """Run one connector until it finishes (file connectors) or ``stop`` is set.
+
+    Raises SinkError when Kafka fails to confirm a batch: the process must
+    exit without committing, and the next start resumes from the last
+    confirmed checkpoint.
+    """
+    from streams.kafka import ensure_topics, make_producer
+
+    env = os.environ if environ is None else environ
+    stop = stop or asyncio.Event()
+    metrics = ConnectorMetrics(spec.name)
+    # Secrets and config problems surface before anything is locked or opened.
+    connector = build_connector(spec, env)
+    store = StateStore(config.state_dir, spec.name, spec.type)
+    store.lock()
+    own_producer = producer is None
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        state = store.load()
+        await asyncio.to_thread(ensure_topics, target.bootstrap,
+                                {target.posts_topic: target.partitions, target.dead_topic: target.partitions},
+                                target.replication_factor)
+        if producer is None:
+            producer = await asyncio.to_thread(make_producer, target.bootstrap, target.quirks,
+                                               client_id=f"koubei-connector-{spec.name}")
+        queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=spec.queue_size)
+        ctx = Context(spec, state, queue, stop, metrics, env)
+        sink_task = asyncio.create_task(_sink_loop(queue, Sink(producer, target, store, spec, metrics), metrics))
+        source_task = asyncio.create_task(connector.run(ctx))
+        tasks += [sink_task, source_task]
+        if on_started is not None:
+            started = on_started(connector)
+            if started is not None:
+                await started
+        stop_task = asyncio.create_task(stop.wait())
+        tasks.append(stop_task)
+        done, _ = await asyncio.wait({source_task, sink_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if sink_task in done:
+            # Kafka failed: stop fetching, keep the last committed checkpoint.
+            stop.set()
+            source_task.cancel()
+            await asyncio.gather(source_task, return_exceptions=True)
+            stop_task.cancel()
+            sink_task.result()  # re-raises the SinkError
+            return
+        if source_task not in done:
+            try:
+                await asyncio.wait_for(asyncio.shield(source_task), timeout=shutdown_grace)
+            except TimeoutError:
+                log.warning("%s: did not stop within %.0fs, cancelling", spec.name, shutdown_grace)
+                source_task.cancel()
+        stop_task.cancel()
+        source_error = None
+        try:
+            await source_task
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - reported after the queue is drained
+            source_error = exc
+        # Everything fetched so far still reaches Kafka and the checkpoint.
+        if sink_task.done():
+            sink_task.result()  # the sink failed meanwhile: report that, not a hang
+        await queue.put(None)
+        await sink_task
+        if source_error is not None:
+            raise source_error
+    finally:
+        # Only reached with tasks still running when we were cancelled from outside.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if own_producer and producer is not None:
+            await asyncio.to_thread(producer.close)
+        store.close()
