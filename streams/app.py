@@ -187,13 +187,11 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
     # delete the buckets of any replay of history (a demo, a backfill) within
     # seconds. The aggregator deletes buckets itself once they are
     # ``retention_buckets`` behind the watermark, in event time.
-    bucket_table = app.Table(
-        "bucket-counts", default=dict, partitions=kafka.partitions, key_type=str, value_type=dict,
-    ).tumbling(size)
-    aggregator_table = app.Table("aggregator-state", default=dict, partitions=kafka.partitions,
-                                 key_type=str, value_type=dict)
-    detector_table = app.Table("detector-state", default=dict, partitions=kafka.partitions,
-                               key_type=str, value_type=dict)
+    # Values are plain JSON dicts (no key_type/value_type: Faust would try to
+    # decode them as Records on changelog recovery).
+    bucket_table = app.Table("bucket-counts", default=dict, partitions=kafka.partitions).tumbling(size)
+    aggregator_table = app.Table("aggregator-state", default=dict, partitions=kafka.partitions)
+    detector_table = app.Table("detector-state", default=dict, partitions=kafka.partitions)
     bucket_store = WindowedBucketStore(bucket_table)
 
     matcher = BrandMatcher(config.brands)

@@ -55,12 +55,14 @@ def rendered_requests(kind: str, language: str, case: str) -> str:
     return json.dumps(out, ensure_ascii=False, indent=1) + "\n"
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("language", ["zh", "en"])
-@pytest.mark.parametrize("kind", KINDS)
+# "flood" shows truncation, so only for the platforms with a size limit
+# (PagerDuty sends one event per alert; Alertmanager and webhooks take JSON).
+GOLDEN_CASES = [(kind, language, case) for kind in KINDS for language in ("zh", "en") for case in sorted(CASES)
+                if not (case == "flood" and kind in ("pagerduty", "alertmanager", "webhook"))]
+
+
+@pytest.mark.parametrize(("kind", "language", "case"), GOLDEN_CASES)
 def test_golden_render(kind: str, language: str, case: str) -> None:
-    if kind in ("pagerduty", "alertmanager", "webhook") and case == "flood":
-        pytest.skip("no size limit to demonstrate: one event per alert / structured JSON")
     text = rendered_requests(kind, language, case)
     path = GOLDEN / f"{kind}_{language}_{case}.json"
     if os.environ.get("KOUBEI_REGEN_GOLDEN"):

@@ -303,3 +303,48 @@ def test_disabled_signal_never_alerts_but_still_protects_its_baseline() -> None:
     run(calm, stream(3.7))
     # Hot buckets are still kept out of the share baseline.
     assert only_volume.share_neg / only_volume.share_tot == pytest.approx(calm.share_neg / calm.share_tot, abs=0.01)
+
+
+def test_sustained_rise_is_caught_by_the_long_scale_only() -> None:
+    # Thirty more posts a minute for hours, reached over an hour, after ten
+    # days of history (a young brand's hourly profile still follows such a
+    # rise within hours): no window is five times its expectation, so only
+    # the long scale can see it.
+    onset = 10 * DAY + 9 * HOUR
+    rise = Crisis(onset=onset, duration=8 * HOUR, extra_per_bucket=30, negative_share=0.15, ramp=HOUR)
+    events = run(AdaptiveDetector("acme"), stream(10.9, positive_spikes=(rise,)))
+    volume = [e for e in opened(events, ("volume",)) if e.event_time > T0 + onset]
+    assert volume, "the sustained rise raised no volume alert"
+    first = volume[0]
+    assert first.event_time < T0 + onset + 4 * HOUR
+    assert first.evidence["long_scale_z"] >= 3.5 and first.evidence["long_scale_ratio"] >= 1.5
+    assert first.volume_change < 5.0  # the windows alone would not have fired
+    assert not [e for e in opened(events, NEGATIVE) if e.event_time > T0 + onset]
+    # With the long scale switched off the same stream raises no volume alert.
+    off = AdaptiveDetector("acme", params=build_params("balanced", {"volume_long_z": 0.0}))
+    assert not [e for e in opened(run(off, stream(10.9, positive_spikes=(rise,))), ("volume",))
+                if e.event_time > T0 + onset]
+
+
+def test_volume_alert_pages_once_per_cooldown_counted_from_its_opening() -> None:
+    first = Crisis(onset=3 * DAY + 10 * HOUR, duration=30 * MINUTE, extra_per_bucket=200, negative_share=0.03)
+    second = Crisis(onset=3 * DAY + 16 * HOUR, duration=30 * MINUTE, extra_per_bucket=400, negative_share=0.03)
+
+    def volume_openings(params: dict[str, float]) -> int:
+        detector = AdaptiveDetector("acme", params=build_params("balanced", params))
+        events = run(detector, stream(3.9, positive_spikes=(first, second)))
+        return len([e for e in opened(events, ("volume",)) if e.event_time > T0 + first.onset])
+
+    # Default (24 h): the second, bigger burst six hours later does not page again.
+    assert volume_openings({}) == 1
+    assert volume_openings({"volume_cooldown": 2 * HOUR}) == 2
+
+
+def test_state_of_an_older_version_is_dropped() -> None:
+    detector = AdaptiveDetector("acme")
+    run(detector, stream(0.5))
+    state = json.loads(json.dumps(detector.to_state()))
+    assert state["version"] == 3 and len(state["volume_long"]) == 5
+    state["version"] = 2
+    assert AdaptiveDetector("acme", state=state).seen == 0
+    assert AdaptiveDetector("acme", state=json.loads(json.dumps(detector.to_state()))).seen == detector.seen

@@ -60,6 +60,9 @@ def test_unknown_field_in_brand_override_names_the_brand() -> None:
     ({"z_fire": 5, "z_critical": 4}, "detection.z_critical", ">= z_fire"),
     ({"resolve_z": 4.5}, "detection.resolve_z", "never resolve"),
     ({"utc_offset_hours": 20}, "detection.utc_offset_hours", "<= 14"),
+    ({"volume_long_ratio": 0.5}, "detection.volume_long_ratio", ">= 1"),
+    ({"volume_long_z": -1}, "detection.volume_long_z", ">= 0"),
+    ({"volume_long_half_life": "10s"}, "detection.volume_long_half_life", "at least"),
 ])
 def test_bad_values_name_the_field(raw: dict, field: str, words: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -149,3 +152,13 @@ def test_factory_picks_the_algorithm_and_never_mixes_states() -> None:
     assert isinstance(fresh, SimpleSpikeDetector) and list(fresh.history) == []
     switched = create_detector(config, "a", state=simple.to_state())
     assert isinstance(switched, AdaptiveDetector) and switched.seen == 0
+
+
+def test_long_volume_scale_settings_are_read() -> None:
+    config = parse_detection({"volume_long_half_life": "6h", "volume_long_z": 0, "volume_cooldown": "12h"},
+                             "detection", ())
+    params = config.for_brand("any").params
+    assert params.volume_long_half_life == 6 * 3600.0
+    assert params.volume_long_z == 0.0  # the long scale switched off
+    assert params.volume_cooldown == 12 * 3600.0
+    assert build_params("balanced", {}).volume_long_z == 3.5

@@ -464,7 +464,15 @@ class AdaptiveDetector:
         # Long scale: smoothed mentions against smoothed expectation.
         a = self.a_long
         observed = self.long_observed
-        observed += a * (total - observed)
+        fed: float = total
+        if volume_test[_HOT]:
+            # A burst the windows already report enters the long scale
+            # winsorised, as it enters the level: otherwise its echo in the
+            # smoothed sum would raise a second alert hours later.
+            cap = mu_total + WINSOR_SD * math.sqrt(mu_total * (1.0 + self.phi_volume[0].phi * mu_total)) + 1.0
+            if fed > cap:
+                fed = cap
+        observed += a * (fed - observed)
         self.long_observed = observed
         expected = self.long_expected
         expected += a * (mu_total - expected)
@@ -544,6 +552,8 @@ class AdaptiveDetector:
             # them and start the windows afresh rather than mix two sizes.
             ratio = size / self.size
             self.volume.rescale(ratio)
+            self.long_observed *= ratio
+            self.long_expected *= ratio
         self.size = size
         self.ring = []
         self.sums = []
@@ -671,12 +681,14 @@ class AdaptiveDetector:
             # already overwhelming (z_critical): a sudden storm should not wait.
             if st["hot"] < p.fire_after and not (hot and test[_Z] >= p.z_critical):
                 return []
-            facts = self._facts(sig, test, base_share)
             # Cool-down: right after an alert resolved, the same signal re-fires
-            # only for something bigger than that alert's peak.
+            # only for something bigger than that alert's peak; volume not at
+            # all (checked before the evidence is built: a bursty brand spends
+            # much of its volume cool-down hot).
             cooling = st["cooldown_until"] is not None and end < st["cooldown_until"]
             if cooling and (sig == "volume" or test[_Z] <= st.get("last_peak_z", 0.0)):
                 return []
+            facts = self._facts(sig, test, base_share)
             st["firing"] = {
                 "started_at": st["hot_since"] if st["hot_since"] is not None else bucket.start,
                 "since_bucket": self.seen, "severity": facts["severity"], "peak": facts["value"], "seq": 0,
