@@ -213,7 +213,7 @@ def demo_config(labels: dict[str, Any], kafka_url: str, receiver_url: str, data_
         "brands": brands,
         "alerting": {
             "channels": [{"name": "pr-team", "type": "webhook", "url": receiver_url}],
-            "routes": {"receiver": "pr-team", "group_by": ["brand"], "group_wait": "1s",
+            "routes": {"receiver": "pr-team", "group_by": ["brand"], "group_wait": "0s",
                        "group_interval": "2s", "repeat_interval": "4h"},
         },
     }

@@ -125,7 +125,7 @@ def pipeline_config(path: Path, kafka_url: str, prefix: str, receiver_url: str, 
         "brands": BRANDS,
         "alerting": {
             "channels": [{"name": "pr-team", "type": "webhook", "url": receiver_url}],
-            "routes": {"receiver": "pr-team", "group_by": ["brand"], "group_wait": "1s",
+            "routes": {"receiver": "pr-team", "group_by": ["brand"], "group_wait": "0s",
                        "group_interval": "2s", "repeat_interval": "4h"},
         },
     }

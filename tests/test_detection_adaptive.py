@@ -348,3 +348,21 @@ def test_state_of_an_older_version_is_dropped() -> None:
     state["version"] = 2
     assert AdaptiveDetector("acme", state=state).seen == 0
     assert AdaptiveDetector("acme", state=json.loads(json.dumps(detector.to_state()))).seen == detector.seen
+
+
+def test_cold_start_does_not_fire_on_a_brand_whose_normal_tone_is_half_negative() -> None:
+    """Stock SnowNLP scores many neutral posts negative: a new brand at a steady
+    50 % negative share is its normal, not a crisis."""
+    import random
+
+    from streams.detection import create_detector
+    from streams.models import Bucket
+
+    rng = random.Random(3)
+    detector = create_detector(None, "newbrand")
+    events = []
+    for minute in range(240):
+        total = rng.randint(12, 20)
+        negative = sum(rng.random() < 0.5 for _ in range(total))
+        events += detector.update(Bucket("newbrand", 1_700_000_040.0 + 60 * minute, 60.0, total=total, negative=negative))
+    assert [e for e in events if e.signal != "volume"] == []

@@ -631,7 +631,10 @@ class AdaptiveDetector:
                        and (total > EXACT_TAIL_MAX_POSTS
                             or binomial_upper_tail(int(negative), int(total), base_share) <= p_fire))
             else:
-                hot = negative >= cold_min and wilson_lower(negative, total, z_fire) >= cold_share
+                # Cold start: an absolute bar, raised above what this brand has
+                # shown so far (a brand whose normal tone is 50 % negative must
+                # not fire at 52 % just because it is new).
+                hot = negative >= cold_min and wilson_lower(negative, total, z_fire) >= max(cold_share, share_floor)
             if z_share >= resolve_z:
                 qs = False
             if hot:
