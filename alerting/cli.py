@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     notify = subparsers.add_parser("notify", help="run alert delivery on its own (without the stream worker)")
     _add_config(notify)
     notify.add_argument("--metrics-port", type=int, default=None,
-                        help="serve Prometheus metrics on this port (default: worker.metrics_port + 1; 0 = off)")
+                        help="serve Prometheus metrics on this port (default: worker.metrics_port; 0 = off)")
     notify.set_defaults(func=cmd_notify)
 
     silence = subparsers.add_parser("silence", help="mute alerts for a while (stored durably, honoured by every worker)")
@@ -88,7 +88,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = _load(args)
     bootstrap, quirks = _kafka(config)
-    port = args.metrics_port if args.metrics_port is not None else config.worker.metrics_port + 1
+    port = args.metrics_port if args.metrics_port is not None else config.worker.metrics_port
     if port:
         from prometheus_client import start_http_server
 

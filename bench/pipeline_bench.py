@@ -10,7 +10,10 @@ producer goes, and measures:
 
 Not a test: it prints numbers. Usage:
 
-    .venv/bin/python bench/pipeline_bench.py --posts 20000 [--processes 0] [--runs 1]
+    .venv/bin/python bench/pipeline_bench.py --posts 20000 [--processes 0] [--runs 1] [--scorer fast|snownlp]
+
+``--scorer snownlp`` runs the same pipeline with the SnowNLP library as the
+scorer (the foundation's baseline, bench/snownlp_worker.py).
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_once(n: int, processes: int, workdir: Path) -> dict[str, float]:
+def run_once(n: int, processes: int, workdir: Path, scorer: str = "fast") -> dict[str, float]:
     posts = workdir / "posts.jsonl"
     write_posts(posts, n)
     with EmbeddedBroker(log_path=str(workdir / "broker.log")) as broker:
@@ -88,7 +91,9 @@ def run_once(n: int, processes: int, workdir: Path) -> dict[str, float]:
         config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
         loaded = load_config(config_path)
         ensure_topics(broker.bootstrap, pipeline_topics(loaded), configs=topic_configs(loaded))
-        worker = WorkerProcess(config_path, workdir / "worker.log", web_port, extra_args=("--no-notifier",)).start()
+        launcher = (sys.executable, str(Path(__file__).with_name("snownlp_worker.py"))) if scorer == "snownlp" else None
+        worker = WorkerProcess(config_path, workdir / "worker.log", web_port, extra_args=("--no-notifier",),
+                               launcher=launcher).start()
         try:
             worker.wait_ready()
             producer = make_producer(broker.bootstrap, detect_quirks("auto", broker.bootstrap))
@@ -126,6 +131,8 @@ def main() -> int:
     parser.add_argument("--posts", type=int, default=20_000)
     parser.add_argument("--processes", type=int, default=0, help="scoring.processes for the worker")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--scorer", choices=("fast", "snownlp"), default="fast",
+                        help="fast: streams.sentiment (the product); snownlp: the SnowNLP library (baseline)")
     args = parser.parse_args()
 
     def _interrupt(*_: object) -> None:
@@ -135,11 +142,12 @@ def main() -> int:
     rows = []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="koubei-bench-") as tmp:
-            print(f"run {run + 1}/{args.runs}: {args.posts:,} posts, scoring.processes={args.processes}", file=sys.stderr)
-            result = run_once(args.posts, args.processes, Path(tmp))
-            rows.append([str(run + 1), f"{result['posts']:,}", f"{result['seconds']:.1f}",
+            print(f"run {run + 1}/{args.runs}: {args.posts:,} posts, scorer={args.scorer}, "
+                  f"scoring.processes={args.processes}", file=sys.stderr)
+            result = run_once(args.posts, args.processes, Path(tmp), args.scorer)
+            rows.append([str(run + 1), args.scorer, f"{result['posts']:,}", f"{result['seconds']:.1f}",
                          f"{result['posts_per_s']:,.0f}", f"{result['produce_s']:.1f}", f"{result['peak_rss_mb']:.0f}"])
-    print(format_table(["run", "posts", "end-to-end s", "posts/s", "produce s", "worker peak RSS MB"], rows))
+    print(format_table(["run", "scorer", "posts", "end-to-end s", "posts/s", "produce s", "worker peak RSS MB"], rows))
     return 0
 
 

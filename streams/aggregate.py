@@ -21,9 +21,12 @@ Watermark (documented policy, also in docs/architecture.md):
 * a bucket ``[start, start + size)`` closes once ``start + size <= watermark``
   and is then emitted for EVERY brand seen on the partition, empty or not
   (zero mentions at 3 a.m. is information for the baseline);
-* a mention for a bucket that has already closed is *late*: it is counted
-  (``koubei_late_mentions_total``) and not added anywhere, because the
-  detector has already judged that bucket;
+* a mention for a bucket that has already closed is *late* and counted in
+  ``koubei_late_mentions_total``. With ``late_policy: open_bucket`` (the
+  default) it is added to the oldest bucket still open: a news item polled
+  five minutes after publication still counts towards detection, a few
+  minutes shifted, instead of vanishing. With ``late_policy: drop`` it is
+  not added anywhere (the detector has already judged its bucket);
 * a record whose offset is <= the last applied offset is a re-delivery
   after a crash and is skipped; so is a mention whose originating post
   (posts partition, offset) was already counted, which happens when the
@@ -44,6 +47,7 @@ from streams.models import Bucket, Mention
 # fix), emitting every empty bucket in between would flood the detector with
 # thousands of zeros; the gap is skipped instead and counted.
 MAX_GAP_BUCKETS = 7 * 24 * 60
+LATE_POLICIES = ("open_bucket", "drop")
 
 
 class BucketStore(Protocol):
@@ -52,6 +56,33 @@ class BucketStore(Protocol):
     def put(self, brand: str, start: float, bucket: dict[str, Any]) -> None: ...
 
     def delete(self, brand: str, start: float) -> None: ...
+
+
+def _already_counted(bucket: Bucket, mention: Mention, offset: int | None) -> bool:
+    """Has ``bucket`` already counted this mention (a re-delivery after a crash)?
+
+    Two marks: the mentions offset (the aggregate stage re-reading its input)
+    and, per posts partition, the [post offset, brand index] of the newest
+    post counted (the score stage re-scoring posts and emitting them again
+    with new mentions offsets). Mentions from one posts partition arrive in
+    post-offset order, so anything at or before the mark was counted.
+    """
+    if offset is not None and offset <= bucket.last_offset:
+        return True
+    if mention.src_partition >= 0:
+        last = bucket.sources.get(str(mention.src_partition))
+        return last is not None and [mention.src_offset, mention.src_index] <= last
+    return False
+
+
+def _mark(bucket: Bucket, mention: Mention, offset: int | None) -> None:
+    if offset is not None and offset > bucket.last_offset:
+        bucket.last_offset = offset
+    if mention.src_partition >= 0:
+        position = [mention.src_offset, mention.src_index]
+        key = str(mention.src_partition)
+        if bucket.sources.get(key) is None or position > bucket.sources[key]:
+            bucket.sources[key] = position
 
 
 class DictBucketStore:
@@ -102,14 +133,17 @@ class AggregatorState:
 
 @dataclass(frozen=True)
 class AddResult:
-    status: str  # "added" | "late" | "duplicate"
+    status: str  # "added" | "late" (added to the oldest open bucket) | "dropped" (late, drop policy) | "duplicate"
     bucket_start: float
 
 
 class Aggregator:
     def __init__(self, size: float, allowed_lateness: float, idle_close: float,
                  store: BucketStore, state: AggregatorState | None = None,
-                 retention_buckets: int = 180) -> None:
+                 retention_buckets: int = 180, late_policy: str = "open_bucket") -> None:
+        if late_policy not in LATE_POLICIES:
+            raise ValueError(f"late_policy must be one of {LATE_POLICIES}")
+        self.late_policy = late_policy
         self.size = float(size)
         self.allowed_lateness = float(allowed_lateness)
         self.idle_close = float(idle_close)
@@ -126,37 +160,41 @@ class Aggregator:
         """Count a mention. ``clock`` also reports its time as event-time
         progress (offline use); the worker passes None and relies on ticks."""
         state = self.state
-        start = self.bucket_start(mention.created_at)
-        if state.next_close is not None and start < state.next_close:
+        home = self.bucket_start(mention.created_at)
+        # The de-duplication marks live in the mention's own ("home") bucket,
+        # written in the same table update as the counts they protect: after
+        # a crash either both survived or neither did. A late mention is
+        # checked and marked there too, so re-reading it after a crash cannot
+        # count it a second time in an open bucket.
+        raw = self.store.get(mention.brand, home)
+        home_bucket = Bucket.from_dict(raw) if raw else Bucket(mention.brand, home, self.size)
+        if _already_counted(home_bucket, mention, offset):
+            return AddResult("duplicate", home)
+        late = state.next_close is not None and home < state.next_close
+        if late:
             state.late += 1
-            return AddResult("late", start)
-        if state.next_close is None and (state.earliest_open is None or start < state.earliest_open):
-            state.earliest_open = start
+            if raw is not None:  # never re-create a bucket that retention deleted
+                _mark(home_bucket, mention, offset)
+                self.store.put(mention.brand, home, home_bucket.to_dict())
+            if self.late_policy == "drop":
+                return AddResult("dropped", home)
+            assert state.next_close is not None
+            start = state.next_close
+            target_raw = self.store.get(mention.brand, start)
+            bucket = Bucket.from_dict(target_raw) if target_raw else Bucket(mention.brand, start, self.size)
+        else:
+            start, bucket = home, home_bucket
+            if state.next_close is None and (state.earliest_open is None or start < state.earliest_open):
+                state.earliest_open = start
         first = state.brands.get(mention.brand)
         if first is None or start < first:
             state.brands[mention.brand] = start
-        raw = self.store.get(mention.brand, start)
-        bucket = Bucket.from_dict(raw) if raw else Bucket(mention.brand, start, self.size)
-        # The de-duplication marks live in the bucket itself, so they are
-        # written in the same table update as the counts they protect: after a
-        # crash either both survived or neither did.
-        if offset is not None:
-            if offset <= bucket.last_offset:
-                return AddResult("duplicate", start)
-            bucket.last_offset = offset
-        if mention.src_partition >= 0:
-            # Mentions from one posts partition arrive in posts-offset order, so
-            # one at or before the last one counted here was already counted.
-            position = [mention.src_offset, mention.src_index]
-            last = bucket.sources.get(str(mention.src_partition))
-            if last is not None and position <= last:
-                return AddResult("duplicate", start)
-            bucket.sources[str(mention.src_partition)] = position
+        _mark(bucket, mention, offset)
         bucket.add(mention)
         self.store.put(mention.brand, start, bucket.to_dict())
         if clock is not None:
             self.observe_time(mention.created_at, wall_now, clock=clock)
-        return AddResult("added", start)
+        return AddResult("late" if late else "added", start)
 
     def observe_time(self, event_time: float, wall_now: float, clock: str = "local") -> None:
         """A clock reports that event time has reached ``event_time`` (idempotent)."""

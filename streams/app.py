@@ -291,7 +291,7 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
         # buckets per brand, and each table write is a changelog record.
         store = BatchBucketStore(bucket_store)
         aggregator = Aggregator(size, b.allowed_lateness_seconds, b.idle_close_seconds, store,
-                                state, retention_buckets=b.retention_buckets)
+                                state, retention_buckets=b.retention_buckets, late_policy=b.late_policy)
         wall = time.time()
         for event in events:
             try:
@@ -307,11 +307,11 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
             if mention.brand not in brand_ids:
                 continue  # a brand removed from the config
             result = aggregator.add(mention, wall, event.message.offset, clock=None)
-            if result.status == "added":
+            if result.status in ("added", "late"):
                 metrics.MENTIONS_AGGREGATED.labels(mention.brand).inc()
-            elif result.status == "late":
+            if result.status in ("late", "dropped"):
                 metrics.LATE_MENTIONS.labels(mention.brand).inc()
-            else:
+            elif result.status == "duplicate":
                 metrics.DUPLICATE_RECORDS.labels("aggregate").inc()
         aggregator.forget_idle_clocks(wall, horizon=max(3600.0, 10 * b.idle_close_seconds))
         closed = list(aggregator.close_ready(wall))

@@ -283,7 +283,7 @@ def backtest_posts(file: PostFile, config: KoubeiConfig, scorer: Any,
     post_scorer = PostScorer(BrandMatcher(config.brands), memo, config.sentiment.negative_threshold)
     b = config.buckets
     aggregator = Aggregator(b.size_seconds, b.allowed_lateness_seconds, b.idle_close_seconds,
-                            DictBucketStore(), retention_buckets=b.retention_buckets)
+                            DictBucketStore(), retention_buckets=b.retention_buckets, late_policy=b.late_policy)
     from streams.detection import create_detector
 
     detectors = {brand.id: create_detector(config, brand.id) for brand in config.brands}

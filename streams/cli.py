@@ -17,6 +17,7 @@ from streams.settings import ConfigError
 # Modules that add sub-commands; each defines register(subparsers).
 COMMAND_MODULES = (
     "streams.commands",
+    "streams.scenario_cli",
     "streams.sentiment.cli",
     "streams.detection.cli",
     "alerting.cli",

@@ -52,16 +52,17 @@ class WorkerConfig:
     store: str = "memory://"
     data_dir: str = ".koubei-data"
     web_port: int = 6066
-    metrics_port: int = 9108
+    metrics_port: int = 9108  # /metrics of `koubei notify`; the worker serves /metrics on web_port
     tick_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
 class BucketConfig:
     size_seconds: float = 60.0
-    # A mention older than the watermark by more than this is "late": counted
-    # in koubei_late_mentions_total and not added to a closed bucket.
-    allowed_lateness_seconds: float = 120.0
+    # A mention whose bucket the watermark has already passed is "late"
+    # (koubei_late_mentions_total); late_policy says what happens to it.
+    allowed_lateness_seconds: float = 60.0
+    late_policy: str = "open_bucket"  # or "drop" (see streams.aggregate)
     # When no mention arrives for this long (wall clock), buckets are closed
     # anyway by assuming event time moves on at the rate of the wall clock.
     idle_close_seconds: float = 60.0
@@ -162,11 +163,12 @@ def _parse_worker(raw: Any) -> WorkerConfig:
 
 def _parse_buckets(raw: Any) -> BucketConfig:
     data = section(raw, "buckets")
-    reject_unknown(data, ("size", "allowed_lateness", "idle_close", "retention_buckets"), "buckets")
+    reject_unknown(data, ("size", "allowed_lateness", "idle_close", "retention_buckets", "late_policy"), "buckets")
     size = get_duration(data, "size", "buckets", 60.0, minimum=1.0)
     return BucketConfig(
         size_seconds=size,
-        allowed_lateness_seconds=get_duration(data, "allowed_lateness", "buckets", 120.0),
+        allowed_lateness_seconds=get_duration(data, "allowed_lateness", "buckets", 60.0),
+        late_policy=get_enum(data, "late_policy", "buckets", ("open_bucket", "drop"), "open_bucket"),
         idle_close_seconds=get_duration(data, "idle_close", "buckets", 60.0, minimum=1.0),
         retention_buckets=get_int(data, "retention_buckets", "buckets", 180, minimum=2),
     )

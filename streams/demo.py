@@ -107,7 +107,9 @@ class WorkerProcess:
     """``koubei worker`` in a child process, with its logs in a file."""
 
     def __init__(self, config_path: Path, log_path: Path, web_port: int, env: dict[str, str] | None = None,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), launcher: tuple[str, ...] | None = None) -> None:
+        # ``launcher`` replaces ``python -m streams.cli`` (benchmarks run a variant).
+        self.launcher = launcher or (sys.executable, "-m", "streams.cli")
         self.config_path = config_path
         self.log_path = log_path
         self.web_port = web_port
@@ -120,7 +122,7 @@ class WorkerProcess:
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "-c", str(self.config_path),
+            [*self.launcher, "worker", "-c", str(self.config_path),
              "--web-port", str(self.web_port), "--loglevel", "info", *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )

@@ -31,14 +31,25 @@ def test_buckets_close_when_the_watermark_passes_and_include_empty_ones() -> Non
     assert list(agg.close_ready(wall_now=200)) == []
 
 
-def test_late_mentions_are_counted_not_added() -> None:
+def test_late_mentions_go_to_the_oldest_open_bucket_by_default() -> None:
     agg = make()
     agg.add(mention("a", 10), wall_now=10)
     agg.add(mention("a", 130), wall_now=130)
-    list(agg.close_ready(130))
+    assert [b.start for b in agg.close_ready(130)] == [0, 60]
     result = agg.add(mention("a", 30, negative=True), wall_now=131)
-    assert result.status == "late"
+    assert (result.status, result.bucket_start) == ("late", 120)
     assert agg.state.late == 1
+    assert agg.store.get("a", 120)["negative"] == 1
+
+
+def test_late_mentions_are_dropped_with_the_drop_policy() -> None:
+    agg = Aggregator(60, 0, 3600, DictBucketStore(), AggregatorState(), late_policy="drop")
+    agg.add(mention("a", 10), wall_now=10)
+    agg.add(mention("a", 130), wall_now=130)
+    list(agg.close_ready(130))
+    assert agg.add(mention("a", 30, negative=True), wall_now=131).status == "dropped"
+    assert agg.state.late == 1
+    assert agg.store.get("a", 120)["negative"] == 0
 
 
 def test_allowed_lateness_keeps_buckets_open() -> None:
@@ -123,3 +134,23 @@ def test_state_from_dict_shares_nothing_with_its_source() -> None:
     state.brands["b"] = 60.0
     assert saved == {"clocks": {"w": [10.0, 10.0]}, "brands": {"a": 0.0}, "next_close": 0.0}
     assert state.to_dict() != saved
+
+
+def test_a_late_mention_read_again_after_a_crash_is_not_counted_twice() -> None:
+    agg = make()
+    on_time = mention("a", 10)
+    on_time.src_partition, on_time.src_offset = 0, 1
+    agg.add(on_time, wall_now=10, offset=1)
+    agg.add(mention("a", 130), wall_now=130, offset=2)
+    list(agg.close_ready(130))
+    late = mention("a", 20, negative=True)
+    late.src_partition, late.src_offset = 1, 7
+    assert agg.add(late, wall_now=131, offset=3).status == "late"
+    agg.add(mention("a", 250), wall_now=250, offset=4)
+    list(agg.close_ready(250))  # the bucket that took the late mention is closed too
+    # The score stage re-emits the same post (new mentions offset, same post offset).
+    again = mention("a", 20, negative=True)
+    again.src_partition, again.src_offset = 1, 7
+    assert agg.add(again, wall_now=251, offset=9).status == "duplicate"
+    assert agg.store.get("a", 120)["negative"] == 1
+    assert agg.store.get("a", 240)["negative"] == 0

@@ -86,3 +86,17 @@ def test_load_config_reports_yaml_position(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "missing.yaml")
     assert "not found" in str(info.value)
+
+
+def test_documented_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parent.parent / "docs" / "koubei.example.yaml"
+    env = {"PR_DINGTALK_URL": "https://robot.example/send", "PR_DINGTALK_SECRET": "s",
+           "PAGERDUTY_ROUTING_KEY": "k", "AUDIT_WEBHOOK_URL": "https://audit.example/hook",
+           "AUDIT_WEBHOOK_SECRET": "s"}
+    config = load_config(example, environ=env)
+    assert config.brand_ids == ("chenguang", "xinghe")
+    assert config.brand("xinghe").sensitivity == "high"
+    assert config.buckets.late_policy == "open_bucket"
+    with pytest.raises(ConfigError) as info:
+        load_config(example, environ={})
+    assert "PR_DINGTALK_URL" in str(info.value)

@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--out", metavar="OUT.csv", help="with --series: where to write timestamp,value,anomaly_score,alert")
     parser.add_argument("--config", metavar="FILE", help="configuration file (brands, detection settings)")
     parser.add_argument("--plot", metavar="DIR", help="write one PNG per brand into DIR")
+    parser.add_argument("--json", metavar="OUT", help="also write every alert event as a JSON line (as on koubei.alerts)")
     parser.set_defaults(func=run)
 
 
