@@ -60,14 +60,14 @@ def run_replay(path: Path, bootstrap: str, quirks: BrokerQuirks, topic: str, spe
         producer.close()
 
 
-def scenario_done(pipeline: Pipeline) -> bool:
+def scenario_done(pipeline: Pipeline, need_resolved: bool = True) -> bool:
     """Every partition's watermark is past the scenario's end and the crisis resolved."""
     assert pipeline.worker is not None
     samples = pipeline.worker.metrics()
     marks = [v for k, v in samples.items() if k.startswith("koubei_watermark_timestamp_seconds")]
     end = START.timestamp() + 60 * MINUTES
     resolved = [a for a in pipeline.receiver.alerts() if a["brand"] == "xinghe" and a["state"] == "resolved"]
-    return len(marks) == 2 and min(marks) >= end and bool(resolved)
+    return len(marks) == 2 and min(marks) >= end and (bool(resolved) or not need_resolved)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +176,12 @@ def test_restart_mid_replay_gives_the_same_bucket_counts(uninterrupted: Any, tmp
         time.sleep(2.0)
         pipeline.start_worker()
         replayer.join(timeout=120)
-        wait_for(lambda: scenario_done(pipeline), timeout=240, what="the restarted worker to finish the scenario",
+        # Not waiting for the resolved message: replayed at 600x, the restarted
+        # notifier may first see the firing and the resolved event together,
+        # and (like Alertmanager) does not announce the end of an alert it
+        # never announced. This test is about the counts.
+        wait_for(lambda: scenario_done(pipeline, need_resolved=False), timeout=240,
+                 what="the restarted worker to finish the scenario",
                  on_timeout=lambda: pipeline.worker.tail() if pipeline.worker else "")
         restarted = bucket_counts(read_topic(kafka_bootstrap, config.topic("buckets")))
     finally:
