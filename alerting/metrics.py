@@ -27,6 +27,13 @@ notified_alerts_total = Counter(
 alerts_received_total = Counter(
     "koubei_alert_events_received_total", "Alert events read from the alerts topic.", ["brand", "outcome"],
 )
+alert_end_to_end_seconds = Histogram(
+    "koubei_alert_end_to_end_seconds",
+    "From the start of the spike (the event time of the first bucket that fired) to the firing notification "
+    "being accepted by the platform: what a PR team experiences. Replays of old data land in +Inf.",
+    ["channel"],
+    buckets=(30, 60, 120, 180, 300, 600, 900, 1800, 3600, 7200),
+)
 delivery_latency_seconds = Histogram(
     "koubei_notification_delivery_latency_seconds",
     "From the alert event being produced to the platform accepting the notification (includes group_wait).",

@@ -561,6 +561,9 @@ class Notifier:
         produced = [s.produced_at for s in job.sources if s.topic == self.topics["alerts"]]
         if produced:
             metrics.delivery_latency_seconds.labels(channel=channel.name).observe(max(0.0, now - min(produced)))
+        for alert in note.alerts:
+            if alert.state == "firing" and alert.sequence <= 1:  # the first announcement of this alert
+                metrics.alert_end_to_end_seconds.labels(channel=channel.name).observe(max(0.0, now - alert.started_at))
         try:
             futures = [await self._producer.send(self.topics["deliveries"], value=value, key=key)
                        for key, value in delivery_records(note, now)]

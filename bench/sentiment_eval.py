@@ -1,4 +1,4 @@
-"""Evaluation table for docs/benchmarks-sentiment.md.
+"""Evaluation table for docs/benchmarks.md.
 
     .venv/bin/python bench/sentiment_eval.py --data ../shared/data --model-out /tmp/weibo2018-90.marshal
 

@@ -96,6 +96,7 @@ def test_firing_and_resolved_arrive_once_each_and_offsets_are_committed(
     with FakePlatform("webhook", secret="hook-secret") as fake:
         cfg = notifier_config(kafka_url, topic_prefix, fake.url, quirks=broker_quirks)
         sent_before = sample("koubei_notifications_total", channel="hook", outcome="sent")
+        end_to_end_before = sample("koubei_alert_end_to_end_seconds_count", channel="hook")
 
         async def scenario(notifier: Notifier) -> None:
             await asyncio.to_thread(produce, kafka_bootstrap, broker_quirks, cfg.topic("alerts"), [alert()])
@@ -113,6 +114,8 @@ def test_firing_and_resolved_arrive_once_each_and_offsets_are_committed(
         assert statuses == ["firing", "resolved"]
         assert [r.problem for r in fake.received] == ["", ""]
     assert sample("koubei_notifications_total", channel="hook", outcome="sent") - sent_before == 2
+    # End to end is measured once per alert, at its first announcement.
+    assert sample("koubei_alert_end_to_end_seconds_count", channel="hook") - end_to_end_before == 1
     log = deliveries(kafka_bootstrap, cfg)
     assert [(d["key"], d["state"]) for d in log] == [("acme:negative_share", "firing"),
                                                      ("acme:negative_share", "resolved")]

@@ -190,3 +190,53 @@ def test_restart_mid_replay_gives_the_same_bucket_counts(uninterrupted: Any, tmp
     after = {k: v for k, v in restarted.items() if k[1] in SCENARIO_BUCKETS}
     assert len(before) == len(BRANDS) * MINUTES
     assert after == before
+
+
+def test_two_workers_split_the_brands_and_count_exactly_once(uninterrupted: Any, tmp_path: Path, kafka_url: str,
+                                                             kafka_bootstrap: str, broker_quirks: BrokerQuirks) -> None:
+    """Two workers in one group: each brand's buckets and detector state live on
+    the worker that owns its partition; together they count what one worker does."""
+    from streams.demo import WorkerProcess
+
+    scenario = build_small_scenario()
+    path = write_lines(tmp_path / "posts.jsonl", scenario.lines)
+    pipeline = Pipeline(tmp_path, kafka_url, prefix=f"tw{int(time.time() * 1000) % 10**9}")
+    config = load_config(pipeline.config_path)
+    ensure_topics(kafka_bootstrap, pipeline_topics(config), configs=topic_configs(config))
+    from streams.broker import free_port
+
+    second = WorkerProcess(pipeline.config_path, tmp_path / "worker2.log", free_port(),
+                           extra_args=("--data-dir", str(tmp_path / "state2")))
+    try:
+        pipeline.start_worker()
+        second.start()
+        second.wait_ready(timeout=120)
+        workers = [pipeline.worker, second]
+
+        # The first worker rebalanced when the second joined: both ready again.
+        assert pipeline.worker is not None
+        pipeline.worker.wait_ready(timeout=120)
+        run_replay(path, kafka_bootstrap, broker_quirks, config.topic("posts"))
+        end = START.timestamp() + 60 * MINUTES
+
+        def done() -> bool:
+            marks = [v for w in workers for k, v in w.metrics().items()  # type: ignore[union-attr]
+                     if k.startswith("koubei_watermark_timestamp_seconds")]
+            return len(marks) >= 2 and min(marks) >= end
+
+        wait_for(done, timeout=240, what="both workers to close every bucket",
+                 on_timeout=lambda: second.tail())
+        counts = bucket_counts(read_topic(kafka_bootstrap, config.topic("buckets")))
+        alerts = [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("alerts"))]
+        per_worker = [metric_sum(w.metrics(), "koubei_mentions_aggregated_total") for w in workers]  # type: ignore[union-attr]
+    finally:
+        second.stop()
+        pipeline.close()
+    before = {k: v for k, v in uninterrupted["buckets"].items() if k[1] in SCENARIO_BUCKETS}
+    after = {k: v for k, v in counts.items() if k[1] in SCENARIO_BUCKETS}
+    assert after == before
+    assert all(n > 0 for n in per_worker), f"one worker did all the work: {per_worker}"
+    assert sum(per_worker) == sum(t for t, _ in before.values())
+    firings = [a["key"] for a in alerts if a["state"] == "firing" and a["sequence"] == 1]
+    assert firings and all(key.startswith("xinghe:") for key in firings)
+    assert len(firings) == len(set(firings)), "an alert was opened twice: two workers ran one brand's detector"
