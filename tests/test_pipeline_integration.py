@@ -70,15 +70,20 @@ def scenario_done(pipeline: Pipeline, need_resolved: bool = True) -> bool:
     return len(marks) == 2 and min(marks) >= end and (bool(resolved) or not need_resolved)
 
 
+def prepare(tmp: Path, kafka_url: str, bootstrap: str, name: str) -> tuple[SmallScenario, Path, Pipeline, Any]:
+    """The small scenario on disk, and a pipeline (receiver, config, topics) on its own topics."""
+    scenario = build_small_scenario()
+    path = write_lines(tmp / "posts.jsonl", scenario.lines)
+    pipeline = Pipeline(tmp, kafka_url, prefix=f"{name}{int(time.time() * 1000) % 10**9}")
+    config = load_config(pipeline.config_path)
+    ensure_topics(bootstrap, pipeline_topics(config), configs=topic_configs(config))
+    return scenario, path, pipeline, config
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory, kafka_url: str, kafka_bootstrap: str,
                   broker_quirks: BrokerQuirks) -> Any:
-    tmp = tmp_path_factory.mktemp("pipeline")
-    scenario = build_small_scenario()
-    path = write_lines(tmp / "posts.jsonl", scenario.lines)
-    pipeline = Pipeline(tmp, kafka_url, prefix=f"it{int(time.time() * 1000) % 10**9}")
-    config = load_config(pipeline.config_path)
-    ensure_topics(kafka_bootstrap, pipeline_topics(config), configs=topic_configs(config))
+    scenario, path, pipeline, config = prepare(tmp_path_factory.mktemp("pipeline"), kafka_url, kafka_bootstrap, "it")
     try:
         pipeline.start_worker()
         run_replay(path, kafka_bootstrap, broker_quirks, config.topic("posts"))
@@ -156,11 +161,7 @@ def test_bad_records_are_dead_lettered_with_reason_and_original_bytes(uninterrup
 
 def test_restart_mid_replay_gives_the_same_bucket_counts(uninterrupted: Any, tmp_path: Path, kafka_url: str,
                                                           kafka_bootstrap: str, broker_quirks: BrokerQuirks) -> None:
-    scenario = build_small_scenario()
-    path = write_lines(tmp_path / "posts.jsonl", scenario.lines)
-    pipeline = Pipeline(tmp_path, kafka_url, prefix=f"rs{int(time.time() * 1000) % 10**9}")
-    config = load_config(pipeline.config_path)
-    ensure_topics(kafka_bootstrap, pipeline_topics(config), configs=topic_configs(config))
+    _, path, pipeline, config = prepare(tmp_path, kafka_url, kafka_bootstrap, "rs")
     try:
         pipeline.start_worker()
         # Paced so that the replay is still running when the worker dies.
@@ -198,11 +199,7 @@ def test_two_workers_split_the_brands_and_count_exactly_once(uninterrupted: Any,
     the worker that owns its partition; together they count what one worker does."""
     from streams.demo import WorkerProcess
 
-    scenario = build_small_scenario()
-    path = write_lines(tmp_path / "posts.jsonl", scenario.lines)
-    pipeline = Pipeline(tmp_path, kafka_url, prefix=f"tw{int(time.time() * 1000) % 10**9}")
-    config = load_config(pipeline.config_path)
-    ensure_topics(kafka_bootstrap, pipeline_topics(config), configs=topic_configs(config))
+    _, path, pipeline, config = prepare(tmp_path, kafka_url, kafka_bootstrap, "tw")
     from streams.broker import free_port
 
     second = WorkerProcess(pipeline.config_path, tmp_path / "worker2.log", free_port(),
