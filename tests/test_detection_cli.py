@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 import random
 from datetime import datetime, timedelta, timezone
@@ -87,9 +86,3 @@ def test_argument_combinations_are_checked(tmp_path: Path, capsys: pytest.Captur
     assert main(["backtest"]) == 2
     assert "POSTS.jsonl" in capsys.readouterr().err
 
-
-@pytest.mark.skipif(importlib.util.find_spec("streams.backtest") is not None,
-                    reason="streams.backtest exists: the posts mode is tested with it")
-def test_posts_mode_without_its_module_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["backtest", "posts.jsonl"]) == 2
-    assert "streams.backtest" in capsys.readouterr().err
