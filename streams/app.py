@@ -358,14 +358,23 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
     async def healthz(self: Any, request: Any) -> Any:
         return self.json({"status": "ok"})
 
+    notifier_holder: dict[str, Any] = {}
+
     @app.page("/readyz")
     async def readyz(self: Any, request: Any) -> Any:
         recovery = app.tables.recovery
-        ready = not app.rebalancing and recovery.completed.is_set()
-        return self.json({"ready": ready, "rebalancing": bool(app.rebalancing)}, status=200 if ready else 503)
+        streams_ready = not app.rebalancing and recovery.completed.is_set()
+        # A worker that delivers alerts is ready only once its notifier has
+        # joined its consumer group: alerts produced before that would wait
+        # for the join (seconds on the embedded broker).
+        notifier = notifier_holder.get("notifier")
+        notifier_ready = not with_notifier or (notifier is not None and notifier.ready.is_set())
+        ready = streams_ready and notifier_ready
+        body = {"ready": ready, "rebalancing": bool(app.rebalancing), "notifier_ready": notifier_ready}
+        return self.json(body, status=200 if ready else 503)
 
     if with_notifier:
-        app.service(_notifier_service(config, quirks))
+        app.service(_notifier_service(config, quirks, notifier_holder))
 
     app.koubei_config = config  # type: ignore[attr-defined]
     return app
@@ -385,7 +394,7 @@ def _export_detector_gauges(detector: Any, brand: str) -> None:
         metrics.ALERTS_FIRING.labels(brand).set(values["firing"])
 
 
-def _notifier_service(config: KoubeiConfig, quirks: BrokerQuirks) -> type[Service]:
+def _notifier_service(config: KoubeiConfig, quirks: BrokerQuirks, holder: dict[str, Any]) -> type[Service]:
     class NotifierService(Service):
         """Runs alert delivery on the worker's event loop, stopped in order on shutdown."""
 
@@ -397,6 +406,7 @@ def _notifier_service(config: KoubeiConfig, quirks: BrokerQuirks) -> type[Servic
             from alerting.notifier import Notifier
 
             notifier = Notifier(config, bootstrap_servers(config.kafka.url), quirks)
+            holder["notifier"] = notifier
             self._task = asyncio.ensure_future(notifier.run(self._stop_event))
 
         async def on_stop(self) -> None:
