@@ -9,7 +9,7 @@ clients run with their normal settings.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,8 +148,7 @@ def make_producer(bootstrap: str, quirks: BrokerQuirks, **overrides: Any) -> Any
     return KafkaProducer(**settings)
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 5.0,
-               partitions: Iterable[int] | None = None) -> list[Any]:
+def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list[Any]:
     """Read a whole topic from the beginning (tools and tests); no group, no commit."""
     from kafka import KafkaConsumer, TopicPartition
 
@@ -159,7 +158,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 5.0,
         parts = consumer.partitions_for_topic(topic)
         if not parts:
             return []
-        tps = [TopicPartition(topic, p) for p in sorted(parts) if partitions is None or p in set(partitions)]
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         ends = consumer.end_offsets(tps)
