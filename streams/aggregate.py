@@ -5,14 +5,26 @@ Pure logic: the Faust agent, ``koubei backtest`` and the tests drive the same
 table in the worker, a dict offline); the small per-partition progress
 (``AggregatorState``) lives in a plain table.
 
-Watermark (documented policy, also in docs/architecture.md):
+Watermark (documented policy, also in README.md and docs/operations.md):
 
-* event time is reported by *clocks*: in the worker, each scoring worker
-  sends ticks carrying the minimum, over the posts partitions it consumes,
-  of the newest ``created_at`` seen there (so one fast partition cannot
-  outrun a slow one); offline, the single clock is the mentions' own time;
+* event time is reported by *clocks*, one per posts partition: in the
+  worker, the scoring worker that consumes a posts partition sends ticks
+  carrying the newest ``created_at`` it has processed there (after the
+  mentions of those posts). Clocks belong to partitions, not to workers, so
+  one fast partition cannot outrun a slow one and a worker that joins late
+  (two workers starting together on a backlog) cannot find the watermark
+  already moved on by the other. Offline, the single clock is the mentions'
+  own time;
+* until every expected clock (every posts partition) has reported, or
+  ``idle_close`` seconds of wall time have passed since the first report,
+  there is no watermark: nothing closes while a partition's worker is
+  still starting;
 * a clock that has not reported for ``idle_close`` seconds of wall time is
-  idle and ignored (a stopped worker, a quiet source);
+  idle and ignored (a quiet source, a partition with no posts). Time the
+  aggregator itself was down does not count as idleness: after a restart
+  every clock is fresh again until it has had ``idle_close`` seconds to
+  report, so a restarted worker does not close the buckets its backlog is
+  about to fill;
 * ``event clock = min over active clocks``; when every clock is idle, event
   time is assumed to move on at wall-clock rate from the newest report:
   ``newest + idle - idle_close``. That closes the last buckets of a quiet
@@ -37,7 +49,7 @@ Watermark (documented policy, also in docs/architecture.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -106,6 +118,7 @@ class AggregatorState:
     """Progress of one mentions partition; small and JSON-able."""
 
     clocks: dict[str, list[float]] = field(default_factory=dict)  # clock id -> [event time, wall seen]
+    first_report: float | None = None  # wall time of the first clock report ever
     next_close: float | None = None  # start of the oldest bucket not yet closed
     earliest_open: float | None = None  # oldest bucket written before the first clock report
     brands: dict[str, float] = field(default_factory=dict)  # brand -> first bucket with a mention
@@ -123,6 +136,7 @@ class AggregatorState:
             return cls()
         return cls(
             clocks={str(k): list(v) for k, v in data.get("clocks", {}).items()},
+            first_report=data.get("first_report"),
             next_close=data.get("next_close"),
             earliest_open=data.get("earliest_open"),
             brands=dict(data.get("brands", {})),
@@ -140,7 +154,12 @@ class AddResult:
 class Aggregator:
     def __init__(self, size: float, allowed_lateness: float, idle_close: float,
                  store: BucketStore, state: AggregatorState | None = None,
-                 retention_buckets: int = 180, late_policy: str = "open_bucket") -> None:
+                 retention_buckets: int = 180, late_policy: str = "open_bucket",
+                 expected_clocks: Sequence[str] = (), resumed_at: float = 0.0) -> None:
+        """``expected_clocks``: the clocks that must report before anything
+        closes (the worker passes one per posts partition; see the module
+        docstring). ``resumed_at``: wall time this process started reading
+        the partition; silence before it is downtime, not idleness."""
         if late_policy not in LATE_POLICIES:
             raise ValueError(f"late_policy must be one of {LATE_POLICIES}")
         self.late_policy = late_policy
@@ -150,6 +169,8 @@ class Aggregator:
         self.store = store
         self.state = state or AggregatorState()
         self.retention_buckets = retention_buckets
+        self.expected_clocks = tuple(expected_clocks)
+        self.resumed_at = float(resumed_at)
 
     def bucket_start(self, t: float) -> float:
         # Aligned to the Unix epoch, like Faust's own windows.
@@ -201,21 +222,31 @@ class Aggregator:
         state = self.state
         previous = state.clocks.get(clock)
         state.clocks[clock] = [max(event_time, previous[0]) if previous else event_time, wall_now]
+        if state.first_report is None:
+            state.first_report = wall_now
         if state.next_close is None:
             first = self.bucket_start(event_time - self.allowed_lateness)
             if state.earliest_open is not None:
                 first = min(first, state.earliest_open)
             state.next_close = first
 
+    def _silent_for(self, seen: float, wall_now: float) -> float:
+        return wall_now - max(seen, self.resumed_at)
+
     def event_clock(self, wall_now: float) -> float | None:
-        clocks = self.state.clocks
+        state = self.state
+        clocks = state.clocks
         if not clocks:
             return None
-        active = [t for t, seen in clocks.values() if wall_now - seen <= self.idle_close]
+        if self.expected_clocks and state.first_report is not None:
+            starting = wall_now - state.first_report < self.idle_close
+            if starting and any(name not in clocks for name in self.expected_clocks):
+                return None  # a partition's worker may still be starting
+        active = [t for t, seen in clocks.values() if self._silent_for(seen, wall_now) <= self.idle_close]
         if active:
             return min(active)
         newest, seen = max(clocks.values())
-        return newest + (wall_now - seen) - self.idle_close
+        return newest + self._silent_for(seen, wall_now) - self.idle_close
 
     def watermark(self, wall_now: float) -> float | None:
         clock = self.event_clock(wall_now)

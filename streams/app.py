@@ -77,41 +77,6 @@ class WindowedBucketStore:
             del self.table[brand][window]
 
 
-class PartitionClock:
-    """Event-time progress of the posts partitions this worker consumes.
-
-    The clock is the minimum, over assigned partitions, of the newest event
-    time seen on each: one partition far ahead (a fetch of a whole partition
-    at once) must not make the others' posts late. A partition silent for
-    ``idle`` wall seconds no longer holds the clock back, and a partition
-    not yet seen holds it back only for ``idle`` seconds after start-up.
-    """
-
-    def __init__(self, idle: float) -> None:
-        self.idle = idle
-        self.started = 0.0
-        self.partitions: dict[int, tuple[float, float]] = {}
-
-    def start(self, wall: float) -> None:
-        self.started = wall
-
-    def observe(self, partition: int, event_time: float, wall: float) -> None:
-        newest = self.partitions.get(partition, (event_time, wall))[0]
-        self.partitions[partition] = (max(newest, event_time), wall)
-
-    def clock(self, assigned: list[int], wall: float) -> float | None:
-        times: list[float] = []
-        for partition in assigned or list(self.partitions):
-            seen = self.partitions.get(partition)
-            if seen is None:
-                if wall - self.started < self.idle:
-                    return None
-                continue
-            if wall - seen[1] <= self.idle:
-                times.append(seen[0])
-        return min(times) if times else None
-
-
 class BatchBucketStore:
     """Buffers one batch's bucket updates and writes each bucket once."""
 
@@ -141,6 +106,10 @@ class BatchBucketStore:
             if bucket is not None:
                 self.backing.put(brand, start, bucket)
         self.dirty.clear()
+
+
+def posts_clock_name(partition: int) -> str:
+    return f"posts-{partition}"
 
 
 def _make_pool(config: KoubeiConfig) -> Any:
@@ -197,7 +166,6 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
     matcher = BrandMatcher(config.brands)
     brand_ids = set(config.brand_ids)
     pool_holder: dict[str, Any] = {}
-    progress = {"clock": 0.0}
 
     def pool() -> Any:
         if "pool" not in pool_holder:
@@ -206,11 +174,24 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
 
     internal_dead = app.topic(config.topic("internal.dead"), key_serializer="raw", value_serializer="raw")
     clock_id = f"{socket.gethostname()}:{os.getpid()}"
-    posts_clock = PartitionClock(config.buckets.idle_close_seconds)
+    # One event clock per posts partition (see streams.aggregate): the
+    # watermark must not depend on which worker happens to own a partition.
+    expected_clocks = [posts_clock_name(p) for p in range(kafka.partitions)]
+    # When this process first read each mentions partition: silence before
+    # that is downtime or another worker's ownership, not idleness.
+    resumed_at: dict[int, float] = {}
 
-    async def broadcast_tick(event_time: float | None) -> None:
-        """A tick to every mentions partition moves every partition's watermark."""
-        value = json.dumps({"kind": "tick", "clock": clock_id, "event_time": event_time}).encode()
+    async def broadcast_tick(progress: dict[int, float] | None) -> None:
+        """A tick to every mentions partition moves every partition's watermark.
+
+        ``progress``: posts partition -> newest ``created_at`` processed
+        there, sent after the mentions of those posts; None for the
+        wall-clock tick that only lets idle partitions close buckets.
+        """
+        body: dict[str, Any] = {"kind": "tick", "clock": clock_id}
+        if progress:
+            body["partitions"] = {str(p): t for p, t in progress.items()}
+        value = json.dumps(body).encode()
         for partition in range(kafka.partitions):
             await mentions_topic.send(key=b"__tick__", value=value, partition=partition)
 
@@ -228,13 +209,11 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
     @app.agent(posts_topic)
     async def score(stream: Any) -> None:
         scorer = PostScorer(matcher, None, config.sentiment.negative_threshold)
-        posts_clock.start(time.time())
         async for events in stream.take_events(SCORE_BATCH, within=SCORE_BATCH_WAIT):
             started = time.perf_counter()
             posts = []
             origin: dict[int, tuple[int, int]] = {}
-            wall = time.time()
-            assigned = [tp.partition for tp in app.consumer.assignment() if tp.topic == config.topic("posts")]
+            progress: dict[int, float] = {}
             for event in events:
                 raw = event.value
                 try:
@@ -244,7 +223,8 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
                     await dead_topic.send(value=dead_letter(exc.reason, exc.message, raw, topic=config.topic("posts")))
                     continue
                 metrics.POSTS_INGESTED.labels(post.source).inc()
-                posts_clock.observe(event.message.partition, post.event_time, wall)
+                partition = event.message.partition
+                progress[partition] = max(progress.get(partition, post.event_time), post.event_time)
                 origin[id(post)] = (event.message.partition, event.message.offset)
                 posts.append(post)
             matched = scorer.match(posts)
@@ -261,10 +241,10 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
                 metrics.SCORE_LATENCY.observe(max(0.0, now - mention.created_at))
                 await mentions_topic.send(key=mention.brand.encode(), value=json.dumps(mention.to_dict(), ensure_ascii=False).encode(),
                                           timestamp=mention.created_at)
-            clock = posts_clock.clock(assigned, time.time())
-            if clock is not None and clock > progress["clock"]:
-                progress["clock"] = clock
-                await broadcast_tick(clock)
+            if progress:
+                # Every batch with posts refreshes its partitions' clocks,
+                # even without progress: a clock that stops reporting is idle.
+                await broadcast_tick(progress)
             metrics.SCORE_BATCH_SECONDS.observe(time.perf_counter() - started)
 
     @app.agent(mentions_topic)
@@ -291,14 +271,16 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
         # buckets per brand, and each table write is a changelog record.
         store = BatchBucketStore(bucket_store)
         aggregator = Aggregator(size, b.allowed_lateness_seconds, b.idle_close_seconds, store,
-                                state, retention_buckets=b.retention_buckets, late_policy=b.late_policy)
+                                state, retention_buckets=b.retention_buckets, late_policy=b.late_policy,
+                                expected_clocks=expected_clocks,
+                                resumed_at=resumed_at.setdefault(partition, time.time()))
         wall = time.time()
         for event in events:
             try:
                 record = json.loads(event.value)
                 if record.get("kind") == "tick":
-                    if record.get("event_time") is not None:
-                        aggregator.observe_time(float(record["event_time"]), wall, clock=str(record["clock"]))
+                    for posts_partition, event_time in (record.get("partitions") or {}).items():
+                        aggregator.observe_time(float(event_time), wall, clock=posts_clock_name(int(posts_partition)))
                     continue
                 mention = Mention.from_dict(record)
             except (ValueError, TypeError, KeyError) as exc:

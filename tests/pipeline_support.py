@@ -121,7 +121,10 @@ def pipeline_config(path: Path, kafka_url: str, prefix: str, receiver_url: str, 
         "kafka": {"url": kafka_url, "partitions": 2, "topic_prefix": prefix},
         "worker": {"app_id": f"{prefix}-app", "data_dir": str(path.parent / "state"), "web_port": web_port,
                    "tick_seconds": 1},
-        "buckets": {"size": "1m", "allowed_lateness": "1m", "idle_close": "3s"},
+        # idle_close: short so the last buckets close soon after a replay ends,
+        # long enough that a worker busy scoring a batch on a loaded machine
+        # is not taken for an idle source.
+        "buckets": {"size": "1m", "allowed_lateness": "1m", "idle_close": "8s"},
         "brands": BRANDS,
         "alerting": {
             "channels": [{"name": "pr-team", "type": "webhook", "url": receiver_url}],

@@ -93,6 +93,51 @@ def test_slowest_active_clock_holds_the_watermark() -> None:
     assert agg.watermark(140) == 610
 
 
+def partitioned(lateness: float = 0.0, idle: float = 30.0, partitions: int = 2,
+                resumed_at: float = 0.0, state: AggregatorState | None = None) -> Aggregator:
+    return Aggregator(60, lateness, idle, DictBucketStore(), state or AggregatorState(),
+                      expected_clocks=[f"posts-{p}" for p in range(partitions)], resumed_at=resumed_at)
+
+
+def test_nothing_closes_until_every_posts_partition_has_reported() -> None:
+    # Two workers starting on a backlog: the one owning posts-0 reports
+    # first, far ahead of posts-1's backlog. Its report alone must not close
+    # the buckets posts-1's mentions are about to fill.
+    agg = partitioned(idle=30)
+    agg.add(mention("a", 10), wall_now=100, clock=None)
+    agg.observe_time(6000, wall_now=100, clock="posts-0")
+    assert agg.watermark(110) is None and list(agg.close_ready(110)) == []
+    # posts-1 reports: its mention at t=50 is on time.
+    assert agg.add(mention("a", 50), wall_now=112, clock=None).status == "added"
+    agg.observe_time(70, wall_now=112, clock="posts-1")
+    assert agg.watermark(112) == 70
+    assert [(b.start, b.total) for b in agg.close_ready(112)] == [(0, 2)]
+
+
+def test_a_partition_that_never_reports_is_ignored_after_idle_close() -> None:
+    agg = partitioned(idle=30)
+    agg.add(mention("a", 10), wall_now=100, clock=None)
+    agg.observe_time(600, wall_now=100, clock="posts-0")
+    assert agg.watermark(129) is None
+    agg.observe_time(610, wall_now=131, clock="posts-0")
+    assert agg.watermark(131) == 610
+
+
+def test_downtime_is_not_idleness_after_a_restart() -> None:
+    # Both clocks last reported at wall 100; the worker comes back at 1000.
+    agg = partitioned(idle=30)
+    agg.observe_time(600, wall_now=100, clock="posts-0")
+    agg.observe_time(300, wall_now=100, clock="posts-1")
+    restarted = partitioned(idle=30, resumed_at=1000,
+                            state=AggregatorState.from_dict(agg.state.to_dict()))
+    # Without the restart rule both clocks would be idle and event time would
+    # have jumped 870 s ahead, making the whole backlog late.
+    assert restarted.watermark(1010) == 300
+    restarted.observe_time(650, wall_now=1020, clock="posts-0")
+    assert restarted.watermark(1020) == 300  # posts-1 still fresh: resuming
+    assert restarted.watermark(1040) == 650  # posts-1 silent for 40 s > idle: ignored
+
+
 def test_state_round_trips_through_json() -> None:
     import json
 

@@ -192,3 +192,54 @@ def test_restart_mid_replay_gives_the_same_bucket_counts(uninterrupted: Any, tmp
     assert len(before) == len(BRANDS) * MINUTES
     assert after == before
 
+
+def test_two_workers_split_the_brands_and_count_exactly_once(uninterrupted: Any, tmp_path: Path, kafka_url: str,
+                                                             kafka_bootstrap: str, broker_quirks: BrokerQuirks) -> None:
+    """Two workers in one group: each owns some posts partitions and some brands.
+
+    The watermark has one clock per posts partition, so neither worker can
+    close buckets the other's posts still have to fill: together they count
+    exactly what one worker does, and each brand's detector runs once.
+    """
+    from streams.broker import free_port
+    from streams.demo import WorkerProcess
+
+    _, path, pipeline, config = prepare(tmp_path, kafka_url, kafka_bootstrap, "tw")
+    second = WorkerProcess(pipeline.config_path, tmp_path / "worker2.log", free_port(),
+                           extra_args=("--data-dir", str(tmp_path / "state2")))
+    try:
+        # Started together, so both are in the group before the replay: the
+        # point is that posts are split between them, not a rebalance.
+        first = pipeline.start_worker()
+        second.start()
+        second.wait_ready(timeout=120)
+        first.wait_ready(timeout=120)  # it rebalanced when the second joined
+        workers = [first, second]
+        run_replay(path, kafka_bootstrap, broker_quirks, config.topic("posts"))
+        end = START.timestamp() + 60 * MINUTES
+
+        def done() -> bool:
+            marks = [v for w in workers for k, v in w.metrics().items()
+                     if k.startswith("koubei_watermark_timestamp_seconds")]
+            return len(marks) >= 2 and min(marks) >= end
+
+        wait_for(done, timeout=240, what="both workers to close every bucket",
+                 on_timeout=lambda: first.tail() + "\n----\n" + second.tail())
+        counts = bucket_counts(read_topic(kafka_bootstrap, config.topic("buckets")))
+        alerts = [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("alerts"))]
+        scored = [metric_sum(w.metrics(), "koubei_mentions_total") for w in workers]
+        aggregated = [metric_sum(w.metrics(), "koubei_mentions_aggregated_total") for w in workers]
+        late = sum(metric_sum(w.metrics(), "koubei_late_mentions_total") for w in workers)
+    finally:
+        second.stop()
+        pipeline.close()
+    before = {k: v for k, v in uninterrupted["buckets"].items() if k[1] in SCENARIO_BUCKETS}
+    after = {k: v for k, v in counts.items() if k[1] in SCENARIO_BUCKETS}
+    assert all(n > 0 for n in scored), f"one worker scored every post: {scored}"
+    assert all(n > 0 for n in aggregated), f"one worker aggregated every brand: {aggregated}"
+    assert late == 0, f"{late} mentions were late: a worker's partitions were closed without it"
+    assert after == before
+    assert sum(aggregated) == sum(t for t, _ in before.values())
+    firings = [a["key"] for a in alerts if a["state"] == "firing" and a["sequence"] == 1]
+    assert firings and all(key.startswith("xinghe:") for key in firings)
+    assert len(firings) == len(set(firings)), "an alert was opened twice: two workers ran one brand's detector"
