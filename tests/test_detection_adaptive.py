@@ -135,6 +135,25 @@ def test_news_day_with_normal_tone_raises_no_negative_alert() -> None:
     assert not [e for e in opened(events, NEGATIVE) if e.event_time > T0 + onset]
 
 
+def test_negative_count_follows_hours_of_raised_attention_but_not_a_burst() -> None:
+    # On ordinary traffic the attention level is 1: negatives are tested
+    # against the seasonal expectation, as before.
+    calm = AdaptiveDetector("acme")
+    run(calm, stream(3.5))
+    assert calm.negative_level == pytest.approx(1.0, abs=0.1)
+    # A launch day at three times the usual volume and the usual tone: after
+    # hours of it the negative count is tested against the raised level ...
+    onset = 10 * DAY + 8 * HOUR
+    news = Crisis(onset=onset, duration=12 * HOUR, extra_per_bucket=40, negative_share=0.15, ramp=HOUR)
+    crisis = Crisis(onset=onset + 6 * HOUR, duration=40 * MINUTE, extra_per_bucket=25, negative_share=0.8)
+    events = run(AdaptiveDetector("acme"), stream(10.9, crises=(news, crisis)))
+    # ... and a crisis on top of that day is still caught within five minutes:
+    # the level follows hours, not the crisis's own minutes.
+    negative = [e for e in opened(events, NEGATIVE) if e.event_time > T0 + crisis.onset]
+    assert negative and min(e.event_time for e in negative) <= T0 + crisis.onset + 5 * MINUTE
+    assert negative[0].evidence["negative_level"] > 1.5
+
+
 @pytest.mark.parametrize("seed", [11, 12])
 def test_calm_week_at_most_one_false_alert(seed: int) -> None:
     events = run(AdaptiveDetector("acme"), stream(7.0, seed=seed))

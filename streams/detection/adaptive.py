@@ -42,6 +42,10 @@ from streams.models import AlertEvent, Bucket
 STATE_VERSION = 3
 # Ring entries: total, negative, reach_negative, risk_hits, expected total.
 _TOT, _NEG, _REACH, _RISK, _MU_TOT = range(5)
+# Running sums per window: total, negative, expected total (what the tests
+# read every bucket). Reach and risk hits are summed from the ring only when
+# an alert needs them: two fewer sums to move per window and bucket.
+_S_TOT, _S_NEG, _S_MU = range(3)
 # Windows longer than this many buckets are shortened: the ring is part of
 # the state, which must stay under 20 KB per brand.
 MAX_WINDOW_BUCKETS = 240
@@ -59,6 +63,7 @@ DISPERSION_CLIP_SD = 4.0
 _CLIP_SQ = DISPERSION_CLIP_SD * DISPERSION_CLIP_SD
 # A signal's test result for one bucket: (best z, index of its window, hot, quiet).
 _Z, _INDEX, _HOT, _QUIET = range(4)
+_Test = tuple[float, int, bool, bool]
 TOP_POSTS = 3
 # Windows with at most this many posts also need the exact binomial tail (it
 # is only computed for a window that already passed the z test, so rarely).
@@ -70,6 +75,7 @@ LONG_MIN_LEARNED = 30
 LONG_MIN_SPREAD = 0.05  # floor of the log-ratio spread (a flat series is not infinitely sure)
 LONG_MAD_TO_SD = 1.25  # mean absolute deviation x this = sd for a normal distribution
 RECENT_BUCKETS_FOR_EVIDENCE = 2
+RECENT_TERMS = 5  # risk terms kept per recent bucket
 
 
 class SeasonalRate:
@@ -251,7 +257,8 @@ class AdaptiveDetector:
         self.seen: int = int(s.get("seen", 0))
         self.ring: list[list[Any]] = [list(e) for e in s.get("ring", [])]
         self.pos: int = int(s.get("pos", 0))
-        self.sums: list[list[Any]] = [list(x) for x in s.get("sums", [])]
+        # Stored with all five ring fields (the layout of state version 3).
+        self.sums: list[list[Any]] = [[x[_TOT], x[_NEG], x[_MU_TOT]] for x in s.get("sums", [])]
         self.saved_windows: list[int] = list(s.get("windows", []))
         self.volume = SeasonalRate(s.get("volume"))
         self.phi_volume = [_Dispersion(x) for x in s.get("phi_volume", [])]
@@ -289,11 +296,23 @@ class AdaptiveDetector:
         # The last bucket's test results: for scoring a series and for plots.
         self.incident_is_open = any(st["firing"] for st in self.alerts.values())
         self.was_hot = any(st["hot"] for st in self.alerts.values())
-        self.last_tests: dict[str, tuple[float, int, bool, bool]] = {}
+        # (volume, negative_volume, negative_share) test results of the last bucket.
+        self._last: tuple[_Test, _Test, _Test] | None = None
+        self.last_base_share = PRIOR_SHARE
+        self.negative_level = 1.0  # see update: attention level the negative count is tested against
         self.clock_hours = -1  # local hours since the epoch of the last bucket, and its (hour, dow, day)
         self.clock: tuple[int, int, int] = (0, 0, 0)
         self.last_warmed = False
         self._derive()
+
+    @property
+    def last_tests(self) -> dict[str, _Test]:
+        """The last bucket's test result per signal (built on demand: the
+        update path keeps a tuple)."""
+        if self._last is None:
+            return {}
+        volume, negative_volume, negative_share = self._last
+        return {"negative_share": negative_share, "negative_volume": negative_volume, "volume": volume}
 
     @property
     def last_statistics(self) -> dict[str, float]:
@@ -303,13 +322,31 @@ class AdaptiveDetector:
     def gauges(self) -> dict[str, float]:
         """What the worker exports as metrics after each bucket: the usual
         negative share, the strongest negative statistic now, open alerts."""
-        tests = self.last_tests
-        score = max(tests["negative_share"][_Z], tests["negative_volume"][_Z]) if tests else 0.0
         return {
             "baseline_share": (self.share_neg + PRIOR_SHARE * PRIOR_SHARE_WEIGHT) / (self.share_tot + PRIOR_SHARE_WEIGHT),
-            "score": score,
+            "score": self._negative_score(),
             "firing": float(sum(1 for st in self.alerts.values() if st["firing"] is not None)),
         }
+
+    def _negative_score(self) -> float:
+        """The strongest negative statistic over the last bucket's windows.
+
+        ``update`` does not compute the statistics of a window that cannot be
+        hot (most calm windows), so the gauge computes them here, on demand,
+        from the same window sums and the usual share the tests used."""
+        tests = self.last_tests
+        if not tests:
+            return 0.0
+        score = max(tests["negative_share"][_Z], tests["negative_volume"][_Z], 0.0)
+        base_share = self.last_base_share
+        min_negative = self.params.min_negative
+        for index, (total, negative, mu_total) in enumerate(self.sums):
+            if negative < min_negative or negative <= total * base_share:
+                continue
+            score = max(score, share_z(negative, total, base_share, self.share_rho[index].rho),
+                        count_z(negative, mu_total * base_share * self.negative_level,
+                                self.phi_negative[index].phi))
+        return score
 
     @property
     def volume_threshold(self) -> float:
@@ -327,7 +364,7 @@ class AdaptiveDetector:
             "seen": self.seen,
             "ring": [list(e) for e in self.ring],
             "pos": self.pos,
-            "sums": [list(x) for x in self.sums],
+            "sums": self._stored_sums(),
             "windows": list(self.windows),
             "volume": self.volume.to_state(),
             "phi_volume": [d.to_state() for d in self.phi_volume],
@@ -342,8 +379,8 @@ class AdaptiveDetector:
                        for sig, st in self.alerts.items()},
             "sparkline": list(self.sparkline),
             "volume_sparkline": list(self.volume_sparkline),
-            "recent_top": [list(x) for x in self.recent_top],
-            "recent_terms": [dict(x) for x in self.recent_terms],
+            "recent_top": [x[:TOP_POSTS] for x in self.recent_top],
+            "recent_terms": [_top_dict(x, RECENT_TERMS) for x in self.recent_terms],
             "incident_top": list(self.incident_top),
             "incident_terms": dict(self.incident_terms),
         }
@@ -353,6 +390,8 @@ class AdaptiveDetector:
         p = self.params
         if self.size is None:
             self.windows: list[int] = []
+            self.window_sums: list[tuple[list[Any], int]] = []
+            self.ring_length = 0
             return
         size = self.size
         self.windows = sorted({min(MAX_WINDOW_BUCKETS, max(1, round(w / size))) for w in p.windows})
@@ -373,7 +412,10 @@ class AdaptiveDetector:
         self.test_constants = (
             p.z_fire, p.resolve_z, p.min_negative, p.min_volume, p.min_ratio, p.negative_min_ratio,
             p.share_gate_z, p.min_share_lift, 2 * p.min_negative, p.cold_start_share, upper_tail_p(p.z_fire),
-            p.volume_z_fire, p.volume_tail_margin, p.volume_confirm_z)
+            p.volume_z_fire, p.volume_tail_margin, p.volume_confirm_z,
+            # The share z both negative hot tests need, squared, a hair low so
+            # rounding can never skip a window the exact test would pass.
+            min(p.share_gate_z, p.z_fire) ** 2 * (1.0 - 1e-9) if min(p.share_gate_z, p.z_fire) > 0.0 else 0.0)
         self.long_fire = p.volume_long_z
         self.long_ratio_min = p.volume_long_ratio
         self.longest_index = len(self.windows) - 1
@@ -381,16 +423,52 @@ class AdaptiveDetector:
         self.keep_rho = [1.0 - half_life_alpha(p.season_half_life / (size * w)) for w in self.windows]
         self.utc_offset = p.utc_offset_hours * 3600.0
         self.a_phi = [half_life_alpha(p.baseline_half_life / (size * w)) for w in self.windows]
+        self.dispersions = list(zip(self.windows, self.sums, self.phi_volume, self.phi_negative, self.share_rho,
+                                    self.a_phi, self.keep_rho, strict=True))
         self.a_hour = half_life_alpha(p.season_half_life / 86400.0 * 3600.0 / size)
         self.a_dow = half_life_alpha(p.season_half_life / 604800.0 * 86400.0 / size)
         self.warmup_buckets = max(1, int(math.ceil(p.warmup / size)))
         self.relearn_buckets = max(1, int(math.ceil(p.relearn_after / size)))
 
+    def _ring_sums(self, width: int) -> tuple[float, int]:
+        """Reach-weighted negatives and risk hits over the last ``width``
+        buckets, summed from the ring (only alerts and the state need them)."""
+        ring = self.ring
+        length = self.ring_length
+        pos = self.pos
+        reach: float = 0.0
+        risk = 0
+        for back in range(1, min(width, len(ring)) + 1):
+            entry = ring[(pos - back) % length]
+            reach += entry[_REACH]
+            risk += entry[_RISK]
+        return reach, risk
+
+    def _stored_sums(self) -> list[list[Any]]:
+        """The window sums in the stored layout (total, negative, reach,
+        risk, expected total): reach and risk for every window in one walk
+        back through the ring, since the windows are nested."""
+        out: list[list[Any]] = []
+        ring = self.ring
+        length = self.ring_length
+        pos = self.pos
+        reach: float = 0.0
+        risk = 0
+        back = 0
+        for (total, negative, mu_total), width in self.window_sums:
+            while back < width and back < len(ring):
+                back += 1
+                entry = ring[(pos - back) % length]
+                reach += entry[_REACH]
+                risk += entry[_RISK]
+            out.append([total, negative, reach, risk, mu_total])
+        return out
+
     def _reset_windows(self) -> None:
         self.saved_windows = list(self.windows)
         self.ring = []
         self.pos = 0
-        self.sums = [[0, 0, 0.0, 0, 0.0] for _ in self.windows]
+        self.sums = [[0, 0, 0.0] for _ in self.windows]
         self.window_sums = list(zip(self.sums, self.windows, strict=True))
 
     # -- the entry point --------------------------------------------------------
@@ -423,20 +501,24 @@ class AdaptiveDetector:
         length = self.ring_length
         filled = len(ring)
         pos = self.pos
-        for sums, width in self.window_sums:
-            if filled >= width:
+        if filled == length:
+            # Every window full (all but the first hours): no size check.
+            for sums, width in self.window_sums:
                 old = ring[(pos - width) % length]
                 sums[0] += total - old[0]
                 sums[1] += negative - old[1]
-                sums[2] += reach - old[2]
-                sums[3] += risk - old[3]
-                sums[4] += mu_rounded - old[4]
-            else:
-                sums[0] += total
-                sums[1] += negative
-                sums[2] += reach
-                sums[3] += risk
-                sums[4] += mu_rounded
+                sums[2] += mu_rounded - old[4]
+        else:
+            for sums, width in self.window_sums:
+                if filled >= width:
+                    old = ring[(pos - width) % length]
+                    sums[0] += total - old[0]
+                    sums[1] += negative - old[1]
+                    sums[2] += mu_rounded - old[4]
+                else:
+                    sums[0] += total
+                    sums[1] += negative
+                    sums[2] += mu_rounded
         if filled < length:
             ring.append([total, negative, reach, risk, mu_rounded])
         else:
@@ -450,22 +532,34 @@ class AdaptiveDetector:
             entry[4] = mu_rounded
         pos += 1
         self.pos = 0 if pos == length else pos
-        self.seen += 1
+        seen = self.seen + 1
+        self.seen = seen
         self.sparkline.append(negative)
         self.volume_sparkline.append(total)
-        warmed = self.seen > self.warmup_buckets
+        warmed = seen > self.warmup_buckets
 
         base_share = (self.share_neg + PRIOR_SHARE * PRIOR_SHARE_WEIGHT) / (self.share_tot + PRIOR_SHARE_WEIGHT)
+        self.last_base_share = base_share
         if day != self.tail_day:
             self._close_tail_day(day)
-        tests = self._test_windows(base_share, warmed)
-        volume_test = tests["volume"]
+        # The brand's level of attention over the last hours: the long scale's
+        # smoothed mentions over smoothed expectation as of the previous
+        # bucket (centre-adjusted), never below 1. A launch or news day that
+        # has run at 3x for hours makes 3x as many negative posts at the usual
+        # tone, so the negative count is tested against that level; a burst
+        # of minutes moves it by a fraction of a percent per bucket.
+        level = (self.long_observed + 1.0) / (self.long_expected + 1.0) * math.exp(-self.long_centre)
+        if level < 1.0:
+            level = 1.0
+        self.negative_level = level
+        volume_test, negative_volume_test, negative_share_test = self._test_windows(base_share, warmed, level)
+        volume_hot = volume_test[_HOT]
         self.last_short_volume_z = volume_test[_Z]
         # Long scale: smoothed mentions against smoothed expectation.
         a = self.a_long
         observed = self.long_observed
         fed: float = total
-        if volume_test[_HOT]:
+        if volume_hot:
             # A burst the windows already report enters the long scale
             # winsorised, as it enters the level: otherwise its echo in the
             # smoothed sum would raise a second alert hours later.
@@ -486,16 +580,16 @@ class AdaptiveDetector:
         self.last_long_z = long_z
         self.last_long_ratio = ratio
         long_hot = False
-        if (warmed and long_z >= self.long_fire > 0.0 and not volume_test[_HOT]
+        if (warmed and long_z >= self.long_fire > 0.0 and not volume_hot
                 and ratio >= self.long_ratio_min):
             # A sustained rise no window makes significant: reported with the
             # long scale's statistic, against the longest window's counts.
             long_hot = True
-            tests["volume"] = (long_z, self.longest_index, True, volume_test[_QUIET])
+            volume_test = (long_z, self.longest_index, True, volume_test[_QUIET])
         volume_z = self.last_short_volume_z
         if volume_z > self.tail_today:
             self.tail_today = volume_z
-        self.last_tests = tests
+        self._last = (volume_test, negative_volume_test, negative_share_test)
         self.last_warmed = warmed
 
         events: list[AlertEvent] = []
@@ -503,12 +597,13 @@ class AdaptiveDetector:
         incident_was_open = self.incident_is_open
         if incident_was_open:
             self._collect_evidence(bucket)
-        any_hot = tests["volume"][_HOT] or tests["negative_volume"][_HOT] or tests["negative_share"][_HOT]
+        negative_hot = negative_volume_test[_HOT] or negative_share_test[_HOT]
+        any_hot = volume_hot or long_hot or negative_hot
         # The common case (nothing hot now or in the previous bucket, nothing
         # firing) has nothing to advance.
         if any_hot or incident_was_open or self.was_hot:
-            for sig in SIGNALS:
-                events.extend(self._advance(sig, tests[sig], bucket, base_share))
+            for sig, test in zip(SIGNALS, (negative_share_test, negative_volume_test, volume_test), strict=True):
+                events.extend(self._advance(sig, test, bucket, base_share))
         self.was_hot = any_hot
         incident_open = any(st["firing"] for st in alerts.values()) if events or incident_was_open else False
         self.incident_is_open = incident_open
@@ -521,13 +616,12 @@ class AdaptiveDetector:
         elif incident_was_open and not incident_open:
             self.incident_top = []
             self.incident_terms = {}
-        top = bucket.top_negative
-        self.recent_top.append(top if len(top) <= TOP_POSTS else top[:TOP_POSTS])
-        terms = bucket.risk_terms
-        self.recent_terms.append(terms if len(terms) <= 5 else _top_dict(terms, 5))
+        # Kept by reference; cut to size only when used or saved (rarely).
+        self.recent_top.append(bucket.top_negative)
+        self.recent_terms.append(bucket.risk_terms)
 
         self._learn(total, negative, bucket.reach_negative, hour, dow, day, mu_total,
-                    base_share, tests, warmed, log_ratio, spread, long_hot)
+                    base_share, volume_hot, negative_hot, warmed, log_ratio, spread, long_hot)
         return events
 
     def _close_tail_day(self, day: int) -> None:
@@ -556,32 +650,36 @@ class AdaptiveDetector:
             self.long_expected *= ratio
         self.size = size
         self.ring = []
-        self.sums = []
+        self.sums = []  # no sums: _derive starts the windows afresh (and binds them)
         self._derive()
-        self._reset_windows()
 
-    def _test_windows(self, base_share: float, warmed: bool) -> dict[str, tuple[float, int, bool, bool]]:
+    def _test_windows(self, base_share: float, warmed: bool, level: float) -> tuple[_Test, _Test, _Test]:
         """Per signal: the best window (hot first, then highest statistic),
         whether it is hot, and whether every window is quiet (below resolve_z).
 
         Written out flat because it runs for every bucket of every brand."""
         sqrt = math.sqrt
         (z_fire, resolve_z, min_negative, min_volume, min_ratio, negative_ratio, share_gate, min_share_lift,
-         cold_min, cold_share, p_fire, volume_z_fire, tail_margin, confirm_z) = self.test_constants
+         cold_min, cold_share, p_fire, volume_z_fire, tail_margin, confirm_z, gate_sq) = self.test_constants
         share_floor = base_share + min_share_lift
         volume_z = tail_margin * self.tail_typical
         if volume_z < volume_z_fire:
             volume_z = volume_z_fire
         q = base_share * (1.0 - base_share)
-        bv, iv, hv, qv = -math.inf, 0, False, True
-        bn, in_, hn, qn = -math.inf, 0, False, True
-        bs, is_, hs, qs = -math.inf, 0, False, True
         phi_v = self.phi_volume
         phi_n = self.phi_negative
         alerts = self.alerts
         rhos = self.share_rho
         negatives_firing = (alerts["negative_volume"]["firing"] is not None
                             or alerts["negative_share"]["firing"] is not None)
+        bv, iv, hv, qv = -math.inf, 0, False, True
+        # While no negative alert is open a negative statistic is only
+        # reported, and windows skipped below count as 0: start there.
+        start = -math.inf if negatives_firing else 0.0
+        bn, in_, hn, qn = start, 0, False, True
+        bs, is_, hs, qs = start, 0, False, True
+        gate_skip = warmed and gate_sq > 0.0
+        share_level = base_share * level  # expected negative posts per expected post
         index = -1
         z_longest = 0.0
         volume_firing = alerts["volume"]["firing"] is not None
@@ -590,7 +688,7 @@ class AdaptiveDetector:
         # usual share (or with fewer than min_negative negatives) can make
         # neither negative signal hot; unless an alert needs the quiet flags,
         # such a statistic is not computed and counts as 0.
-        for total, negative, _reach, _risk, mu_t in self.sums:
+        for total, negative, mu_t in self.sums:
             index += 1
             if total <= mu_t and not volume_firing:
                 z = 0.0
@@ -606,15 +704,21 @@ class AdaptiveDetector:
                     bv, iv = z, index
             elif not hv and z > bv:
                 bv, iv = z, index
-            if not negatives_firing and (negative < min_negative or negative <= total * base_share):
-                if not hn and bn < 0.0:
-                    bn, in_ = 0.0, index
-                if not hs and bs < 0.0:
-                    bs, is_ = 0.0, index
-                continue
+            if not negatives_firing:
+                # Neither negative signal can be hot here: too few negative
+                # posts, a share at or below the usual one, or (warmed up) a
+                # share z below min(share_gate_z, z_fire), which both hot
+                # tests require; compared in squares, so no square root. Most
+                # calm windows stop here and their statistics count as 0.
+                if negative < min_negative:
+                    continue
+                excess = negative - total * base_share - 0.5
+                if excess <= -0.5 or (gate_skip and (
+                        excess <= 0.0 or excess * excess < gate_sq * total * q * (1.0 + (total - 1.0) * rhos[index].rho))):
+                    continue
             z_share = (negative - total * base_share - 0.5) / sqrt(
                 total * q * (1.0 + (total - 1.0) * rhos[index].rho)) if total > 0 else 0.0
-            mu_n = mu_t * base_share
+            mu_n = mu_t * share_level
             z = 2.0 * (sqrt(negative + 0.375) - sqrt(mu_n + 0.375)) / sqrt(1.0 + phi_n[index].phi * mu_n)
             if z >= resolve_z:
                 qn = False
@@ -646,18 +750,17 @@ class AdaptiveDetector:
             # A burst the longest window does not confirm is a blip (one
             # repost cascade), not a volume event.
             hv = False
-        return {"volume": (bv, iv, hv, qv), "negative_volume": (bn, in_, hn, qn),
-                "negative_share": (bs, is_, hs, qs)}
+        return (bv, iv, hv, qv), (bn, in_, hn, qn), (bs, is_, hs, qs)
 
     def _z_per_window(self, sig: str, base_share: float) -> list[float]:
         out: list[float] = []
-        for index, sums in enumerate(self.sums):
+        for index, (total, negative, mu_total) in enumerate(self.sums):
             if sig == "volume":
-                z = count_z(sums[_TOT], sums[_MU_TOT], self.phi_volume[index].phi)
+                z = count_z(total, mu_total, self.phi_volume[index].phi)
             elif sig == "negative_volume":
-                z = count_z(sums[_NEG], sums[_MU_TOT] * base_share, self.phi_negative[index].phi)
+                z = count_z(negative, mu_total * base_share * self.negative_level, self.phi_negative[index].phi)
             else:
-                z = share_z(sums[_NEG], sums[_TOT], base_share, self.share_rho[index].rho)
+                z = share_z(negative, total, base_share, self.share_rho[index].rho)
             out.append(round(z, 3))
         return out
 
@@ -725,19 +828,18 @@ class AdaptiveDetector:
         """Numbers behind one signal's best window, and the severity they imply."""
         p = self.params
         index = test[_INDEX]
-        sums = self.sums[index]
+        total, negative, mu_total = self.sums[index]
         width = self.windows[index]
-        total, negative = sums[_TOT], sums[_NEG]
-        mu_total = sums[_MU_TOT]
-        mu_negative = mu_total * base_share
+        reach_sum, risk_sum = self._ring_sums(width)
+        mu_negative = mu_total * base_share * self.negative_level
         z = test[_Z]
         share = negative / total if total else 0.0
         lower = wilson_lower(negative, total, p.z_fire)
         expected_reach = mu_negative * self.reach_per_negative
-        reach_ratio = sums[_REACH] / expected_reach if expected_reach > 0 else 0.0
+        reach_ratio = reach_sum / expected_reach if expected_reach > 0 else 0.0
         volume_change = total / mu_total if mu_total > 0 else 0.0
         negative_change = negative / mu_negative if mu_negative > 0 else 0.0
-        risky = sums[_RISK] >= p.risk_critical_hits
+        risky = risk_sum >= p.risk_critical_hits
         strong = z >= p.z_critical
         if sig == "volume":
             value, baseline = float(total), mu_total
@@ -776,15 +878,16 @@ class AdaptiveDetector:
                 "overdispersion_phi": round(phi, 4),
                 "share_rho": round(self.share_rho[index].rho, 4),
                 "negative_change": round(negative_change, 3),
-                "reach_negative": round(sums[_REACH], 3),
+                "reach_negative": round(reach_sum, 3),
                 "reach_ratio": round(reach_ratio, 3),
-                "risk_hits": sums[_RISK],
+                "risk_hits": risk_sum,
                 "warmed_up": self.seen > self.warmup_buckets,
                 "sensitivity": p.sensitivity,
                 "volume_sparkline": list(self.volume_sparkline),
                 "long_scale_z": round(self.last_long_z, 3),
                 "long_scale_ratio": round(self.last_long_ratio, 3),
                 "long_scale_half_life_seconds": p.volume_long_half_life,
+                "negative_level": round(self.negative_level, 3),
             },
         }
 
@@ -833,11 +936,11 @@ class AdaptiveDetector:
         that started a crisis are usually in the buckets that made it hot."""
         posts: list[dict[str, Any]] = [dict(x) for x in bucket.top_negative]
         for earlier in self.recent_top:
-            posts.extend(earlier)
+            posts.extend(earlier[:TOP_POSTS])
         self.incident_top = _top_posts(posts)
         terms: dict[str, int] = dict(bucket.risk_terms)
         for earlier_terms in self.recent_terms:
-            for term, count in earlier_terms.items():
+            for term, count in _top_dict(earlier_terms, RECENT_TERMS).items():
                 terms[term] = terms.get(term, 0) + count
         self.incident_terms = _top_dict(terms, INCIDENT_TERMS)
 
@@ -858,22 +961,38 @@ class AdaptiveDetector:
     # -- learning ------------------------------------------------------------------
 
     def _learn(self, total: int, negative: int, reach: float, hour: int, dow: int, day: int,
-               mu_total: float, base_share: float,
-               tests: dict[str, tuple[float, int, bool, bool]], warmed: bool,
+               mu_total: float, base_share: float, volume_hot: bool, neg_hot: bool, warmed: bool,
                log_ratio: float, long_spread: float, long_hot: bool) -> None:
         a_level = self.a_level
-        # Dispersion learns once per window length, from windows that do not
-        # overlap: overlapping ones would count the same burst many times.
         seen = self.seen
-        due = seen % self.windows_gcd == 0  # some window ends a non-overlapping stretch now
-        alerts = self.alerts
-        relearn = self.relearn_buckets
-        firing = alerts["volume"]["firing"]
-        # A long-scale rise alone does not stop the level learning: it is a
-        # slow change the level is meant to follow, and the long scale's own
-        # statistics below do pause.
-        volume_learns = ((seen - firing["since_bucket"] >= relearn) if firing is not None
-                         else not tests["volume"][_HOT] or long_hot)
+        if self.incident_is_open:
+            # Some alert is firing: each baseline pauses while its own alert
+            # fires, unless that alert has lasted relearn_after (the level is
+            # probably the new normal; learning resumes, still winsorised).
+            alerts = self.alerts
+            relearn = self.relearn_buckets
+            firing = alerts["volume"]["firing"]
+            # A long-scale rise alone does not stop the level learning: it is
+            # a slow change the level is meant to follow, and the long
+            # scale's own statistics below do pause.
+            volume_learns = ((seen - firing["since_bucket"] >= relearn) if firing is not None
+                             else not volume_hot or long_hot)
+            long_learns = volume_learns and not long_hot and firing is None
+            # The tone baselines learn only from ordinary traffic: not while a
+            # negative signal is hot or firing, and not during a volume event
+            # either (a viral wave of praise would otherwise lower the usual
+            # share and make the next ordinary hour look like a crisis).
+            firing = alerts["negative_volume"]["firing"]
+            negative_learns = volume_learns and (
+                (seen - firing["since_bucket"] >= relearn) if firing is not None else not neg_hot)
+            firing = alerts["negative_share"]["firing"]
+            share_learns = volume_learns and (
+                (seen - firing["since_bucket"] >= relearn) if firing is not None else not neg_hot)
+        else:
+            # Nothing firing (the common case): the same rules without lookups.
+            volume_learns = not volume_hot or long_hot
+            long_learns = volume_learns and not long_hot
+            negative_learns = share_learns = volume_learns and not neg_hot
         if volume_learns:
             count: float = total
             excess = total - mu_total - 1.0 if total >= mu_total else mu_total - total - 1.0
@@ -884,12 +1003,8 @@ class AdaptiveDetector:
                 if excess * excess > _WINSOR_SQ * variance:
                     spread = WINSOR_SD * math.sqrt(variance) + 1.0
                     count = mu_total + spread if total > mu_total else mu_total - spread
-            if due:
-                for disp, sums, width, alpha in zip(self.phi_volume, self.sums, self.windows, self.a_phi, strict=True):
-                    if seen % width == 0:
-                        disp.learn(sums[_TOT], sums[_MU_TOT], alpha)
             self.volume.learn(count, hour, dow, day, a_level, self.a_hour, self.a_dow)
-        if volume_learns and not long_hot and firing is None:
+        if long_learns:
             # The long scale's centre and spread, from ordinary buckets only
             # and winsorised, like the level.
             learned = self.long_learned + 1
@@ -905,26 +1020,14 @@ class AdaptiveDetector:
                 deviation = -limit
             self.long_centre += a * deviation
             self.long_mad += a * ((deviation if deviation >= 0.0 else -deviation) - self.long_mad)
-        # The tone baselines learn only from ordinary traffic: not while a
-        # negative signal is hot or firing, and not during a volume event
-        # either (a viral wave of praise would otherwise lower the usual
-        # share and make the next ordinary hour look like a crisis).
-        neg_hot = tests["negative_volume"][_HOT] or tests["negative_share"][_HOT]
-        firing = alerts["negative_volume"]["firing"]
-        if volume_learns and ((seen - firing["since_bucket"] >= relearn) if firing is not None else not neg_hot):
-            if due:
-                for disp, sums, width, alpha in zip(self.phi_negative, self.sums, self.windows, self.a_phi, strict=True):
-                    if seen % width == 0:
-                        disp.learn(sums[_NEG], sums[_MU_TOT] * base_share, alpha)
-            if negative > 0:
-                per_post = reach / negative
-                if self.reach_per_negative == 0.0:
-                    self.reach_per_negative = per_post
-                else:
-                    self.reach_per_negative += a_level * (per_post - self.reach_per_negative)
-        firing = alerts["negative_share"]["firing"]
-        if total > 0 and volume_learns and (
-                (seen - firing["since_bucket"] >= relearn) if firing is not None else not neg_hot):
+        if negative_learns and negative > 0:
+            per_post = reach / negative
+            if self.reach_per_negative == 0.0:
+                self.reach_per_negative = per_post
+            else:
+                self.reach_per_negative += a_level * (per_post - self.reach_per_negative)
+        share_learns = share_learns and total > 0
+        if share_learns:
             q = base_share * (1.0 - base_share)
             kept: float = negative
             usual = total * base_share
@@ -937,11 +1040,18 @@ class AdaptiveDetector:
             keep = 1.0 - a_level
             self.share_neg = self.share_neg * keep + kept
             self.share_tot = self.share_tot * keep + total
-            if due:
-                for disp, sums, width, keep_rho in zip(self.share_rho, self.sums, self.windows, self.keep_rho,
-                                                       strict=True):
-                    if seen % width == 0:
-                        disp.learn(sums[_NEG], sums[_TOT], base_share, keep_rho)
+        if volume_learns and seen % self.windows_gcd == 0:
+            # Dispersion learns once per window length, from windows that do
+            # not overlap (overlapping ones would count the same burst many
+            # times): at most every windows_gcd buckets, after the clipping
+            # above used the values it had.
+            for width, sums, phi_volume, phi_negative, rho, alpha, keep_rho in self.dispersions:
+                if seen % width == 0:
+                    phi_volume.learn(sums[_S_TOT], sums[_S_MU], alpha)
+                    if negative_learns:
+                        phi_negative.learn(sums[_S_NEG], sums[_S_MU] * base_share, alpha)
+                    if share_learns:
+                        rho.learn(sums[_S_NEG], sums[_S_TOT], base_share, keep_rho)
 
 
 def _top_posts(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
