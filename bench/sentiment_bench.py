@@ -1,10 +1,12 @@
 """Sentiment scorer benchmark: speed against SnowNLP in the same run, load time, memory.
 
-    .venv/bin/python bench/sentiment_bench.py --data ../shared/data [--posts 400] [--repeat 3]
+    .venv/bin/python bench/sentiment_bench.py --data ../shared/data [--posts 400] [--repeat 3] [--model PATH]
 
 Prints posts/s for SnowNLP and for the fast scorer on the same Weibo-length
 posts (20-140 characters), the ratio, and the load time and resident-memory
-increase of each (measured in fresh subprocesses). Numbers, not assertions.
+increase of each (measured in fresh subprocesses). With ``--model`` (a file
+written by ``koubei sentiment train``) the trained model is timed the same
+way, with preprocessing and lexicon. Numbers, not assertions.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     parser.add_argument("--posts", type=int, default=400)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--model", help="also time this trained model (preprocessing + lexicon)")
     args = parser.parse_args()
 
     from streams.sentiment import SentimentScorer, load_model
@@ -70,6 +73,7 @@ def main() -> int:
     print(f"{len(posts)} posts, {statistics.mean(len(p) for p in posts):.0f} characters on average")
 
     stock = load_model("stock")
+    trained = load_model(args.model) if args.model else None
     table = shared_segmenter().table
     import snownlp  # after our loading, so its 400 MB do not distort anything above
 
@@ -78,14 +82,21 @@ def main() -> int:
         started = time.perf_counter()
         expected = [snownlp.SnowNLP(p).sentiments for p in posts]
         rows.setdefault("snownlp", []).append(len(posts) / (time.perf_counter() - started))
-        for label, batch, prep, lexicon in (
-            ("fast exact, one post per call", False, False, False),
-            ("fast exact, score_many", True, False, False),
-            ("+ preprocessing + lexicon, one post per call", False, True, True),
-            ("+ preprocessing + lexicon, score_many", True, True, True),
-        ):
+        configurations = [
+            ("fast exact, one post per call", False, False, False, stock),
+            ("fast exact, score_many", True, False, False, stock),
+            ("+ preprocessing + lexicon, one post per call", False, True, True, stock),
+            ("+ preprocessing + lexicon, score_many", True, True, True, stock),
+        ]
+        if trained is not None:
+            kind = trained.metadata.get("classifier", "nb")
+            configurations += [
+                (f"trained {kind} + prep. + lexicon, one post per call", False, True, True, trained),
+                (f"trained {kind} + prep. + lexicon, score_many", True, True, True, trained),
+            ]
+        for label, batch, prep, lexicon, model in configurations:
             # A fresh segmenter with no run cache: every post is decoded, nothing is remembered.
-            scorer = SentimentScorer(stock, lexicon=lexicon, weibo_preprocessing=prep, segmenter=FastSegmenter(table, 0))
+            scorer = SentimentScorer(model, lexicon=lexicon, weibo_preprocessing=prep, segmenter=FastSegmenter(table, 0))
             started = time.perf_counter()
             if batch:
                 results = scorer.score_many(posts)

@@ -82,3 +82,19 @@ def test_matches_snownlp_on_shared_corpora(shared_data: Path) -> None:
         if abs(result.sentiment - expected) > 1e-9:
             mismatches.append((text[:60], result.sentiment, expected))
     assert not mismatches, f"{len(mismatches)} of {len(sample)} differ, e.g. {mismatches[:3]}"
+
+
+@pytest.mark.slow
+def test_one_post_per_call_matches_snownlp(shared_data: Path) -> None:
+    # score() on one post takes the small-batch path (one decoding pass, backtracking in Python);
+    # score_many above takes the batched one. Both must be exact.
+    snownlp = pytest.importorskip("snownlp")
+    sample = _corpus_sample(shared_data, 300, seed=5)
+    scorer = load_scorer(model="stock", lexicon=False, weibo_preprocessing=False)
+    mismatches = []
+    for text in sample:
+        ours = scorer.score(text).sentiment
+        expected = snownlp.SnowNLP(text).sentiments
+        if abs(ours - expected) > 1e-9:
+            mismatches.append((text[:60], ours, expected))
+    assert not mismatches, f"{len(mismatches)} of {len(sample)} differ, e.g. {mismatches[:3]}"

@@ -9,11 +9,13 @@ import pytest
 from streams.sentiment import load_scorer
 from streams.sentiment.lexicon import (
     EMOTICON_CAP,
+    MODEL_CAP_WITH_RISK,
     RISK_CAP,
     RISK_TERMS,
     adjust_negative,
     emoticon_shift,
     find_risk_terms,
+    model_cap,
     risk_shift,
 )
 
@@ -75,3 +77,29 @@ def test_without_lexicon_negative_is_one_minus_sentiment() -> None:
     result = load_scorer(lexicon=False, weibo_preprocessing=False).score("召回过期产品")
     assert result.risk_terms == []
     assert result.negative == 1 - result.sentiment
+
+
+def test_a_risk_term_caps_the_models_confidence() -> None:
+    # 99.9 % positive from the model: the cap brings it to 95 % before the shift.
+    capped = adjust_negative(0.999, 3.5, model_cap=MODEL_CAP_WITH_RISK)
+    assert capped == pytest.approx(1 / (1 + math.exp(-(-MODEL_CAP_WITH_RISK + 3.5))))
+    assert capped > 0.5 > adjust_negative(0.999, 3.5)
+    assert model_cap(find_risk_terms("一切正常")) is None
+    assert model_cap(find_risk_terms("被曝光")) == MODEL_CAP_WITH_RISK
+    # No risk term: no cap, the model's own number (exact SnowNLP when no shift).
+    assert adjust_negative(0.999, 0.0, model_cap=None) == pytest.approx(0.001)
+
+
+def test_a_long_expose_that_reads_like_a_review_is_negative() -> None:
+    # Found in the night-crisis scenario: the model alone says 99.9 % positive
+    # (儿童奶, 家里还有两箱 look like a product review); two or more risk terms
+    # now make it negative whatever the model says.
+    scorer = load_scorer(lexicon=True)
+    expose = scorer.score("#晨光召回#曝光！晨光儿童奶被检出致癌物黄曲霉毒素超标，家里还有两箱[怒] 再也不会买了[抓狂]")
+    assert expose.sentiment > 0.99
+    assert expose.negative > 0.8
+    notice = scorer.score("市场监管局通报：某品牌一批次酸奶抽检不合格")
+    assert notice.risk_terms == ["不合格"]
+    assert find_risk_terms("一切平安，没出事").risk_terms == ()
+    # One light risk term (退款, 1.0) does not overrule a confident model on its own.
+    assert adjust_negative(0.99, risk_shift(find_risk_terms("退款到账了")), model_cap=MODEL_CAP_WITH_RISK) < 0.2

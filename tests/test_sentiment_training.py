@@ -15,7 +15,8 @@ from streams.sentiment.training import train_model
 
 
 def test_model_file_is_snownlp_format_and_round_trips(tmp_path: Path) -> None:
-    model = train_model(["很好", "满意"], ["很差", "失望"])
+    model = train_model(["很好", "满意"], ["很差", "失望"], classifier="nb")
+    assert isinstance(model, NaiveBayes)
     path = tmp_path / "m.marshal"
     model.save(path)
     raw = marshal.loads(gzip.decompress(path.read_bytes()))
@@ -59,10 +60,11 @@ def test_roc_auc_counts_ties_half() -> None:
 
 
 @pytest.mark.slow
-def test_trained_model_beats_stock_on_held_out_weibo(shared_data: Path, tmp_path: Path) -> None:
+def test_trained_naive_bayes_beats_stock_on_held_out_weibo(shared_data: Path, tmp_path: Path) -> None:
+    # The default classifier (nblr) has its own held-out test in test_sentiment_linear.py.
     rows = read_dataset(shared_data / "sentiment" / "weibo2018_train.txt", "weibo2018")
     train, test = holdout_split(rows)
-    model = train_model([e.text for e in train if e.positive], [e.text for e in train if not e.positive])
+    model = train_model([e.text for e in train if e.positive], [e.text for e in train if not e.positive], classifier="nb")
     path = tmp_path / "weibo.marshal"
     model.save(path)
     trained = evaluate(load_scorer(model=str(path)), test)
@@ -95,7 +97,7 @@ def test_decision_offset_fixes_a_biased_cut() -> None:
 def test_trained_model_carries_its_offset_into_negative() -> None:
     positive = ["很好用，推荐", "质量不错", "物流很快，满意", "非常喜欢", "好评"] * 4
     negative = ["太差了", "质量很差", "客服不理人，失望", "不喜欢", "差评"] * 4
-    model = train_model(positive, negative)
+    model = train_model(positive, negative, classifier="nb")
     offset = model.metadata["negative_logit_offset"]
     from streams.sentiment import SentimentScorer
     from streams.sentiment.lexicon import adjust_negative

@@ -6,11 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Union
 
 from streams.sentiment import lexicon as lex
-from streams.sentiment._bayes import NaiveBayes
+from streams.sentiment._bayes import ModelFileError, NaiveBayes
+from streams.sentiment._linear import CLASSIFIER as LINEAR_CLASSIFIER
+from streams.sentiment._linear import LinearModel
 from streams.sentiment._segmenter import FastSegmenter
-from streams.sentiment._snowdata import load_seg_table, snownlp_dir, stopwords
+from streams.sentiment._snowdata import load_seg_table, read_marshal_gz, snownlp_dir, stopwords
 from streams.sentiment.preprocess import prepare
 
 # Longer texts are scored on their first MAX_TEXT_CHARS characters: it bounds
@@ -42,10 +45,27 @@ def _stopwords() -> frozenset[str]:
     return stopwords()
 
 
-def load_model(model: str) -> NaiveBayes:
+# Union rather than "|": this alias is evaluated at import time on Python 3.11 too, and reads the same.
+SentimentModel = Union[NaiveBayes, LinearModel]  # noqa: UP007
+
+
+def load_model(model: str) -> SentimentModel:
+    """"stock" (SnowNLP's shipped naive Bayes) or the path of a model written by ``koubei sentiment train``."""
     if model == "stock":
         return NaiveBayes.load(snownlp_dir() / "sentiment" / "sentiment.marshal")
-    return NaiveBayes.load(Path(model))
+    path = Path(model)
+    # A linear model is never written with SnowNLP's ".3" suffix; anything else is read as naive Bayes.
+    if path.is_file():
+        try:
+            raw = read_marshal_gz(path)
+        except (EOFError, ValueError, TypeError) as exc:
+            raise ModelFileError(f"{path} is not a SnowNLP sentiment model: {exc!r}") from exc
+        if isinstance(raw, dict) and LINEAR_CLASSIFIER in raw:
+            try:
+                return LinearModel.from_raw(raw, path)
+            except ValueError as exc:
+                raise ModelFileError(str(exc)) from exc
+    return NaiveBayes.load(path)
 
 
 class SentimentScorer:
@@ -53,7 +73,7 @@ class SentimentScorer:
 
     def __init__(
         self,
-        model: NaiveBayes,
+        model: SentimentModel,
         lexicon: bool = True,
         weibo_preprocessing: bool = True,
         segmenter: FastSegmenter | None = None,
@@ -95,6 +115,12 @@ class SentimentScorer:
             out.extend(self._segmenter.seg_many(batch))
         return out
 
+    def _sentiments(self, words: Sequence[list[str]], texts: Sequence[str]) -> list[float]:
+        """The model's positive probability per post; the linear model also reads the text (character n-grams)."""
+        if isinstance(self.model, LinearModel):
+            return self.model.positive_probabilities(list(zip(words, texts, strict=True)))
+        return [self.model.positive_probability(ws) for ws in words]
+
     def score(self, text: str) -> ScoreResult:
         return self.score_many([text])[0]
 
@@ -103,21 +129,20 @@ class SentimentScorer:
         if not self.weibo_preprocessing:
             words = self.words(clipped)
             results = []
-            for text, ws in zip(clipped, words, strict=True):
-                sentiment = self.model.positive_probability(ws)
+            for text, sentiment in zip(clipped, self._sentiments(words, clipped), strict=True):
                 hits = lex.find_risk_terms(text) if self.lexicon else lex.LexiconHits((), ())
-                negative = lex.adjust_negative(sentiment, self._offset + lex.risk_shift(hits))
+                negative = lex.adjust_negative(sentiment, self._offset + lex.risk_shift(hits), lex.model_cap(hits))
                 results.append(ScoreResult(negative, sentiment, list(hits.risk_terms), negated_terms=list(hits.negated_terms)))
             return results
 
         prepared = [prepare(text) for text in clipped]
-        words = self.words([p.scored_text for p in prepared])
+        scored_texts = [p.scored_text for p in prepared]
+        words = self.words(scored_texts)
+        if self._emoticon_tokens:
+            words = [ws + [f"[{name}]" for name in p.scored_emoticons] for ws, p in zip(words, prepared, strict=True)]
         results = []
-        for prep, ws in zip(prepared, words, strict=True):
+        for prep, sentiment in zip(prepared, self._sentiments(words, scored_texts), strict=True):
             emoticons = prep.scored_emoticons
-            if self._emoticon_tokens:
-                ws = ws + [f"[{name}]" for name in emoticons]
-            sentiment = self.model.positive_probability(ws)
             shift = self._offset + lex.emoticon_shift(emoticons, self._known_emoticons)
             hits = lex.LexiconHits((), ())
             if self.lexicon:
@@ -125,7 +150,7 @@ class SentimentScorer:
                 shift += lex.risk_shift(hits)
             results.append(
                 ScoreResult(
-                    lex.adjust_negative(sentiment, shift),
+                    lex.adjust_negative(sentiment, shift, lex.model_cap(hits)),
                     sentiment,
                     list(hits.risk_terms),
                     own_text=prep.own_text,

@@ -36,8 +36,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     train = commands.add_parser(
         "train",
-        help="train a model (SnowNLP's naive Bayes) with the fast segmenter",
+        help="train a model (NB-weighted logistic regression, or SnowNLP's naive Bayes) with the fast segmenter",
         description="Train from --pos/--neg files (one text per line) or from a labeled --data file.",
+    )
+    train.add_argument(
+        "--classifier",
+        choices=("nblr", "nb"),
+        default="nblr",
+        help="nblr: NB-weighted logistic regression on words + character n-grams (default, more accurate); "
+        "nb: SnowNLP's naive Bayes (SnowNLP's file format)",
     )
     train.add_argument("--pos", type=Path, help="positive texts, one per line")
     train.add_argument("--neg", type=Path, help="negative texts, one per line")
@@ -46,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     train.add_argument("--holdout", type=float, default=0.0, help="leave out this fraction of --data (fixed seed; eval --holdout scores it)")
     train.add_argument("--out", type=Path, required=True, help="where to write the model (do not commit it)")
     train.add_argument("--no-preprocessing", action="store_true", help="train on raw text (no Weibo preprocessing)")
-    train.add_argument("--keep-stopwords", action="store_true", help="keep the words SnowNLP drops as stopwords")
+    train.add_argument("--keep-stopwords", action="store_true", help="nb: keep the words SnowNLP drops as stopwords (nblr keeps them)")
     train.add_argument("--no-emoticon-tokens", action="store_true", help="do not give the model [emoticon] words")
     train.set_defaults(func=cmd_train)
 
@@ -212,12 +219,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             weibo_preprocessing=not args.no_preprocessing,
             filter_stopwords=not args.keep_stopwords,
             emoticon_tokens=not args.no_emoticon_tokens,
+            classifier=args.classifier,
         )
     except ValueError as exc:
         return _fail(str(exc))
     model.save(args.out)
     seconds = time.perf_counter() - started
-    print(f"trained on {len(positive)} positive and {len(negative)} negative texts in {seconds:.1f} s: {args.out}")
+    print(
+        f"trained {args.classifier} on {len(positive)} positive and {len(negative)} negative texts "
+        f"in {seconds:.1f} s: {args.out}"
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ negatable).
 The rule (also in docs/sentiment.md)::
 
     z = logit(clamp(1 - sentiment))               # the model's negativity
+    if a risk term was found: z = clip(z, ±MODEL_CAP_WITH_RISK)
     z += min(RISK_CAP, sum(weight of each distinct risk term found, not negated))
     z += clip(sum(polarity of each emoticon the model does not know), ±EMOTICON_CAP)
     negative = 1 / (1 + exp(-z))
@@ -17,6 +18,13 @@ The rule (also in docs/sentiment.md)::
 A negation cancels a term when a negator (不, 没, 没有, 并非 ...) ends within
 ``NEGATION_WINDOW`` characters before the term inside the same clause
 (clauses end at punctuation and whitespace).
+
+Why the cap: a bag-of-words model's log-odds grow with the length of the
+post, so a long exposé whose other words look like a product review
+(儿童奶, 家里还有两箱) came out 99.9 % positive and no lexicon weight could move
+it. When the post names a risk, the model's confidence is capped at 95 %
+either way: with two risk terms found (weights >= 3) the post counts as
+negative whatever the model says; with one it still needs the model's help.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ import ahocorasick
 RISK_TERMS: dict[str, tuple[float, bool]] = {
     # product safety and quality
     "致癌": (2.0, True),
+    "不合格": (1.5, False),  # 抽检不合格: the regulator's wording; the 不 is part of the term
+    "出事": (1.5, True),
     "过期": (1.5, True),
     "变质": (1.5, True),
     "发霉": (1.5, True),
@@ -105,6 +115,7 @@ RISK_TERMS: dict[str, tuple[float, bool]] = {
 NEGATORS: tuple[str, ...] = ("不", "没", "没有", "无", "未", "并非", "并不", "并没有", "不是", "绝非", "从未", "从没", "毫无", "别")
 NEGATION_WINDOW = 4
 RISK_CAP = 4.0
+MODEL_CAP_WITH_RISK = 3.0  # log-odds: the model's confidence is capped at 95 % when a risk term is found
 
 # Polarity in log-odds of the post being negative.
 EMOTICON_POLARITY: dict[str, float] = {
@@ -180,11 +191,21 @@ def risk_shift(hits: LexiconHits) -> float:
     return min(RISK_CAP, sum(RISK_TERMS[term][0] for term in hits.risk_terms))
 
 
-def adjust_negative(sentiment: float, shift: float) -> float:
-    """The model's negativity moved by ``shift`` in log-odds; ``shift == 0`` returns ``1 - sentiment``."""
+def adjust_negative(sentiment: float, shift: float, model_cap: float | None = None) -> float:
+    """The model's negativity moved by ``shift`` in log-odds; ``shift == 0`` returns ``1 - sentiment``.
+
+    ``model_cap``: clip the model's own log-odds to ±cap first (see the module
+    docstring: a risk term was found)."""
     base = 1.0 - sentiment
-    if shift == 0.0:
+    if shift == 0.0 and model_cap is None:
         return base
     clamped = min(1.0 - _PROB_FLOOR, max(_PROB_FLOOR, base))
-    z = math.log(clamped / (1.0 - clamped)) + shift
+    z = math.log(clamped / (1.0 - clamped))
+    if model_cap is not None:
+        z = max(-model_cap, min(model_cap, z))
+    z += shift
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def model_cap(hits: LexiconHits) -> float | None:
+    return MODEL_CAP_WITH_RISK if hits.risk_terms else None
