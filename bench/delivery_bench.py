@@ -17,21 +17,25 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-from alerting.notifier import Notifier
-from streams.broker import EmbeddedBroker
-from streams.config import parse_config
-from streams.kafka import bootstrap_servers, detect_quirks
-from streams.models import AlertEvent
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # for tests.alerting.fake_platforms
+
+from alerting.notifier import Notifier  # noqa: E402
+from streams.broker import EmbeddedBroker  # noqa: E402
+from streams.config import parse_config  # noqa: E402
+from streams.kafka import bootstrap_servers, detect_quirks  # noqa: E402
+from streams.models import AlertEvent  # noqa: E402
+from tests.alerting.fake_platforms import LocalKeepAliveHandler  # noqa: E402
 
 
 def serve_receiver(out_path: str, ready: Any) -> None:
@@ -41,18 +45,7 @@ def serve_receiver(out_path: str, ready: Any) -> None:
     out = open(out_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            return None
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body leave in two writes; without this, Nagle plus
-            # the client's delayed ACK add ~40 ms to every answer.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+    class Handler(LocalKeepAliveHandler):
         def do_POST(self) -> None:  # noqa: N802 - stdlib naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             now = time.time()

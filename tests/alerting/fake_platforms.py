@@ -23,6 +23,22 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
+class LocalKeepAliveHandler(BaseHTTPRequestHandler):
+    """A quiet HTTP/1.1 keep-alive handler that answers without Nagle's delay
+    (shared by these stand-ins and bench/delivery_bench.py's receiver)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return None
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in two writes; without this, Nagle plus
+        # the client's delayed ACK add ~40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 @dataclass
 class Answer:
     status: int = 200
@@ -253,18 +269,7 @@ class FakePlatform:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         platform = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                return None
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body leave in two writes; without this, Nagle plus
-                # the client's delayed ACK add ~40 ms to every answer.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+        class Handler(LocalKeepAliveHandler):
             def do_POST(self) -> None:  # noqa: N802 - stdlib naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
