@@ -77,14 +77,22 @@ class NaiveBayes:
             raise ModelFileError(f"sentiment model not found: {path}")
         try:
             raw = read_marshal_gz(existing)
+        except (EOFError, ValueError, TypeError) as exc:
+            raise ModelFileError(f"{existing} is not a SnowNLP sentiment model: {exc!r}") from exc
+        return cls.from_raw(raw, existing)
+
+    @classmethod
+    def from_raw(cls, raw: Any, source: Path) -> NaiveBayes:
+        """A model from the decoded contents of ``source`` (read once by the caller)."""
+        try:
             classes = {
                 label: _AddOneCounts(dict(v["d"]), float(v["total"]), v.get("none", 1)) for label, v in raw["d"].items()
             }
             total = float(raw["total"])
-        except (EOFError, ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise ModelFileError(f"{existing} is not a SnowNLP sentiment model: {exc!r}") from exc
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ModelFileError(f"{source} is not a SnowNLP sentiment model: {exc!r}") from exc
         if "pos" not in classes or "neg" not in classes:
-            raise ModelFileError(f"{existing} must have the labels 'pos' and 'neg', has {sorted(classes)}")
+            raise ModelFileError(f"{source} must have the labels 'pos' and 'neg', has {sorted(classes)}")
         return cls(classes, total, raw.get("koubei"))
 
     def save(self, path: Path) -> None:

@@ -65,6 +65,8 @@ def load_model(model: str) -> SentimentModel:
                 return LinearModel.from_raw(raw, path)
             except ValueError as exc:
                 raise ModelFileError(str(exc)) from exc
+        if not Path(str(path) + ".3").is_file():  # else SnowNLP's rule: the ".3" file wins (NaiveBayes.load)
+            return NaiveBayes.from_raw(raw, path)
     return NaiveBayes.load(path)
 
 
