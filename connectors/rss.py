@@ -172,20 +172,15 @@ def item_to_post(item: FeedItem, *, source: str, lang: str, feed_url: str, feed_
 def new_items(feed: Feed, seen: RecentIds, *, source: str, lang: str, feed_url: str,
               fetched_at: float) -> tuple[list[Post], list[DeadItem], int]:
     """Posts not emitted before (oldest first), malformed items, duplicates skipped."""
-    posts: list[Post] = []
-    dead: list[DeadItem] = []
+    batch = Batch()
     duplicates = 0
     for item in feed.items:
         result = map_item(partial(item_to_post, item, source=source, lang=lang, feed_url=feed_url,
                                   feed_title=feed.title, fetched_at=fetched_at), item.original)
-        if isinstance(result, DeadItem):
-            dead.append(result)
-        elif seen.add(result.id):
-            posts.append(result)
-        else:
+        if not batch.take(result, seen):
             duplicates += 1
-    posts.sort(key=lambda p: p.created_at)
-    return posts, dead, duplicates
+    batch.posts.sort(key=lambda p: p.created_at)
+    return batch.posts, batch.dead, duplicates
 
 
 class RssConnector:

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from connectors._http import Classifier, PoliteClient, pause
 from connectors._metrics import ConnectorMetrics
+from connectors._policy import RecentIds
 from connectors._state import StateStore
 from connectors.config import ConnectorsConfig, ConnectorSpec
 from streams.models import Post, RecordError, dead_letter
@@ -56,6 +57,17 @@ class Batch:
     checkpoint: dict[str, Any] | None = None
     # Resolved when the batch is confirmed (the ingest endpoint answers only then).
     done: asyncio.Future[None] | None = None
+
+    def take(self, result: Post | DeadItem, seen: RecentIds) -> bool:
+        """Add one mapped item: a dead item, or a post whose id ``seen`` has
+        not had before. False for a repeat, which is not added."""
+        if isinstance(result, DeadItem):
+            self.dead.append(result)
+        elif seen.add(result.id):
+            self.posts.append(result)
+        else:
+            return False
+        return True
 
 
 def map_item(build: Callable[[], Post], original: bytes) -> Post | DeadItem:

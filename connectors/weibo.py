@@ -178,8 +178,7 @@ class WeiboConnector:
                 # are skipped. Visible as an error so the operator can raise
                 # max_pages or shorten the interval.
                 ctx.metrics.error("page_limit")
-        posts: list[Post] = []
-        dead: list[DeadItem] = []
+        batch = Batch()
         duplicates = 0
         newest = since
         for sid, status in sorted(collected, key=lambda pair: pair[0]):
@@ -187,16 +186,12 @@ class WeiboConnector:
             original = json_bytes(status)
             result = map_item(partial(status_to_post, status, source=self.spec.source, query=name), original) \
                 if isinstance(status, dict) else DeadItem("not_an_object", "status: expected a JSON object", original)
-            if isinstance(result, DeadItem):
-                dead.append(result)
-            elif seen.add(result.id):
-                posts.append(result)
-            else:
+            if not batch.take(result, seen):
                 duplicates += 1
         ctx.metrics.duplicates.inc(duplicates)
         ctx.success()
-        if newest == since and not dead:
+        if newest == since and not batch.dead:
             return
         cursors[name] = str(newest)
-        await ctx.emit(Batch(posts=posts, dead=dead,
-                             checkpoint={"since": copy.deepcopy(cursors), "seen": seen.to_list()}))
+        batch.checkpoint = {"since": copy.deepcopy(cursors), "seen": seen.to_list()}
+        await ctx.emit(batch)
