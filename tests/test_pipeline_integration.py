@@ -60,14 +60,17 @@ def run_replay(path: Path, bootstrap: str, quirks: BrokerQuirks, topic: str, spe
         producer.close()
 
 
+def watermarks_past_end(workers: list[Any]) -> bool:
+    """Both mentions partitions (whichever worker owns them) have closed every scenario bucket."""
+    marks = [v for w in workers for k, v in w.metrics().items() if k.startswith("koubei_watermark_timestamp_seconds")]
+    return len(marks) >= 2 and min(marks) >= START.timestamp() + 60 * MINUTES
+
+
 def scenario_done(pipeline: Pipeline, need_resolved: bool = True) -> bool:
     """Every partition's watermark is past the scenario's end and the crisis resolved."""
     assert pipeline.worker is not None
-    samples = pipeline.worker.metrics()
-    marks = [v for k, v in samples.items() if k.startswith("koubei_watermark_timestamp_seconds")]
-    end = START.timestamp() + 60 * MINUTES
     resolved = [a for a in pipeline.receiver.alerts() if a["brand"] == "xinghe" and a["state"] == "resolved"]
-    return len(marks) == 2 and min(marks) >= end and (bool(resolved) or not need_resolved)
+    return watermarks_past_end([pipeline.worker]) and (bool(resolved) or not need_resolved)
 
 
 def prepare(tmp: Path, kafka_url: str, bootstrap: str, name: str) -> tuple[SmallScenario, Path, Pipeline, Any]:
@@ -226,14 +229,7 @@ def test_two_workers_split_the_brands_and_count_exactly_once(uninterrupted: Any,
         first.wait_ready(timeout=120)  # it rebalanced when the second joined
         workers = [first, second]
         run_replay(path, kafka_bootstrap, broker_quirks, config.topic("posts"))
-        end = START.timestamp() + 60 * MINUTES
-
-        def done() -> bool:
-            marks = [v for w in workers for k, v in w.metrics().items()
-                     if k.startswith("koubei_watermark_timestamp_seconds")]
-            return len(marks) >= 2 and min(marks) >= end
-
-        wait_for(done, timeout=240, what="both workers to close every bucket",
+        wait_for(lambda: watermarks_past_end(workers), timeout=240, what="both workers to close every bucket",
                  on_timeout=lambda: first.tail() + "\n----\n" + second.tail())
         counts = bucket_counts(read_topic(kafka_bootstrap, config.topic("buckets")))
         alerts = [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("alerts"))]
