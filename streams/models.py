@@ -257,6 +257,9 @@ class Mention:
     src_partition: int = -1
     src_offset: int = -1
     src_index: int = 0
+    # The story the post spreads (streams.sentiment.preprocess.story_key):
+    # reposts of one post share it. "" from producers that predate it.
+    story: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -301,8 +304,13 @@ class Bucket:
     # applied, and per posts partition the last [offset, brand index].
     last_offset: int = -1
     sources: dict[str, list[int]] = field(default_factory=dict)
+    # Distinct stories of the posts with a risk term (Mention.story), at most
+    # MAX_RISK_STORIES: the detector counts a story once per hour, not once
+    # per repost. Empty with risk_hits > 0 means "no story information".
+    risk_stories: list[str] = field(default_factory=list)
 
     TOP_N = 5
+    MAX_RISK_STORIES = 64
 
     @property
     def end(self) -> float:
@@ -318,6 +326,9 @@ class Bucket:
             self.risk_hits += 1
             for term in mention.risk_terms:
                 self.risk_terms[term] = self.risk_terms.get(term, 0) + 1
+            story = mention.story or mention.post_key
+            if story not in self.risk_stories and len(self.risk_stories) < self.MAX_RISK_STORIES:
+                self.risk_stories.append(story)
         if not mention.is_negative:
             return
         self.negative += 1
@@ -350,6 +361,7 @@ class Bucket:
             "top_negative": list(self.top_negative),
             "last_offset": self.last_offset,
             "sources": dict(self.sources),
+            "risk_stories": list(self.risk_stories),
         }
 
     @classmethod
@@ -366,6 +378,7 @@ class Bucket:
             top_negative=list(data.get("top_negative", [])),
             last_offset=int(data.get("last_offset", -1)),
             sources={str(k): list(v) for k, v in data.get("sources", {}).items()},
+            risk_stories=[str(x) for x in data.get("risk_stories", [])],
         )
 
 

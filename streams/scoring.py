@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from streams.brands import BrandMatcher
 from streams.models import Mention, Post, reach_weight
+from streams.sentiment.preprocess import story_key
 
 
 class ScoreLike(Protocol):
@@ -25,6 +26,7 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
                  src: tuple[int, int] = (-1, -1)) -> list[Mention]:
     reach = reach_weight(post.author.followers, post.reposts, post.comments)
     is_negative = score.negative >= negative_threshold
+    story = story_key(post.text) or post.key
     return [
         Mention(
             brand=brand,
@@ -49,6 +51,7 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
             src_partition=src[0],
             src_offset=src[1],
             src_index=index,
+            story=story,
         )
         for index, brand in enumerate(brands)
     ]

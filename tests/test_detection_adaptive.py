@@ -80,7 +80,7 @@ def opened(events: list[AlertEvent], signals: tuple[str, ...] | None = None) -> 
             and (signals is None or e.signal in signals)]
 
 
-NEGATIVE = ("negative_share", "negative_volume")
+NEGATIVE = ("negative_share", "negative_volume", "risk_terms")
 
 
 def test_sudden_burst_fires_within_five_buckets() -> None:
@@ -267,6 +267,9 @@ def test_state_stays_under_20_kb_in_the_worst_case() -> None:
         bucket.top_negative = [dict(p, excerpt=long_text[:140], url="https://weibo.example/" + "x" * 200)
                                for p in bucket.top_negative]
         bucket.risk_terms = {f"风险词{k}": k + 1 for k in range(40)}
+        # Every post a new story with a risk term: the story memory at its cap.
+        bucket.risk_stories = [f"{int(bucket.start // 60) * 64 + k:08x}"[-8:] for k in range(Bucket.MAX_RISK_STORIES)]
+        bucket.risk_hits = len(bucket.risk_stories)
         detector.update(bucket)
         if bucket.start - T0 > 2 * DAY:
             largest = max(largest, len(json.dumps(detector.to_state()).encode()))
@@ -385,3 +388,102 @@ def test_cold_start_does_not_fire_on_a_brand_whose_normal_tone_is_half_negative(
         negative = sum(rng.random() < 0.5 for _ in range(total))
         events += detector.update(Bucket("newbrand", 1_700_000_040.0 + 60 * minute, 60.0, total=total, negative=negative))
     assert [e for e in events if e.signal != "volume"] == []
+
+
+# -- risk_terms: stories naming a risk, tested with the exact tail ----------------
+
+def night_stream(days: float, seed: int, story: str | None = None, onset: float = 0.0,
+                 per_bucket: float = 0.0, negative_share: float = 1.0) -> Iterator[Bucket]:
+    """A small brand (about 3 posts a minute by day, a few an hour at
+    night) whose calm posts name a risk now and then (about 3 %, each its
+    own story), plus from ``onset`` ``per_bucket`` extra posts naming a risk:
+    each its own story, or all reposts of ``story``."""
+    rng = np.random.default_rng(seed)
+    for i in range(int(days * DAY / MINUTE)):
+        t = T0 + i * MINUTE
+        local_hour = ((t + 8 * HOUR) % DAY) / HOUR
+        rate = 3.0 * (1.0 + 0.9 * math.sin(2 * math.pi * (local_hour - 10.0) / 24.0))  # trough at 04:00
+        total = int(rng.poisson(rate))
+        negative = int(rng.binomial(total, 0.2))
+        stories = [f"calm-{i}-{k}" for k in range(int(rng.binomial(total, 0.03)))]
+        if onset and onset <= t - T0 < onset + 40 * MINUTE:
+            extra = int(rng.poisson(per_bucket))
+            total += extra
+            negative += int(rng.binomial(extra, negative_share))
+            stories += [story if story else f"crisis-{i}-{k}" for k in range(extra)]
+        unique = list(dict.fromkeys(stories))
+        yield Bucket(brand="acme", start=t, size=MINUTE, total=total, negative=negative,
+                     risk_hits=len(stories), risk_terms={"召回": len(stories)} if stories else {},
+                     risk_stories=unique)
+
+
+NIGHT_ONSET = 3 * DAY + 10 * HOUR  # 02:00 local (T0 is 16:00 local)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_risk_stories_catch_a_small_night_crisis_within_five_minutes(seed: int) -> None:
+    events = run(AdaptiveDetector("acme"), night_stream(3.5, seed, onset=NIGHT_ONSET, per_bucket=1.5))
+    risk = [e for e in opened(events, ("risk_terms",)) if e.event_time > T0 + NIGHT_ONSET]
+    assert risk, "the night crisis raised no risk_terms alert"
+    first = risk[0]
+    assert first.event_time <= T0 + NIGHT_ONSET + 5 * MINUTE
+    evidence = first.evidence
+    assert evidence["test"].startswith("exact negative-binomial tail on new stories with risk terms")
+    assert evidence["risk_stories"] >= 4 and evidence["expected_risk_stories"] < 0.5
+    assert 0.0 < evidence["baseline_risk_share"] < 0.06
+    assert "new stories with risk terms" in first.summary
+
+
+def test_a_repost_cascade_of_one_risky_post_is_one_story() -> None:
+    # The same posts, but every one of them reposts one post: one story.
+    events = run(AdaptiveDetector("acme"), night_stream(3.5, 1, story="one-post", onset=NIGHT_ONSET, per_bucket=1.5))
+    assert not [e for e in opened(events, ("risk_terms",)) if e.event_time > T0 + NIGHT_ONSET]
+
+
+def test_risk_stories_need_the_negative_share_up() -> None:
+    # News naming a recall in a neutral tone (a competitor's recall, a
+    # regulator's routine notice) is not this brand's crisis.
+    events = run(AdaptiveDetector("acme"),
+                 night_stream(3.5, 1, onset=NIGHT_ONSET, per_bucket=1.5, negative_share=0.05))
+    assert not [e for e in opened(events, ("risk_terms",)) if e.event_time > T0 + NIGHT_ONSET]
+
+
+def test_calm_risk_stories_raise_no_alert() -> None:
+    events = run(AdaptiveDetector("acme"), night_stream(7.0, 4))
+    assert not opened(events, ("risk_terms",)), [e.summary for e in opened(events)]
+
+
+def test_a_story_counts_once_per_longest_window() -> None:
+    detector = AdaptiveDetector("acme")
+    for i in range(200):
+        again = i in (0, 30, 59, 120)
+        bucket = Bucket(brand="acme", start=T0 + i * MINUTE, size=MINUTE, total=1, risk_hits=int(again),
+                        risk_stories=["same"] if again else [])
+        detector.update(bucket)
+        if i == 59:
+            assert sum(entry[3] for entry in detector.ring) == 1  # seen at 0, 30 and 59: one story
+        if i == 120:
+            # Not seen for 61 buckets (the longest window is 60): it counts again.
+            assert sum(entry[3] for entry in detector.ring) == 1
+            assert detector.to_state()["risk_seen"] == {"same": 0}
+    # An hour later it is forgotten: the saved state keeps only the last hour's stories.
+    assert detector.to_state()["risk_seen"] == {}
+
+
+def test_buckets_without_story_keys_count_every_risk_post() -> None:
+    # From a producer that predates story keys: the posts themselves count.
+    detector = AdaptiveDetector("acme")
+    detector.update(Bucket(brand="acme", start=T0, size=MINUTE, total=5, risk_hits=3))
+    assert detector.ring[-1][3] == 3
+
+
+def test_a_state_saved_before_the_risk_signal_keeps_what_it_learned() -> None:
+    detector = AdaptiveDetector("acme")
+    run(detector, stream(1.0))
+    state = json.loads(json.dumps(detector.to_state()))
+    del state["risk"], state["risk_seen"], state["alerts"]["risk_terms"]
+    restored = AdaptiveDetector("acme", state=state)
+    assert restored.seen == detector.seen
+    assert restored.share_neg == detector.share_neg and restored.volume.level == detector.volume.level
+    assert (restored.risk_hits, restored.risk_tot) == (0.0, 0.0)  # starts at the prior
+    run(restored, stream(0.1, start=T0 + DAY))

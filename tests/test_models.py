@@ -110,3 +110,48 @@ def test_bucket_keeps_the_most_far_reaching_negative_posts() -> None:
     assert [s["id"] for s in bucket.top_negative] == ["w:7", "w:6", "w:5", "w:4", "w:3"]
     assert bucket.risk_terms == {"投诉": 8}
     assert Bucket.from_dict(bucket.to_dict()).to_dict() == bucket.to_dict()
+
+
+def test_bucket_lists_each_risk_story_once_up_to_its_cap() -> None:
+    def mention(key: str, story: str, risky: bool = True) -> Mention:
+        return Mention(brand="xinghe", post_key=key, source="w", post_id=key, author_id="a", author_name="a",
+                       followers=1, verified=False, text="召回", url="", created_at=1.0, negative=0.9,
+                       sentiment=0.1, is_negative=True, reach=1.0, risk_terms=["召回"] if risky else [],
+                       story=story)
+
+    bucket = Bucket("xinghe", 0.0, 60.0)
+    for i in range(5):
+        bucket.add(mention(f"w:{i}", "s1"))  # five reposts of one post
+    bucket.add(mention("w:9", "s2"))
+    bucket.add(mention("w:10", "s3", risky=False))  # no risk term: not a risk story
+    bucket.add(mention("w:old", ""))  # from a producer without story keys: its own story
+    assert bucket.risk_hits == 7
+    assert bucket.risk_stories == ["s1", "s2", "w:old"]
+    assert Bucket.from_dict(bucket.to_dict()).risk_stories == ["s1", "s2", "w:old"]
+    for i in range(200):
+        bucket.add(mention(f"x:{i}", f"story{i}"))
+    assert len(bucket.risk_stories) == Bucket.MAX_RISK_STORIES
+    # A bucket written before risk stories existed reads back with none.
+    old = bucket.to_dict()
+    del old["risk_stories"]
+    assert Bucket.from_dict(old).risk_stories == []
+
+
+def test_mentions_carry_the_story_their_post_spreads() -> None:
+    from types import SimpleNamespace
+
+    from streams.models import Post
+    from streams.scoring import mentions_for
+
+    def post(pid: str, text: str) -> Post:
+        return Post.from_dict({"source": "weibo", "id": pid, "text": text, "created_at": "2026-03-02T02:00:00+08:00",
+                               "author": {"id": "u1", "name": "张三", "followers": 10}})
+
+    score = SimpleNamespace(negative=0.9, sentiment=0.1, risk_terms=["致癌"])
+    original = mentions_for(post("1", "曝光！晨光面包被检出致癌物"), ["chenguang"], score, 0.5)[0]
+    repost = mentions_for(post("2", "天哪//@张三:曝光！晨光面包被检出致癌物"), ["chenguang"], score, 0.5)[0]
+    other = mentions_for(post("3", "晨光面包致癌？"), ["chenguang"], score, 0.5)[0]
+    assert original.story == repost.story != other.story
+    assert Mention.from_dict(repost.to_dict()).story == repost.story
+    emoticons_only = mentions_for(post("4", "[怒]"), ["chenguang"], score, 0.5)[0]
+    assert emoticons_only.story == emoticons_only.post_key

@@ -40,3 +40,16 @@ def test_full_width_forms_and_traditional_characters_are_normalised() -> None:
 def test_strip_emoticons_for_emoticon_labeled_corpora() -> None:
     assert strip_emoticons("好[哈哈]开心[心]") == "好开心"
     assert strip_emoticons("[ 不是表情") == "[ 不是表情"
+
+
+def test_reposts_and_replies_spread_the_story_at_the_end_of_their_chain() -> None:
+    from streams.sentiment.preprocess import story_key
+
+    original = story_key("曝光！晨光面包被检出致癌物[怒] http://t.cn/A6abc")
+    assert original is not None and len(original) == 8
+    assert story_key("转发微博//@张三:曝光！晨光面包被检出致癌物[怒]") == original
+    assert story_key("太可怕了//@李四: 同意//@张三:曝光！晨光面包被检出致癌物") == original
+    assert story_key("回复@李四:真的假的//@张三:曝光！晨光面包被检出致癌物") == original
+    assert story_key("曝光！晨光面包被检出致癌物 ") == original  # the same words, spaces aside
+    assert story_key("晨光面包又被检出致癌物") != original
+    assert story_key("[怒][怒]") is None  # nothing but emoticons: the post is its own story

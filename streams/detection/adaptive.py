@@ -11,7 +11,13 @@ at once (default 5, 15 and 60 minutes):
   raises a *negative* alert);
 * ``negative_share``: negative posts out of all posts against the brand's
   usual share, a beta-binomial z plus a minimum number of negative posts and
-  a minimum lift; its Wilson lower bound decides the severity.
+  a minimum lift; its Wilson lower bound decides the severity;
+* ``risk_terms``: posts naming a risk (the lexicon's risk terms: recall,
+  carcinogen, exposé...) against expected volume x the brand's usual share
+  of such posts, with the exact negative-binomial tail, and only while the
+  negative share is up too. At night a crisis is a handful of posts against
+  a fraction of one expected; what sets it apart from a grumpy hour is what
+  the posts say.
 
 Expected counts come from ``level x hour-of-day factor x day-of-week
 factor`` learned online (multiplicative Holt-Winters without trend). The
@@ -31,27 +37,31 @@ from typing import Any
 from streams.detection.params import SIGNALS, AdaptiveParams
 from streams.detection.stats import (
     binomial_upper_tail,
+    count_upper_tail,
     count_z,
     half_life_alpha,
     share_z,
+    tail_z,
     upper_tail_p,
     wilson_lower,
 )
 from streams.models import AlertEvent, Bucket
 
 STATE_VERSION = 3
-# Ring entries: total, negative, reach_negative, risk_hits, expected total.
+# Ring entries: total, negative, reach_negative, fresh risk stories, expected total.
 _TOT, _NEG, _REACH, _RISK, _MU_TOT = range(5)
-# Running sums per window: total, negative, expected total (what the tests
-# read every bucket). Reach and risk hits are summed from the ring only when
-# an alert needs them: two fewer sums to move per window and bucket.
-_S_TOT, _S_NEG, _S_MU = range(3)
+# Running sums per window: total, negative, expected total, risk hits (what
+# the tests read every bucket). Reach is summed from the ring only when an
+# alert needs it: one fewer sum to move per window and bucket.
+_S_TOT, _S_NEG, _S_MU, _S_RISK = range(4)
 # Windows longer than this many buckets are shortened: the ring is part of
 # the state, which must stay under 20 KB per brand.
 MAX_WINDOW_BUCKETS = 240
 MIN_RATE = 0.01  # expected posts per bucket never drops below this
 PRIOR_SHARE = 0.2  # negative share assumed before any post is seen
 PRIOR_SHARE_WEIGHT = 10.0  # ... worth this many posts
+PRIOR_RISK_SHARE = 0.05  # share of posts with a risk term assumed before any post is seen
+PRIOR_RISK_WEIGHT = 20.0  # ... worth this many posts
 PHI_PRIOR = 0.1
 PHI_MIN = 0.01
 RHO_MIN, RHO_MAX, RHO_PRIOR = 0.002, 0.25, 0.01
@@ -76,6 +86,9 @@ LONG_MIN_SPREAD = 0.05  # floor of the log-ratio spread (a flat series is not in
 LONG_MAD_TO_SD = 1.25  # mean absolute deviation x this = sd for a normal distribution
 RECENT_BUCKETS_FOR_EVIDENCE = 2
 RECENT_TERMS = 5  # risk terms kept per recent bucket
+# Risk stories remembered (story key -> bucket index last seen), newest
+# last; a story not seen for the longest window counts as fresh again.
+MAX_RISK_SEEN = 128
 
 
 class SeasonalRate:
@@ -258,7 +271,7 @@ class AdaptiveDetector:
         self.ring: list[list[Any]] = [list(e) for e in s.get("ring", [])]
         self.pos: int = int(s.get("pos", 0))
         # Stored with all five ring fields (the layout of state version 3).
-        self.sums: list[list[Any]] = [[x[_TOT], x[_NEG], x[_MU_TOT]] for x in s.get("sums", [])]
+        self.sums: list[list[Any]] = [[x[_TOT], x[_NEG], x[_MU_TOT], x[_RISK]] for x in s.get("sums", [])]
         self.saved_windows: list[int] = list(s.get("windows", []))
         self.volume = SeasonalRate(s.get("volume"))
         self.phi_volume = [_Dispersion(x) for x in s.get("phi_volume", [])]
@@ -266,6 +279,14 @@ class AdaptiveDetector:
         share = s.get("share", [0.0, 0.0])
         self.share_neg, self.share_tot = float(share[0]), float(share[1])
         self.share_rho = [_ShareDispersion(x) for x in s.get("share_rho", [])]
+        # Usual share of posts with a risk term (discounted sums, like the
+        # negative share). Absent from states saved before the risk_terms
+        # signal existed: those start from the prior and keep everything else.
+        risk = s.get("risk", [0.0, 0.0])
+        self.risk_hits, self.risk_tot = float(risk[0]), float(risk[1])
+        # Stored as {story: buckets since last seen} (small numbers, small state).
+        newest = int(self.last_start // self.size) if self.last_start is not None and self.size else 0
+        self.risk_seen: dict[str, int] = {str(k): newest - int(age) for k, age in s.get("risk_seen", {}).items()}
         self.reach_per_negative: float = float(s.get("reach_per_negative", 0.0))
         # The volume statistic's usual daily maximum: [today's max, typical, days learned, local day].
         tail = s.get("volume_tail", [0.0, 0.0, 0, -1])
@@ -296,9 +317,10 @@ class AdaptiveDetector:
         # The last bucket's test results: for scoring a series and for plots.
         self.incident_is_open = any(st["firing"] for st in self.alerts.values())
         self.was_hot = any(st["hot"] for st in self.alerts.values())
-        # (volume, negative_volume, negative_share) test results of the last bucket.
-        self._last: tuple[_Test, _Test, _Test] | None = None
+        # (volume, negative_volume, negative_share, risk_terms) test results of the last bucket.
+        self._last: tuple[_Test, _Test, _Test, _Test] | None = None
         self.last_base_share = PRIOR_SHARE
+        self.last_base_risk = PRIOR_RISK_SHARE
         self.negative_level = 1.0  # see update: attention level the negative count is tested against
         self.clock_hours = -1  # local hours since the epoch of the last bucket, and its (hour, dow, day)
         self.clock: tuple[int, int, int] = (0, 0, 0)
@@ -311,8 +333,9 @@ class AdaptiveDetector:
         update path keeps a tuple)."""
         if self._last is None:
             return {}
-        volume, negative_volume, negative_share = self._last
-        return {"negative_share": negative_share, "negative_volume": negative_volume, "volume": volume}
+        volume, negative_volume, negative_share, risk_terms = self._last
+        return {"negative_share": negative_share, "negative_volume": negative_volume, "risk_terms": risk_terms,
+                "volume": volume}
 
     @property
     def last_statistics(self) -> dict[str, float]:
@@ -337,10 +360,10 @@ class AdaptiveDetector:
         tests = self.last_tests
         if not tests:
             return 0.0
-        score = max(tests["negative_share"][_Z], tests["negative_volume"][_Z], 0.0)
+        score = max(tests["negative_share"][_Z], tests["negative_volume"][_Z], tests["risk_terms"][_Z], 0.0)
         base_share = self.last_base_share
         min_negative = self.params.min_negative
-        for index, (total, negative, mu_total) in enumerate(self.sums):
+        for index, (total, negative, mu_total, _risk) in enumerate(self.sums):
             if negative < min_negative or negative <= total * base_share:
                 continue
             score = max(score, share_z(negative, total, base_share, self.share_rho[index].rho),
@@ -371,6 +394,8 @@ class AdaptiveDetector:
             "phi_negative": [d.to_state() for d in self.phi_negative],
             "share": [self.share_neg, self.share_tot],
             "share_rho": [d.to_state() for d in self.share_rho],
+            "risk": [self.risk_hits, self.risk_tot],
+            "risk_seen": self._stored_risk_seen(),
             "reach_per_negative": self.reach_per_negative,
             "volume_tail": [self.tail_today, self.tail_typical, self.tail_days, self.tail_day],
             "volume_long": [self.long_observed, self.long_expected, self.long_centre, self.long_mad,
@@ -413,6 +438,7 @@ class AdaptiveDetector:
             p.z_fire, p.resolve_z, p.min_negative, p.min_volume, p.min_ratio, p.negative_min_ratio,
             p.share_gate_z, p.min_share_lift, 2 * p.min_negative, p.cold_start_share, upper_tail_p(p.z_fire),
             p.volume_z_fire, p.volume_tail_margin, p.volume_confirm_z,
+            p.risk_z_fire, p.risk_min_hits, p.risk_min_ratio, p.risk_min_negative,
             # The share z both negative hot tests need, squared, a hair low so
             # rounding can never skip a window the exact test would pass.
             min(p.share_gate_z, p.z_fire) ** 2 * (1.0 - 1e-9) if min(p.share_gate_z, p.z_fire) > 0.0 else 0.0)
@@ -446,29 +472,51 @@ class AdaptiveDetector:
 
     def _stored_sums(self) -> list[list[Any]]:
         """The window sums in the stored layout (total, negative, reach,
-        risk, expected total): reach and risk for every window in one walk
-        back through the ring, since the windows are nested."""
+        risk, expected total): reach for every window in one walk back
+        through the ring, since the windows are nested."""
         out: list[list[Any]] = []
         ring = self.ring
         length = self.ring_length
         pos = self.pos
         reach: float = 0.0
-        risk = 0
         back = 0
-        for (total, negative, mu_total), width in self.window_sums:
+        for (total, negative, mu_total, risk), width in self.window_sums:
             while back < width and back < len(ring):
                 back += 1
-                entry = ring[(pos - back) % length]
-                reach += entry[_REACH]
-                risk += entry[_RISK]
+                reach += ring[(pos - back) % length][_REACH]
             out.append([total, negative, reach, risk, mu_total])
         return out
+
+    def _stored_risk_seen(self) -> dict[str, int]:
+        """The remembered risk stories still inside the longest window, as
+        {story: buckets since it was last seen}, oldest first."""
+        if self.size is None or not self.risk_seen:
+            return {}
+        horizon = self.ring_length
+        newest = int((self.last_start or 0.0) // self.size)
+        return {k: newest - v for k, v in self.risk_seen.items() if newest - v < horizon}
+
+    def _fresh_risk_stories(self, stories: list[str], index: int) -> int:
+        """How many of a bucket's risk stories were not already seen within
+        the longest window: a repost cascade of one post naming a recall is
+        one story, counted when it starts."""
+        seen_at = self.risk_seen
+        horizon = self.ring_length
+        fresh = 0
+        for key in stories:
+            last = seen_at.pop(key, None)
+            if last is None or index - last >= horizon:
+                fresh += 1
+            seen_at[key] = index  # re-inserted: the dict stays oldest first
+        while len(seen_at) > MAX_RISK_SEEN:
+            del seen_at[next(iter(seen_at))]
+        return fresh
 
     def _reset_windows(self) -> None:
         self.saved_windows = list(self.windows)
         self.ring = []
         self.pos = 0
-        self.sums = [[0, 0, 0.0] for _ in self.windows]
+        self.sums = [[0, 0, 0.0, 0] for _ in self.windows]
         self.window_sums = list(zip(self.sums, self.windows, strict=True))
 
     # -- the entry point --------------------------------------------------------
@@ -496,7 +544,12 @@ class AdaptiveDetector:
         # The ring and the window sums, inline (this runs for every bucket).
         mu_rounded = round(mu_total, 4)
         reach = round(bucket.reach_negative, 3)
-        risk = bucket.risk_hits
+        # Risk is counted in stories (a repost cascade is one); a producer
+        # without story keys sends none, and then every post counts.
+        stories = bucket.risk_stories
+        risk = self._fresh_risk_stories(stories, int(start // bucket.size)) if stories else bucket.risk_hits
+        if risk > total:
+            risk = total  # a malformed bucket: never more risk posts than posts
         ring = self.ring
         length = self.ring_length
         filled = len(ring)
@@ -508,6 +561,7 @@ class AdaptiveDetector:
                 sums[0] += total - old[0]
                 sums[1] += negative - old[1]
                 sums[2] += mu_rounded - old[4]
+                sums[3] += risk - old[3]
         else:
             for sums, width in self.window_sums:
                 if filled >= width:
@@ -515,10 +569,12 @@ class AdaptiveDetector:
                     sums[0] += total - old[0]
                     sums[1] += negative - old[1]
                     sums[2] += mu_rounded - old[4]
+                    sums[3] += risk - old[3]
                 else:
                     sums[0] += total
                     sums[1] += negative
                     sums[2] += mu_rounded
+                    sums[3] += risk
         if filled < length:
             ring.append([total, negative, reach, risk, mu_rounded])
         else:
@@ -540,6 +596,8 @@ class AdaptiveDetector:
 
         base_share = (self.share_neg + PRIOR_SHARE * PRIOR_SHARE_WEIGHT) / (self.share_tot + PRIOR_SHARE_WEIGHT)
         self.last_base_share = base_share
+        base_risk = (self.risk_hits + PRIOR_RISK_SHARE * PRIOR_RISK_WEIGHT) / (self.risk_tot + PRIOR_RISK_WEIGHT)
+        self.last_base_risk = base_risk
         if day != self.tail_day:
             self._close_tail_day(day)
         # The brand's level of attention over the last hours: the long scale's
@@ -552,7 +610,8 @@ class AdaptiveDetector:
         if level < 1.0:
             level = 1.0
         self.negative_level = level
-        volume_test, negative_volume_test, negative_share_test = self._test_windows(base_share, warmed, level)
+        volume_test, negative_volume_test, negative_share_test, risk_test = self._test_windows(
+            base_share, base_risk, warmed, level)
         volume_hot = volume_test[_HOT]
         self.last_short_volume_z = volume_test[_Z]
         # Long scale: smoothed mentions against smoothed expectation.
@@ -589,7 +648,7 @@ class AdaptiveDetector:
         volume_z = self.last_short_volume_z
         if volume_z > self.tail_today:
             self.tail_today = volume_z
-        self._last = (volume_test, negative_volume_test, negative_share_test)
+        self._last = (volume_test, negative_volume_test, negative_share_test, risk_test)
         self.last_warmed = warmed
 
         events: list[AlertEvent] = []
@@ -597,12 +656,14 @@ class AdaptiveDetector:
         incident_was_open = self.incident_is_open
         if incident_was_open:
             self._collect_evidence(bucket)
-        negative_hot = negative_volume_test[_HOT] or negative_share_test[_HOT]
+        risk_hot = risk_test[_HOT]
+        negative_hot = negative_volume_test[_HOT] or negative_share_test[_HOT] or risk_hot
         any_hot = volume_hot or long_hot or negative_hot
         # The common case (nothing hot now or in the previous bucket, nothing
         # firing) has nothing to advance.
         if any_hot or incident_was_open or self.was_hot:
-            for sig, test in zip(SIGNALS, (negative_share_test, negative_volume_test, volume_test), strict=True):
+            for sig, test in zip(SIGNALS, (negative_share_test, negative_volume_test, risk_test, volume_test),
+                                 strict=True):
                 events.extend(self._advance(sig, test, bucket, base_share))
         self.was_hot = any_hot
         incident_open = any(st["firing"] for st in alerts.values()) if events or incident_was_open else False
@@ -620,8 +681,8 @@ class AdaptiveDetector:
         self.recent_top.append(bucket.top_negative)
         self.recent_terms.append(bucket.risk_terms)
 
-        self._learn(total, negative, bucket.reach_negative, hour, dow, day, mu_total,
-                    base_share, volume_hot, negative_hot, warmed, log_ratio, spread, long_hot)
+        self._learn(total, negative, bucket.reach_negative, risk, hour, dow, day, mu_total,
+                    base_share, base_risk, volume_hot, negative_hot, warmed, log_ratio, spread, long_hot)
         return events
 
     def _close_tail_day(self, day: int) -> None:
@@ -653,14 +714,16 @@ class AdaptiveDetector:
         self.sums = []  # no sums: _derive starts the windows afresh (and binds them)
         self._derive()
 
-    def _test_windows(self, base_share: float, warmed: bool, level: float) -> tuple[_Test, _Test, _Test]:
+    def _test_windows(self, base_share: float, base_risk: float, warmed: bool,
+                      level: float) -> tuple[_Test, _Test, _Test, _Test]:
         """Per signal: the best window (hot first, then highest statistic),
         whether it is hot, and whether every window is quiet (below resolve_z).
 
         Written out flat because it runs for every bucket of every brand."""
         sqrt = math.sqrt
         (z_fire, resolve_z, min_negative, min_volume, min_ratio, negative_ratio, share_gate, min_share_lift,
-         cold_min, cold_share, p_fire, volume_z_fire, tail_margin, confirm_z, gate_sq) = self.test_constants
+         cold_min, cold_share, p_fire, volume_z_fire, tail_margin, confirm_z, risk_z_fire, risk_min_hits,
+         risk_ratio, risk_min_negative, gate_sq) = self.test_constants
         share_floor = base_share + min_share_lift
         volume_z = tail_margin * self.tail_typical
         if volume_z < volume_z_fire:
@@ -678,6 +741,9 @@ class AdaptiveDetector:
         start = -math.inf if negatives_firing else 0.0
         bn, in_, hn, qn = start, 0, False, True
         bs, is_, hs, qs = start, 0, False, True
+        risk_firing = alerts["risk_terms"]["firing"] is not None
+        br, ir, hr, qr = -math.inf if risk_firing else 0.0, 0, False, True
+        risk_level = base_risk * level  # expected posts with a risk term per expected post
         gate_skip = warmed and gate_sq > 0.0
         share_level = base_share * level  # expected negative posts per expected post
         index = -1
@@ -688,7 +754,7 @@ class AdaptiveDetector:
         # usual share (or with fewer than min_negative negatives) can make
         # neither negative signal hot; unless an alert needs the quiet flags,
         # such a statistic is not computed and counts as 0.
-        for total, negative, mu_t in self.sums:
+        for total, negative, mu_t, risk in self.sums:
             index += 1
             if total <= mu_t and not volume_firing:
                 z = 0.0
@@ -704,6 +770,25 @@ class AdaptiveDetector:
                     bv, iv = z, index
             elif not hv and z > bv:
                 bv, iv = z, index
+            if risk_firing or (risk >= risk_min_hits and negative >= risk_min_negative and warmed):
+                # Rare: a window with several risk-term posts (or an open
+                # risk alert, which needs every window's statistic to resolve).
+                mu_r = mu_t * risk_level
+                if risk_firing or risk >= risk_ratio * mu_r:
+                    z = tail_z(count_upper_tail(int(risk), mu_r, phi_n[index].phi)) if risk > mu_r else 0.0
+                    if z >= resolve_z:
+                        qr = False
+                    hot = False
+                    if (z >= risk_z_fire and warmed and risk >= risk_min_hits and risk >= risk_ratio * mu_r
+                            and negative >= risk_min_negative and total > 0):
+                        z_share = (negative - total * base_share - 0.5) / sqrt(
+                            total * q * (1.0 + (total - 1.0) * rhos[index].rho))
+                        hot = z_share >= share_gate
+                    if hot:
+                        if not hr or z > br:
+                            br, ir, hr = z, index, True
+                    elif not hr and z > br:
+                        br, ir = z, index
             if not negatives_firing:
                 # Neither negative signal can be hot here: too few negative
                 # posts, a share at or below the usual one, or (warmed up) a
@@ -750,13 +835,16 @@ class AdaptiveDetector:
             # A burst the longest window does not confirm is a blip (one
             # repost cascade), not a volume event.
             hv = False
-        return (bv, iv, hv, qv), (bn, in_, hn, qn), (bs, is_, hs, qs)
+        return (bv, iv, hv, qv), (bn, in_, hn, qn), (bs, is_, hs, qs), (br, ir, hr, qr)
 
     def _z_per_window(self, sig: str, base_share: float) -> list[float]:
         out: list[float] = []
-        for index, (total, negative, mu_total) in enumerate(self.sums):
+        for index, (total, negative, mu_total, risk) in enumerate(self.sums):
             if sig == "volume":
                 z = count_z(total, mu_total, self.phi_volume[index].phi)
+            elif sig == "risk_terms":
+                mu_risk = mu_total * self.last_base_risk * self.negative_level
+                z = tail_z(count_upper_tail(int(risk), mu_risk, self.phi_negative[index].phi)) if risk > mu_risk else 0.0
             elif sig == "negative_volume":
                 z = count_z(negative, mu_total * base_share * self.negative_level, self.phi_negative[index].phi)
             else:
@@ -828,10 +916,12 @@ class AdaptiveDetector:
         """Numbers behind one signal's best window, and the severity they imply."""
         p = self.params
         index = test[_INDEX]
-        total, negative, mu_total = self.sums[index]
+        total, negative, mu_total, _risk = self.sums[index]
         width = self.windows[index]
         reach_sum, risk_sum = self._ring_sums(width)
         mu_negative = mu_total * base_share * self.negative_level
+        mu_risk = mu_total * self.last_base_risk * self.negative_level
+        risk_change = risk_sum / mu_risk if mu_risk > 0 else 0.0
         z = test[_Z]
         share = negative / total if total else 0.0
         lower = wilson_lower(negative, total, p.z_fire)
@@ -850,6 +940,10 @@ class AdaptiveDetector:
             value, baseline = float(negative), mu_negative
             critical = (strong and (negative_change >= p.critical_ratio or reach_ratio >= p.critical_ratio)) or risky
             test_name = "negative-binomial tail (Anscombe z) on negative posts, share gate"
+        elif sig == "risk_terms":
+            value, baseline = float(risk_sum), mu_risk
+            critical = (strong and (risk_change >= p.critical_ratio or reach_ratio >= p.critical_ratio)) or risky
+            test_name = "exact negative-binomial tail on new stories with risk terms, share gate"
         else:
             value, baseline = share, base_share
             critical = (strong and lower - base_share >= p.critical_share_lift) or risky
@@ -880,7 +974,9 @@ class AdaptiveDetector:
                 "negative_change": round(negative_change, 3),
                 "reach_negative": round(reach_sum, 3),
                 "reach_ratio": round(reach_ratio, 3),
-                "risk_hits": risk_sum,
+                "risk_stories": risk_sum,
+                "expected_risk_stories": round(mu_risk, 4),
+                "baseline_risk_share": round(self.last_base_risk, 4),
                 "warmed_up": self.seen > self.warmup_buckets,
                 "sensitivity": p.sensitivity,
                 "volume_sparkline": list(self.volume_sparkline),
@@ -960,9 +1056,9 @@ class AdaptiveDetector:
 
     # -- learning ------------------------------------------------------------------
 
-    def _learn(self, total: int, negative: int, reach: float, hour: int, dow: int, day: int,
-               mu_total: float, base_share: float, volume_hot: bool, neg_hot: bool, warmed: bool,
-               log_ratio: float, long_spread: float, long_hot: bool) -> None:
+    def _learn(self, total: int, negative: int, reach: float, risk: int, hour: int, dow: int, day: int,
+               mu_total: float, base_share: float, base_risk: float, volume_hot: bool, neg_hot: bool,
+               warmed: bool, log_ratio: float, long_spread: float, long_hot: bool) -> None:
         a_level = self.a_level
         seen = self.seen
         if self.incident_is_open:
@@ -988,11 +1084,14 @@ class AdaptiveDetector:
             firing = alerts["negative_share"]["firing"]
             share_learns = volume_learns and (
                 (seen - firing["since_bucket"] >= relearn) if firing is not None else not neg_hot)
+            firing = alerts["risk_terms"]["firing"]
+            risk_learns = volume_learns and (
+                (seen - firing["since_bucket"] >= relearn) if firing is not None else not neg_hot)
         else:
             # Nothing firing (the common case): the same rules without lookups.
             volume_learns = not volume_hot or long_hot
             long_learns = volume_learns and not long_hot
-            negative_learns = share_learns = volume_learns and not neg_hot
+            negative_learns = share_learns = risk_learns = volume_learns and not neg_hot
         if volume_learns:
             count: float = total
             excess = total - mu_total - 1.0 if total >= mu_total else mu_total - total - 1.0
@@ -1040,6 +1139,19 @@ class AdaptiveDetector:
             keep = 1.0 - a_level
             self.share_neg = self.share_neg * keep + kept
             self.share_tot = self.share_tot * keep + total
+        if risk_learns and total > 0:
+            # The usual share of risk-term posts, clipped like the negative
+            # share: one cascade of reposts naming a recall must not make the
+            # next recall look ordinary.
+            kept_risk: float = risk
+            usual = total * base_risk
+            if warmed and risk > usual + 1.0:
+                variance = total * base_risk * (1.0 - base_risk)
+                if (risk - usual - 1.0) ** 2 > _WINSOR_SQ * variance:
+                    kept_risk = usual + WINSOR_SD * math.sqrt(variance) + 1.0
+            keep = 1.0 - a_level
+            self.risk_hits = self.risk_hits * keep + kept_risk
+            self.risk_tot = self.risk_tot * keep + total
         if volume_learns and seen % self.windows_gcd == 0:
             # Dispersion learns once per window length, from windows that do
             # not overlap (overlapping ones would count the same burst many
@@ -1079,5 +1191,10 @@ def _summary(sig: str, facts: dict[str, Any], minutes: float) -> str:
     if sig == "negative_volume":
         return (f"{int(facts['negative'])} negative posts in {minutes:g} min vs {facts['baseline']:.1f} expected, "
                 f"share {facts['share']:.0%} vs {facts['evidence']['baseline_share']:.0%} usual, z={z:.1f}")
+    if sig == "risk_terms":
+        return (f"{int(facts['value'])} new stories with risk terms in {minutes:g} min vs {facts['baseline']:.2f} "
+                f"expected, "
+                f"{int(facts['negative'])} of {int(facts['total'])} posts negative "
+                f"({facts['share']:.0%} vs {facts['evidence']['baseline_share']:.0%} usual), z={z:.1f}")
     return (f"negative share {facts['share']:.0%} over {minutes:g} min ({int(facts['negative'])} of "
             f"{int(facts['total'])} posts) vs {facts['baseline']:.0%} usual, z={z:.1f}")

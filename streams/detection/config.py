@@ -115,6 +115,10 @@ FIELD_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
     "utc_offset_hours": _number(-12.0, 14.0),
     "sparkline_buckets": _integer(1, 240),
     "risk_critical_hits": _integer(1, 1_000_000),
+    "risk_z_fire": _number(0.5, 37.0),
+    "risk_min_hits": _integer(1, 1_000_000),
+    "risk_min_ratio": _number(1.0, 1000.0),
+    "risk_min_negative": _integer(0, 1_000_000),
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 SENSITIVITIES = ("low", "balanced", "high")
-SIGNALS = ("negative_share", "negative_volume", "volume")
+SIGNALS = ("negative_share", "negative_volume", "risk_terms", "volume")
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,20 @@ class AdaptiveParams:
     sparkline_buckets: int = 30
     # Risk-term hits in the window that make a negative alert critical.
     risk_critical_hits: int = 20
+    # risk_terms: posts naming a risk (recall, carcinogen, exposé, rights
+    # defence...) against expected volume x the brand's usual share of such
+    # posts x its attention level, with the exact negative-binomial tail
+    # (at night the expected count is a fraction of a post, where the
+    # square-root transform of the other count tests is far too
+    # conservative). Hot when the tail's z reaches risk_z_fire (higher than
+    # z_fire: an exact tail believes its null model, and real traffic is
+    # burstier; 4.75 is p ~ 1e-6), with at least risk_min_hits such posts,
+    # risk_min_ratio times the expected, risk_min_negative negative posts
+    # and the negative share up by share_gate_z.
+    risk_z_fire: float = 4.75
+    risk_min_hits: int = 4
+    risk_min_ratio: float = 3.0
+    risk_min_negative: int = 3
 
 
 SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
@@ -95,6 +109,7 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
         "min_share_lift": 0.15, "critical_share_lift": 0.30, "critical_ratio": 8.0,
         "fire_after": 2, "resolve_after": 10, "cooldown": 3600.0,
         "volume_confirm_z": 6.0, "volume_cooldown": 48 * 3600.0, "volume_long_z": 4.0,
+        "risk_z_fire": 5.5, "risk_min_hits": 6, "risk_min_negative": 5,
     },
     "balanced": {},
     "high": {
@@ -103,6 +118,7 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
         "min_share_lift": 0.05, "critical_share_lift": 0.20, "critical_ratio": 4.0,
         "fire_after": 1, "resolve_after": 15, "cooldown": 900.0,
         "volume_confirm_z": 4.0, "volume_cooldown": 6 * 3600.0, "volume_long_z": 3.0,
+        "risk_z_fire": 4.25, "risk_min_hits": 3, "risk_min_negative": 2,
     },
 }
 

@@ -19,6 +19,7 @@ What a Weibo post looks like and what is done with each part:
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -127,6 +128,24 @@ def prepare(text: str) -> PreparedText:
     reposted = " ".join(part for part, _ in cleaned_reposts if part)
     reposted_emoticons = tuple(e for _, emoticons in cleaned_reposts for e in emoticons)
     return PreparedText(own_text, reposted, own_emoticons, reposted_emoticons)
+
+
+def story_key(text: str) -> str | None:
+    """Which story a post spreads, as a short stable key: the post at the
+    end of a repost or reply chain (``comment //@a: reply //@b: original``
+    spreads b's original), otherwise the post's own words.
+
+    Reposts of one post, and copies of one text, share a key: a complaint
+    reposted ten times in ten minutes is one story told ten times, not ten
+    customers. ``None`` when nothing is left after cleaning (then the post
+    is its own story). Keys are compared, never shown.
+    """
+    chain = _REPOST_SPLIT.split(normalise(_URL.sub(" ", text)))
+    root = _clean("@" + chain[-1] if len(chain) > 1 else chain[0])[0]
+    root = _SPACES.sub("", _EMOTICON.sub("", root))
+    if not has_content(root):
+        return None
+    return hashlib.blake2b(root.encode("utf-8"), digest_size=4).hexdigest()
 
 
 def strip_emoticons(text: str) -> str:
