@@ -395,7 +395,8 @@ def _clock(ts: float, zone: tzinfo, with_date: bool) -> str:
 def _value_text(event: AlertEvent) -> str:
     if event.signal == "negative_share":
         return f"{event.value:.0%} vs {event.baseline:.0%}"
-    return f"{event.value:,.0f} vs {event.baseline:,.1f}"
+    # A night's expectation is a fraction of a post: keep two digits there.
+    return f"{event.value:,.0f} vs {event.baseline:,.{2 if event.baseline < 1 else 1}f}"
 
 
 def _minutes(seconds: float | None) -> str:

@@ -150,3 +150,13 @@ def test_a_broken_user_template_stops_the_notifier_at_start_up(tmp_path: Path) -
                   "templates_dir": str(tmp_path)})
     with pytest.raises(TemplateError, match="duraton"):
         Notifier(cfg, "127.0.0.1:9", BrokerQuirks.for_kafka())
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_every_detector_signal_has_a_label(language: str) -> None:
+    from streams.detection.params import SIGNALS
+
+    strings = json.loads((Path(__file__).parent.parent / "alerting" / "templates" / language / "strings.json")
+                         .read_text(encoding="utf-8"))
+    assert set(strings["signal"]) == set(SIGNALS)
+    assert strings["signal"]["risk_terms"] == {"zh": "风险词激增", "en": "risk-term surge"}[language]
