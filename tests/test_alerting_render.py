@@ -160,3 +160,15 @@ def test_every_detector_signal_has_a_label(language: str) -> None:
                          .read_text(encoding="utf-8"))
     assert set(strings["signal"]) == set(SIGNALS)
     assert strings["signal"]["risk_terms"] == {"zh": "风险词激增", "en": "risk-term surge"}[language]
+
+
+@pytest.mark.parametrize(("language", "expected"), [
+    ("zh", "- 触发依据：**8 个新风险话题**，预期 0.12（近 5分钟，z=6.7）"),
+    ("en", "- Why: **8 new risk stories** vs 0.12 expected (last 5m, z=6.7)"),
+])
+def test_the_firing_message_says_why_in_the_signal_s_own_units(language: str, expected: str) -> None:
+    event = alert("acme", signal="risk_terms", value=8.0, baseline=0.12, statistic=6.72, window_seconds=300.0)
+    cfg = config({"channels": [{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/hook"}]},
+                 language=language)
+    section = make_renderer(cfg).render(Notification("hook", "r", {}, [event], "new", T0)).sections[0]
+    assert expected in section.splitlines()

@@ -198,6 +198,8 @@ class Renderer:
             "value": signal_value(event.signal, event.value),
             "baseline": signal_value(event.signal, event.baseline),
             "peak_value": signal_value(event.signal, event.peak_value or event.value),
+            "value_unit": s.get("value_unit", {}).get(event.signal, ""),
+            "statistic": f"{event.statistic:.1f}",
             "volume_change": f"{change:.1f}x" if change else s["none"],
             "window": self.duration(event.window_seconds),
             "sparkline": sparkline(event.sparkline) or s["none"],
