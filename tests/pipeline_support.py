@@ -169,10 +169,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
 
 
-def bucket_counts(records: list[Any]) -> dict[tuple[str, float], tuple[int, int]]:
-    """(brand, start) -> (total, negative) from koubei.buckets records."""
-    out: dict[tuple[str, float], tuple[int, int]] = {}
+def bucket_counts(records: list[Any]) -> dict[tuple[str, float], tuple[int, int, int, tuple[str, ...]]]:
+    """(brand, start) -> (total, negative, risk hits, sorted risk stories)
+    from koubei.buckets records (stories sorted: their order follows the
+    interleaving of posts partitions, which may differ between runs)."""
+    out: dict[tuple[str, float], tuple[int, int, int, tuple[str, ...]]] = {}
     for record in records:
         bucket = json.loads(record.value)
-        out[(bucket["brand"], float(bucket["start"]))] = (bucket["total"], bucket["negative"])
+        out[(bucket["brand"], float(bucket["start"]))] = (
+            bucket["total"], bucket["negative"], bucket["risk_hits"], tuple(sorted(bucket["risk_stories"])))
     return out

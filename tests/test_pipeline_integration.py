@@ -23,6 +23,7 @@ from streams.commands import pipeline_topics, topic_configs
 from streams.config import load_config
 from streams.demo import metric_sum
 from streams.kafka import BrokerQuirks, ensure_topics, make_producer, read_topic
+from streams.models import Bucket
 from tests.pipeline_support import (
     BRANDS,
     MINUTES,
@@ -124,6 +125,19 @@ def test_crisis_brand_fires_then_resolves(uninterrupted: Any) -> None:
     assert max(a["event_time"] for a in resolved) > START.timestamp() + 110 * 60
 
 
+def test_buckets_carry_each_risk_story_once(uninterrupted: Any) -> None:
+    crisis = {k: v for k, v in uninterrupted["buckets"].items() if k[0] == "xinghe" and v[2]}
+    assert crisis, "no bucket of the crisis brand counted a post with a risk term"
+    for total, _, risk_hits, stories in crisis.values():
+        assert 0 < len(stories) <= risk_hits <= total
+        assert len(set(stories)) == len(stories)
+        # Below the cap, so the sets compared by the restart and two-worker
+        # tests do not depend on the order mentions arrived in.
+        assert len(stories) < Bucket.MAX_RISK_STORIES
+    # The scenario's reposts of one crisis post share its story.
+    assert sum(len(v[3]) for v in crisis.values()) < sum(v[2] for v in crisis.values())
+
+
 def test_calm_brands_never_fire(uninterrupted: Any) -> None:
     assert not [a for a in uninterrupted["alerts"] if a["brand"] != "xinghe"]
     assert not [a for a in uninterrupted["alerts_topic"] if a["brand"] != "xinghe"]
@@ -145,7 +159,7 @@ def test_metrics_report_what_was_replayed(uninterrupted: Any) -> None:
     for brand, count in expected_mentions(scenario).items():
         lost = {name: metric_sum(samples, name, brand=brand) for name in ("koubei_late_mentions_total",)}
         lost["duplicates"] = metric_sum(samples, "koubei_duplicate_records_total")
-        assert sum(t for (b, s), (t, _) in buckets.items() if b == brand) == count, (brand, lost)
+        assert sum(v[0] for (b, s), v in buckets.items() if b == brand) == count, (brand, lost)
     assert metric_sum(samples, "koubei_alerts_total", brand="xinghe", state="firing") >= 1
     assert metric_sum(samples, "koubei_alerts_total", brand="chenguang") == 0
     for _, reason in scenario.bad_records:
@@ -245,7 +259,7 @@ def test_two_workers_split_the_brands_and_count_exactly_once(uninterrupted: Any,
     assert all(n > 0 for n in aggregated), f"one worker aggregated every brand: {aggregated}"
     assert late == 0, f"{late} mentions were late: a worker's partitions were closed without it"
     assert after == before
-    assert sum(aggregated) == sum(t for t, _ in before.values())
+    assert sum(aggregated) == sum(v[0] for v in before.values())
     firings = [a["key"] for a in alerts if a["state"] == "firing" and a["sequence"] == 1]
     assert firings and all(key.startswith("xinghe:") for key in firings)
     assert len(firings) == len(set(firings)), "an alert was opened twice: two workers ran one brand's detector"
