@@ -83,6 +83,19 @@ def status_to_post(status: dict[str, Any], *, source: str, query: str) -> Post:
     text = text if isinstance(text, str) and text else status.get("text")
     uid = user.get("idstr") or user.get("id")
     mid = status.get("mid") or sid
+    raw: dict[str, Any] = {"query": query, "mid": str(mid)}
+    original = status.get("retweeted_status")
+    if isinstance(text, str) and isinstance(original, dict) and isinstance(original.get("text"), str):
+        # The API gives a repost's own words (and the chain of intermediate
+        # comments) in `text` and the reposted post apart. Written the way
+        # Weibo shows it, "own words//@author:original", the scorer reads a
+        # bare "转发微博" as the original's tone, the lexicon finds its risk
+        # terms, and every repost of one post shares that post's story.
+        author = original.get("user") if isinstance(original.get("user"), dict) else {}
+        name = author.get("screen_name") or author.get("name") or "?"
+        text = f"{text}//@{name}:{original['text']}"
+        if original.get("idstr") or original.get("id"):
+            raw["reposted_id"] = str(original.get("idstr") or original.get("id"))
     return Post.from_dict({
         "source": source,
         "id": str(sid),
@@ -98,7 +111,7 @@ def status_to_post(status: dict[str, Any], *, source: str, query: str) -> Post:
             "followers": user.get("followers_count", 0),
             "verified": bool(user.get("verified", False)),
         },
-        "raw": {"query": query, "mid": str(mid)},
+        "raw": raw,
     })
 
 

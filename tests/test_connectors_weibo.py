@@ -102,6 +102,21 @@ def test_status_mapping_follows_the_open_api_fields() -> None:
     assert post.created_at.isoformat() == "2026-11-03T10:05:00+08:00"
 
 
+def test_a_repost_carries_the_post_it_spreads() -> None:
+    from streams.sentiment.preprocess import prepare, story_key
+
+    original = status(6, "曝光！某品牌奶粉被检出致癌物", uid=88)
+    repost = status(7, "转发微博", uid=99, retweeted_status=original)
+    post = status_to_post(repost, source="weibo", query="q:某品牌")
+    assert post.text == "转发微博//@用户88:曝光！某品牌奶粉被检出致癌物"
+    assert post.raw["reposted_id"] == "6"
+    # Scored on the original's words, and one story with the original.
+    assert prepare(post.text).scored_text == "曝光!某品牌奶粉被检出致癌物"  # width-folded
+    assert story_key(post.text) == story_key(status_to_post(original, source="weibo", query="q").text)
+    # A status without a reposted post is unchanged.
+    assert status_to_post(original, source="weibo", query="q").text == "曝光！某品牌奶粉被检出致癌物"
+
+
 def test_missing_token_is_a_config_error_naming_the_field(tmp_path: Path) -> None:
     from connectors.runtime import build_connector
 
