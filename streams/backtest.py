@@ -96,6 +96,7 @@ class BucketPoint:
     start: float
     total: int
     negative: int
+    risk_stories: int = 0  # distinct stories of the bucket's posts with a risk term
 
 
 @dataclass
@@ -295,7 +296,8 @@ def backtest_posts(file: PostFile, config: KoubeiConfig, scorer: Any,
 
     def feed(buckets: Iterable[Bucket], now: float) -> None:
         for bucket in buckets:
-            series[bucket.brand].append(BucketPoint(bucket.start, bucket.total, bucket.negative))
+            series[bucket.brand].append(BucketPoint(bucket.start, bucket.total, bucket.negative,
+                                                    len(bucket.risk_stories)))
             for event in detectors[bucket.brand].update(bucket):
                 new = event.state == "firing" and event.key not in open_keys
                 if event.state == "firing":
