@@ -17,7 +17,7 @@ MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
 # 2026-03-02 00:00 Beijing time, a Monday: local days start at 16:00 UTC.
-T0 = 1772380800.0 - 8 * HOUR
+T0 = 1772380800.0
 
 
 @dataclass
@@ -328,11 +328,11 @@ def test_disabled_signal_never_alerts_but_still_protects_its_baseline() -> None:
 
 
 def test_sustained_rise_is_caught_by_the_long_scale_only() -> None:
-    # Thirty more posts a minute for hours, reached over an hour, after ten
-    # days of history (a young brand's hourly profile still follows such a
-    # rise within hours): no window is five times its expectation, so only
-    # the long scale can see it.
-    onset = 10 * DAY + 9 * HOUR
+    # Thirty more posts a minute for hours from 01:00, when the brand has
+    # about 24 (so about 2.3x), after ten days of history (a young brand's
+    # hourly profile still follows such a rise within hours): no window is
+    # five times its expectation, so only the long scale can see it.
+    onset = 10 * DAY + 1 * HOUR
     rise = Crisis(onset=onset, duration=8 * HOUR, extra_per_bucket=30, negative_share=0.15, ramp=HOUR)
     events = run(AdaptiveDetector("acme"), stream(10.9, positive_spikes=(rise,)))
     volume = [e for e in opened(events, ("volume",)) if e.event_time > T0 + onset]
@@ -417,7 +417,7 @@ def night_stream(days: float, seed: int, story: str | None = None, onset: float 
                      risk_stories=unique)
 
 
-NIGHT_ONSET = 3 * DAY + 10 * HOUR  # 02:00 local (T0 is 16:00 local)
+NIGHT_ONSET = 3 * DAY + 2 * HOUR  # 02:00 local
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
