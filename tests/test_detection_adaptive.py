@@ -105,7 +105,7 @@ def test_slow_burn_fires() -> None:
 
 
 def test_night_time_crisis_at_low_volume_fires() -> None:
-    onset = 3 * DAY + 3 * HOUR  # 03:00 local, the quietest hour
+    onset = 3 * DAY + 3 * HOUR  # 03:00 local (the generator is busiest at 20:00, quietest at 08:00)
     crisis = Crisis(onset=onset, duration=30 * MINUTE, extra_per_bucket=8, negative_share=0.9)
     events = run(AdaptiveDetector("acme"), stream(3.3, base=8.0, crises=(crisis,)))
     negative = [e for e in opened(events, NEGATIVE) if e.event_time > T0 + onset]
