@@ -1,6 +1,6 @@
 """The adaptive spike detector: seasonal robust baselines and statistical tests.
 
-Per brand and per closed bucket it tests three signals over several windows
+Per brand and per closed bucket it tests four signals over several windows
 at once (default 5, 15 and 60 minutes):
 
 * ``volume``: mentions in the window against the expected count, an
