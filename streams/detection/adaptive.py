@@ -456,19 +456,16 @@ class AdaptiveDetector:
         self.warmup_buckets = max(1, int(math.ceil(p.warmup / size)))
         self.relearn_buckets = max(1, int(math.ceil(p.relearn_after / size)))
 
-    def _ring_sums(self, width: int) -> tuple[float, int]:
-        """Reach-weighted negatives and risk hits over the last ``width``
-        buckets, summed from the ring (only alerts and the state need them)."""
+    def _ring_reach(self, width: int) -> float:
+        """Reach-weighted negatives over the last ``width`` buckets, summed
+        from the ring (only alerts and the state need them)."""
         ring = self.ring
         length = self.ring_length
         pos = self.pos
         reach: float = 0.0
-        risk = 0
         for back in range(1, min(width, len(ring)) + 1):
-            entry = ring[(pos - back) % length]
-            reach += entry[_REACH]
-            risk += entry[_RISK]
-        return reach, risk
+            reach += ring[(pos - back) % length][_REACH]
+        return reach
 
     def _stored_sums(self) -> list[list[Any]]:
         """The window sums in the stored layout (total, negative, reach,
@@ -916,9 +913,9 @@ class AdaptiveDetector:
         """Numbers behind one signal's best window, and the severity they imply."""
         p = self.params
         index = test[_INDEX]
-        total, negative, mu_total, _risk = self.sums[index]
+        total, negative, mu_total, risk_sum = self.sums[index]
         width = self.windows[index]
-        reach_sum, risk_sum = self._ring_sums(width)
+        reach_sum = self._ring_reach(width)
         mu_negative = mu_total * base_share * self.negative_level
         mu_risk = mu_total * self.last_base_risk * self.negative_level
         risk_change = risk_sum / mu_risk if mu_risk > 0 else 0.0
