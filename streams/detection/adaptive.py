@@ -37,11 +37,10 @@ from typing import Any
 from streams.detection.params import SIGNALS, AdaptiveParams
 from streams.detection.stats import (
     binomial_upper_tail,
-    count_upper_tail,
     count_z,
+    exact_count_z,
     half_life_alpha,
     share_z,
-    tail_z,
     upper_tail_p,
     wilson_lower,
 )
@@ -772,7 +771,7 @@ class AdaptiveDetector:
                 # risk alert, which needs every window's statistic to resolve).
                 mu_r = mu_t * risk_level
                 if risk_firing or risk >= risk_ratio * mu_r:
-                    z = tail_z(count_upper_tail(int(risk), mu_r, phi_n[index].phi)) if risk > mu_r else 0.0
+                    z = exact_count_z(risk, mu_r, phi_n[index].phi)
                     if z >= resolve_z:
                         qr = False
                     hot = False
@@ -841,7 +840,7 @@ class AdaptiveDetector:
                 z = count_z(total, mu_total, self.phi_volume[index].phi)
             elif sig == "risk_terms":
                 mu_risk = mu_total * self.last_base_risk * self.negative_level
-                z = tail_z(count_upper_tail(int(risk), mu_risk, self.phi_negative[index].phi)) if risk > mu_risk else 0.0
+                z = exact_count_z(risk, mu_risk, self.phi_negative[index].phi)
             elif sig == "negative_volume":
                 z = count_z(negative, mu_total * base_share * self.negative_level, self.phi_negative[index].phi)
             else:

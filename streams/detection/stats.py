@@ -130,6 +130,14 @@ def tail_z(p: float) -> float:
     return min(-_NORMAL.inv_cdf(p), MAX_TAIL_Z)
 
 
+def exact_count_z(observed: float, expected: float, overdispersion: float) -> float:
+    """``count_upper_tail`` on the z scale, 0 for a count at or below its
+    expectation: the statistic the ``risk_terms`` signal tests and reports."""
+    if observed <= expected:
+        return 0.0
+    return tail_z(count_upper_tail(int(observed), expected, overdispersion))
+
+
 def upper_tail_p(z: float) -> float:
     """One-sided normal p-value, reported as evidence next to the z."""
     return 0.5 * math.erfc(z / _SQRT2)
