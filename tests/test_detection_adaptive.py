@@ -485,5 +485,5 @@ def test_a_state_saved_before_the_risk_signal_keeps_what_it_learned() -> None:
     restored = AdaptiveDetector("acme", state=state)
     assert restored.seen == detector.seen
     assert restored.share_neg == detector.share_neg and restored.volume.level == detector.volume.level
-    assert (restored.risk_hits, restored.risk_tot) == (0.0, 0.0)  # starts at the prior
+    assert (restored.risk_share_stories, restored.risk_share_posts) == (0.0, 0.0)  # starts at the prior
     run(restored, stream(0.1, start=T0 + DAY))

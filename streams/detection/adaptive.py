@@ -278,11 +278,11 @@ class AdaptiveDetector:
         share = s.get("share", [0.0, 0.0])
         self.share_neg, self.share_tot = float(share[0]), float(share[1])
         self.share_rho = [_ShareDispersion(x) for x in s.get("share_rho", [])]
-        # Usual share of posts with a risk term (discounted sums, like the
-        # negative share). Absent from states saved before the risk_terms
+        # Usual share of posts that start a new risk story (discounted sums
+        # of new risk stories and of posts, like the negative share). Absent from states saved before the risk_terms
         # signal existed: those start from the prior and keep everything else.
         risk = s.get("risk", [0.0, 0.0])
-        self.risk_hits, self.risk_tot = float(risk[0]), float(risk[1])
+        self.risk_share_stories, self.risk_share_posts = float(risk[0]), float(risk[1])
         # Stored as {story: buckets since last seen} (small numbers, small state).
         newest = int(self.last_start // self.size) if self.last_start is not None and self.size else 0
         self.risk_seen: dict[str, int] = {str(k): newest - int(age) for k, age in s.get("risk_seen", {}).items()}
@@ -393,7 +393,7 @@ class AdaptiveDetector:
             "phi_negative": [d.to_state() for d in self.phi_negative],
             "share": [self.share_neg, self.share_tot],
             "share_rho": [d.to_state() for d in self.share_rho],
-            "risk": [self.risk_hits, self.risk_tot],
+            "risk": [self.risk_share_stories, self.risk_share_posts],
             "risk_seen": self._stored_risk_seen(),
             "reach_per_negative": self.reach_per_negative,
             "volume_tail": [self.tail_today, self.tail_typical, self.tail_days, self.tail_day],
@@ -592,7 +592,7 @@ class AdaptiveDetector:
 
         base_share = (self.share_neg + PRIOR_SHARE * PRIOR_SHARE_WEIGHT) / (self.share_tot + PRIOR_SHARE_WEIGHT)
         self.last_base_share = base_share
-        base_risk = (self.risk_hits + PRIOR_RISK_SHARE * PRIOR_RISK_WEIGHT) / (self.risk_tot + PRIOR_RISK_WEIGHT)
+        base_risk = (self.risk_share_stories + PRIOR_RISK_SHARE * PRIOR_RISK_WEIGHT) / (self.risk_share_posts + PRIOR_RISK_WEIGHT)
         self.last_base_risk = base_risk
         if day != self.tail_day:
             self._close_tail_day(day)
@@ -1146,8 +1146,8 @@ class AdaptiveDetector:
                 if (risk - usual - 1.0) ** 2 > _WINSOR_SQ * variance:
                     kept_risk = usual + WINSOR_SD * math.sqrt(variance) + 1.0
             keep = 1.0 - a_level
-            self.risk_hits = self.risk_hits * keep + kept_risk
-            self.risk_tot = self.risk_tot * keep + total
+            self.risk_share_stories = self.risk_share_stories * keep + kept_risk
+            self.risk_share_posts = self.risk_share_posts * keep + total
         if volume_learns and seen % self.windows_gcd == 0:
             # Dispersion learns once per window length, from windows that do
             # not overlap (overlapping ones would count the same burst many
