@@ -26,7 +26,12 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
                  src: tuple[int, int] = (-1, -1)) -> list[Mention]:
     reach = reach_weight(post.author.followers, post.reposts, post.comments)
     is_negative = score.negative >= negative_threshold
-    story = story_key(post.text) or post.key
+    # The scorer's preprocessing already found the story; other scorers
+    # (no Weibo preprocessing, the SnowNLP library) leave it to us.
+    story = getattr(score, "story", None)
+    if story is None:
+        story = story_key(post.text) or ""
+    story = story or post.key
     return [
         Mention(
             brand=brand,

@@ -155,3 +155,21 @@ def test_mentions_carry_the_story_their_post_spreads() -> None:
     assert Mention.from_dict(repost.to_dict()).story == repost.story
     emoticons_only = mentions_for(post("4", "[怒]"), ["chenguang"], score, 0.5)[0]
     assert emoticons_only.story == emoticons_only.post_key
+
+
+def test_the_scorer_hands_over_the_story_its_preprocessing_found() -> None:
+    from types import SimpleNamespace
+
+    from streams.models import Post
+    from streams.scoring import mentions_for
+    from streams.sentiment import load_scorer
+    from streams.sentiment.preprocess import story_key
+
+    texts = ["天哪//@张三:#晨光召回# 曝光！晨光面包被检出致癌物 http://t.cn/A6x", "[怒]"]
+    post = [Post.from_dict({"source": "weibo", "id": str(i), "text": t, "created_at": "2026-03-02T02:00:00+08:00",
+                            "author": {"id": "u1", "name": "张三", "followers": 10}}) for i, t in enumerate(texts)]
+    scores = load_scorer().score_many(texts)
+    assert [s.story for s in scores] == [story_key(texts[0]), ""]
+    bare = SimpleNamespace(negative=0.9, sentiment=0.1, risk_terms=[])  # a scorer without preprocessing
+    for p, s in zip(post, scores, strict=True):
+        assert mentions_for(p, ["chenguang"], s, 0.5)[0].story == mentions_for(p, ["chenguang"], bare, 0.5)[0].story

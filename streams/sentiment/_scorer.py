@@ -32,6 +32,9 @@ class ScoreResult:
     reposted_text: str = ""  # the reposted chain after preprocessing
     emoticons: list[str] = field(default_factory=list)  # emoticons of the scored part
     negated_terms: list[str] = field(default_factory=list)  # crisis terms cancelled by a negation
+    # The post's story key (preprocess.story_key), "" when it is its own
+    # story; None when the scorer did not run Weibo preprocessing.
+    story: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -159,6 +162,7 @@ class SentimentScorer:
                     reposted_text=prep.reposted_text,
                     emoticons=list(emoticons),
                     negated_terms=list(hits.negated_terms),
+                    story=prep.story or "",
                 )
             )
         return results

@@ -49,6 +49,7 @@ class PreparedText:
     reposted_text: str  # the reposted chain, cleaned ("" when not a repost)
     emoticons: tuple[str, ...]  # emoticon names in the author's own part, in order
     reposted_emoticons: tuple[str, ...]
+    story: str | None = None  # story_key of the post (see there)
 
     @property
     def scored_text(self) -> str:
@@ -118,6 +119,7 @@ def prepare(text: str) -> PreparedText:
     """Split and clean a Weibo post; never raises for any ``str``."""
     text = normalise(text)
     text = _URL.sub(" ", text)
+    story = _story(text)
     text = _MARKUP.sub(r" \1 ", text)
     text = _TOPIC.sub(r" \1 ", text)
     chain = _REPOST_SPLIT.split(text)
@@ -127,7 +129,7 @@ def prepare(text: str) -> PreparedText:
     cleaned_reposts = [_clean("@" + part) for part in reposted_parts]
     reposted = " ".join(part for part, _ in cleaned_reposts if part)
     reposted_emoticons = tuple(e for _, emoticons in cleaned_reposts for e in emoticons)
-    return PreparedText(own_text, reposted, own_emoticons, reposted_emoticons)
+    return PreparedText(own_text, reposted, own_emoticons, reposted_emoticons, story)
 
 
 def story_key(text: str) -> str | None:
@@ -138,9 +140,16 @@ def story_key(text: str) -> str | None:
     Reposts of one post, and copies of one text, share a key: a complaint
     reposted ten times in ten minutes is one story told ten times, not ten
     customers. ``None`` when nothing is left after cleaning (then the post
-    is its own story). Keys are compared, never shown.
+    is its own story). Keys are compared, never shown. ``prepare`` computes
+    the same key on the way (``PreparedText.story``): the scorer passes it
+    on, so a scored post is not normalised twice.
     """
-    chain = _REPOST_SPLIT.split(normalise(_URL.sub(" ", text)))
+    return _story(_URL.sub(" ", normalise(text)))
+
+
+def _story(text: str) -> str | None:
+    """``story_key`` of a text already normalised and stripped of URLs."""
+    chain = _REPOST_SPLIT.split(text)
     root = _clean("@" + chain[-1] if len(chain) > 1 else chain[0])[0]
     root = _SPACES.sub("", _EMOTICON.sub("", root))
     if not has_content(root):
