@@ -94,8 +94,9 @@ def status_to_post(status: dict[str, Any], *, source: str, query: str) -> Post:
         author = original.get("user") if isinstance(original.get("user"), dict) else {}
         name = author.get("screen_name") or author.get("name") or "?"
         text = f"{text}//@{name}:{original['text']}"
-        if original.get("idstr") or original.get("id"):
-            raw["reposted_id"] = str(original.get("idstr") or original.get("id"))
+        reposted_id = original.get("idstr") or original.get("id")
+        if reposted_id:
+            raw["reposted_id"] = str(reposted_id)
     return Post.from_dict({
         "source": source,
         "id": str(sid),
