@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -44,7 +45,15 @@ from streams.backtest import (  # noqa: E402
     load_configured_scorer,
     read_posts,
 )
-from streams.scenario import KINDS, NEGATIVE_ALERT, generate, load_labels, plan_scenario, write_scenario  # noqa: E402
+from streams.scenario import (  # noqa: E402
+    KINDS,
+    NEGATIVE_ALERT,
+    ScenarioSpec,
+    generate,
+    load_labels,
+    plan_scenario,
+    write_scenario,
+)
 
 TARGET_DELAY_MINUTES = 5.0
 TARGET_FALSE_PER_BRAND_WEEK = 1.0
@@ -69,20 +78,27 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def run_kind(kind: str, seed: int, scale: float, folder: Path, scorer_cache: dict[str, object],
-             settings: dict[str, object]) -> tuple[list[Row], float, int]:
-    path = folder / f"{kind}-{seed}.jsonl"
+def backtest_scenario(spec: ScenarioSpec, folder: Path, scorer_cache: dict[str, object],
+                      settings: dict[str, object]) -> tuple[BacktestResult, dict[str, Any], float]:
+    """Write ``spec``'s posts to ``folder`` and backtest them as ``koubei
+    backtest`` would: (result, labels, seconds the backtest took)."""
+    path = folder / f"{spec.kind}-{spec.seed}.jsonl"
     # The generated posts are dropped once written: the backtest reads the
     # file, as `koubei backtest` would, and a month of dicts is large.
-    sidecar = write_scenario(generate(plan_scenario(kind, seed=seed, scale=scale)), path)
-    labels = load_labels(sidecar)
+    labels = load_labels(write_scenario(generate(spec), path))
     config = config_from_labels(labels, settings)
     scorer = scorer_cache.get("scorer")
     if scorer is None:
         scorer = scorer_cache["scorer"] = load_configured_scorer(config)
     started = time.perf_counter()
-    result: BacktestResult = backtest_posts(read_posts(path), config, scorer, labels=labels)
-    elapsed = time.perf_counter() - started
+    result = backtest_posts(read_posts(path), config, scorer, labels=labels)
+    return result, labels, time.perf_counter() - started
+
+
+def run_kind(kind: str, seed: int, scale: float, folder: Path, scorer_cache: dict[str, object],
+             settings: dict[str, object]) -> tuple[list[Row], float, int]:
+    result, labels, elapsed = backtest_scenario(plan_scenario(kind, seed=seed, scale=scale), folder, scorer_cache,
+                                                settings)
     rows: list[Row] = []
     days = result.span_days
     for brand in labels["brands"]:

@@ -35,8 +35,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from streams.backtest import backtest_posts, config_from_labels, load_configured_scorer, read_posts  # noqa: E402
-from streams.scenario import generate, load_labels, plan_scenario, write_scenario  # noqa: E402
+sys.path.insert(0, str(REPO / "bench"))
+
+from scenario_suite import backtest_scenario  # noqa: E402
+
+from streams.scenario import plan_scenario  # noqa: E402
 
 RISE_MINUTES = 240
 THRESHOLDS = (6.9, 9.2, 10.3)  # log of: 17 hours, one week, three weeks of one-minute buckets
@@ -56,12 +59,7 @@ def crossing(background: float, extra: list[float], threshold: float) -> int | N
 def measure(seed: int, scorer_cache: dict[str, object], folder: Path) -> dict[str, object]:
     spec = plan_scenario("slow_burn", seed=seed)
     event = spec.events[0]
-    path = folder / f"slow_burn-{seed}.jsonl"
-    labels = load_labels(write_scenario(generate(spec), path))
-    config = config_from_labels(labels, {})
-    if "scorer" not in scorer_cache:
-        scorer_cache["scorer"] = load_configured_scorer(config)
-    result = backtest_posts(read_posts(path), config, scorer_cache["scorer"], labels=labels)
+    result, _, _ = backtest_scenario(spec, folder, scorer_cache, {})
     points = {p.start: p for p in result.series[event.brand]}
     onset = event.onset.timestamp()
 
