@@ -154,7 +154,8 @@ def _story(text: str) -> str | None:
     root = _SPACES.sub("", _EMOTICON.sub("", root))
     if not has_content(root):
         return None
-    return hashlib.blake2b(root.encode("utf-8"), digest_size=4).hexdigest()
+    # surrogatepass: prepare never raises for any str, lone surrogates included.
+    return hashlib.blake2b(root.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
 
 
 def strip_emoticons(text: str) -> str:
