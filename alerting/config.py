@@ -47,7 +47,7 @@ DEFAULT_RATES: dict[str, tuple[float, int]] = {
 
 DEFAULT_URLS = {"pagerduty": "https://events.pagerduty.com/v2/enqueue"}
 
-# Alertmanager's own defaults (NOTES section 4), the reference behaviour.
+# Alertmanager's own defaults (group_wait 30s, group_interval 5m, repeat_interval 4h): the reference behaviour.
 DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0
 DEFAULT_REPEAT_INTERVAL = 4 * 3600.0

@@ -39,7 +39,8 @@ from alerting.policy.ratelimit import TokenBucket
 from alerting.policy.routing import match_routes
 from alerting.policy.silences import SilenceStore
 from alerting.render import Renderer
-from streams.config import KoubeiConfig
+from streams import topics as topic_table
+from streams.config import PipelineConfig
 from streams.kafka import BrokerQuirks, ensure_topics
 from streams.models import AlertEvent, dead_letter
 
@@ -85,29 +86,24 @@ class Job:
     sources: list[Source] = field(default_factory=list)
 
 
-def topic_names(config: KoubeiConfig) -> dict[str, str]:
+def topic_names(config: PipelineConfig) -> dict[str, str]:
     return {
-        "alerts": config.topic("alerts"),
-        "retry": config.topic("alerts.retry"),
-        "dead": config.topic("alerts.dead"),
-        "deliveries": config.topic("deliveries"),
-        "silences": config.topic("silences"),
+        "alerts": config.topic(topic_table.ALERTS),
+        "retry": config.topic(topic_table.ALERTS_RETRY),
+        "dead": config.topic(topic_table.ALERTS_DEAD),
+        "deliveries": config.topic(topic_table.DELIVERIES),
+        "silences": config.topic(topic_table.SILENCES),
     }
 
 
-def ensure_notifier_topics(config: KoubeiConfig, bootstrap: str) -> None:
-    names = topic_names(config)
-    parts = config.kafka.partitions
-    # The logs are read whole by every worker: one partition keeps them ordered.
-    ensure_topics(bootstrap, {names["alerts"]: parts, names["retry"]: parts, names["dead"]: 1,
-                              names["deliveries"]: 1, names["silences"]: 1},
-                  replication_factor=config.kafka.replication_factor)
+def ensure_notifier_topics(config: PipelineConfig, bootstrap: str) -> None:
+    ensure_topics(bootstrap, config.topics.plan(topic_table.NOTIFIER), config.kafka.replication_factor)
 
 
 def producer_settings(quirks: BrokerQuirks) -> dict[str, Any]:
     settings: dict[str, Any] = {"acks": "all", "linger_ms": 0}
     if quirks.single_record_batches:
-        # NOTES section 1: multi-record batches break Tansu's end offsets,
+        # The embedded broker (streams.kafka.BrokerQuirks): multi-record batches break its end offsets,
         # which our start-up read of the delivery log depends on.
         settings["max_batch_size"] = 1
     return settings
@@ -125,13 +121,7 @@ def destination(channel: ChannelConfig) -> str:
     return f"{channel.url}|{channel.routing_key or ''}"
 
 
-def alerting_of(config: KoubeiConfig) -> AlertingConfig:
-    value = config.alerting
-    return value if isinstance(value, AlertingConfig) else AlertingConfig()
-
-
-def make_renderer(config: KoubeiConfig) -> Renderer:
-    acfg = alerting_of(config)
+def make_renderer(config: PipelineConfig, acfg: AlertingConfig) -> Renderer:
     return Renderer(language=acfg.language or config.language, templates_dir=acfg.templates_dir,
                     timezone=acfg.timezone,
                     grafana_url=acfg.grafana_url if acfg.grafana_url is not None else config.grafana_url)
@@ -158,16 +148,16 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class Notifier:
-    def __init__(self, config: KoubeiConfig, bootstrap: str, quirks: BrokerQuirks, *,
+    def __init__(self, config: PipelineConfig, alerting: AlertingConfig, bootstrap: str, quirks: BrokerQuirks, *,
                  clock: Callable[[], float] = time.time, http: httpx.AsyncClient | None = None) -> None:
         self.config = config
-        self.acfg = alerting_of(config)
+        self.acfg = alerting
         self.bootstrap = bootstrap
         self.quirks = quirks
         self.clock = clock
         self.topics = topic_names(config)
         self.group_id = f"{config.worker.app_id}-notifier"
-        self.renderer = make_renderer(config)
+        self.renderer = make_renderer(config, alerting)
         self.channels: dict[str, Channel] = {c.name: make_channel(c, self.renderer) for c in self.acfg.channels}
         now = clock()
         # One bucket per destination, not per channel: two channels that post
@@ -231,7 +221,7 @@ class Notifier:
             self._apply_state(batch)
             idle_polls = 0 if batch else idle_polls + 1
             if idle_polls >= STATE_READ_IDLE_POLLS:
-                # A broker reporting a wrong end offset (NOTES section 1) must
+                # A broker reporting a wrong end offset (the embedded one, see streams.kafka.BrokerQuirks) must
                 # not keep delivery from starting; what follows is still applied.
                 log.warning("state topics did not reach their end offsets %s; starting anyway", ends)
                 break

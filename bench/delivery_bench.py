@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))  # for tests.alerting.fake_platforms
 
 from alerting.notifier import Notifier  # noqa: E402
 from streams.broker import EmbeddedBroker  # noqa: E402
-from streams.config import parse_config  # noqa: E402
+from streams.cli.config import parse_koubei_config  # noqa: E402
 from streams.kafka import bootstrap_servers, detect_quirks  # noqa: E402
 from streams.models import AlertEvent  # noqa: E402
 from tests.alerting.fake_platforms import LocalKeepAliveHandler  # noqa: E402
@@ -104,7 +104,7 @@ async def run(args: argparse.Namespace, kafka_url: str) -> list[tuple[str, float
     receiver.start()
     receiver_url = f"http://127.0.0.1:{ready.get(timeout=30)}/hook"
     prefix = f"bench{uuid.uuid4().hex[:6]}"
-    cfg = parse_config({
+    cfg = parse_koubei_config({
         "brands": [{"id": "acme", "name": "艾克美", "aliases": ["艾克美"]}],
         "kafka": {"url": kafka_url, "topic_prefix": prefix, "partitions": args.partitions},
         "worker": {"app_id": prefix},
@@ -116,7 +116,7 @@ async def run(args: argparse.Namespace, kafka_url: str) -> list[tuple[str, float
         },
     }, environ={"BENCH_SECRET": "bench"})
     stop = asyncio.Event()
-    notifier = Notifier(cfg, bootstrap, quirks)
+    notifier = Notifier(cfg, cfg.alerting, bootstrap, quirks)
     task = asyncio.create_task(notifier.run(stop))
     await asyncio.wait_for(notifier.ready.wait(), 60)
     producer_args: dict[str, Any] = {"max_batch_size": 1} if quirks.single_record_batches else {}

@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from connectors.file_replay import load_records, replay  # noqa: E402
+from streams import topics  # noqa: E402
 from streams.broker import EmbeddedBroker, free_port  # noqa: E402
-from streams.commands import pipeline_topics, topic_configs  # noqa: E402
-from streams.config import load_config  # noqa: E402
-from streams.demo import WorkerProcess, format_table, metric_sum  # noqa: E402
+from streams.cli.config import load_koubei_config  # noqa: E402
 from streams.kafka import detect_quirks, ensure_topics, make_producer  # noqa: E402
+from tests.harness import WorkerProcess, format_table, metric_sum  # noqa: E402
 
 BRANDS = [("xinghe", "星河手机"), ("chenguang", "晨光牛奶"), ("yunfan", "云帆航空"), ("qinghe", "青禾咖啡")]
 TEMPLATES = [
@@ -89,8 +89,8 @@ def run_once(n: int, processes: int, workdir: Path, scorer: str = "fast") -> dic
         }
         config_path = workdir / "koubei.yaml"
         config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-        loaded = load_config(config_path)
-        ensure_topics(broker.bootstrap, pipeline_topics(loaded), configs=topic_configs(loaded))
+        loaded = load_koubei_config(config_path)
+        ensure_topics(broker.bootstrap, loaded.topics.plan(topics.PIPELINE))
         launcher = (sys.executable, str(Path(__file__).with_name("snownlp_worker.py"))) if scorer == "snownlp" else None
         worker = WorkerProcess(config_path, workdir / "worker.log", web_port, extra_args=("--no-notifier",),
                                launcher=launcher).start()

@@ -2,7 +2,7 @@
 
 Why a local file and not a compacted topic: the embedded broker accepts
 compaction but never performs it and keeps data in memory only
-(../shared/NOTES.md section 1), so a topic checkpoint would vanish with the
+(streams.kafka.BrokerQuirks), so a topic checkpoint would vanish with the
 broker in local runs. A file survives both, and a deploy that moves the
 connector moves ``state_dir`` with it (a volume).
 

@@ -32,7 +32,10 @@ from connectors._metrics import ConnectorMetrics
 from connectors._policy import RecentIds
 from connectors._state import StateStore
 from connectors.config import ConnectorsConfig, ConnectorSpec
+from streams import topics as topic_table
+from streams.kafka import BrokerQuirks, ensure_topics, make_producer
 from streams.models import Post, RecordError, dead_letter
+from streams.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +92,22 @@ def json_bytes(data: Any) -> bytes:
 @dataclass(frozen=True)
 class KafkaTarget:
     bootstrap: str
-    quirks: Any  # streams.kafka.BrokerQuirks
+    quirks: BrokerQuirks
     topic_prefix: str = "koubei"
     partitions: int = 4
     replication_factor: int = 1
 
     @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix, self.partitions)
+
+    @property
     def posts_topic(self) -> str:
-        return f"{self.topic_prefix}.posts"
+        return self.topics.name(topic_table.POSTS)
 
     @property
     def dead_topic(self) -> str:
-        return f"{self.topic_prefix}.posts.dead"
+        return self.topics.name(topic_table.POSTS_DEAD)
 
 
 class Context:
@@ -259,8 +266,6 @@ async def run_connector(spec: ConnectorSpec, config: ConnectorsConfig, target: K
     exit without committing, and the next start resumes from the last
     confirmed checkpoint.
     """
-    from streams.kafka import ensure_topics, make_producer
-
     env = os.environ if environ is None else environ
     stop = stop or asyncio.Event()
     metrics = ConnectorMetrics(spec.name)
@@ -273,7 +278,7 @@ async def run_connector(spec: ConnectorSpec, config: ConnectorsConfig, target: K
     try:
         state = store.load()
         await asyncio.to_thread(ensure_topics, target.bootstrap,
-                                {target.posts_topic: target.partitions, target.dead_topic: target.partitions},
+                                target.topics.plan((topic_table.POSTS, topic_table.POSTS_DEAD)),
                                 target.replication_factor)
         if producer is None:
             producer = await asyncio.to_thread(make_producer, target.bootstrap, target.quirks,

@@ -17,25 +17,26 @@ one worker, and move together on a rebalance.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import socket
 import time
 import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.streams import _current_event
 from mode import Service
 
-from streams import metrics
+from streams import metrics, topics
 from streams.aggregate import Aggregator, AggregatorState
 from streams.brands import BrandMatcher
-from streams.config import KoubeiConfig
+from streams.config import PipelineConfig
 from streams.detection import create_detector
-from streams.kafka import BrokerQuirks, bootstrap_servers
+from streams.kafka import BrokerQuirks
 from streams.models import AlertEvent, Bucket, Mention, RecordError, dead_letter, parse_post
 from streams.scoring import PostScorer
 
@@ -53,7 +54,7 @@ class WindowedBucketStore:
     Buckets are addressed by their explicit window range rather than by
     ``relative_to_*``: bucket closing is driven by our own watermark, not
     by Faust's window expiry (``on_window_close`` is unreliable upstream,
-    see ../shared/NOTES.md section 2), so we read and delete windows
+    faust-streaming issues #195, #250 and #412), so we read and delete windows
     ourselves.
     """
 
@@ -112,15 +113,25 @@ def posts_clock_name(partition: int) -> str:
     return f"posts-{partition}"
 
 
-def _make_pool(config: KoubeiConfig) -> Any:
+def _make_pool(config: PipelineConfig) -> Any:
     from streams.sentiment.pool import ScoringPool
 
     s = config.sentiment
     return ScoringPool(s.model, s.lexicon, s.weibo_preprocessing, config.scoring.processes, config.scoring.cache_size)
 
 
-def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | None = None,
-               with_notifier: bool = True) -> faust.App:
+@dataclass(frozen=True)
+class AttachedService:
+    """A service the worker runs on its own event loop (alert delivery, say),
+    started and stopped with it; ``/readyz`` waits for ``ready()``."""
+
+    name: str
+    service: type[Service]
+    ready: Callable[[], bool]
+
+
+def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | None = None,
+               services: Sequence[AttachedService] = ()) -> faust.App:
     kafka = config.kafka
     worker = config.worker
     app = faust.App(
@@ -136,20 +147,19 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
-        # Room for a dead letter of the largest record a topic accepts (see
-        # streams.commands.DEAD_LETTER_MAX_BYTES).
-        producer_max_request_size=4 * 1024 * 1024 + 65536,
+        # Room for a dead letter of the largest record a topic accepts.
+        producer_max_request_size=topics.MAX_REQUEST_BYTES,
         **quirks.faust_settings(),
     )
 
-    posts_topic = app.topic(config.topic("posts"), key_type=bytes, value_type=bytes,
+    posts_topic = app.topic(config.topic(topics.POSTS), key_type=bytes, value_type=bytes,
                             key_serializer="raw", value_serializer="raw")
-    dead_topic = app.topic(config.topic("posts.dead"), key_serializer="raw", value_serializer="raw")
-    mentions_topic = app.topic(config.topic("mentions"), key_type=bytes, value_type=bytes,
+    dead_topic = app.topic(config.topic(topics.POSTS_DEAD), key_serializer="raw", value_serializer="raw")
+    mentions_topic = app.topic(config.topic(topics.MENTIONS), key_type=bytes, value_type=bytes,
                                key_serializer="raw", value_serializer="raw")
-    buckets_topic = app.topic(config.topic("buckets"), key_type=bytes, value_type=bytes,
+    buckets_topic = app.topic(config.topic(topics.BUCKETS), key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw")
-    alerts_topic = app.topic(config.topic("alerts"), key_serializer="raw", value_serializer="raw")
+    alerts_topic = app.topic(config.topic(topics.ALERTS), key_serializer="raw", value_serializer="raw")
 
     size = config.buckets.size_seconds
     # No ``expires``: Faust expires windows against the WALL clock, which would
@@ -172,7 +182,7 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
             pool_holder["pool"] = _make_pool(config)
         return pool_holder["pool"]
 
-    internal_dead = app.topic(config.topic("internal.dead"), key_serializer="raw", value_serializer="raw")
+    internal_dead = app.topic(config.topic(topics.INTERNAL_DEAD), key_serializer="raw", value_serializer="raw")
     clock_id = f"{socket.gethostname()}:{os.getpid()}"
     # One event clock per posts partition (see streams.aggregate): the
     # watermark must not depend on which worker happens to own a partition.
@@ -200,7 +210,7 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
         log.exception("%s: cannot process record at %s[%s]@%s", stage, event.message.topic,
                       event.message.partition, event.message.offset)
         reason = type(exc).__name__
-        metrics.DEAD_LETTERS.labels(config.topic("internal.dead"), reason).inc()
+        metrics.DEAD_LETTERS.labels(config.topic(topics.INTERNAL_DEAD), reason).inc()
         raw = event.value if isinstance(event.value, bytes) else json.dumps(event.value).encode()
         await internal_dead.send(value=dead_letter(reason, str(exc)[:500], raw, stage=stage,
                                                    topic=event.message.topic, partition=event.message.partition,
@@ -219,8 +229,8 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
                 try:
                     post = parse_post(raw)
                 except RecordError as exc:
-                    metrics.DEAD_LETTERS.labels(config.topic("posts.dead"), exc.reason).inc()
-                    await dead_topic.send(value=dead_letter(exc.reason, exc.message, raw, topic=config.topic("posts")))
+                    metrics.DEAD_LETTERS.labels(config.topic(topics.POSTS_DEAD), exc.reason).inc()
+                    await dead_topic.send(value=dead_letter(exc.reason, exc.message, raw, topic=config.topic(topics.POSTS)))
                     continue
                 metrics.POSTS_INGESTED.labels(post.source).inc()
                 partition = event.message.partition
@@ -340,23 +350,20 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
     async def healthz(self: Any, request: Any) -> Any:
         return self.json({"status": "ok"})
 
-    notifier_holder: dict[str, Any] = {}
-
     @app.page("/readyz")
     async def readyz(self: Any, request: Any) -> Any:
         recovery = app.tables.recovery
         streams_ready = not app.rebalancing and recovery.completed.is_set()
-        # A worker that delivers alerts is ready only once its notifier has
-        # joined its consumer group: alerts produced before that would wait
-        # for the join (seconds on the embedded broker).
-        notifier = notifier_holder.get("notifier")
-        notifier_ready = not with_notifier or (notifier is not None and notifier.ready.is_set())
-        ready = streams_ready and notifier_ready
-        body = {"ready": ready, "rebalancing": bool(app.rebalancing), "notifier_ready": notifier_ready}
+        # An attached service (the notifier) must be ready too: alerts
+        # produced before it has joined its consumer group would wait for
+        # the join (seconds on the embedded broker).
+        attached = {f"{s.name}_ready": s.ready() for s in services}
+        ready = streams_ready and all(attached.values())
+        body = {"ready": ready, "rebalancing": bool(app.rebalancing), **attached}
         return self.json(body, status=200 if ready else 503)
 
-    if with_notifier:
-        app.service(_notifier_service(config, quirks, notifier_holder))
+    for attached_service in services:
+        app.service(attached_service.service)
 
     app.koubei_config = config  # type: ignore[attr-defined]
     return app
@@ -374,29 +381,3 @@ def _export_detector_gauges(detector: Any, brand: str) -> None:
         metrics.DETECTOR_SCORE.labels(brand).set(values["score"])
     if "firing" in values:
         metrics.ALERTS_FIRING.labels(brand).set(values["firing"])
-
-
-def _notifier_service(config: KoubeiConfig, quirks: BrokerQuirks, holder: dict[str, Any]) -> type[Service]:
-    class NotifierService(Service):
-        """Runs alert delivery on the worker's event loop, stopped in order on shutdown."""
-
-        def __post_init__(self) -> None:
-            self._stop_event = asyncio.Event()
-            self._task: asyncio.Task[None] | None = None
-
-        async def on_start(self) -> None:
-            from alerting.notifier import Notifier
-
-            notifier = Notifier(config, bootstrap_servers(config.kafka.url), quirks)
-            holder["notifier"] = notifier
-            self._task = asyncio.ensure_future(notifier.run(self._stop_event))
-
-        async def on_stop(self) -> None:
-            self._stop_event.set()
-            if self._task is not None:
-                try:
-                    await asyncio.wait_for(self._task, timeout=15)
-                except TimeoutError:
-                    self._task.cancel()
-
-    return NotifierService

@@ -43,7 +43,7 @@ from typing import Any, TextIO
 
 from streams.aggregate import Aggregator, DictBucketStore
 from streams.brands import BrandMatcher
-from streams.config import KoubeiConfig, load_config, parse_config
+from streams.config import PipelineConfig, load_config, parse_config
 from streams.models import AlertEvent, Bucket, Mention, Post, RecordError, parse_post
 from streams.scenario import NEGATIVE_ALERT, NO_NEGATIVE_ALERT, labels_path, load_labels
 from streams.scoring import PostScorer
@@ -197,7 +197,7 @@ def read_posts(path: str | Path) -> PostFile:
     return PostFile(posts, invalid, lines)
 
 
-def config_from_labels(labels: dict[str, Any], settings: dict[str, Any] | None = None) -> KoubeiConfig:
+def config_from_labels(labels: dict[str, Any], settings: dict[str, Any] | None = None) -> PipelineConfig:
     """A configuration tracking the brands a scenario's labels describe.
 
     ``settings`` are further top-level sections (``buckets``, ``detection`` ...)
@@ -229,7 +229,7 @@ class _MemoScorer:
         return out
 
 
-def load_configured_scorer(config: KoubeiConfig) -> Any:
+def load_configured_scorer(config: PipelineConfig) -> Any:
     from streams.sentiment import load_scorer
 
     s = config.sentiment
@@ -275,7 +275,7 @@ def _judge(result: BacktestResult) -> None:
             result.brands[record.event.brand].false_alerts += 1
 
 
-def backtest_posts(file: PostFile, config: KoubeiConfig, scorer: Any,
+def backtest_posts(file: PostFile, config: PipelineConfig, scorer: Any,
                    labels: dict[str, Any] | None = None,
                    progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Score, aggregate and detect ``file``'s posts; pure apart from the scorer."""

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-# The embedded broker announces itself with this cluster id so that
+# The embedded broker announces itself with EMBEDDED_CLUSTER_ID so that
 # ``kafka.broker_quirks: auto`` can tell it apart from Apache Kafka.
-EMBEDDED_CLUSTER_ID = "koubei-embedded-tansu"
+from streams.kafka import EMBEDDED_CLUSTER_ID, cluster_id
 
 
 class BrokerError(RuntimeError):
@@ -115,7 +115,6 @@ class EmbeddedBroker:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
-        from streams.kafka import cluster_id
 
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None

@@ -1,9 +1,11 @@
-"""The one YAML configuration file: loading and validation.
+"""The pipeline's configuration: the stream sections of koubei.yaml.
 
-``load_config`` validates everything at start-up and raises ``ConfigError``
-naming the field. Sections that belong to other packages (``detection``,
-``alerting``, ``connectors``) are validated by those packages' own parsers,
-called from here, so there is still exactly one file and one entry point.
+There is one YAML file, validated at start-up; errors name the field
+(``brands[2].aliases[0]: expected a non-empty string``). Each field is
+declared once below with ``option`` (type, default, bounds, help), and
+``streams.settings.read_section`` validates it. The sections of the layers
+above the pipeline (``alerting``, ``connectors``) are validated by the
+composition root (streams/cli/config.py), which extends ``PipelineConfig``.
 """
 
 from __future__ import annotations
@@ -11,103 +13,160 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from streams.aggregate import LATE_POLICIES
+from streams.detection.config import DetectionConfig, parse_detection
+from streams.detection.params import SENSITIVITIES
 from streams.settings import (
     ConfigError,
-    get_bool,
-    get_duration,
-    get_enum,
-    get_int,
-    get_number,
     get_str,
-    get_str_list,
     join,
+    load_yaml,
+    option,
+    read_section,
     reject_unknown,
     section,
+    yaml_keys,
 )
+from streams.topics import Topics, TopicSpec
 
 DEFAULT_KAFKA_URL = "kafka://127.0.0.1:9092"
 BRAND_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
+def _kafka_url(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    environ: Mapping[str, str] = context.get("environ", os.environ)
+    url = environ.get("KOUBEI_KAFKA_URL") or (DEFAULT_KAFKA_URL if value is None else value)
+    if not isinstance(url, str) or not re.match(r"^(kafka|aiokafka)://[^\s]+$", url):
+        raise ConfigError(where, f"expected kafka://host:port[;host:port], got {url!r}")
+    return url
+
+
 @dataclass(frozen=True)
 class KafkaConfig:
-    url: str = DEFAULT_KAFKA_URL
+    url: str = option(DEFAULT_KAFKA_URL, parse=_kafka_url,
+                      help="Faust form; several brokers: kafka://h1:9092;h2:9092 (KOUBEI_KAFKA_URL overrides)")
     # "auto" asks the broker who it is; the embedded broker (Tansu) needs
     # workarounds that must never be applied to Apache Kafka.
-    broker_quirks: str = "auto"
-    partitions: int = 4
-    replication_factor: int = 1
-    topic_prefix: str = "koubei"
+    broker_quirks: str = option("auto", choices=("auto", "tansu", "none"),
+                                help="embedded-broker workarounds: auto-detect, always, never")
+    partitions: int = option(4, minimum=1, maximum=1024, help="partitions of every pipeline topic and table")
+    replication_factor: int = option(1, minimum=1, maximum=16, help="replication of the topics Koubei creates")
+    topic_prefix: str = option("koubei", help="topic names are <prefix>.posts, <prefix>.mentions, ...")
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    app_id: str = "koubei-sentinel"
-    store: str = "memory://"
-    data_dir: str = ".koubei-data"
-    web_port: int = 6066
-    metrics_port: int = 9108  # /metrics of `koubei notify`; the worker serves /metrics on web_port
-    tick_seconds: float = 5.0
+    app_id: str = option("koubei-sentinel", help="Faust application id (consumer group and table names)")
+    store: str = option("memory://", choices=("memory://", "rocksdb://"), help="table store")
+    data_dir: str = option(".koubei-data", help="table state and local files")
+    web_port: int = option(6066, minimum=0, maximum=65535, help="/metrics, /healthz and /readyz of the worker")
+    metrics_port: int = option(9108, minimum=0, maximum=65535, help="/metrics of `koubei notify`")
+    tick_seconds: float = option(5.0, duration=True, minimum=0.1,
+                                 help="wall-clock tick that lets idle partitions close buckets")
 
 
 @dataclass(frozen=True)
 class BucketConfig:
-    size_seconds: float = 60.0
+    size_seconds: float = option(60.0, key="size", duration=True, minimum=1.0, help="bucket length (event time)")
     # A mention whose bucket the watermark has already passed is "late"
     # (koubei_late_mentions_total); late_policy says what happens to it.
-    allowed_lateness_seconds: float = 60.0
-    late_policy: str = "open_bucket"  # or "drop" (see streams.aggregate)
+    allowed_lateness_seconds: float = option(60.0, key="allowed_lateness", duration=True,
+                                             help="how far behind the event clock a bucket stays open")
+    late_policy: str = option("open_bucket", choices=LATE_POLICIES,
+                              help="a late mention goes to the oldest open bucket, or is dropped")
     # When no mention arrives for this long (wall clock), buckets are closed
     # anyway by assuming event time moves on at the rate of the wall clock.
-    idle_close_seconds: float = 60.0
+    idle_close_seconds: float = option(60.0, key="idle_close", duration=True, minimum=1.0,
+                                       help="silence after which event time follows the wall clock")
     # Closed buckets kept in the windowed table (for inspection and recovery).
-    retention_buckets: int = 180
+    retention_buckets: int = option(180, minimum=2, help="closed buckets kept in the table")
 
 
 @dataclass(frozen=True)
 class SentimentConfig:
-    model: str = "stock"
-    lexicon: bool = True
-    weibo_preprocessing: bool = True
-    negative_threshold: float = 0.5
+    model: str = option("stock", help="stock, or the path of a model written by `koubei sentiment train`")
+    lexicon: bool = option(True, help="apply the crisis lexicon on top of the model")
+    weibo_preprocessing: bool = option(True, help="Weibo-aware text preparation before scoring")
+    negative_threshold: float = option(0.5, minimum=0.0, maximum=1.0,
+                                       help="a post is negative when its negative probability reaches this")
 
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    processes: int = 0  # 0 = score in the worker process
-    cache_size: int = 50_000
+    processes: int = option(0, minimum=0, maximum=256, help="scoring processes (0 = in the worker process)")
+    cache_size: int = option(50_000, minimum=0, help="scores remembered per distinct text")
+
+
+def _brand_id(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    if value is None:
+        raise ConfigError(where, "required field is missing")
+    brand_id = get_str({"id": value}, "id", where.rsplit(".", 1)[0], required=True)
+    if not BRAND_ID.match(brand_id):
+        raise ConfigError(where, "use lower-case letters, digits, '-' or '_' (it becomes a metric label and a Kafka key)")
+    return brand_id
+
+
+def _raw_mapping(value: Any, where: str, context: Mapping[str, Any]) -> Mapping[str, Any]:
+    return section(value, where)
 
 
 @dataclass(frozen=True)
 class Brand:
-    id: str
-    name: str
-    aliases: tuple[str, ...]
-    exclude: tuple[str, ...] = ()
-    sensitivity: str | None = None
-    detection: Mapping[str, Any] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
+    id: str = option(parse=_brand_id, help="lower-case id: a metric label and the Kafka key")
+    name: str = option("", help="display name (default: the id)")
+    aliases: tuple[str, ...] = option((), required=True, help="names, spellings and accounts that mean the brand")
+    exclude: tuple[str, ...] = option((), help="phrases in which an alias does not mean the brand")
+    sensitivity: str | None = option(None, choices=SENSITIVITIES, help="this brand's detection preset")
+    # Validated by the detection section's parser, which resolves it against the presets.
+    detection: Mapping[str, Any] = option({}, parse=_raw_mapping, help="detection fields for this brand only")
+    labels: Mapping[str, str] = option({}, help="free labels (team, region...) carried into alerts")
+
+
+def _brands(value: Any, where: str, context: Mapping[str, Any]) -> tuple[Brand, ...]:
+    if value is None:
+        raise ConfigError(where, "required: list the brands to track")
+    if not isinstance(value, list) or not value:
+        raise ConfigError(where, "expected a non-empty list of brands")
+    brands: list[Brand] = []
+    for i, item in enumerate(value):
+        path = join(where, i)
+        brand = read_section(Brand, item, path, context)
+        if any(b.id == brand.id for b in brands):
+            raise ConfigError(join(path, "id"), f"duplicate brand id {brand.id!r}")
+        brands.append(replace(brand, name=brand.name or brand.id))
+    return tuple(brands)
+
+
+def _detection(value: Any, where: str, context: Mapping[str, Any]) -> DetectionConfig:
+    # Per-brand overrides live in brands[i].detection, read before this field.
+    return parse_detection(value, where, context["section"]["brands"])
+
+
+# Top-level sections validated by the layers above (the composition root,
+# streams/cli/config.py): the pipeline accepts them without reading them.
+DELEGATED_SECTIONS = ("alerting", "connectors")
 
 
 @dataclass(frozen=True)
-class KoubeiConfig:
-    kafka: KafkaConfig
-    worker: WorkerConfig
-    buckets: BucketConfig
-    sentiment: SentimentConfig
-    scoring: ScoringConfig
-    brands: tuple[Brand, ...]
-    language: str = "zh"
-    grafana_url: str = ""
-    detection: Any = None
-    alerting: Any = None
-    connectors: Any = None
+class PipelineConfig:
+    """What the stream pipeline reads from koubei.yaml: everything but the
+    sections of the delivery and ingestion layers (``DELEGATED_SECTIONS``)."""
+
+    brands: tuple[Brand, ...] = option(parse=_brands, help="the brands to track")
+    kafka: KafkaConfig = option(KafkaConfig(), help="the Kafka cluster")
+    worker: WorkerConfig = option(WorkerConfig(), help="the stream worker process")
+    buckets: BucketConfig = option(BucketConfig(), help="event-time buckets and the watermark")
+    sentiment: SentimentConfig = option(SentimentConfig(), help="the sentiment model")
+    scoring: ScoringConfig = option(ScoringConfig(), help="where and how posts are scored")
+    language: str = option("zh", choices=("zh", "en"), help="language of alerts and messages")
+    grafana_url: str = option("", allow_empty=True, help="linked from alerts")
+    detection: DetectionConfig = option(DetectionConfig(), parse=_detection, help="spike detection (docs/detection.md)")
     source: str = ""
 
     def brand(self, brand_id: str) -> Brand:
@@ -120,147 +179,28 @@ class KoubeiConfig:
     def brand_ids(self) -> tuple[str, ...]:
         return tuple(b.id for b in self.brands)
 
-    def topic(self, name: str) -> str:
-        return f"{self.kafka.topic_prefix}.{name}"
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.kafka.topic_prefix, self.kafka.partitions)
+
+    def topic(self, spec: TopicSpec | str) -> str:
+        """The full name of one of the topics in streams.topics."""
+        return self.topics.name(spec)
 
 
-TOP_LEVEL = (
-    "kafka", "worker", "buckets", "sentiment", "scoring", "brands", "language",
-    "grafana_url", "detection", "alerting", "connectors",
-)
-
-
-def _parse_kafka(raw: Any, environ: Mapping[str, str]) -> KafkaConfig:
-    data = section(raw, "kafka")
-    reject_unknown(data, ("url", "broker_quirks", "partitions", "replication_factor", "topic_prefix"), "kafka")
-    url = environ.get("KOUBEI_KAFKA_URL") or get_str(data, "url", "kafka", DEFAULT_KAFKA_URL)
-    if not re.match(r"^(kafka|aiokafka)://[^\s]+$", url):
-        raise ConfigError("kafka.url", f"expected kafka://host:port[;host:port], got {url!r}")
-    return KafkaConfig(
-        url=url,
-        broker_quirks=get_enum(data, "broker_quirks", "kafka", ("auto", "tansu", "none"), "auto"),
-        partitions=get_int(data, "partitions", "kafka", 4, minimum=1, maximum=1024),
-        replication_factor=get_int(data, "replication_factor", "kafka", 1, minimum=1, maximum=16),
-        topic_prefix=get_str(data, "topic_prefix", "kafka", "koubei"),
-    )
-
-
-def _parse_worker(raw: Any) -> WorkerConfig:
-    data = section(raw, "worker")
-    reject_unknown(data, ("app_id", "store", "data_dir", "web_port", "metrics_port", "tick_seconds"), "worker")
-    store = get_str(data, "store", "worker", "memory://")
-    if store not in ("memory://", "rocksdb://"):
-        raise ConfigError("worker.store", f"must be memory:// or rocksdb://, got {store!r}")
-    return WorkerConfig(
-        app_id=get_str(data, "app_id", "worker", "koubei-sentinel"),
-        store=store,
-        data_dir=get_str(data, "data_dir", "worker", ".koubei-data"),
-        web_port=get_int(data, "web_port", "worker", 6066, minimum=0, maximum=65535),
-        metrics_port=get_int(data, "metrics_port", "worker", 9108, minimum=0, maximum=65535),
-        tick_seconds=get_duration(data, "tick_seconds", "worker", 5.0, minimum=0.1),
-    )
-
-
-def _parse_buckets(raw: Any) -> BucketConfig:
-    data = section(raw, "buckets")
-    reject_unknown(data, ("size", "allowed_lateness", "idle_close", "retention_buckets", "late_policy"), "buckets")
-    size = get_duration(data, "size", "buckets", 60.0, minimum=1.0)
-    return BucketConfig(
-        size_seconds=size,
-        allowed_lateness_seconds=get_duration(data, "allowed_lateness", "buckets", 60.0),
-        late_policy=get_enum(data, "late_policy", "buckets", ("open_bucket", "drop"), "open_bucket"),
-        idle_close_seconds=get_duration(data, "idle_close", "buckets", 60.0, minimum=1.0),
-        retention_buckets=get_int(data, "retention_buckets", "buckets", 180, minimum=2),
-    )
-
-
-def _parse_sentiment(raw: Any) -> SentimentConfig:
-    data = section(raw, "sentiment")
-    reject_unknown(data, ("model", "lexicon", "weibo_preprocessing", "negative_threshold"), "sentiment")
-    model = get_str(data, "model", "sentiment", "stock")
-    return SentimentConfig(
-        model=model,
-        lexicon=get_bool(data, "lexicon", "sentiment", True),
-        weibo_preprocessing=get_bool(data, "weibo_preprocessing", "sentiment", True),
-        negative_threshold=get_number(data, "negative_threshold", "sentiment", 0.5, minimum=0.0, maximum=1.0),
-    )
-
-
-def _parse_scoring(raw: Any) -> ScoringConfig:
-    data = section(raw, "scoring")
-    reject_unknown(data, ("processes", "cache_size"), "scoring")
-    return ScoringConfig(
-        processes=get_int(data, "processes", "scoring", 0, minimum=0, maximum=256),
-        cache_size=get_int(data, "cache_size", "scoring", 50_000, minimum=0),
-    )
-
-
-def _parse_brands(raw: Any) -> tuple[Brand, ...]:
-    if raw is None:
-        raise ConfigError("brands", "required: list the brands to track")
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError("brands", "expected a non-empty list of brands")
-    brands: list[Brand] = []
-    seen: set[str] = set()
-    for i, item in enumerate(raw):
-        path = join("brands", i)
-        data = section(item, path)
-        reject_unknown(data, ("id", "name", "aliases", "exclude", "sensitivity", "detection", "labels"), path)
-        brand_id = get_str(data, "id", path, required=True)
-        if not BRAND_ID.match(brand_id):
-            raise ConfigError(join(path, "id"), "use lower-case letters, digits, '-' or '_' (it becomes a metric label and a Kafka key)")
-        if brand_id in seen:
-            raise ConfigError(join(path, "id"), f"duplicate brand id {brand_id!r}")
-        seen.add(brand_id)
-        sensitivity = data.get("sensitivity")
-        if sensitivity is not None:
-            sensitivity = get_enum(data, "sensitivity", path, ("low", "balanced", "high"), "balanced")
-        labels = section(data.get("labels"), join(path, "labels"))
-        brands.append(
-            Brand(
-                id=brand_id,
-                name=get_str(data, "name", path, brand_id),
-                aliases=tuple(get_str_list(data, "aliases", path, required=True)),
-                exclude=tuple(get_str_list(data, "exclude", path)),
-                sensitivity=sensitivity,
-                detection=section(data.get("detection"), join(path, "detection")),
-                labels={str(k): str(v) for k, v in labels.items()},
-            )
-        )
-    return tuple(brands)
-
-
-def parse_config(raw: Any, *, environ: Mapping[str, str] | None = None, source: str = "") -> KoubeiConfig:
-    """Validate a parsed YAML document; raises ConfigError naming the field."""
-    env = os.environ if environ is None else environ
+def parse_config(raw: Any, *, environ: Mapping[str, str] | None = None, source: str = "") -> PipelineConfig:
+    """Validate the pipeline's sections of a parsed YAML document; raises
+    ConfigError naming the field. The delegated sections are left to the
+    composition root."""
     data = section(raw, "")
-    reject_unknown(data, TOP_LEVEL, "")
-    brands = _parse_brands(data.get("brands"))
-    language = get_enum(data, "language", "", ("zh", "en"), "zh")
-
-    # Sections owned by other packages, imported here so a bad field anywhere
-    # fails `koubei check-config` the same way.
-    from alerting.config import parse_alerting
-    from connectors.config import parse_connectors
-    from streams.detection.config import parse_detection
-
-    return KoubeiConfig(
-        kafka=_parse_kafka(data.get("kafka"), env),
-        worker=_parse_worker(data.get("worker")),
-        buckets=_parse_buckets(data.get("buckets")),
-        sentiment=_parse_sentiment(data.get("sentiment")),
-        scoring=_parse_scoring(data.get("scoring")),
-        brands=brands,
-        language=language,
-        grafana_url=get_str(data, "grafana_url", "", "", allow_empty=True),
-        detection=parse_detection(data.get("detection"), "detection", brands),
-        alerting=parse_alerting(data.get("alerting"), "alerting", brands, environ=env),
-        connectors=parse_connectors(data.get("connectors"), "connectors", environ=env),
-        source=source,
-    )
+    reject_unknown(data, yaml_keys(PipelineConfig) + DELEGATED_SECTIONS, "")
+    own = {k: v for k, v in data.items() if k not in DELEGATED_SECTIONS}
+    config = read_section(PipelineConfig, own, "", {"environ": os.environ if environ is None else environ})
+    return replace(config, source=source)
 
 
-def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> KoubeiConfig:
+def read_config_file(path: str | os.PathLike[str]) -> Any:
+    """The YAML document of a configuration file; errors name the file and line."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -269,11 +209,16 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
     except UnicodeDecodeError:
         raise ConfigError("", f"config file is not UTF-8: {file}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError("", f"{file} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if raw is None:
         raise ConfigError("", f"{file} is empty")
-    return parse_config(raw, environ=environ, source=str(file))
+    return raw
+
+
+def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> PipelineConfig:
+    """The pipeline's part of a configuration file (see ``DELEGATED_SECTIONS``)."""
+    return parse_config(read_config_file(path), environ=environ, source=str(path))

@@ -1,7 +1,7 @@
 """Kafka plumbing shared by the worker, the connectors and the tools.
 
 ``BrokerQuirks`` is the one place that knows about the embedded broker's
-defects (../shared/NOTES.md section 1). Every workaround below is applied
+defects (listed on the class). Every workaround below is applied
 ONLY when the broker is the embedded Tansu; against Apache Kafka the
 clients run with their normal settings.
 """
@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# The cluster id `koubei broker` (streams.broker) gives the embedded broker,
+# by which ``detect_quirks`` recognises it.
+EMBEDDED_CLUSTER_ID = "koubei-embedded-tansu"
 
 
 def bootstrap_servers(url: str) -> str:
@@ -92,17 +96,17 @@ def detect_quirks(mode: str, bootstrap: str) -> BrokerQuirks:
     except Exception as exc:  # noqa: BLE001 - the worker will report the real connection error
         log.warning("could not ask the broker for its cluster id (%s); assuming Apache Kafka", exc)
         return BrokerQuirks.for_kafka()
-    from streams.broker import EMBEDDED_CLUSTER_ID
-
     if cid == EMBEDDED_CLUSTER_ID or cid.startswith("tansu"):
         return BrokerQuirks.for_embedded()
     return BrokerQuirks.for_kafka()
 
 
-def ensure_topics(bootstrap: str, topics: Mapping[str, int], replication_factor: int = 1,
-                  configs: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
+def ensure_topics(bootstrap: str, plan: Mapping[str, tuple[int, Mapping[str, str]] | int],
+                  replication_factor: int = 1) -> list[str]:
     """Create the topics that do not exist yet; returns the names created.
 
+    ``plan``: name -> (partitions, topic configs), as ``streams.topics.Topics.plan``
+    gives it, or name -> partitions for a topic with the broker's settings.
     Topics are created explicitly, with the configured partition count,
     because auto-created topics get the broker's default (4 on Tansu) and
     co-partitioned topics (mentions, buckets) must agree. Existing topics are
@@ -116,11 +120,13 @@ def ensure_topics(bootstrap: str, topics: Mapping[str, int], replication_factor:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="koubei-admin")
     try:
         existing = set(admin.list_topics())
-        wanted = [
-            NewTopic(name=name, num_partitions=parts, replication_factor=replication_factor,
-                     topic_configs=dict((configs or {}).get(name, {})))
-            for name, parts in topics.items() if name not in existing
-        ]
+        wanted = []
+        for name, spec in plan.items():
+            if name in existing:
+                continue
+            parts, configs = spec if isinstance(spec, tuple) else (spec, {})
+            wanted.append(NewTopic(name=name, num_partitions=parts, replication_factor=replication_factor,
+                                   topic_configs=dict(configs)))
         if not wanted:
             return []
         try:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from streams.broker import free_port
-from streams.demo import WebhookReceiver, WorkerProcess
+from tests.harness import WebhookReceiver, WorkerProcess
 
 CST = timezone(timedelta(hours=8))
 START = datetime(2026, 3, 14, 9, 0, tzinfo=CST)

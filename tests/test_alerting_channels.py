@@ -34,7 +34,7 @@ def channel_for(fake: FakePlatform, secret: str | None = None, **extra: Any) -> 
         spec["routing_key_env"] = "PD_KEY"
         env["PD_KEY"] = fake.token
     cfg = config({"channels": [spec]}, environ=env, grafana_url="https://grafana.example/d/koubei")
-    return make_channel(cfg.alerting.channels[0], make_renderer(cfg))
+    return make_channel(cfg.alerting.channels[0], make_renderer(cfg, cfg.alerting))
 
 
 def send(channel: Any, note: Notification) -> SendResult:
@@ -123,14 +123,14 @@ def test_unreachable_platform_is_transient() -> None:
     with FakePlatform("webhook") as fake:
         url = fake.url
     cfg = config({"channels": [{"name": "gone", "type": "webhook", "url": url}]})
-    ch = make_channel(cfg.alerting.channels[0], make_renderer(cfg))
+    ch = make_channel(cfg.alerting.channels[0], make_renderer(cfg, cfg.alerting))
     assert send(ch, note_of(alert())).outcome is Outcome.RETRY
 
 
 def test_bad_robot_token_is_permanent() -> None:
     with FakePlatform("dingtalk") as fake:
         cfg = config({"channels": [{"name": "d", "type": "dingtalk", "url": fake.base + "/robot/send?access_token=x"}]})
-        ch = make_channel(cfg.alerting.channels[0], make_renderer(cfg))
+        ch = make_channel(cfg.alerting.channels[0], make_renderer(cfg, cfg.alerting))
         result = send(ch, note_of(alert()))
     assert result.outcome is Outcome.PERMANENT and "300001" in result.detail
 
@@ -172,7 +172,7 @@ def test_robot_tokens_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> 
     with FakePlatform("dingtalk", secret="sign-secret", token="TOKEN-abc123") as fake:
         cfg = config({"channels": [{"name": "d", "type": "dingtalk", "url_env": "DING_URL", "secret_env": "DING_SEC"}]},
                      environ={"DING_URL": fake.url, "DING_SEC": "sign-secret"})
-        notifier = Notifier(cfg, "127.0.0.1:9", BrokerQuirks.for_kafka())
+        notifier = Notifier(cfg, cfg.alerting, "127.0.0.1:9", BrokerQuirks.for_kafka())
         logging.getLogger("alerting").info("channels: %r", cfg.alerting.channels)
         assert send(notifier.channels["d"], note_of(alert())).outcome is Outcome.DELIVERED
     assert fake.accepted

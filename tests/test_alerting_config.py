@@ -95,10 +95,10 @@ def test_default_rates_follow_the_platforms() -> None:
 
 def test_language_and_grafana_come_from_the_top_level_unless_overridden() -> None:
     cfg = config({}, language="en", grafana_url="https://g/d/1")
-    renderer = make_renderer(cfg)
+    renderer = make_renderer(cfg, cfg.alerting)
     assert renderer.language == "en" and renderer.grafana_url == "https://g/d/1"
     cfg = config({"language": "zh", "grafana_url": "https://other"}, language="en")
-    assert make_renderer(cfg).language == "zh" and make_renderer(cfg).grafana_url == "https://other"
+    assert make_renderer(cfg, cfg.alerting).language == "zh" and make_renderer(cfg, cfg.alerting).grafana_url == "https://other"
 
 
 def test_channels_without_routes_receive_everything() -> None:

@@ -21,7 +21,7 @@ from fake_platforms import Answer, FakePlatform  # noqa: E402
 
 from alerting.notifier import Notifier, topic_names  # noqa: E402
 from alerting.policy.silences import new_silence  # noqa: E402
-from streams.config import KoubeiConfig, parse_config  # noqa: E402
+from streams.cli.config import KoubeiConfig, parse_koubei_config  # noqa: E402
 from streams.kafka import BrokerQuirks, make_producer, read_topic  # noqa: E402
 from streams.models import AlertEvent  # noqa: E402
 
@@ -46,7 +46,7 @@ def notifier_config(kafka_url: str, prefix: str, receiver_url: str, *, route: di
             "delivery": delivery or FAST_RETRY,
         },
     }
-    return parse_config(raw, environ={"HOOK_SECRET": "hook-secret"})
+    return parse_koubei_config(raw, environ={"HOOK_SECRET": "hook-secret"})
 
 
 def produce(bootstrap: str, quirks: BrokerQuirks, topic: str, events: list[AlertEvent]) -> None:
@@ -60,7 +60,7 @@ def produce(bootstrap: str, quirks: BrokerQuirks, topic: str, events: list[Alert
 
 def fast_join(quirks: BrokerQuirks) -> BrokerQuirks:
     """The first group join takes about half the session timeout on the
-    embedded broker (NOTES section 1): keep it short in tests."""
+    embedded broker (streams.kafka.BrokerQuirks): keep it short in tests."""
     if quirks.session_timeout is None:
         return quirks
     return dataclasses.replace(quirks, session_timeout=3.0)
@@ -69,7 +69,7 @@ def fast_join(quirks: BrokerQuirks) -> BrokerQuirks:
 async def with_notifier(cfg: KoubeiConfig, bootstrap: str, quirks: BrokerQuirks,
                         body: Callable[[Notifier], Awaitable[Any]]) -> Any:
     stop = asyncio.Event()
-    notifier = Notifier(cfg, bootstrap, fast_join(quirks))
+    notifier = Notifier(cfg, cfg.alerting, bootstrap, fast_join(quirks))
     task = asyncio.create_task(notifier.run(stop))
     ready = asyncio.create_task(notifier.ready.wait())
     done, _ = await asyncio.wait({task, ready}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
@@ -317,7 +317,7 @@ def test_429_with_retry_after_pauses_the_channel_then_delivers(
 
 def test_without_channels_alerts_are_committed_as_no_route(
         kafka_url: str, kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str) -> None:
-    cfg = parse_config({"brands": BRANDS, "kafka": {"url": kafka_url, "topic_prefix": topic_prefix,
+    cfg = parse_koubei_config({"brands": BRANDS, "kafka": {"url": kafka_url, "topic_prefix": topic_prefix,
                                                     "broker_quirks": "tansu" if broker_quirks.embedded else "none"},
                         "worker": {"app_id": f"none-{topic_prefix}"}}, environ={})
     before = sample("koubei_alert_events_received_total", brand="acme", outcome="no_route")

@@ -357,7 +357,7 @@ def test_channels_posting_to_the_same_robot_share_its_rate_limit() -> None:
         {"name": "a", "type": "dingtalk", "url": same, "mention_mobiles": ["1"]},
         {"name": "b", "type": "dingtalk", "url": same, "rate_per_minute": 10},
         {"name": "c", "type": "dingtalk", "url": same + "2"}]})
-    notifier = Notifier(cfg, "127.0.0.1:9", BrokerQuirks.for_kafka())
+    notifier = Notifier(cfg, cfg.alerting, "127.0.0.1:9", BrokerQuirks.for_kafka())
     assert len(notifier.buckets) == 2
     shared = [b for b in notifier.buckets.values() if b.rate == pytest.approx(10 / 60)]
     assert len(shared) == 1  # the stricter of the two settings wins
@@ -383,7 +383,7 @@ def test_a_restarted_notifier_keeps_reminding_about_alerts_still_firing() -> Non
     from streams.kafka import BrokerQuirks
 
     cfg = config({"channels": CHANNELS, "routes": {"receiver": "pr", "repeat_interval": "1h"}})
-    before = Notifier(cfg, "127.0.0.1:9", BrokerQuirks.for_kafka(), clock=lambda: T0)
+    before = Notifier(cfg, cfg.alerting, "127.0.0.1:9", BrokerQuirks.for_kafka(), clock=lambda: T0)
     for _, value in delivery_records(Notification("pr", "g", {}, [alert("acme"), alert("bolt")], "new", T0), T0):
         before.delivery_log.apply_record(value)
     for _, value in delivery_records(Notification("pr", "g", {}, [alert("bolt", state="resolved", sequence=2)],
@@ -402,7 +402,7 @@ def test_a_restart_long_after_the_last_reminder_does_not_resurrect_an_alert() ->
     from streams.kafka import BrokerQuirks
 
     cfg = config({"channels": CHANNELS, "routes": {"receiver": "pr", "repeat_interval": "1h"}})
-    notifier = Notifier(cfg, "127.0.0.1:9", BrokerQuirks.for_kafka())
+    notifier = Notifier(cfg, cfg.alerting, "127.0.0.1:9", BrokerQuirks.for_kafka())
     for _, value in delivery_records(Notification("pr", "g", {}, [alert("acme")], "new", T0), T0):
         notifier.delivery_log.apply_record(value)
     notifier._restore_active(T0 + 3 * 3600)  # no reminder for three hours: it ended unrecorded
@@ -417,7 +417,7 @@ def test_each_worker_restores_only_the_alerts_of_the_partitions_it_owns() -> Non
     events = [alert(b) for b in ("acme", "bolt", "cola")]
     # With three partitions these keys land in three different ones.
     assert sorted(partition_of(e.key, 3) for e in events) == [0, 1, 2]
-    notifier = Notifier(cfg, "127.0.0.1:9", BrokerQuirks.for_kafka(), clock=lambda: T0 + 60)
+    notifier = Notifier(cfg, cfg.alerting, "127.0.0.1:9", BrokerQuirks.for_kafka(), clock=lambda: T0 + 60)
     for _, value in delivery_records(Notification("pr", "g", {}, events, "new", T0), T0):
         notifier.delivery_log.apply_record(value)
     mine = {partition_of(events[0].key, 3), partition_of(events[1].key, 3)}

@@ -25,7 +25,7 @@ from alerting.render import Renderer, TemplateError, cut_bytes, fit_sections, sp
 
 GOLDEN = Path(__file__).parent / "alerting" / "golden"
 KINDS = ("dingtalk", "wecom", "feishu", "slack", "pagerduty", "alertmanager", "webhook")
-# Body limits the platforms enforce (NOTES section 4).
+# Body limits the platforms document (docs/alerting.md).
 BODY_LIMITS = {"dingtalk": 20_000, "feishu": 20_000}
 
 
@@ -35,7 +35,7 @@ def channel(kind: str, language: str, **extra: Any) -> Any:
     if kind == "pagerduty":
         spec = {"name": kind, "type": kind, "routing_key_env": "PD_KEY"}
     cfg = config({"channels": [spec]}, environ=env, language=language, grafana_url="https://grafana.example/d/koubei")
-    return make_channel(cfg.alerting.channels[0], make_renderer(cfg))
+    return make_channel(cfg.alerting.channels[0], make_renderer(cfg, cfg.alerting))
 
 
 CASES = {
@@ -149,7 +149,7 @@ def test_a_broken_user_template_stops_the_notifier_at_start_up(tmp_path: Path) -
     cfg = config({"channels": [{"name": "h", "type": "webhook", "url": "http://127.0.0.1:9/h"}],
                   "templates_dir": str(tmp_path)})
     with pytest.raises(TemplateError, match="duraton"):
-        Notifier(cfg, "127.0.0.1:9", BrokerQuirks.for_kafka())
+        Notifier(cfg, cfg.alerting, "127.0.0.1:9", BrokerQuirks.for_kafka())
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])
@@ -170,5 +170,5 @@ def test_the_firing_message_says_why_in_the_signal_s_own_units(language: str, ex
     event = alert("acme", signal="risk_terms", value=8.0, baseline=0.12, statistic=6.72, window_seconds=300.0)
     cfg = config({"channels": [{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/hook"}]},
                  language=language)
-    section = make_renderer(cfg).render(Notification("hook", "r", {}, [event], "new", T0)).sections[0]
+    section = make_renderer(cfg, cfg.alerting).render(Notification("hook", "r", {}, [event], "new", T0)).sections[0]
     assert expected in section.splitlines()

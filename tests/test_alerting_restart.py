@@ -20,7 +20,7 @@ from alert_samples import BRANDS, alert  # noqa: E402
 from fake_platforms import Answer, FakePlatform  # noqa: E402
 
 from alerting.notifier import topic_names  # noqa: E402
-from streams.config import load_config  # noqa: E402
+from streams.cli.config import load_koubei_config  # noqa: E402
 from streams.kafka import BrokerQuirks, make_producer, read_topic  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -51,7 +51,7 @@ def test_killed_mid_delivery_the_alert_arrives_exactly_once_after_restart(
                 "routes": {"receiver": "hook", "group_wait": "100ms", "group_interval": "200ms"},
             },
         }, allow_unicode=True), encoding="utf-8")
-        cfg = load_config(config_path, environ={"HOOK_SECRET": "hook-secret"})
+        cfg = load_koubei_config(config_path, environ={"HOOK_SECRET": "hook-secret"})
         log_path = tmp_path / "notifier.log"
         first = start_notifier(config_path, log_path)
         try:

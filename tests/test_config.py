@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import load_config, parse_config
+from streams.cli.config import load_koubei_config, parse_koubei_config
 from streams.settings import ConfigError, get_secret, parse_duration
 
 MINIMAL = {"brands": [{"id": "xinghe", "name": "星河手机", "aliases": ["星河手机"]}]}
@@ -14,12 +14,12 @@ MINIMAL = {"brands": [{"id": "xinghe", "name": "星河手机", "aliases": ["星�
 
 def error_for(raw: object, environ: dict[str, str] | None = None) -> ConfigError:
     with pytest.raises(ConfigError) as info:
-        parse_config(raw, environ=environ or {})
+        parse_koubei_config(raw, environ=environ or {})
     return info.value
 
 
 def test_minimal_config_gets_documented_defaults() -> None:
-    config = parse_config(MINIMAL, environ={})
+    config = parse_koubei_config(MINIMAL, environ={})
     assert config.kafka.url == "kafka://127.0.0.1:9092"
     assert config.buckets.size_seconds == 60
     assert config.language == "zh"
@@ -28,7 +28,7 @@ def test_minimal_config_gets_documented_defaults() -> None:
 
 
 def test_environment_overrides_the_kafka_url() -> None:
-    config = parse_config(MINIMAL, environ={"KOUBEI_KAFKA_URL": "kafka://127.0.0.1:29092"})
+    config = parse_koubei_config(MINIMAL, environ={"KOUBEI_KAFKA_URL": "kafka://127.0.0.1:29092"})
     assert config.kafka.url == "kafka://127.0.0.1:29092"
 
 
@@ -81,10 +81,10 @@ def test_load_config_reports_yaml_position(tmp_path: Path) -> None:
     bad = tmp_path / "koubei.yaml"
     bad.write_text("brands:\n  - id: a\n    aliases: [x\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
-        load_config(bad)
+        load_koubei_config(bad)
     assert "line" in str(info.value)
     with pytest.raises(ConfigError) as info:
-        load_config(tmp_path / "missing.yaml")
+        load_koubei_config(tmp_path / "missing.yaml")
     assert "not found" in str(info.value)
 
 
@@ -93,10 +93,10 @@ def test_documented_example_config_is_valid() -> None:
     env = {"PR_DINGTALK_URL": "https://robot.example/send", "PR_DINGTALK_SECRET": "s",
            "PAGERDUTY_ROUTING_KEY": "k", "AUDIT_WEBHOOK_URL": "https://audit.example/hook",
            "AUDIT_WEBHOOK_SECRET": "s"}
-    config = load_config(example, environ=env)
+    config = load_koubei_config(example, environ=env)
     assert config.brand_ids == ("chenguang", "xinghe")
     assert config.brand("xinghe").sensitivity == "high"
     assert config.buckets.late_policy == "open_bucket"
     with pytest.raises(ConfigError) as info:
-        load_config(example, environ={})
+        load_koubei_config(example, environ={})
     assert "PR_DINGTALK_URL" in str(info.value)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.config import load_config
+from streams.cli.config import load_koubei_config
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -66,7 +66,7 @@ def test_kafka_runs_kraft_single_node(services: dict[str, Any]) -> None:
 
 
 def test_workers_are_ready_checked_on_readyz_and_scraped(services: dict[str, Any]) -> None:
-    config = load_config(DEPLOY / "koubei.yaml", environ=SECRETS)
+    config = load_koubei_config(DEPLOY / "koubei.yaml", environ=SECRETS)
     port = config.worker.web_port
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
@@ -92,7 +92,7 @@ def test_workers_are_ready_checked_on_readyz_and_scraped(services: dict[str, Any
 
 
 def test_connectors_match_the_config_and_are_scraped(services: dict[str, Any]) -> None:
-    config = load_config(DEPLOY / "koubei.yaml", environ=SECRETS)
+    config = load_koubei_config(DEPLOY / "koubei.yaml", environ=SECRETS)
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
     targets = set(jobs["koubei-connector"]["static_configs"][0]["targets"])
@@ -143,7 +143,7 @@ def test_koubei_services_build_the_image_from_the_dockerfile(services: dict[str,
 
 
 def test_deploy_config_is_a_valid_production_config() -> None:
-    config = load_config(DEPLOY / "koubei.yaml", environ=SECRETS)
+    config = load_koubei_config(DEPLOY / "koubei.yaml", environ=SECRETS)
     assert config.worker.store == "rocksdb://"
     assert config.kafka.broker_quirks == "none"
     assert config.kafka.partitions >= 2

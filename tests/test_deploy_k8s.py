@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.config import load_config
+from streams.cli.config import load_koubei_config
 
 REPO = Path(__file__).resolve().parent.parent
 K8S = REPO / "deploy" / "k8s"
@@ -54,7 +54,7 @@ def test_every_document_has_the_basic_fields(applied: list[dict[str, Any]]) -> N
 
 
 def test_worker_replicas_resources_and_probes_match_the_worker(applied: list[dict[str, Any]]) -> None:
-    config = load_config(KOUBEI_YAML, environ=SECRETS)
+    config = load_koubei_config(KOUBEI_YAML, environ=SECRETS)
     worker = one(applied, "StatefulSet", "koubei-worker")
     assert worker["spec"]["replicas"] >= 2
     assert worker["spec"]["replicas"] <= config.kafka.partitions, "replicas beyond the partition count sit idle"
@@ -78,7 +78,7 @@ def test_worker_replicas_resources_and_probes_match_the_worker(applied: list[dic
 
 
 def test_worker_state_is_on_a_persistent_volume(applied: list[dict[str, Any]]) -> None:
-    config = load_config(KOUBEI_YAML, environ=SECRETS)
+    config = load_koubei_config(KOUBEI_YAML, environ=SECRETS)
     assert config.worker.store == "rocksdb://"
     worker = one(applied, "StatefulSet", "koubei-worker")
     container = worker["spec"]["template"]["spec"]["containers"][0]

@@ -25,9 +25,9 @@ import pytest
 import yaml
 
 from connectors.file_replay import load_records, replay
+from streams import topics
 from streams.broker import free_port
-from streams.commands import pipeline_topics, topic_configs
-from streams.config import load_config
+from streams.cli.config import load_koubei_config
 from streams.kafka import BrokerQuirks, ensure_topics, make_producer
 from tests.pipeline_support import Pipeline, build_small_scenario, wait_for, write_lines
 from tests.test_pipeline_integration import expected_mentions
@@ -131,8 +131,8 @@ def prometheus_binary() -> str:
 def scraped_pipeline(tmp_path: Path, kafka_url: str, kafka_bootstrap: str,
                      prometheus_binary: str) -> Iterator[tuple[Pipeline, PrometheusServer]]:
     pipeline = Pipeline(tmp_path, kafka_url, prefix=f"pm{int(time.time() * 1000) % 10**9}")
-    config = load_config(pipeline.config_path)
-    ensure_topics(kafka_bootstrap, pipeline_topics(config), configs=topic_configs(config))
+    config = load_koubei_config(pipeline.config_path)
+    ensure_topics(kafka_bootstrap, config.topics.plan(topics.PIPELINE))
     prom_dir = tmp_path / "prometheus"
     prom_dir.mkdir()
     server = PrometheusServer(prometheus_binary, prom_dir, f"127.0.0.1:{pipeline.web_port}")
@@ -151,7 +151,7 @@ def test_prometheus_scrapes_per_brand_series_during_a_replay(scraped_pipeline: t
     pipeline, server = scraped_pipeline
     scenario = build_small_scenario()
     path = write_lines(pipeline.tmp / "posts.jsonl", scenario.lines)
-    config = load_config(pipeline.config_path)
+    config = load_koubei_config(pipeline.config_path)
     expected = {brand: float(count) for brand, count in expected_mentions(scenario).items()}
     assert len(expected) == 3, "the scenario should mention every brand"
 

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from connectors.file_replay import load_records, replay
+from streams import topics
 from streams.brands import BrandMatcher
-from streams.commands import pipeline_topics, topic_configs
-from streams.config import load_config
-from streams.demo import metric_sum
+from streams.cli.config import load_koubei_config
 from streams.kafka import BrokerQuirks, ensure_topics, make_producer, read_topic
 from streams.models import Bucket
+from tests.harness import metric_sum
 from tests.pipeline_support import (
     BRANDS,
     MINUTES,
@@ -79,8 +79,8 @@ def prepare(tmp: Path, kafka_url: str, bootstrap: str, name: str) -> tuple[Small
     scenario = build_small_scenario()
     path = write_lines(tmp / "posts.jsonl", scenario.lines)
     pipeline = Pipeline(tmp, kafka_url, prefix=f"{name}{int(time.time() * 1000) % 10**9}")
-    config = load_config(pipeline.config_path)
-    ensure_topics(bootstrap, pipeline_topics(config), configs=topic_configs(config))
+    config = load_koubei_config(pipeline.config_path)
+    ensure_topics(bootstrap, config.topics.plan(topics.PIPELINE))
     return scenario, path, pipeline, config
 
 
@@ -229,7 +229,7 @@ def test_two_workers_split_the_brands_and_count_exactly_once(uninterrupted: Any,
     exactly what one worker does, and each brand's detector runs once.
     """
     from streams.broker import free_port
-    from streams.demo import WorkerProcess
+    from tests.harness import WorkerProcess
 
     _, path, pipeline, config = prepare(tmp_path, kafka_url, kafka_bootstrap, "tw")
     second = WorkerProcess(pipeline.config_path, tmp_path / "worker2.log", free_port(),

@@ -47,7 +47,7 @@ def code_metrics() -> dict[str, tuple[str, tuple[str, ...]]]:
     import streams.metrics  # noqa: F401
 
     faust_registry = CollectorRegistry()
-    FaustMetrics.create(faust_registry, "koubei_faust")  # the prefix streams.commands.cmd_worker passes
+    FaustMetrics.create(faust_registry, "koubei_faust")  # the prefix streams.cli.pipeline.cmd_worker passes
     out: dict[str, tuple[str, tuple[str, ...]]] = {}
     for registry in (REGISTRY, faust_registry):
         for name, collector in collectors(registry).items():

@@ -19,7 +19,7 @@ from streams.detection.simple import SimpleSpikeDetector
 def create_detector(config: Any, brand_id: str, state: dict[str, Any] | None = None) -> Detector:
     """Build the configured detector for a brand, restoring ``state`` if given.
 
-    ``config`` is the whole KoubeiConfig, or None (tests): then defaults.
+    ``config`` is the PipelineConfig, or None (tests): then defaults.
     """
     name = brand_id
     if config is not None:

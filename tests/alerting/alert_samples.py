@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.config import KoubeiConfig, parse_config
+from streams.cli.config import KoubeiConfig, parse_koubei_config
 from streams.models import AlertEvent
 
 T0 = 1_763_700_000.0  # 2025-11-21 04:40 UTC: a fixed clock for renders
@@ -42,4 +42,4 @@ def config(alerting: dict[str, Any] | None, environ: dict[str, str] | None = Non
     raw: dict[str, Any] = {"brands": BRANDS, **top}
     if alerting is not None:
         raw["alerting"] = alerting
-    return parse_config(raw, environ=environ or {})
+    return parse_koubei_config(raw, environ=environ or {})

@@ -10,27 +10,8 @@ import sys
 import time
 from typing import Any
 
-from streams.config import KoubeiConfig, load_config
-
-# A dead letter wraps the original record (base64, +33 %) with its reason, so
-# it can be larger than any record the posts topic accepts (1 MB on Apache
-# Kafka by default). The dead-letter topics allow larger messages.
-DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024
-
-
-def topic_configs(config: KoubeiConfig) -> dict[str, dict[str, str]]:
-    big = {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
-    return {config.topic("posts.dead"): big, config.topic("internal.dead"): big}
-
-
-def pipeline_topics(config: KoubeiConfig) -> dict[str, int]:
-    """Every topic the worker reads or writes, with its partition count.
-
-    ``mentions`` and ``buckets`` must have the same count as the tables'
-    changelogs (co-partitioning by brand), so all use kafka.partitions.
-    """
-    parts = config.kafka.partitions
-    return {config.topic(name): parts for name in ("posts", "posts.dead", "mentions", "buckets", "alerts", "internal.dead")}
+from streams import topics
+from streams.cli.config import load_koubei_config
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -62,7 +43,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_koubei_config(args.config)
     print(f"{args.config}: OK")
     print(f"  kafka: {config.kafka.url} ({config.kafka.partitions} partitions, quirks: {config.kafka.broker_quirks})")
     print(f"  brands: {', '.join(b.id for b in config.brands)}")
@@ -75,11 +56,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from faust.sensors.prometheus import setup_prometheus_sensors
     from faust.worker import Worker
 
-    from streams.app import create_app
+    from streams.cli.worker import build_worker_app
     from streams.kafka import bootstrap_servers, detect_quirks, ensure_topics
     from streams.metrics import BUILD_INFO
 
-    config = load_config(args.config)
+    config = load_koubei_config(args.config)
     if args.data_dir:
         from dataclasses import replace
 
@@ -89,8 +70,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("koubei.worker")
     log.info("broker %s (%s)", config.kafka.url, "embedded Tansu: workarounds on" if quirks.embedded else "Apache Kafka")
-    ensure_topics(bootstrap, pipeline_topics(config), config.kafka.replication_factor, topic_configs(config))
-    app = create_app(config, quirks, web_port=args.web_port, with_notifier=not args.no_notifier)
+    ensure_topics(bootstrap, config.topics.plan(topics.PIPELINE), config.kafka.replication_factor)
+    app = build_worker_app(config, quirks, web_port=args.web_port, with_notifier=not args.no_notifier)
     from streams import __version__
 
     BUILD_INFO.labels(__version__).set(1)
@@ -101,7 +82,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.cli.demo import run_demo
 
     return run_demo(args)
 

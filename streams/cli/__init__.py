@@ -1,7 +1,11 @@
-"""The ``koubei`` command line.
+"""The ``koubei`` command line: the composition root.
 
-Each area registers its own sub-commands (``register(subparsers)``) so the
-command line is one tool while the code stays in the package that owns it.
+This package is the only code that imports every layer (``streams``,
+``alerting``, ``connectors``) and wires them together: the whole
+configuration file (``streams.cli.config``), the worker with alert delivery
+attached (``streams.cli.worker``), and the commands. Each area registers its
+own sub-commands (``register(subparsers)``); the pure stream tools
+(sentiment, detection, scenarios) keep theirs beside their code.
 """
 
 from __future__ import annotations
@@ -10,18 +14,19 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from streams import __version__
 from streams.settings import ConfigError
 
 # Modules that add sub-commands; each defines register(subparsers).
 COMMAND_MODULES = (
-    "streams.commands",
+    "streams.cli.pipeline",
     "streams.scenario_cli",
     "streams.sentiment.cli",
     "streams.detection.cli",
-    "alerting.cli",
-    "connectors.cli",
+    "streams.cli.alerts",
+    "streams.cli.connect",
 )
 
 
@@ -45,12 +50,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _validate_whole_config(args)
         return int(func(args) or 0)
     except ConfigError as exc:
         print(f"koubei: configuration error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _validate_whole_config(args: argparse.Namespace) -> None:
+    """Every command that reads koubei.yaml validates all of it first, so a
+    bad field in any section fails the same way, naming the field, even for
+    a command that uses only the pipeline's part."""
+    path = getattr(args, "config", None)
+    if isinstance(path, str) and Path(path).is_file():
+        from streams.cli.config import load_koubei_config
+
+        load_koubei_config(path)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from alerting.policy.silences import Silence, SilenceStore
+from streams.cli.config import KoubeiConfig, load_koubei_config
+from streams.kafka import BrokerQuirks
+from streams.models import AlertEvent
 from streams.settings import ConfigError, parse_duration
 
 
@@ -69,13 +73,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     test.set_defaults(func=cmd_test_alert)
 
 
-def _load(args: argparse.Namespace) -> Any:
-    from streams.config import load_config
-
-    return load_config(args.config)
+def _load(args: argparse.Namespace) -> KoubeiConfig:
+    return load_koubei_config(args.config)
 
 
-def _kafka(config: Any) -> tuple[str, Any]:
+def _kafka(config: KoubeiConfig) -> tuple[str, BrokerQuirks]:
     from streams.kafka import bootstrap_servers, detect_quirks
 
     bootstrap = bootstrap_servers(config.kafka.url)
@@ -99,15 +101,14 @@ def cmd_notify(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await Notifier(config, bootstrap, quirks).run(stop)
+        await Notifier(config, config.alerting, bootstrap, quirks).run(stop)
 
     asyncio.run(main())
     return 0
 
 
-def _silence_store(config: Any, bootstrap: str) -> Any:
+def _silence_store(config: KoubeiConfig, bootstrap: str) -> SilenceStore:
     from alerting.notifier import ensure_notifier_topics, topic_names
-    from alerting.policy.silences import SilenceStore
     from streams.kafka import read_topic
 
     ensure_notifier_topics(config, bootstrap)
@@ -117,7 +118,7 @@ def _silence_store(config: Any, bootstrap: str) -> Any:
     return store
 
 
-def _publish(config: Any, bootstrap: str, quirks: Any, silence: Any) -> None:
+def _publish(config: KoubeiConfig, bootstrap: str, quirks: BrokerQuirks, silence: Silence) -> None:
     from alerting.notifier import topic_names
     from streams.kafka import make_producer
 
@@ -135,11 +136,10 @@ def _fmt(epoch: float, tz: str) -> str:
 
 
 def cmd_silence_add(args: argparse.Namespace) -> int:
-    from alerting.notifier import alerting_of
     from alerting.policy.silences import SilenceError, new_silence, parse_matchers
 
     config = _load(args)
-    acfg = alerting_of(config)
+    acfg = config.alerting
     try:
         duration = parse_duration(args.duration, "--for")
     except ConfigError as exc:
@@ -162,10 +162,8 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
 
 
 def cmd_silence_list(args: argparse.Namespace) -> int:
-    from alerting.notifier import alerting_of
-
     config = _load(args)
-    acfg = alerting_of(config)
+    acfg = config.alerting
     bootstrap, _ = _kafka(config)
     store = _silence_store(config, bootstrap)
     now = time.time()
@@ -200,13 +198,13 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
     return 0
 
 
-def sample_alert(config: Any, state: str, now: float) -> Any:
+def sample_alert(config: KoubeiConfig, state: str, now: float) -> AlertEvent:
     """A realistic alert for the first configured brand, clearly marked as a test."""
     from alerting.message import sample_alert as make_sample
     from alerting.notifier import make_renderer
 
     brand = config.brands[0]
-    return make_sample(brand.id, brand.name, state, now, make_renderer(config).strings["test_summary"])
+    return make_sample(brand.id, brand.name, state, now, make_renderer(config, config.alerting).strings["test_summary"])
 
 
 def cmd_test_alert(args: argparse.Namespace) -> int:
@@ -214,16 +212,16 @@ def cmd_test_alert(args: argparse.Namespace) -> int:
 
     from alerting.channels import Outcome, make_channel
     from alerting.message import Notification
-    from alerting.notifier import alerting_of, make_renderer
+    from alerting.notifier import make_renderer
 
     config = _load(args)
-    acfg = alerting_of(config)
+    acfg = config.alerting
     channels = [c for c in acfg.channels if args.channel in (None, c.name)]
     if not channels:
         known = ", ".join(c.name for c in acfg.channels) or "none configured"
         print(f"koubei test-alert: no channel {args.channel!r} (channels: {known})", file=sys.stderr)
         return 2
-    renderer = make_renderer(config)
+    renderer = make_renderer(config, config.alerting)
     now = time.time()
     alert = sample_alert(config, "resolved" if args.resolved else "firing", now)
 

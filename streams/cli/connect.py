@@ -12,6 +12,7 @@ from typing import Any
 
 from connectors.config import CSV_REQUIRED, CSV_TARGETS, TYPES, CsvOptions
 from connectors.file_replay import ReplayStats, load_records, replay
+from streams.cli.config import load_koubei_config
 from streams.settings import ConfigError
 
 
@@ -22,9 +23,7 @@ def _kafka_target(args: argparse.Namespace) -> tuple[str, str, str]:
     from streams.kafka import bootstrap_servers
 
     if args.config:
-        from streams.config import load_config
-
-        config = load_config(args.config)
+        config = load_koubei_config(args.config)
         url = args.kafka or config.kafka.url
         return bootstrap_servers(url), config.kafka.broker_quirks, config.kafka.topic_prefix
     url = args.kafka or os.environ.get("KOUBEI_KAFKA_URL") or "kafka://127.0.0.1:9092"
@@ -90,9 +89,7 @@ def _csv_options(args: argparse.Namespace) -> tuple[CsvOptions | None, str]:
     if args.connector:
         if not args.config:
             raise ConfigError("--connector", "needs -c koubei.yaml")
-        from streams.config import load_config
-
-        spec = load_config(args.config).connectors.get(args.connector)
+        spec = load_koubei_config(args.config).connectors.get(args.connector)
         if spec.type != "csv":
             raise ConfigError(f"connectors.{args.connector}.type", f"is {spec.type}, --connector needs a csv connector")
         options: CsvOptions = spec.options
@@ -109,10 +106,9 @@ def _csv_options(args: argparse.Namespace) -> tuple[CsvOptions | None, str]:
 def cmd_connect(args: argparse.Namespace) -> int:
     from connectors._state import StateError
     from connectors.runtime import KafkaTarget, SinkError, SourceError, run_connector
-    from streams.config import load_config
     from streams.kafka import bootstrap_servers, detect_quirks
 
-    config = load_config(args.config)
+    config = load_koubei_config(args.config)
     connectors = config.connectors
     spec = connectors.get(args.name)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -157,9 +153,7 @@ def cmd_connectors(args: argparse.Namespace) -> int:
     from connectors.config import COMMON_FIELDS
 
     if args.config:
-        from streams.config import load_config
-
-        configured = load_config(args.config).connectors
+        configured = load_koubei_config(args.config).connectors
         print(f"Configured in {args.config} (checkpoints in {configured.state_dir}):")
         for name, spec in sorted(configured.instances.items()):
             print(f"  {name:<16} {spec.type:<12} source={spec.source}")

@@ -2,8 +2,8 @@
 
 It starts the embedded broker, a worker, a local webhook receiver (standing
 in for a PR team's chat robot) and a replay of the bundled scenario, then
-shows what a PR team would see. The same building blocks (``WorkerProcess``,
-``WebhookReceiver``) drive the integration tests.
+shows what a PR team would see. The integration tests' harness
+(tests/harness.py) builds on ``WorkerRunner`` and ``AlertInbox``.
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
+from streams import topics
+from streams.cli.config import load_koubei_config
 from streams.scenario import NEGATIVE_ALERT
 from streams.scenario import labels_path as scenario_labels_path
 
@@ -36,26 +39,20 @@ BUNDLED_SCENARIO = DATA_DIR / "demo_scenario.jsonl"
 DEMO_SECONDS = 45.0
 
 
-class WebhookReceiver:
-    """A tiny HTTP server on 127.0.0.1 that records every JSON POST it gets.
+class AlertInbox:
+    """A tiny HTTP server on 127.0.0.1 standing in for a PR team's chat
+    robot: it records every JSON POST (a ``webhook`` channel's messages)."""
 
-    With ``secret`` set it verifies ``X-Koubei-Signature`` the way a real
-    receiver should, and answers 401 to a bad one.
-    """
-
-    def __init__(self, secret: str | None = None) -> None:
-        self.secret = secret
+    def __init__(self) -> None:
         self.received: queue.Queue[dict[str, Any]] = queue.Queue()
         self.all: list[dict[str, Any]] = []
-        self.rejected = 0
-        receiver = self
+        inbox = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                if receiver.secret is not None and not receiver._verify(self.headers, body):
-                    receiver.rejected += 1
+                if not inbox.accept(self.headers, body):
                     self.send_response(401)
                     self.end_headers()
                     return
@@ -65,8 +62,8 @@ class WebhookReceiver:
                     self.send_response(400)
                     self.end_headers()
                     return
-                receiver.all.append(payload)
-                receiver.received.put(payload)
+                inbox.all.append(payload)
+                inbox.received.put(payload)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -76,20 +73,17 @@ class WebhookReceiver:
                 return None
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="alert-inbox", daemon=True)
 
-    def _verify(self, headers: Any, body: bytes) -> bool:
-        from alerting.channels.webhook import verify
-
-        assert self.secret is not None
-        return verify(self.secret, headers.get("X-Koubei-Timestamp", ""), body,
-                      headers.get("X-Koubei-Signature", ""), now=time.time())
+    def accept(self, headers: Message, body: bytes) -> bool:
+        """Whether to take a message (the demo takes all)."""
+        return True
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
-    def start(self) -> WebhookReceiver:
+    def start(self) -> Self:
         self.thread.start()
         return self
 
@@ -103,29 +97,28 @@ class WebhookReceiver:
             yield from message.get("alerts", [])
 
 
-class WorkerProcess:
+class WorkerRunner:
     """``koubei worker`` in a child process, with its logs in a file."""
 
-    def __init__(self, config_path: Path, log_path: Path, web_port: int, env: dict[str, str] | None = None,
-                 extra_args: tuple[str, ...] = (), launcher: tuple[str, ...] | None = None) -> None:
-        # ``launcher`` replaces ``python -m streams.cli`` (benchmarks run a variant).
-        self.launcher = launcher or (sys.executable, "-m", "streams.cli")
+    def __init__(self, config_path: Path, log_path: Path, web_port: int) -> None:
         self.config_path = config_path
         self.log_path = log_path
         self.web_port = web_port
-        self.env = env
-        self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> WorkerProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        env = dict(os.environ if self.env is None else self.env)
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "streams.cli", "worker", "-c", str(self.config_path),
+                "--web-port", str(self.web_port), "--loglevel", "info"]
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        self.process = subprocess.Popen(
-            [*self.launcher, "worker", "-c", str(self.config_path),
-             "--web-port", str(self.web_port), "--loglevel", "info", *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
+        return env
+
+    def start(self) -> Self:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
+                                        env=self.environment(), start_new_session=True)
         log.close()
         return self
 
@@ -226,7 +219,7 @@ def _print_alert(alert_message: dict[str, Any]) -> None:
     print(f"\n{bar}\n{alert_message.get('text') or alert_message.get('title')}\n{bar}", flush=True)
 
 
-def _summary(labels: dict[str, Any], samples: dict[str, float], receiver: WebhookReceiver) -> list[list[str]]:
+def _summary(labels: dict[str, Any], samples: dict[str, float], receiver: AlertInbox) -> list[list[str]]:
     rows = []
     for brand in labels["brands"]:
         bid = brand["id"]
@@ -281,19 +274,16 @@ def run_demo(args: argparse.Namespace) -> int:
             broker = EmbeddedBroker(port=free_port(), log_path=str(workdir / "broker.log")).start()
             stack.callback(broker.stop)
             print(f"[1/4] embedded broker ready at {broker.url}", flush=True)
-            receiver = WebhookReceiver().start()
+            receiver = AlertInbox().start()
             stack.callback(receiver.stop)
             web_port = free_port()
             config = demo_config(labels, broker.url, receiver.url, workdir / "state", args.language, web_port)
             config_path = workdir / "koubei.yaml"
             config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
             print(f"[2/4] webhook receiver at {receiver.url}; config {config_path}", flush=True)
-            from streams.commands import pipeline_topics, topic_configs
-            from streams.config import load_config
-
-            loaded = load_config(config_path)
-            ensure_topics(broker.bootstrap, pipeline_topics(loaded), configs=topic_configs(loaded))
-            worker = WorkerProcess(config_path, workdir / "worker.log", web_port).start()
+            loaded = load_koubei_config(config_path)
+            ensure_topics(broker.bootstrap, loaded.topics.plan(topics.PIPELINE))
+            worker = WorkerRunner(config_path, workdir / "worker.log", web_port).start()
             stack.callback(worker.stop)
             worker.wait_ready()
             print(f"[3/4] worker ready (metrics: http://127.0.0.1:{web_port}/metrics)", flush=True)
@@ -307,7 +297,7 @@ def run_demo(args: argparse.Namespace) -> int:
             stats_box: dict[str, ReplayStats] = {}
 
             def run_replay() -> None:
-                stats_box["final"] = replay(records, producer, loaded.topic("posts"), speed=speed, stop=stop,
+                stats_box["final"] = replay(records, producer, loaded.topic(topics.POSTS), speed=speed, stop=stop,
                                             on_progress=lambda s: stats_box.__setitem__("now", s))
 
             print(f"[4/4] replaying {len(records)} posts ({span / 3600:.1f} h of event time at {speed:,.0f}x)",
