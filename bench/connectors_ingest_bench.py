@@ -26,8 +26,8 @@ import httpx
 from connectors.config import parse_connectors
 from connectors.runtime import KafkaTarget, run_connector
 from streams.broker import EmbeddedBroker
+from streams.gate import Gate
 from streams.kafka import bootstrap_servers, detect_quirks, ensure_topics, make_producer
-from streams.models import Post
 
 TOKEN = "bench-token"
 
@@ -74,7 +74,7 @@ def producer_run(bootstrap: str, quirks: Any, posts: list[dict[str, Any]], batch
         t0 = time.perf_counter()
         for start in range(0, len(posts), batch):
             for data in posts[start:start + batch]:
-                post = Post.from_dict(data)
+                post = Gate().post(data)
                 producer.send(topic, key=post.key.encode(), value=post.to_json(),
                               timestamp_ms=int(post.event_time * 1000))
             producer.flush()

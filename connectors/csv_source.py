@@ -9,66 +9,31 @@ place between runs (appending is fine): the row count is the cursor.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from connectors.config import ConnectorSpec, CsvOptions, JsonlOptions
 from connectors.runtime import Batch, Context, DeadItem, SourceError, json_bytes, map_item
-from streams.models import Post, RecordError, parse_time
+from streams.gate import Gate, Rejection
+from streams.models import Post, RecordError
 
 BATCH_ROWS = 500
-TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t", "是", "真", "v"})
-FALSE_WORDS = frozenset({"", "0", "false", "no", "n", "f", "否", "假"})
 COUNT_FIELDS = ("followers", "reposts", "comments", "likes")
 
 
-def parse_offset(text: str) -> timezone | None:
-    if not text:
-        return None
-    if text in ("Z", "UTC"):
-        return timezone.utc
-    sign = -1 if text[0] == "-" else 1
-    hours, minutes = int(text[1:3]), int(text[4:6])
-    return timezone(sign * timedelta(hours=hours, minutes=minutes))
-
-
-def parse_cell_time(value: str, default_tz: timezone | None) -> datetime:
-    """Epoch seconds (or milliseconds), or ISO-8601; naive times take
-    ``default_tz`` when one is configured and are rejected otherwise."""
-    text = value.strip()
-    if not text:
-        raise RecordError("missing_field", "created_at: empty cell")
-    if text.replace(".", "", 1).isdigit():
-        number = float(text)
-        # 13 digits is an epoch in milliseconds (what Weibo exports and JS write).
-        return parse_time(number / 1000 if number > 1e11 else number)
-    try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError:
-        raise RecordError("bad_value", f"created_at: not an ISO-8601 time: {text[:40]!r}") from None
-    if parsed.tzinfo is None:
-        if default_tz is None:
-            raise RecordError("naive_time", f"created_at: time has no timezone offset: {text[:40]!r} "
-                                            "(set default_timezone)")
-        parsed = parsed.replace(tzinfo=default_tz)
-    return parsed
-
-
-def _count(value: str, name: str) -> int:
-    text = value.strip().replace(",", "")
-    if not text:
-        return 0
-    if not text.isdigit():
-        raise RecordError("wrong_type", f"{name}: expected a non-negative integer, got {value[:20]!r}")
-    return int(text)
+def csv_gate(options: CsvOptions, gate: Gate) -> Gate:
+    """The gate with the file's own zone for naive times, when the connector sets one."""
+    if not options.default_timezone:
+        return gate
+    return Gate(replace(gate.rules, default_timezone=options.default_timezone), gate.clock)
 
 
 def row_to_post(row: Mapping[str, str | None], mapping: Mapping[str, str], *, source: str,
-                default_tz: timezone | None, lang: str, row_no: int) -> Post:
+                gate: Gate, lang: str, row_no: int) -> Post:
+    """One CSV row as a post; times, counts and verification labels are read
+    by the gate in whatever form the crawler wrote them."""
     def cell(name: str) -> str:
         column = mapping.get(name)
         if column is None:
@@ -78,24 +43,21 @@ def row_to_post(row: Mapping[str, str | None], mapping: Mapping[str, str], *, so
             raise RecordError("missing_field", f"{name}: column {column!r} is missing in this row")
         return value
 
-    verified_text = cell("verified").strip().lower()
-    if verified_text not in TRUE_WORDS | FALSE_WORDS:
-        raise RecordError("wrong_type", f"verified: expected true/false, got {verified_text[:20]!r}")
     author_name = cell("author_name").strip()
-    return Post.from_dict({
+    return gate.post({
         "source": source,
         "id": cell("id").strip(),
         "text": cell("text"),
-        "created_at": parse_cell_time(cell("created_at"), default_tz).isoformat(),
+        "created_at": cell("created_at"),
         "url": cell("url").strip(),
         "lang": cell("lang").strip() or lang,
         "author": {
             "id": cell("author_id").strip() or author_name or "unknown",
             "name": author_name,
-            "followers": _count(cell("followers"), "followers"),
-            "verified": verified_text in TRUE_WORDS,
+            "followers": cell("followers"),
+            "verified": cell("verified"),
         },
-        **{name: _count(cell(name), name) for name in COUNT_FIELDS if name != "followers"},
+        **{name: cell(name) for name in COUNT_FIELDS if name != "followers"},
         "raw": {"row": row_no},
     })
 
@@ -107,9 +69,10 @@ def check_header(fieldnames: Sequence[str] | None, mapping: Mapping[str, str], p
                          f"(columns: {', '.join(fieldnames or [])})")
 
 
-def read_csv(options: CsvOptions, source: str, start_row: int = 0) -> Iterator[tuple[int, Post | DeadItem]]:
+def read_csv(options: CsvOptions, source: str, start_row: int = 0,
+             gate: Gate | None = None) -> Iterator[tuple[int, Post | DeadItem]]:
     """(row number, post or dead item) for every data row after ``start_row``."""
-    tz = parse_offset(options.default_timezone)
+    row_gate = csv_gate(options, gate or Gate())
     row_no = 0
     try:
         with open(options.path, newline="", encoding=options.encoding, errors="strict") as fh:
@@ -126,14 +89,15 @@ def read_csv(options: CsvOptions, source: str, start_row: int = 0) -> Iterator[t
                     yield row_no, DeadItem("bad_row", f"row {row_no}: {len(extra)} more cells than the header",
                                            json_bytes({**clean, "_extra": extra}))
                     continue
-                yield row_no, map_item(partial(row_to_post, clean, options.mapping, source=source, default_tz=tz,
+                yield row_no, map_item(partial(row_to_post, clean, options.mapping, source=source, gate=row_gate,
                                                lang=options.lang, row_no=row_no), json_bytes(clean))
     except UnicodeDecodeError:
         raise SourceError(f"{options.path}: not {options.encoding} after row {row_no} "
                           "(set the connector's encoding, e.g. gb18030)") from None
 
 
-def read_jsonl(path: str, start_line: int = 0) -> Iterator[tuple[int, Post | DeadItem | None]]:
+def read_jsonl(path: str, start_line: int = 0, gate: Gate | None = None) -> Iterator[tuple[int, Post | DeadItem | None]]:
+    line_gate = gate or Gate()
     with open(path, "rb") as fh:
         for line_no, line in enumerate(fh, start=1):
             if line_no <= start_line:
@@ -142,12 +106,9 @@ def read_jsonl(path: str, start_line: int = 0) -> Iterator[tuple[int, Post | Dea
             if not raw.strip():
                 yield line_no, None  # blank line: moves the cursor, is not a record
                 continue
-            try:
-                data: Any = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield line_no, DeadItem("malformed_json", f"line {line_no}: {exc}", raw)
-                continue
-            yield line_no, map_item(partial(Post.from_dict, data), raw)
+            result = line_gate.admit(raw)
+            yield line_no, DeadItem(result.reason, f"line {line_no}: {result.message}", raw) \
+                if isinstance(result, Rejection) else result
 
 
 async def _replay(ctx: Context, rows: Iterator[tuple[int, Post | DeadItem | None]]) -> None:
@@ -178,7 +139,7 @@ class CsvConnector:
             raise FileNotFoundError(f"{spec.path}.path: no such file: {self.options.path}")
 
     async def run(self, ctx: Context) -> None:
-        await _replay(ctx, read_csv(self.options, self.spec.source, int(ctx.state.get("row", 0))))
+        await _replay(ctx, read_csv(self.options, self.spec.source, int(ctx.state.get("row", 0)), ctx.gate))
 
 
 class JsonlConnector:
@@ -189,4 +150,4 @@ class JsonlConnector:
             raise FileNotFoundError(f"{spec.path}.path: no such file: {self.options.path}")
 
     async def run(self, ctx: Context) -> None:
-        await _replay(ctx, read_jsonl(self.options.path, int(ctx.state.get("row", 0))))
+        await _replay(ctx, read_jsonl(self.options.path, int(ctx.state.get("row", 0)), ctx.gate))

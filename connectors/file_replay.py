@@ -17,7 +17,6 @@ the file is sent as fast as the broker takes it.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors.config import CsvOptions
-from streams.models import Post, RecordError, parse_time
+from streams.gate import Gate, Rejection
+from streams.models import Post
 
 
 @dataclass(frozen=True)
@@ -47,26 +47,25 @@ class ReplayStats:
     elapsed: float = 0.0
 
 
-def _describe(raw: bytes) -> tuple[bytes | None, float | None]:
-    try:
-        data = json.loads(raw)
-        created = parse_time(data["created_at"]).timestamp()
-        key = f"{data['source']}:{data['id']}".encode()
-        return key, created
-    except (ValueError, KeyError, TypeError, RecordError):
+def _describe(raw: bytes, gate: Gate) -> tuple[bytes | None, float | None]:
+    """The key and event time of a line the gate admits; (None, None) otherwise."""
+    result = gate.admit(raw)
+    if isinstance(result, Rejection):
         return None, None
+    return result.key.encode(), result.event_time
 
 
 def load_records(path: str | Path, *, csv_options: CsvOptions | None = None,
-                 source: str = "csv") -> list[ReplayRecord]:
+                 source: str = "csv", gate: Gate | None = None) -> list[ReplayRecord]:
     """Read a JSONL file (or a CSV file with ``csv_options``) and order it by event time.
 
     Lines that cannot be read as posts keep their place relative to their
     neighbours (they sort with the previous readable line's time) so a bad
     line is replayed, not dropped.
     """
+    gate = gate or Gate()
     if csv_options is not None:
-        return load_csv_records(csv_options, source=source)
+        return load_csv_records(csv_options, source=source, gate=gate)
     if str(path).lower().endswith((".csv", ".tsv")):
         raise ValueError(f"{path}: a CSV file needs a column mapping (koubei replay --map id=COL,text=COL,created_at=COL)")
     records: list[ReplayRecord] = []
@@ -75,17 +74,17 @@ def load_records(path: str | Path, *, csv_options: CsvOptions | None = None,
             raw = line.rstrip(b"\r\n")
             if not raw.strip():
                 continue
-            key, created = _describe(raw)
+            key, created = _describe(raw, gate)
             records.append(ReplayRecord(line_no, key, raw, created))
     return _event_time_order(records)
 
 
-def load_csv_records(options: CsvOptions, *, source: str = "csv") -> list[ReplayRecord]:
+def load_csv_records(options: CsvOptions, *, source: str = "csv", gate: Gate | None = None) -> list[ReplayRecord]:
     """Rows of a CSV file mapped to posts (see ``connectors.csv_source``), in event-time order."""
     from connectors.csv_source import read_csv
 
     records: list[ReplayRecord] = []
-    for row_no, item in read_csv(options, source):
+    for row_no, item in read_csv(options, source, gate=gate):
         if isinstance(item, Post):
             records.append(ReplayRecord(row_no, item.key.encode(), item.to_json(), item.event_time))
         else:

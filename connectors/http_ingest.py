@@ -3,7 +3,7 @@
 Accepted bodies: one post object, a JSON array of posts, or NDJSON (one
 post per line; sent as ``application/x-ndjson`` or detected when the body is
 not a single JSON document). Every record is validated on its own with
-``Post.from_dict``: rejected records go to the dead-letter topic with their
+the input gate (``streams.gate``): rejected records go to the dead-letter topic with their
 reason and never block the accepted ones. The answer is ``202`` with
 ``{"accepted": n, "rejected": m, "errors": [{"index", "reason", "error"}]}``
 and is sent only after Kafka confirmed the accepted posts, so a client that
@@ -28,6 +28,7 @@ from aiohttp import web
 
 from connectors.config import ConnectorSpec, HttpIngestOptions, require_secret
 from connectors.runtime import Batch, Context, DeadItem, json_bytes, post_from_mapping
+from streams.gate import Gate
 from streams.models import Post
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,13 @@ def split_records(body: bytes, content_type: str) -> list[tuple[Any, bytes] | De
     return out
 
 
-def validate(records: list[tuple[Any, bytes] | DeadItem]) -> tuple[list[Post], list[DeadItem], list[dict[str, Any]]]:
+def validate(records: list[tuple[Any, bytes] | DeadItem],
+             gate: Gate) -> tuple[list[Post], list[DeadItem], list[dict[str, Any]]]:
     posts: list[Post] = []
     dead: list[DeadItem] = []
     errors: list[dict[str, Any]] = []
     for index, record in enumerate(records):
-        result = record if isinstance(record, DeadItem) else post_from_mapping(record[0], record[1])
+        result = record if isinstance(record, DeadItem) else post_from_mapping(record[0], record[1], gate)
         if isinstance(result, DeadItem):
             dead.append(result)
             if len(errors) < MAX_ERRORS_LISTED:
@@ -119,7 +121,7 @@ class HttpIngestConnector:
             ctx.metrics.error("too_many_records")
             return web.json_response({"error": f"{len(records)} records, the limit is {self.options.max_records}"},
                                      status=413)
-        posts, dead, errors = validate(records)
+        posts, dead, errors = validate(records, ctx.gate)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
             await asyncio.wait_for(ctx.emit(Batch(posts=posts, dead=dead, done=done)), self.options.queue_timeout)

@@ -30,6 +30,7 @@ from connectors._http import PoliteClient, Stopping, pause
 from connectors._policy import Backoff, RecentIds, parse_retry_after
 from connectors.config import ConnectorSpec, MastodonOptions, require_secret
 from connectors.runtime import Batch, Context, DeadItem, map_item
+from streams.gate import Gate
 from streams.models import Post, RecordError
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def stream_path(options: MastodonOptions) -> tuple[str, dict[str, str]]:
     return path, ({"tag": options.tag} if options.stream == "hashtag" else {})
 
 
-def status_to_post(status: dict[str, Any], *, source: str) -> Post:
+def status_to_post(status: dict[str, Any], *, source: str, gate: Gate | None = None) -> Post:
     if isinstance(status.get("reblog"), dict):
         status = status["reblog"]
     account = status.get("account")
@@ -94,7 +95,7 @@ def status_to_post(status: dict[str, Any], *, source: str) -> Post:
     spoiler = status.get("spoiler_text")
     if isinstance(spoiler, str) and spoiler.strip():
         text = f"{spoiler.strip()}\n{text}"
-    return Post.from_dict({
+    return (gate or Gate()).post({
         "source": source,
         "id": status.get("id"),
         "text": text,

@@ -17,8 +17,6 @@ import logging
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -28,7 +26,8 @@ from connectors._http import FetchError, Stopping
 from connectors._policy import RecentIds
 from connectors.config import ConnectorSpec, RssOptions
 from connectors.runtime import Batch, Context, DeadItem, map_item
-from streams.models import Post, RecordError, parse_time
+from streams.gate import Gate
+from streams.models import Post, RecordError
 
 log = logging.getLogger(__name__)
 
@@ -134,19 +133,8 @@ def item_id(item: FeedItem) -> str:
     return hashlib.sha1(basis.encode()).hexdigest()[:20]
 
 
-def parse_feed_time(value: str) -> datetime:
-    """RFC 822 dates (RSS) or ISO-8601 (Atom, dc:date)."""
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return parse_time(value, "published")
-    if when.tzinfo is None:
-        raise RecordError("naive_time", f"published: time has no timezone: {value[:40]!r}")
-    return when
-
-
 def item_to_post(item: FeedItem, *, source: str, lang: str, feed_url: str, feed_title: str,
-                 fetched_at: float) -> Post:
+                 fetched_at: float, gate: Gate | None = None) -> Post:
     post_id = item_id(item)
     body = html_to_text(item.body_html)
     title = html_to_text(item.title)
@@ -158,12 +146,13 @@ def item_to_post(item: FeedItem, *, source: str, lang: str, feed_url: str, feed_
         text = f"{title}\n{body}"
     if not text:
         raise RecordError("missing_field", "item has neither a title nor a description")
-    # Feeds without dates exist; their items are dated when first seen.
-    created = parse_feed_time(item.published) if item.published else datetime.fromtimestamp(fetched_at, timezone.utc)
+    # Feeds without dates exist; their items are dated when first seen. The
+    # gate reads RFC 822 (RSS) and ISO-8601 (Atom, dc:date) dates.
+    created: str | float = item.published or fetched_at
     host = urlsplit(feed_url).netloc
-    return Post.from_dict({
+    return (gate or Gate()).post({
         "source": source, "id": post_id, "text": text, "url": item.link,
-        "created_at": created.isoformat(), "lang": lang,
+        "created_at": created, "lang": lang,
         "author": {"id": item.author or host, "name": item.author or feed_title or host},
         "raw": {"feed": feed_url, "guid": item.guid},
     })

@@ -33,6 +33,7 @@ from connectors._policy import RecentIds
 from connectors._state import StateStore
 from connectors.config import ConnectorsConfig, ConnectorSpec
 from streams import topics as topic_table
+from streams.gate import Gate, Rejection
 from streams.kafka import BrokerQuirks, ensure_topics, make_producer
 from streams.models import Post, RecordError, dead_letter
 from streams.topics import Topics
@@ -81,8 +82,10 @@ def map_item(build: Callable[[], Post], original: bytes) -> Post | DeadItem:
         return DeadItem(exc.reason, exc.message, original)
 
 
-def post_from_mapping(data: Any, original: bytes) -> Post | DeadItem:
-    return map_item(lambda: Post.from_dict(data), original)
+def post_from_mapping(data: Any, original: bytes, gate: Gate) -> Post | DeadItem:
+    """A post through the input gate, or a dead item with the gate's reason."""
+    result = gate.admit_mapping(data)
+    return DeadItem(result.reason, result.message, original) if isinstance(result, Rejection) else result
 
 
 def json_bytes(data: Any) -> bytes:
@@ -114,8 +117,11 @@ class Context:
     """What a running connector may use."""
 
     def __init__(self, spec: ConnectorSpec, state: dict[str, Any], queue: asyncio.Queue[Batch | None],
-                 stop: asyncio.Event, metrics: ConnectorMetrics, environ: Mapping[str, str]) -> None:
+                 stop: asyncio.Event, metrics: ConnectorMetrics, environ: Mapping[str, str],
+                 gate: Gate | None = None) -> None:
         self.spec = spec
+        # Every post enters through the pipeline's input gate (streams.gate).
+        self.gate = gate or Gate()
         self.state = state
         self.queue = queue
         self.stop = stop
@@ -259,7 +265,7 @@ def build_connector(spec: ConnectorSpec, environ: Mapping[str, str]) -> Connecto
 async def run_connector(spec: ConnectorSpec, config: ConnectorsConfig, target: KafkaTarget, *,
                         stop: asyncio.Event | None = None, environ: Mapping[str, str] | None = None,
                         producer: Any = None, on_started: Callable[[Connector], Awaitable[None] | None] | None = None,
-                        shutdown_grace: float = 10.0) -> None:
+                        shutdown_grace: float = 10.0, gate: Gate | None = None) -> None:
     """Run one connector until it finishes (file connectors) or ``stop`` is set.
 
     Raises SinkError when Kafka fails to confirm a batch: the process must
@@ -284,7 +290,7 @@ async def run_connector(spec: ConnectorSpec, config: ConnectorsConfig, target: K
             producer = await asyncio.to_thread(make_producer, target.bootstrap, target.quirks,
                                                client_id=f"koubei-connector-{spec.name}")
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=spec.queue_size)
-        ctx = Context(spec, state, queue, stop, metrics, env)
+        ctx = Context(spec, state, queue, stop, metrics, env, gate)
         sink_task = asyncio.create_task(_sink_loop(queue, Sink(producer, target, store, spec, metrics), metrics))
         source_task = asyncio.create_task(connector.run(ctx))
         tasks += [sink_task, source_task]

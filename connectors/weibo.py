@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -30,7 +29,8 @@ from connectors._http import FetchError, PoliteClient, Stopping
 from connectors._policy import RecentIds
 from connectors.config import ConnectorSpec, WeiboOptions, require_secret
 from connectors.runtime import Batch, Context, DeadItem, json_bytes, map_item
-from streams.models import Post, RecordError, parse_time
+from streams.gate import Gate
+from streams.models import Post, RecordError
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +51,6 @@ def classify_weibo(response: httpx.Response) -> str | None:
     return None
 
 
-def parse_weibo_time(value: Any) -> datetime:
-    if isinstance(value, str):
-        try:
-            return datetime.strptime(value.strip(), WEIBO_TIME)
-        except ValueError:
-            pass
-    return parse_time(value)
-
-
 def status_id(status: Any) -> int:
     if not isinstance(status, dict):
         raise RecordError("not_an_object", "status: expected a JSON object")
@@ -72,7 +63,7 @@ def status_id(status: Any) -> int:
         raise RecordError("bad_value", f"id: not a Weibo status id: {str(raw)[:30]!r}") from None
 
 
-def status_to_post(status: dict[str, Any], *, source: str, query: str) -> Post:
+def status_to_post(status: dict[str, Any], *, source: str, query: str, gate: Gate | None = None) -> Post:
     """Map one status of the open API to a Post (RecordError when malformed)."""
     sid = status_id(status)
     user = status.get("user")
@@ -97,11 +88,11 @@ def status_to_post(status: dict[str, Any], *, source: str, query: str) -> Post:
         reposted_id = original.get("idstr") or original.get("id")
         if reposted_id:
             raw["reposted_id"] = str(reposted_id)
-    return Post.from_dict({
+    return (gate or Gate()).post({
         "source": source,
         "id": str(sid),
         "text": text,
-        "created_at": parse_weibo_time(status.get("created_at")).isoformat() if status.get("created_at") else None,
+        "created_at": status.get("created_at"),  # the gate reads the API's "Mon Mar 02 13:08:00 +0800 2026"
         "url": f"https://weibo.com/{uid}/{mid}" if uid is not None else "",
         "reposts": status.get("reposts_count", 0),
         "comments": status.get("comments_count", 0),

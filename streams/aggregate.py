@@ -59,6 +59,10 @@ from streams.models import Bucket, Mention
 # fix), emitting every empty bucket in between would flood the detector with
 # thousands of zeros; the gap is skipped instead and counted.
 MAX_GAP_BUCKETS = 7 * 24 * 60
+# Buckets closed per call of ``close_ready``: the rest close on the next
+# call (the worker calls it every batch and every tick), so a jump in event
+# time never blocks the event loop.
+MAX_CLOSE_PER_CALL = 5000
 LATE_POLICIES = ("open_bucket", "drop")
 
 
@@ -155,11 +159,15 @@ class Aggregator:
     def __init__(self, size: float, allowed_lateness: float, idle_close: float,
                  store: BucketStore, state: AggregatorState | None = None,
                  retention_buckets: int = 180, late_policy: str = "open_bucket",
-                 expected_clocks: Sequence[str] = (), resumed_at: float = 0.0) -> None:
+                 expected_clocks: Sequence[str] = (), resumed_at: float = 0.0,
+                 max_future: float = math.inf) -> None:
         """``expected_clocks``: the clocks that must report before anything
         closes (the worker passes one per posts partition; see the module
         docstring). ``resumed_at``: wall time this process started reading
-        the partition; silence before it is downtime, not idleness."""
+        the partition; silence before it is downtime, not idleness.
+        ``max_future``: no report moves a clock further ahead of the wall
+        clock than this (the input gate's limit, applied again here so that
+        no single record can move event time, and every bucket, years away)."""
         if late_policy not in LATE_POLICIES:
             raise ValueError(f"late_policy must be one of {LATE_POLICIES}")
         self.late_policy = late_policy
@@ -171,6 +179,8 @@ class Aggregator:
         self.retention_buckets = retention_buckets
         self.expected_clocks = tuple(expected_clocks)
         self.resumed_at = float(resumed_at)
+        self.max_future = float(max_future)
+        self.clamped = 0  # reports clamped to wall clock + max_future
 
     def bucket_start(self, t: float) -> float:
         # Aligned to the Unix epoch, like Faust's own windows.
@@ -220,6 +230,9 @@ class Aggregator:
     def observe_time(self, event_time: float, wall_now: float, clock: str = "local") -> None:
         """A clock reports that event time has reached ``event_time`` (idempotent)."""
         state = self.state
+        if event_time > wall_now + self.max_future:
+            event_time = wall_now + self.max_future
+            self.clamped += 1
         previous = state.clocks.get(clock)
         state.clocks[clock] = [max(event_time, previous[0]) if previous else event_time, wall_now]
         if state.first_report is None:
@@ -260,8 +273,10 @@ class Aggregator:
             for name in [n for n, (_, seen) in clocks.items() if wall_now - seen > horizon and seen < newest_seen]:
                 del clocks[name]
 
-    def close_ready(self, wall_now: float) -> Iterator[Bucket]:
-        """Yield every bucket (per brand) whose end has passed the watermark.
+    def close_ready(self, wall_now: float, limit: int = MAX_CLOSE_PER_CALL) -> Iterator[Bucket]:
+        """Yield the buckets (per brand) whose end has passed the watermark, at
+        most about ``limit`` per call (whole bucket steps: every brand's
+        bucket of one step is yielded before the step counts as closed).
 
         ``state.next_close`` advances only after a bucket was yielded for all
         brands, so a caller that persists state after consuming the iterator
@@ -276,13 +291,16 @@ class Aggregator:
             skip_to = self.bucket_start(mark) - self.size * MAX_GAP_BUCKETS
             state.skipped_buckets += int((skip_to - state.next_close) / self.size)
             state.next_close = skip_to
-        while state.next_close + self.size <= mark:
+        closed = 0
+        while state.next_close + self.size <= mark and closed < limit:
             start = state.next_close
             for brand, first in sorted(state.brands.items()):
                 if start < first:
                     continue  # a brand's history starts with its first mention
                 raw = self.store.get(brand, start)
+                closed += 1
                 yield Bucket.from_dict(raw) if raw else Bucket(brand, start, self.size)
                 old = start - self.size * self.retention_buckets
                 self.store.delete(brand, old)
             state.next_close = start + self.size
+            closed += 1  # a step costs something even with no brand to close

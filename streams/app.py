@@ -1,9 +1,10 @@
 """The Faust application: topics, tables and agents, nothing else.
 
 Every agent is a thin loop around plain code that the backtest and the
-tests run too: ``parse_post`` (schema), ``PostScorer`` (brand match +
-sentiment), ``Aggregator`` (buckets + watermark), ``create_detector``
-(spike rule) and, for delivery, ``alerting.notifier.Notifier``.
+tests run too (``TOPOLOGY`` below): the input gate, ``PostScorer`` (brand
+match + sentiment), ``Aggregator`` (buckets + watermark) and
+``create_detector`` (spike rule). Alert delivery is not part of the
+pipeline: the composition root attaches it (``AttachedService``).
 
     koubei.posts ──score──▶ koubei.mentions ──aggregate──▶ koubei.buckets ──detect──▶ koubei.alerts ──notify──▶ channels
          │ (invalid)            (keyed by brand;            (closed buckets,              (firing / resolved,
@@ -23,12 +24,13 @@ import os
 import socket
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.streams import _current_event
+from faust.types import AgentT, EventT, StreamT
 from mode import Service
 
 from streams import metrics, topics
@@ -36,11 +38,38 @@ from streams.aggregate import Aggregator, AggregatorState
 from streams.brands import BrandMatcher
 from streams.config import PipelineConfig
 from streams.detection import create_detector
+from streams.gate import Gate, Rejection, internal_error
+from streams.health import StageHealth
 from streams.kafka import BrokerQuirks
-from streams.models import AlertEvent, Bucket, Mention, RecordError, dead_letter, parse_post
-from streams.scoring import PostScorer
+from streams.models import AlertEvent, Bucket, Mention, Post, dead_letter
+from streams.scoring import PostScorer, mentions_for
+from streams.sentiment import ScoreResult
+from streams.topics import TopicSpec
 
 log = logging.getLogger("koubei.worker")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One agent of the worker: the topic it reads, the topics it writes and
+    the plain code it runs (the same code ``koubei backtest`` runs)."""
+
+    name: str
+    reads: TopicSpec
+    writes: tuple[TopicSpec, ...]
+    runs: str
+
+
+# The stream topology, in order. Every stage handles each record on its own:
+# a record it cannot handle goes to a dead-letter topic with its reason.
+TOPOLOGY = (
+    Stage("score", topics.POSTS, (topics.MENTIONS, topics.POSTS_DEAD),
+          "streams.gate.Gate, then streams.scoring.PostScorer (brand match + sentiment)"),
+    Stage("aggregate", topics.MENTIONS, (topics.BUCKETS, topics.INTERNAL_DEAD),
+          "streams.aggregate.Aggregator (event-time buckets + watermark)"),
+    Stage("detect", topics.BUCKETS, (topics.ALERTS, topics.INTERNAL_DEAD),
+          "streams.detection.create_detector (one detector per brand)"),
+)
 
 SCORE_BATCH = 500
 SCORE_BATCH_WAIT = 0.2
@@ -173,6 +202,9 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
     detector_table = app.Table("detector-state", default=dict, partitions=kafka.partitions)
     bucket_store = WindowedBucketStore(bucket_table)
 
+    health = StageHealth([(stage.name, config.topic(stage.reads)) for stage in TOPOLOGY],
+                         grace=worker.stage_failure_grace)
+    gate = Gate(config.input)
     matcher = BrandMatcher(config.brands)
     brand_ids = set(config.brand_ids)
     pool_holder: dict[str, Any] = {}
@@ -205,62 +237,102 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         for partition in range(kafka.partitions):
             await mentions_topic.send(key=b"__tick__", value=value, partition=partition)
 
-    async def park_internal(stage: str, event: Any, exc: Exception) -> None:
-        # One bad internal record must not crash-loop an agent: park it with the reason.
-        log.exception("%s: cannot process record at %s[%s]@%s", stage, event.message.topic,
-                      event.message.partition, event.message.offset)
-        reason = type(exc).__name__
+    async def park_internal(stage: str, event: EventT, reason: str, message: str) -> None:
+        """One record a stage cannot handle goes to internal.dead with the reason; the stream goes on."""
         metrics.DEAD_LETTERS.labels(config.topic(topics.INTERNAL_DEAD), reason).inc()
-        raw = event.value if isinstance(event.value, bytes) else json.dumps(event.value).encode()
-        await internal_dead.send(value=dead_letter(reason, str(exc)[:500], raw, stage=stage,
+        value = event.value
+        raw = value if isinstance(value, bytes) else json.dumps(value, default=str).encode("utf-8", "replace")
+        await internal_dead.send(value=dead_letter(reason, message[:500], raw, stage=stage,
                                                    topic=event.message.topic, partition=event.message.partition,
                                                    offset=event.message.offset))
 
-    @app.agent(posts_topic)
-    async def score(stream: Any) -> None:
+    async def record_failed(stage: str, event: EventT, exc: Exception) -> None:
+        """A bug met on one record: logged with its place, parked with a digest of the error."""
+        log.exception("%s: cannot process record at %s[%s]@%s", stage, event.message.topic,
+                      event.message.partition, event.message.offset)
+        metrics.RECORD_FAILURES.labels(stage).inc()
+        failure = internal_error(exc)
+        await park_internal(stage, event, failure.reason, failure.message)
+
+    async def dead_post(raw: bytes | None, reason: str, message: str) -> None:
+        metrics.DEAD_LETTERS.labels(config.topic(topics.POSTS_DEAD), reason).inc()
+        await dead_topic.send(value=dead_letter(reason, message, raw, topic=config.topic(topics.POSTS)))
+
+    async def score_texts(texts: list[str]) -> list[ScoreResult | Exception]:
+        """Scores for a batch; if the batch fails, each text alone, so that one
+        text the scorer cannot handle costs only its own post."""
+        try:
+            return list(await pool().score_many_async(texts))
+        except Exception:  # noqa: BLE001 - isolate the culprit below
+            log.exception("score: a batch of %d texts failed; scoring them one by one", len(texts))
+        out: list[ScoreResult | Exception] = []
+        for text in texts:
+            try:
+                out.append((await pool().score_many_async([text]))[0])
+            except Exception as exc:  # noqa: BLE001 - reported per post
+                out.append(exc)
+        return out
+
+    def crashed(stage: str) -> Callable[[AgentT, BaseException], Awaitable[None]]:
+        async def on_error(agent: AgentT, exc: BaseException) -> None:
+            health.failed(stage, exc)
+        return on_error
+
+    @app.agent(posts_topic, on_error=crashed("score"))
+    async def score(stream: StreamT) -> None:
         scorer = PostScorer(matcher, None, config.sentiment.negative_threshold)
         async for events in stream.take_events(SCORE_BATCH, within=SCORE_BATCH_WAIT):
             started = time.perf_counter()
-            posts = []
-            origin: dict[int, tuple[int, int]] = {}
+            posts: list[Post] = []
+            where: list[EventT] = []
             progress: dict[int, float] = {}
             for event in events:
-                raw = event.value
-                try:
-                    post = parse_post(raw)
-                except RecordError as exc:
-                    metrics.DEAD_LETTERS.labels(config.topic(topics.POSTS_DEAD), exc.reason).inc()
-                    await dead_topic.send(value=dead_letter(exc.reason, exc.message, raw, topic=config.topic(topics.POSTS)))
+                post = gate.admit(event.value)
+                if isinstance(post, Rejection):
+                    await dead_post(event.value, post.reason, post.message)
                     continue
                 metrics.POSTS_INGESTED.labels(post.source).inc()
                 partition = event.message.partition
                 progress[partition] = max(progress.get(partition, post.event_time), post.event_time)
-                origin[id(post)] = (event.message.partition, event.message.offset)
                 posts.append(post)
+                where.append(event)
+            origin = {id(p): e for p, e in zip(posts, where, strict=True)}
             matched = scorer.match(posts)
-            mentions: list[Mention] = []
             if matched:
                 metrics.POSTS_MATCHED.inc(len(matched))
-                results = await pool().score_many_async([p.text for p, _ in matched])
-                mentions = scorer.build(matched, results, [origin[id(p)] for p, _ in matched])
-            now = time.time()
-            for mention in mentions:
-                metrics.MENTIONS.labels(mention.brand).inc()
-                if mention.is_negative:
-                    metrics.NEGATIVE_MENTIONS.labels(mention.brand).inc()
-                metrics.SCORE_LATENCY.observe(max(0.0, now - mention.created_at))
-                await mentions_topic.send(key=mention.brand.encode(), value=json.dumps(mention.to_dict(), ensure_ascii=False).encode(),
-                                          timestamp=mention.created_at)
+                results = await score_texts([p.text for p, _ in matched])
+                now = time.time()
+                for (post, brands), result in zip(matched, results, strict=True):
+                    event = origin[id(post)]
+                    try:
+                        if isinstance(result, Exception):
+                            raise result
+                        mentions = mentions_for(post, brands, result, scorer.negative_threshold,
+                                                (event.message.partition, event.message.offset))
+                        for mention in mentions:
+                            value = json.dumps(mention.to_dict(), ensure_ascii=False).encode()
+                            await mentions_topic.send(key=mention.brand.encode(), value=value,
+                                                      timestamp=mention.created_at)
+                            metrics.MENTIONS.labels(mention.brand).inc()
+                            if mention.is_negative:
+                                metrics.NEGATIVE_MENTIONS.labels(mention.brand).inc()
+                            metrics.SCORE_LATENCY.observe(max(0.0, now - mention.created_at))
+                    except Exception as exc:  # noqa: BLE001 - one post, not the stream
+                        metrics.RECORD_FAILURES.labels("score").inc()
+                        log.exception("score: cannot score post %s", post.key)
+                        failure = internal_error(exc)
+                        await dead_post(event.value, failure.reason, failure.message)
             if progress:
                 # Every batch with posts refreshes its partitions' clocks,
                 # even without progress: a clock that stops reporting is idle.
                 await broadcast_tick(progress)
             metrics.SCORE_BATCH_SECONDS.observe(time.perf_counter() - started)
+            health.progressed("score")
 
-    @app.agent(mentions_topic)
-    async def aggregate(stream: Any) -> None:
+    @app.agent(mentions_topic, on_error=crashed("aggregate"))
+    async def aggregate(stream: StreamT) -> None:
         async for events in stream.take_events(AGGREGATE_BATCH, within=AGGREGATE_BATCH_WAIT):
-            by_partition: dict[int, list[Any]] = {}
+            by_partition: dict[int, list[EventT]] = {}
             for event in events:
                 by_partition.setdefault(event.message.partition, []).append(event)
             for partition, partition_events in by_partition.items():
@@ -271,8 +343,9 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
                 # take_events uses to pair buffered values with their events.
                 _current_event.set(weakref.ref(partition_events[-1]))
                 await aggregate_partition(partition, partition_events)
+            health.progressed("aggregate")
 
-    async def aggregate_partition(partition: int, events: list[Any]) -> None:
+    async def aggregate_partition(partition: int, events: list[EventT]) -> None:
         b = config.buckets
         state_key = f"partition-{partition}"
         saved = aggregator_table[state_key]
@@ -283,28 +356,36 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         aggregator = Aggregator(size, b.allowed_lateness_seconds, b.idle_close_seconds, store,
                                 state, retention_buckets=b.retention_buckets, late_policy=b.late_policy,
                                 expected_clocks=expected_clocks,
-                                resumed_at=resumed_at.setdefault(partition, time.time()))
+                                resumed_at=resumed_at.setdefault(partition, time.time()),
+                                max_future=config.input.max_future)
         wall = time.time()
         for event in events:
             try:
                 record = json.loads(event.value)
+                if not isinstance(record, dict):
+                    raise ValueError(f"expected a JSON object, got {type(record).__name__}")
                 if record.get("kind") == "tick":
                     for posts_partition, event_time in (record.get("partitions") or {}).items():
                         aggregator.observe_time(float(event_time), wall, clock=posts_clock_name(int(posts_partition)))
                     continue
                 mention = Mention.from_dict(record)
+                if mention.brand not in brand_ids:
+                    continue  # a brand removed from the config
+                result = aggregator.add(mention, wall, event.message.offset, clock=None)
             except (ValueError, TypeError, KeyError) as exc:
-                await park_internal("aggregate", event, exc)
+                await park_internal("aggregate", event, type(exc).__name__, str(exc))
                 continue
-            if mention.brand not in brand_ids:
-                continue  # a brand removed from the config
-            result = aggregator.add(mention, wall, event.message.offset, clock=None)
+            except Exception as exc:  # noqa: BLE001 - one record, not the stream
+                await record_failed("aggregate", event, exc)
+                continue
             if result.status in ("added", "late"):
                 metrics.MENTIONS_AGGREGATED.labels(mention.brand).inc()
             if result.status in ("late", "dropped"):
                 metrics.LATE_MENTIONS.labels(mention.brand).inc()
             elif result.status == "duplicate":
                 metrics.DUPLICATE_RECORDS.labels("aggregate").inc()
+        if aggregator.clamped:
+            metrics.CLAMPED_EVENT_TIMES.inc(aggregator.clamped)
         aggregator.forget_idle_clocks(wall, horizon=max(3600.0, 10 * b.idle_close_seconds))
         closed = list(aggregator.close_ready(wall))
         store.flush()
@@ -322,24 +403,30 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         if new_state != saved:
             aggregator_table[state_key] = new_state
 
-    @app.agent(buckets_topic)
-    async def detect(stream: Any) -> None:
+    @app.agent(buckets_topic, on_error=crashed("detect"))
+    async def detect(stream: StreamT) -> None:
         async for event in stream.events():
             try:
                 bucket = Bucket.from_dict(json.loads(event.value))
             except (ValueError, TypeError, KeyError) as exc:
-                await park_internal("detect", event, exc)
+                await park_internal("detect", event, type(exc).__name__, str(exc))
                 continue
             if bucket.brand not in brand_ids:
                 continue
-            detector = create_detector(config, bucket.brand, state=detector_table[bucket.brand] or None)
-            events: list[AlertEvent] = detector.update(bucket)
-            detector_table[bucket.brand] = detector.to_state()
+            try:
+                detector = create_detector(config, bucket.brand, state=detector_table[bucket.brand] or None)
+                alerts: list[AlertEvent] = detector.update(bucket)
+                state = detector.to_state()
+            except Exception as exc:  # noqa: BLE001 - the detector state stays as it was before this bucket
+                await record_failed("detect", event, exc)
+                continue
+            detector_table[bucket.brand] = state
             _export_detector_gauges(detector, bucket.brand)
-            for alert in events:
+            for alert in alerts:
                 metrics.ALERTS.labels(alert.brand, alert.severity, alert.state).inc()
                 await alerts_topic.send(key=alert.key.encode(), value=alert.to_json(), timestamp=alert.event_time)
                 log.info("alert %s %s %s: %s", alert.state, alert.severity, alert.key, alert.summary)
+            health.progressed("detect")
 
     @app.timer(interval=worker.tick_seconds)
     async def wall_clock_tick() -> None:
@@ -348,7 +435,9 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
 
     @app.page("/healthz")
     async def healthz(self: Any, request: Any) -> Any:
-        return self.json({"status": "ok"})
+        # 503 once a stage has died: the process exits soon (streams.health).
+        ok = health.healthy
+        return self.json({"status": "ok" if ok else "failing", "stages": health.report()}, status=200 if ok else 503)
 
     @app.page("/readyz")
     async def readyz(self: Any, request: Any) -> Any:
@@ -358,8 +447,8 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         # produced before it has joined its consumer group would wait for
         # the join (seconds on the embedded broker).
         attached = {f"{s.name}_ready": s.ready() for s in services}
-        ready = streams_ready and all(attached.values())
-        body = {"ready": ready, "rebalancing": bool(app.rebalancing), **attached}
+        ready = streams_ready and health.healthy and all(attached.values())
+        body = {"ready": ready, "rebalancing": bool(app.rebalancing), "stages": health.report(), **attached}
         return self.json(body, status=200 if ready else 503)
 
     for attached_service in services:

@@ -1,6 +1,6 @@
 """``koubei backtest POSTS.jsonl``: the stream's own code, run over a file.
 
-Nothing here re-implements a stage. Posts go through ``parse_post`` (bad
+Nothing here re-implements a stage. Posts go through the input gate (bad
 lines are counted with the stream's dead-letter reasons), ``PostScorer``
 (brand matching + the configured sentiment scorer), the ``Aggregator`` with
 a ``DictBucketStore`` and, per brand, ``create_detector``: the objects the
@@ -44,7 +44,8 @@ from typing import Any, TextIO
 from streams.aggregate import Aggregator, DictBucketStore
 from streams.brands import BrandMatcher
 from streams.config import PipelineConfig, load_config, parse_config
-from streams.models import AlertEvent, Bucket, Mention, Post, RecordError, parse_post
+from streams.gate import Gate, InputRules, Rejection
+from streams.models import AlertEvent, Bucket, Mention, Post
 from streams.scenario import NEGATIVE_ALERT, NO_NEGATIVE_ALERT, labels_path, load_labels
 from streams.scoring import PostScorer
 from streams.settings import ConfigError
@@ -170,8 +171,15 @@ class BacktestResult:
 
 # ---------------------------------------------------------------- input
 
-def read_posts(path: str | Path) -> PostFile:
-    """Parse a JSONL file with the stream's parser; bad lines are kept as reasons."""
+def history_gate(rules: InputRules | None = None) -> Gate:
+    """The stream's input gate for a replay of history: the same rules, but
+    no limit on age (a backtest reads last year on purpose)."""
+    return Gate(replace(rules or InputRules(), max_age=0.0))
+
+
+def read_posts(path: str | Path, gate: Gate | None = None) -> PostFile:
+    """Parse a JSONL file with the stream's input gate; bad lines are kept as reasons."""
+    admit = (gate or history_gate()).admit
     file = Path(path)
     posts: list[Post] = []
     invalid: list[InvalidLine] = []
@@ -186,10 +194,9 @@ def read_posts(path: str | Path) -> PostFile:
         for line_no, raw in enumerate(handle, start=1):
             lines = line_no
             record = raw.rstrip(b"\r\n")
-            try:
-                post = parse_post(record)
-            except RecordError as exc:
-                invalid.append(InvalidLine(line_no, exc.reason, exc.message))
+            post = admit(record)
+            if isinstance(post, Rejection):
+                invalid.append(InvalidLine(line_no, post.reason, post.message))
                 continue
             # ``raw`` is never read after parsing (a Mention copies what it
             # needs) and on a month of posts it is a fifth of the memory.
@@ -597,7 +604,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         else:
             raise BacktestError(f"no --config given and no labels sidecar {sidecar.name} next to {posts_path.name}: "
                                 "pass --config koubei.yaml so the backtest knows which brands to track")
-        file = read_posts(posts_path)
+        file = read_posts(posts_path, history_gate(config.input))
     except (BacktestError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise  # the CLI prints configuration errors in its own format

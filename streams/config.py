@@ -22,6 +22,7 @@ import yaml
 from streams.aggregate import LATE_POLICIES
 from streams.detection.config import DetectionConfig, parse_detection
 from streams.detection.params import SENSITIVITIES
+from streams.gate import InputRules
 from streams.settings import (
     ConfigError,
     get_str,
@@ -69,6 +70,8 @@ class WorkerConfig:
     metrics_port: int = option(9108, minimum=0, maximum=65535, help="/metrics of `koubei notify`")
     tick_seconds: float = option(5.0, duration=True, minimum=0.1,
                                  help="wall-clock tick that lets idle partitions close buckets")
+    stage_failure_grace: float = option(30.0, duration=True, minimum=0.0,
+                                        help="a worker whose stage died exits after this (its supervisor restarts it)")
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ class PipelineConfig:
     buckets: BucketConfig = option(BucketConfig(), help="event-time buckets and the watermark")
     sentiment: SentimentConfig = option(SentimentConfig(), help="the sentiment model")
     scoring: ScoringConfig = option(ScoringConfig(), help="where and how posts are scored")
+    input: InputRules = option(InputRules(), help="what the input gate accepts (README: Bad input)")
     language: str = option("zh", choices=("zh", "en"), help="language of alerts and messages")
     grafana_url: str = option("", allow_empty=True, help="linked from alerts")
     detection: DetectionConfig = option(DetectionConfig(), parse=_detection, help="spike detection (docs/detection.md)")

@@ -52,6 +52,19 @@ SCORE_BATCH_SECONDS = Histogram(
     "koubei_score_batch_seconds", "Wall time to match and score one batch of posts",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+STAGE_UP = Gauge("koubei_stage_up", "1 while the worker's stage runs, 0 once it died (the worker then exits)",
+                 ["stage"])
+STAGE_PROGRESS = Gauge(
+    "koubei_stage_progress_timestamp_seconds", "Wall time the stage last finished a batch of its input topic",
+    ["stage", "topic"],
+)
+RECORD_FAILURES = Counter(
+    "koubei_record_failures_total",
+    "Records a stage could not handle (sent to a dead-letter topic with reason internal_error)", ["stage"],
+)
+CLAMPED_EVENT_TIMES = Counter(
+    "koubei_clamped_event_times_total", "Event-time reports beyond wall clock + input.max_future, clamped",
+)
 BUILD_INFO = Gauge("koubei_build_info", "Build information", ["version"])
 
 _started: set[int] = set()

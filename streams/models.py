@@ -1,9 +1,10 @@
 """The records that travel between topics, as plain dataclasses.
 
 Every record is JSON on the wire so that any Kafka tool (and any language)
-can read it. Parsing is strict and each failure carries a short machine
-``reason`` (used as a metric label and in the dead-letter record) plus a
-human message that names the offending field.
+can read it. Posts from outside enter through ``streams.gate``, which turns
+any input into a ``Post`` or a reason; a ``RecordError`` carries a short
+machine ``reason`` (a metric label and the dead-letter record's reason)
+plus a human message that names the offending field.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-# Posts longer than this are rejected rather than truncated: a 1 MB "post" is
-# a crawler bug, and silently scoring a prefix would hide it.
-MAX_TEXT_CHARS = 100_000
-MAX_RECORD_BYTES = 1_000_000
 ALERT_STATES = ("firing", "resolved")
 SEVERITIES = ("warning", "critical")
 
@@ -31,58 +28,6 @@ class RecordError(ValueError):
         self.message = message
 
 
-def _require(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if name not in obj or obj[name] is None:
-        raise RecordError("missing_field", f"{where}{name}: required field is missing")
-    value = obj[name]
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise RecordError("wrong_type", f"{where}{name}: expected {_kind_name(kind)}, got bool")
-    if not isinstance(value, kind):
-        raise RecordError(
-            "wrong_type", f"{where}{name}: expected {_kind_name(kind)}, got {type(value).__name__}"
-        )
-    return value
-
-
-def _optional_count(obj: dict[str, Any], name: str, where: str) -> int:
-    value = obj.get(name, 0)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RecordError("wrong_type", f"{where}{name}: expected a non-negative integer")
-    if value < 0:
-        raise RecordError("bad_value", f"{where}{name}: must be >= 0, got {value}")
-    return value
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(k.__name__ for k in kinds)
-
-
-def parse_time(value: Any, where: str = "created_at") -> datetime:
-    """Parse an event time; naive times are rejected because a post's hour
-    decides its bucket and a silently-assumed zone shifts every bucket."""
-    if isinstance(value, bool):
-        raise RecordError("wrong_type", f"{where}: expected an ISO-8601 time or epoch seconds")
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
-            raise RecordError("bad_value", f"{where}: epoch seconds must be finite and >= 0")
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
-    if not isinstance(value, str):
-        raise RecordError("wrong_type", f"{where}: expected an ISO-8601 time or epoch seconds")
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise RecordError("bad_value", f"{where}: not an ISO-8601 time: {value[:40]!r}") from None
-    if parsed.tzinfo is None:
-        raise RecordError("naive_time", f"{where}: time has no timezone offset: {value[:40]!r}")
-    return parsed
-
-
 def format_time(value: datetime) -> str:
     return value.isoformat()
 
@@ -93,24 +38,6 @@ class Author:
     name: str
     followers: int = 0
     verified: bool = False
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Author:
-        if not isinstance(data, dict):
-            raise RecordError("wrong_type", "author: expected an object")
-        author_id = _require(data, "id", (str, int), "author.")
-        name = data.get("name", "")
-        if not isinstance(name, str):
-            raise RecordError("wrong_type", "author.name: expected str")
-        verified = data.get("verified", False)
-        if not isinstance(verified, bool):
-            raise RecordError("wrong_type", "author.verified: expected bool")
-        return cls(
-            id=str(author_id),
-            name=name,
-            followers=_optional_count(data, "followers", "author."),
-            verified=verified,
-        )
 
 
 @dataclass(frozen=True)
@@ -145,76 +72,6 @@ class Post:
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Post:
-        if not isinstance(data, dict):
-            raise RecordError("not_an_object", "post: expected a JSON object")
-        source = _require(data, "source", str, "")
-        if not source or ":" in source:
-            raise RecordError("bad_value", "source: must be a non-empty name without ':'")
-        post_id = _require(data, "id", (str, int), "")
-        if str(post_id) == "":
-            raise RecordError("bad_value", "id: must not be empty")
-        text = _require(data, "text", str, "")
-        if len(text) > MAX_TEXT_CHARS:
-            raise RecordError(
-                "text_too_long", f"text: {len(text)} characters, the limit is {MAX_TEXT_CHARS}"
-            )
-        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
-            raise RecordError("bad_text", "text: contains unpaired UTF-16 surrogates")
-        url = data.get("url") or ""
-        if not isinstance(url, str):
-            raise RecordError("wrong_type", "url: expected str")
-        lang = data.get("lang") or "zh"
-        if not isinstance(lang, str):
-            raise RecordError("wrong_type", "lang: expected str")
-        raw = data.get("raw") or {}
-        if not isinstance(raw, dict):
-            raise RecordError("wrong_type", "raw: expected an object")
-        return cls(
-            source=source,
-            id=str(post_id),
-            author=Author.from_dict(_require(data, "author", dict, "")),
-            text=text,
-            created_at=parse_time(data.get("created_at"))
-            if data.get("created_at") is not None
-            else _missing_time(),
-            url=url,
-            reposts=_optional_count(data, "reposts", ""),
-            comments=_optional_count(data, "comments", ""),
-            likes=_optional_count(data, "likes", ""),
-            lang=lang,
-            raw=raw,
-        )
-
-
-def _missing_time() -> datetime:
-    raise RecordError("missing_field", "created_at: required field is missing")
-
-
-def parse_post(payload: bytes | str | None) -> Post:
-    """Decode one record from ``koubei.posts``; raises RecordError with a reason."""
-    if payload is None:
-        raise RecordError("empty_record", "record has no value")
-    if isinstance(payload, bytes):
-        if len(payload) > MAX_RECORD_BYTES:
-            raise RecordError(
-                "record_too_large", f"record is {len(payload)} bytes, the limit is {MAX_RECORD_BYTES}"
-            )
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise RecordError("invalid_utf8", f"record is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-    else:
-        text = payload
-    if not text.strip():
-        raise RecordError("empty_record", "record is empty")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordError("malformed_json", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    return Post.from_dict(data)
 
 
 def reach_weight(followers: int, reposts: int, comments: int) -> float:

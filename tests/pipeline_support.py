@@ -15,6 +15,7 @@ import yaml
 
 from streams.broker import free_port
 from tests.harness import WebhookReceiver, WorkerProcess
+from tests.hostile_records import bad_records, sloppy
 
 CST = timezone(timedelta(hours=8))
 START = datetime(2026, 3, 14, 9, 0, tzinfo=CST)
@@ -76,19 +77,16 @@ def build_small_scenario(seed: int = 7) -> SmallScenario:
             n += 1
             posts.append(_post(rng, n, "", "今天天气不错，出去走走" if rng.random() < 0.5 else "星河灿烂的夜晚", minute))
     posts.sort(key=lambda p: p["created_at"])
-    bad = [
-        (b"{this is not json", "malformed_json"),
-        (json.dumps({"source": "weibo", "id": "x1", "text": "星河手机"}).encode(), "missing_field"),
-        (json.dumps({"source": "weibo", "id": "x2", "author": {"id": "a"}, "text": 12345,
-                     "created_at": "2026-03-14T10:00:00+08:00"}).encode(), "wrong_type"),
-        (json.dumps({"source": "weibo", "id": "x3", "author": {"id": "a"}, "text": "星" * 333_400,
-                     "created_at": "2026-03-14T10:00:00+08:00"}, ensure_ascii=False).encode(), "record_too_large"),
-        (b'{"source":"weibo","id":"x4","text":"\xff\xfe bad bytes"}', "invalid_utf8"),
-    ]
-    lines = [json.dumps(p, ensure_ascii=False).encode() for p in posts]
-    # Bad records sit in the middle of the stream: everything after them must still flow.
+    bad = bad_records()
+    # Every tenth post is written the sloppy way some real producer writes
+    # it (epoch ms, naive Beijing time, "1.5万", control characters, a lone
+    # surrogate, NaN ...): the gate must read each as the same post.
+    lines = [sloppy(p, i // 10) if i % 10 == 0 else json.dumps(p, ensure_ascii=False).encode()
+             for i, p in enumerate(posts)]
+    # Bad records are spread through the middle of the stream: everything after them must still flow.
+    step = max(1, len(lines) // (2 * len(bad)))
     for i, (payload, _) in enumerate(bad):
-        lines.insert(len(lines) // 3 + i * 97, payload)
+        lines.insert(len(lines) // 4 + i * step, payload)
     return SmallScenario(posts, bad, lines)
 
 
@@ -125,6 +123,7 @@ def pipeline_config(path: Path, kafka_url: str, prefix: str, receiver_url: str, 
         # long enough that a worker busy scoring a batch on a loaded machine
         # is not taken for an idle source.
         "buckets": {"size": "1m", "allowed_lateness": "1m", "idle_close": "8s"},
+        "input": {"max_age": 0},  # the scenario is dated March 2026, whatever today is
         "brands": BRANDS,
         "alerting": {
             "channels": [{"name": "pr-team", "type": "webhook", "url": receiver_url}],

@@ -27,22 +27,26 @@ def csv_rows(rows: list[str]) -> str:
 
 
 def test_row_mapping_handles_zones_epochs_and_bad_cells() -> None:
-    from datetime import timedelta, timezone
+    from streams.gate import Gate, InputRules
 
-    cst = timezone(timedelta(hours=8))
+    clock = 1_800_000_000.0  # 2027-01-15: the rows below are in the past
+    beijing = Gate(InputRules(), clock=lambda: clock)
     row = {"微博id": "9", "内容": "太差了", "发布时间": "2026-11-03 10:00:00", "用户": "小王", "粉丝数": "1,200",
            "认证": "是", "转发": ""}
-    post = row_to_post(row, MAPPING, source="csv", default_tz=cst, lang="zh", row_no=1)
-    assert post.created_at.isoformat() == "2026-11-03T10:00:00+08:00"
+    post = row_to_post(row, MAPPING, source="csv", gate=beijing, lang="zh", row_no=1)
+    # A naive time is Beijing time by default (input.default_timezone): crawler exports write it so.
+    assert post.event_time == 1_793_671_200
     assert (post.author.id, post.author.followers, post.author.verified, post.reposts) == ("小王", 1200, True, 0)
-    epoch_ms = row_to_post({**row, "发布时间": "1790000000000"}, MAPPING, source="csv", default_tz=None, lang="zh",
+    epoch_ms = row_to_post({**row, "发布时间": "1790000000000"}, MAPPING, source="csv", gate=beijing, lang="zh",
                            row_no=1)
     assert epoch_ms.event_time == 1_790_000_000
-    with pytest.raises(RecordError, match="default_timezone") as naive:
-        row_to_post(row, MAPPING, source="csv", default_tz=None, lang="zh", row_no=1)
-    assert naive.value.reason == "naive_time"
-    with pytest.raises(RecordError, match="followers"):
-        row_to_post({**row, "粉丝数": "很多"}, MAPPING, source="csv", default_tz=cst, lang="zh", row_no=1)
+    utc = Gate(InputRules(default_timezone="UTC"), clock=lambda: clock)
+    assert row_to_post(row, MAPPING, source="csv", gate=utc, lang="zh", row_no=1).event_time == 1_793_700_000
+    # A count nobody can read is no reason to lose the post: it counts as 0.
+    assert row_to_post({**row, "粉丝数": "很多"}, MAPPING, source="csv", gate=beijing, lang="zh",
+                       row_no=1).author.followers == 0
+    with pytest.raises(RecordError, match="created_at"):
+        row_to_post({**row, "发布时间": "昨天"}, MAPPING, source="csv", gate=beijing, lang="zh", row_no=1)
 
 
 @pytest.mark.integration

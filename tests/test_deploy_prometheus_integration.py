@@ -28,9 +28,13 @@ from connectors.file_replay import load_records, replay
 from streams import topics
 from streams.broker import free_port
 from streams.cli.config import load_koubei_config
+from streams.gate import Gate, InputRules
 from streams.kafka import BrokerQuirks, ensure_topics, make_producer
 from tests.pipeline_support import Pipeline, build_small_scenario, wait_for, write_lines
 from tests.test_pipeline_integration import expected_mentions
+
+# The scenarios are dated March 2026: replay them whatever today's date is.
+HISTORY = Gate(InputRules(max_age=0))
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -157,7 +161,7 @@ def test_prometheus_scrapes_per_brand_series_during_a_replay(scraped_pipeline: t
 
     producer = make_producer(kafka_bootstrap, broker_quirks)
     try:
-        replay(load_records(path), producer, config.topic("posts"))
+        replay(load_records(path, gate=HISTORY), producer, config.topic("posts"))
     finally:
         producer.close()
 

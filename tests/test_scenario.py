@@ -14,7 +14,7 @@ import pytest
 from streams import scenario_cli
 from streams.brands import BrandMatcher
 from streams.config import load_config
-from streams.models import parse_post
+from streams.gate import Gate, InputRules
 from streams.scenario import (
     DEMO_SEED,
     KINDS,
@@ -55,7 +55,8 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path: Path) -> None:
 def test_every_line_parses_as_a_post_in_time_order(tmp_path: Path) -> None:
     out = tmp_path / "s.jsonl"
     write_scenario(generate(plan_scenario("bot_flood", seed=2, days=1, scale=0.3)), out)
-    posts = [parse_post(line) for line in out.read_bytes().splitlines()]
+    gate = Gate(InputRules(max_age=0))
+    posts = [gate.post(json.loads(line)) for line in out.read_bytes().splitlines()]
     assert len(posts) > 500
     times = [p.event_time for p in posts]
     assert times == sorted(times)
@@ -150,7 +151,7 @@ def test_every_kind_plans_its_expected_outcome(kind: str) -> None:
         assert first["windows"][0]["expected"] == NEGATIVE_ALERT
     assert all(b["expected"] == NO_NEGATIVE_ALERT for b in labels["brands"][1:])
     for post in scenario.posts[:200]:
-        parse_post(json.dumps(post, ensure_ascii=False))
+        Gate(InputRules(max_age=0)).post(post)
 
 
 def test_night_crisis_is_at_night_and_calm_month_is_a_month() -> None:

@@ -232,6 +232,15 @@ def pipeline_health() -> dict[str, Any]:
              "Records not yet processed, all topics.", [(None, "green"), (1000, "orange"), (10000, "red")],
              decimals=0), 6, 4)
 
+    panels.append(layout.row("Stages"))
+    add(stat("Stages down", "count(koubei_stage_up == 0) or vector(0)", "none",
+             "Stages that died (the worker answers /healthz 503 and exits to be restarted).",
+             [(None, "green"), (1, "red")], decimals=0), 6, 6)
+    add(timeseries("Seconds since each stage finished a batch", [
+        ("time() - max by (stage) (koubei_stage_progress_timestamp_seconds)", "{{stage}}"),
+    ], "s", "A healthy stage finishes a batch every few seconds; over 30 s with records waiting on its "
+             "topic is a stall (alert KoubeiStageStalled).", fill=0), 18, 6)
+
     panels.append(layout.row("Throughput per stage"))
     add(timeseries("Stages (records/s)", [
         ("sum(connector:koubei_connector_posts_fetched:rate5m)", "connectors: posts fetched"),

@@ -13,11 +13,12 @@ from typing import Any
 from connectors.config import CSV_REQUIRED, CSV_TARGETS, TYPES, CsvOptions
 from connectors.file_replay import ReplayStats, load_records, replay
 from streams.cli.config import load_koubei_config
+from streams.gate import Gate
 from streams.settings import ConfigError
 
 
-def _kafka_target(args: argparse.Namespace) -> tuple[str, str, str]:
-    """(bootstrap, quirks mode, topic prefix) from --kafka or the config file."""
+def _kafka_target(args: argparse.Namespace) -> tuple[str, str, str, Gate]:
+    """(bootstrap, quirks mode, topic prefix, input gate) from --kafka or the config file."""
     import os
 
     from streams.kafka import bootstrap_servers
@@ -25,9 +26,9 @@ def _kafka_target(args: argparse.Namespace) -> tuple[str, str, str]:
     if args.config:
         config = load_koubei_config(args.config)
         url = args.kafka or config.kafka.url
-        return bootstrap_servers(url), config.kafka.broker_quirks, config.kafka.topic_prefix
+        return bootstrap_servers(url), config.kafka.broker_quirks, config.kafka.topic_prefix, Gate(config.input)
     url = args.kafka or os.environ.get("KOUBEI_KAFKA_URL") or "kafka://127.0.0.1:9092"
-    return bootstrap_servers(url), "auto", "koubei"
+    return bootstrap_servers(url), "auto", "koubei", Gate()
 
 
 def _progress_line(stats: ReplayStats) -> None:
@@ -38,11 +39,11 @@ def _progress_line(stats: ReplayStats) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     from streams.kafka import detect_quirks, ensure_topics, make_producer
 
-    bootstrap, quirks_mode, prefix = _kafka_target(args)
+    bootstrap, quirks_mode, prefix, gate = _kafka_target(args)
     topic = args.topic or f"{prefix}.posts"
     csv_options, source = _csv_options(args)
     try:
-        records = load_records(args.file, csv_options=csv_options, source=source)
+        records = load_records(args.file, csv_options=csv_options, source=source, gate=gate)
     except (ValueError, OSError) as exc:
         print(f"koubei replay: {exc}", file=sys.stderr)
         return 2
@@ -132,7 +133,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run_connector(spec, connectors, target, stop=stop)
+        await run_connector(spec, connectors, target, stop=stop, gate=Gate(config.input))
 
     print(f"koubei connect: {spec.name} ({spec.type}) -> {target.posts_topic}, "
           f"checkpoint in {connectors.state_dir}", file=sys.stderr)

@@ -31,6 +31,7 @@ import yaml
 
 from streams import topics
 from streams.cli.config import load_koubei_config
+from streams.gate import Gate
 from streams.scenario import NEGATIVE_ALERT
 from streams.scenario import labels_path as scenario_labels_path
 
@@ -204,6 +205,8 @@ def demo_config(labels: dict[str, Any], kafka_url: str, receiver_url: str, data_
         # clock; a short idle_close lets the last buckets close a few seconds
         # after the replay ends instead of a minute later.
         "buckets": {"size": "1m", "allowed_lateness": "2m", "idle_close": "4s"},
+        # The bundled day is history (March 2026): accept it whatever today's date.
+        "input": {"max_age": 0},
         "language": language,
         "brands": brands,
         "alerting": {
@@ -288,7 +291,7 @@ def run_demo(args: argparse.Namespace) -> int:
             worker.wait_ready()
             print(f"[3/4] worker ready (metrics: http://127.0.0.1:{web_port}/metrics)", flush=True)
 
-            records = load_records(scenario)
+            records = load_records(scenario, gate=Gate(loaded.input))
             times = [r.event_time for r in records if r.event_time is not None]
             span = (max(times) - min(times)) if times else 0.0
             speed = args.speed or max(1.0, span / DEMO_SECONDS)
