@@ -18,6 +18,8 @@ one worker, and move together on a rebalance.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import os
@@ -30,7 +32,7 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event
-from faust.types import AgentT, EventT, StreamT
+from faust.types import EventT, StreamT
 from mode import Service
 
 from streams import metrics, topics
@@ -47,6 +49,7 @@ from streams.sentiment import ScoreResult
 from streams.topics import TopicSpec
 
 log = logging.getLogger("koubei.worker")
+AgentFun = Callable[[StreamT], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -273,12 +276,23 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
                 out.append(exc)
         return out
 
-    def crashed(stage: str) -> Callable[[AgentT, BaseException], Awaitable[None]]:
-        async def on_error(agent: AgentT, exc: BaseException) -> None:
-            health.failed(stage, exc)
-        return on_error
+    def guarded(stage: str) -> Callable[[AgentFun], AgentFun]:
+        """An agent whose body dies marks its stage down (streams.health)."""
+        def wrap(body: AgentFun) -> AgentFun:
+            @functools.wraps(body)
+            async def run(stream: StreamT) -> None:
+                try:
+                    await body(stream)
+                except asyncio.CancelledError:
+                    raise  # a rebalance or a shutdown, not a failure
+                except Exception as exc:
+                    health.failed(stage, exc)
+                    raise
+            return run
+        return wrap
 
-    @app.agent(posts_topic, on_error=crashed("score"))
+    @app.agent(posts_topic)
+    @guarded("score")
     async def score(stream: StreamT) -> None:
         scorer = PostScorer(matcher, None, config.sentiment.negative_threshold)
         async for events in stream.take_events(SCORE_BATCH, within=SCORE_BATCH_WAIT):
@@ -329,7 +343,8 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             metrics.SCORE_BATCH_SECONDS.observe(time.perf_counter() - started)
             health.progressed("score")
 
-    @app.agent(mentions_topic, on_error=crashed("aggregate"))
+    @app.agent(mentions_topic)
+    @guarded("aggregate")
     async def aggregate(stream: StreamT) -> None:
         async for events in stream.take_events(AGGREGATE_BATCH, within=AGGREGATE_BATCH_WAIT):
             by_partition: dict[int, list[EventT]] = {}
@@ -403,7 +418,8 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         if new_state != saved:
             aggregator_table[state_key] = new_state
 
-    @app.agent(buckets_topic, on_error=crashed("detect"))
+    @app.agent(buckets_topic)
+    @guarded("detect")
     async def detect(stream: StreamT) -> None:
         async for event in stream.events():
             try:

@@ -62,9 +62,7 @@ def bad_records() -> list[tuple[bytes, str]]:
         (_j(_post(id="long", text="差" * 100_001)), "text_too_long"),
         (deep_raw, "too_deep"),
         (b"[" * 100_000 + b"]" * 100_000, "too_deep"),
-        # empty
-        (b" ", "empty_record"),
-        (b"\t\t", "empty_record"),
+        # (empty lines are skipped by every file reader, so none here: the gate's own tests cover them)
         # missing identity or time
         (_j(_post(id="no-source", source=_DROP)), "missing_field"),
         (_j(_post(id=_DROP)), "missing_field"),
