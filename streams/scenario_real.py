@@ -446,7 +446,7 @@ def _background(state: _State, spec: ScenarioSpec, brand: TextBrand, minutes: Se
 
 
 def _kol_account(rng: random.Random) -> _Account:
-    followers = int(10 ** rng.uniform(6.9, 7.5))
+    followers = int(10 ** rng.uniform(7.3, 8.0))
     name = rng.choice(("消费维权观察", "吃瓜第一线", "热点速递", "每日热搜榜", "财经观察家")) + rng.choice(("", "V", "官微", "2"))
     return _Account(f"kol{rng.randint(10**8, 10**9)}", name, followers, True, "kol")
 

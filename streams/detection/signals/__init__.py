@@ -9,9 +9,11 @@ hot only when ``volume`` is not).
 from __future__ import annotations
 
 from streams.detection.signals.base import Signal
+from streams.detection.signals.kol import Kol
 from streams.detection.signals.negative_count import NegativeCount
 from streams.detection.signals.negative_share import NegativeShare
 from streams.detection.signals.risk_stories import RiskStories
+from streams.detection.signals.sequential import NegativeSequential
 from streams.detection.signals.volume import Volume
 from streams.detection.signals.volume_long import VolumeLong
 
@@ -23,5 +25,7 @@ REGISTRY: dict[str, type[Signal]] = {
         RiskStories,
         Volume,
         VolumeLong,
+        Kol,
+        NegativeSequential,
     )
 }
