@@ -5,6 +5,10 @@ evidence arrives a post at a time, and a detector should alert as soon as
 it suffices. Per bucket, with ``k`` negative posts of ``n`` and the
 baseline's expectation ``mu = expected posts x p0 x attention level``:
 
+* expected negative posts ``mu = p0/(1-p0) x max(non-negative posts,
+  expected posts x attention level x (1-p0))``: at the usual tone a bucket
+  with more posts of every kind (a news day, a viral hour) expects more
+  negative ones too, while a crisis adds negative posts only;
 * two count CUSUMs ``S = max(0, S + (k log(1 + d/mu) - d) / (1 + phi mu))``
   for extra negative posts ``d = max(sequential_min_shift per minute,
   c mu)``, c = 1 and 4 (a doubling and a five-fold rise): the Poisson
@@ -69,7 +73,13 @@ class NegativeSequential(Signal):
         k = f.negative
         n = f.total
         p0 = f.base_share
-        mu = f.mu_total * p0 * f.level
+        # Expected negative posts at the usual tone: from the expected volume
+        # (times the attention level), or from this bucket's own non-negative
+        # posts when there are more of them (a news day or a viral hour
+        # brings more posts of every tone; a crisis brings negative ones).
+        attention = f.mu_total * f.level * (1.0 - p0)
+        others = n - k
+        mu = p0 / (1.0 - p0) * (others if others > attention else attention)
         width = b.windows[0] if b.windows else 1
         phi = b.phi_negative[0].phi * width if b.phi_negative else 0.1
         scale = 1.0 + phi * mu
