@@ -171,6 +171,10 @@ class BacktestResult:
 
 # ---------------------------------------------------------------- input
 
+# Offline there is no event loop to keep responsive: close everything that is due.
+UNLIMITED = 2**62
+
+
 def history_gate(rules: InputRules | None = None) -> Gate:
     """The stream's input gate for a replay of history: the same rules, but
     no limit on age (a backtest reads last year on purpose)."""
@@ -282,36 +286,31 @@ def _judge(result: BacktestResult) -> None:
             result.brands[record.event.brand].false_alerts += 1
 
 
-def backtest_posts(file: PostFile, config: PipelineConfig, scorer: Any,
-                   labels: dict[str, Any] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> BacktestResult:
-    """Score, aggregate and detect ``file``'s posts; pure apart from the scorer."""
+@dataclass
+class Aggregated:
+    """A file scored and bucketed: every closed bucket with the event time at
+    which the watermark closed it. Detection can be replayed on it with other
+    settings (``detect_buckets``) without scoring again."""
+
+    file: PostFile
+    buckets: list[tuple[Bucket, float]]
+    stats: dict[str, BrandStats]
+    matched: int
+    skipped_buckets: int
+
+
+def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
+                    progress: Callable[[int, int], None] | None = None) -> Aggregated:
+    """Score and bucket ``file``'s posts with the stream's own stages."""
     posts = sorted(file.posts, key=lambda p: p.event_time)  # stable: file order breaks ties
     memo = _MemoScorer(scorer, config.scoring.cache_size or 50_000)
     post_scorer = PostScorer(BrandMatcher(config.brands), memo, config.sentiment.negative_threshold)
     b = config.buckets
     aggregator = Aggregator(b.size_seconds, b.allowed_lateness_seconds, b.idle_close_seconds,
                             DictBucketStore(), retention_buckets=b.retention_buckets, late_policy=b.late_policy)
-    from streams.detection import create_detector
-
-    detectors = {brand.id: create_detector(config, brand.id) for brand in config.brands}
     stats = {brand.id: BrandStats(brand.id, brand.name) for brand in config.brands}
-    series: dict[str, list[BucketPoint]] = {brand.id: [] for brand in config.brands}
-    alerts: list[AlertRecord] = []
-    open_keys: set[str] = set()
+    closed: list[tuple[Bucket, float]] = []
     matched = 0
-
-    def feed(buckets: Iterable[Bucket], now: float) -> None:
-        for bucket in buckets:
-            series[bucket.brand].append(BucketPoint(bucket.start, bucket.total, bucket.negative,
-                                                    len(bucket.risk_stories)))
-            for event in detectors[bucket.brand].update(bucket):
-                new = event.state == "firing" and event.key not in open_keys
-                if event.state == "firing":
-                    open_keys.add(event.key)
-                else:
-                    open_keys.discard(event.key)
-                alerts.append(AlertRecord(event, now, new))
 
     def add(mentions: Sequence[Mention]) -> None:
         for mention in mentions:
@@ -319,7 +318,8 @@ def backtest_posts(file: PostFile, config: PipelineConfig, scorer: Any,
             s.mentions += 1
             s.negative += mention.is_negative
             aggregator.add(mention, wall_now=mention.created_at)
-            feed(aggregator.close_ready(mention.created_at), mention.created_at)
+            closed.extend((bucket, mention.created_at)
+                          for bucket in aggregator.close_ready(mention.created_at, limit=UNLIMITED))
 
     total = len(posts)
     for begin in range(0, total, SCORE_CHUNK):
@@ -335,14 +335,36 @@ def backtest_posts(file: PostFile, config: PipelineConfig, scorer: Any,
         # until the idle rule pushes the watermark beyond the last bucket.
         last = posts[-1].event_time
         flush = last + b.idle_close_seconds + b.allowed_lateness_seconds + 2 * b.size_seconds
-        feed(aggregator.close_ready(flush), last + b.size_seconds)
+        closed.extend((bucket, last + b.size_seconds) for bucket in aggregator.close_ready(flush, limit=UNLIMITED))
+    return Aggregated(PostFile(posts, file.invalid, file.lines), closed, stats, matched,
+                      aggregator.state.skipped_buckets)
 
+
+def detect_buckets(agg: Aggregated, config: PipelineConfig, labels: dict[str, Any] | None = None) -> BacktestResult:
+    """Run the configured detector of every brand over ``agg``'s buckets and judge the alerts."""
+    from streams.detection import create_detector
+
+    detectors = {brand.id: create_detector(config, brand.id) for brand in config.brands}
+    stats = {k: replace(v) for k, v in agg.stats.items()}
+    series: dict[str, list[BucketPoint]] = {brand.id: [] for brand in config.brands}
+    alerts: list[AlertRecord] = []
+    open_keys: set[str] = set()
+    for bucket, now in agg.buckets:
+        series[bucket.brand].append(BucketPoint(bucket.start, bucket.total, bucket.negative, len(bucket.risk_stories)))
+        for event in detectors[bucket.brand].update(bucket):
+            new = event.state == "firing" and event.key not in open_keys
+            if event.state == "firing":
+                open_keys.add(event.key)
+            else:
+                open_keys.discard(event.key)
+            alerts.append(AlertRecord(event, now, new))
+    posts = agg.file.posts
     zone = posts[0].created_at.tzinfo if posts and posts[0].created_at.tzinfo else timezone.utc
     detector_name = next(iter(detectors.values())).name if detectors else ""
     result = BacktestResult(
-        file=file, matched_posts=matched, alerts=alerts, brands=stats, series=series,
+        file=agg.file, matched_posts=agg.matched, alerts=alerts, brands=stats, series=series,
         first_time=posts[0].event_time if posts else None, last_time=posts[-1].event_time if posts else None,
-        timezone=zone, detector=detector_name, labels=labels, skipped_buckets=aggregator.state.skipped_buckets,
+        timezone=zone, detector=detector_name, labels=labels, skipped_buckets=agg.skipped_buckets,
     )
     for record in alerts:
         if record.new:
@@ -355,6 +377,13 @@ def backtest_posts(file: PostFile, config: PipelineConfig, scorer: Any,
         result.outcomes = _window_outcomes(labels, stats)
         _judge(result)
     return result
+
+
+def backtest_posts(file: PostFile, config: PipelineConfig, scorer: Any,
+                   labels: dict[str, Any] | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+    """Score, aggregate and detect ``file``'s posts; pure apart from the scorer."""
+    return detect_buckets(aggregate_posts(file, config, scorer, progress), config, labels)
 
 
 # ---------------------------------------------------------------- output

@@ -165,6 +165,11 @@ class Bucket:
     # MAX_RISK_STORIES: the detector counts a story once per hour, not once
     # per repost. Empty with risk_hits > 0 means "no story information".
     risk_stories: list[str] = field(default_factory=list)
+    # The negative post of the bucket from the most-followed account (a
+    # verified one counts as ~3x its followers): {"id", "author", "followers",
+    # "verified", "story", "reposts"}; empty when no negative post. The
+    # detector's KOL signal compares it with the brand's usual reach.
+    kol: dict[str, Any] = field(default_factory=dict)
 
     TOP_N = 5
     MAX_RISK_STORIES = 64
@@ -190,6 +195,11 @@ class Bucket:
             return
         self.negative += 1
         self.reach_negative += mention.reach
+        weight = mention.followers * (3 if mention.verified else 1)
+        kol = self.kol
+        if not kol or weight > kol["followers"] * (3 if kol["verified"] else 1):
+            self.kol = {"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
+                        "verified": mention.verified, "story": mention.story, "reposts": mention.reposts}
         sample = SamplePost(
             id=mention.post_key,
             author=mention.author_name,
@@ -219,6 +229,7 @@ class Bucket:
             "last_offset": self.last_offset,
             "sources": dict(self.sources),
             "risk_stories": list(self.risk_stories),
+            "kol": dict(self.kol),
         }
 
     @classmethod
@@ -236,6 +247,7 @@ class Bucket:
             last_offset=int(data.get("last_offset", -1)),
             sources={str(k): list(v) for k, v in data.get("sources", {}).items()},
             risk_stories=[str(x) for x in data.get("risk_stories", [])],
+            kol=dict(data.get("kol") or {}),
         )
 
 

@@ -7,6 +7,16 @@ import sys
 from typing import Any
 
 from streams.scenario import KINDS, generate, plan_scenario, write_scenario
+from streams.scenario_real import (
+    BRAND_IDS,
+    REAL_KINDS,
+    TEXT_FORMATS,
+    LabelledTexts,
+    TextCorpusError,
+    generate_real,
+    plan_real,
+    read_labelled_texts,
+)
 from streams.scenario_texts import PROFILES
 
 
@@ -21,13 +31,45 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     brands: list[str] | None = None
     if args.brands:
         brands = [b for group in args.brands for b in group]
+    if args.texts:
+        return _real_scenario(args, brands)
+    kind = args.kind or "demo"
+    if kind not in KINDS:
+        print(f"koubei scenario: --kind {kind} needs --texts (the phrase bank has {', '.join(KINDS)})",
+              file=sys.stderr)
+        return 2
     try:
-        spec = plan_scenario(args.kind, seed=args.seed, start=args.start, days=args.days, brands=brands,
+        spec = plan_scenario(kind, seed=args.seed, start=args.start, days=args.days, brands=brands,
                              scale=args.scale)
     except ValueError as exc:
         print(f"koubei scenario: {exc}", file=sys.stderr)
         return 2
     scenario = generate(spec)
+    return _write(args, scenario)
+
+
+def _real_scenario(args: argparse.Namespace, brands: list[str] | None) -> int:
+    kind = args.kind or "mix"
+    try:
+        plan = plan_real(kind, seed=args.seed, start=args.start, days=args.days, brands=brands, scale=args.scale)
+        texts = LabelledTexts()
+        for path in args.texts:
+            read_labelled_texts(path, args.texts_format, strip_emoticons=args.strip_emoticons, into=texts)
+    except (ValueError, TextCorpusError) as exc:
+        print(f"koubei scenario: {exc}", file=sys.stderr)
+        return 2
+    print(f"texts: {len(texts.positive):,} positive, {len(texts.negative):,} negative "
+          f"({texts.skipped:,} rows skipped) from {', '.join(texts.sources)}", file=sys.stderr)
+    try:
+        scenario = generate_real(plan, texts, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
+    except TextCorpusError as exc:
+        print(f"koubei scenario: {exc}", file=sys.stderr)
+        return 2
+    return _write(args, scenario)
+
+
+def _write(args: argparse.Namespace, scenario: Any) -> int:
+    spec = scenario.spec
     try:
         sidecar = write_scenario(scenario, args.out, config_out=args.config_out)
     except OSError as exc:
@@ -55,14 +97,24 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                      "gets the event of the kind; the others stay calm. Same arguments, same bytes."),
     )
     p.add_argument("--out", required=True, metavar="FILE.jsonl", help="where to write the posts")
-    p.add_argument("--kind", choices=KINDS, default="demo", help="what happens (default: demo)")
+    p.add_argument("--kind", choices=tuple(dict.fromkeys(KINDS + REAL_KINDS)), default=None,
+                   help="what happens (default: demo; with --texts: mix). kol and mix need --texts")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--start", default=None, metavar="ISO",
                    help="first moment, e.g. 2026-03-02T00:00+08:00 (default; naive times are Beijing time)")
     p.add_argument("--days", type=float, default=None,
                    help="length in days (default: 1 for demo, 30 for calm_month, else 2)")
     p.add_argument("--brands", type=_brand_list, action="append", metavar="ID[,ID...]",
-                   help=f"brands from the phrase bank: {', '.join(PROFILES)} (default: all, chenguang first)")
+                   help=f"brands from the phrase bank: {', '.join(PROFILES)} (default: all, chenguang first); "
+                        f"with --texts: {', '.join(BRAND_IDS)} (default: the first four)")
+    p.add_argument("--texts", action="append", metavar="FILE",
+                   help="draw every post's words from this labelled corpus instead of the phrase bank "
+                        "(repeatable; weibo2018 'mid,label,text', CSV 'label,review', or the online_shopping "
+                        "zip 'cat,label,review')")
+    p.add_argument("--texts-format", choices=TEXT_FORMATS, default="auto",
+                   help="format of the --texts files (default: auto, by extension and header)")
+    p.add_argument("--strip-emoticons", action="store_true",
+                   help="remove [xx] emoticon tokens from the texts (for corpora labelled from them)")
     p.add_argument("--scale", type=float, default=1.0, help="volume multiplier (default 1: ~10,000 posts a day)")
     p.add_argument("--config-out", metavar="koubei.yaml", help="also write a config that tracks these brands")
     p.set_defaults(func=cmd_scenario)

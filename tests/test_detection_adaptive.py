@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,7 +141,7 @@ def test_negative_count_follows_hours_of_raised_attention_but_not_a_burst() -> N
     # against the seasonal expectation, as before.
     calm = AdaptiveDetector("acme")
     run(calm, stream(3.5))
-    assert calm.negative_level == pytest.approx(1.0, abs=0.1)
+    assert calm.frame.level == pytest.approx(1.0, abs=0.1)
     # A launch day at three times the usual volume and the usual tone: after
     # hours of it the negative count is tested against the raised level ...
     onset = 10 * DAY + 8 * HOUR
@@ -187,8 +188,8 @@ def test_past_crisis_does_not_raise_the_baseline_for_the_next() -> None:
     events = run(hit, stream(5.0, seed=3, crises=(first,)))
     assert opened(events, NEGATIVE)
     # The learned expectation for the hour after both is nearly the same.
-    assert hit.volume.expected(11, 5) == pytest.approx(calm.volume.expected(11, 5), rel=0.15)
-    assert hit.share_neg / hit.share_tot == pytest.approx(calm.share_neg / calm.share_tot, abs=0.02)
+    assert hit.baseline.volume.expected(11, 5) == pytest.approx(calm.baseline.volume.expected(11, 5), rel=0.15)
+    assert hit.baseline.share_neg / hit.baseline.share_tot == pytest.approx(calm.baseline.share_neg / calm.baseline.share_tot, abs=0.02)
     # ... and the second, smaller crisis is still caught quickly.
     later = run(hit, stream(0.6, seed=4, start=T0 + 5 * DAY, crises=(
         Crisis(onset=11 * HOUR, duration=30 * MINUTE, extra_per_bucket=25, negative_share=0.8),)))
@@ -273,7 +274,7 @@ def test_state_stays_under_20_kb_in_the_worst_case() -> None:
         detector.update(bucket)
         if bucket.start - T0 > 2 * DAY:
             largest = max(largest, len(json.dumps(detector.to_state()).encode()))
-    assert any(st["firing"] for st in detector.alerts.values())
+    assert any(st.firing for st in detector.alerts.values())
     assert largest < 20_000, largest
 
 
@@ -291,10 +292,10 @@ def test_sensitivity_orders_how_much_fires() -> None:
 def test_bucket_size_change_restarts_windows_without_crashing() -> None:
     detector = AdaptiveDetector("acme")
     run(detector, stream(0.5))
-    level = detector.volume.level
+    level = detector.baseline.volume.level
     run(detector, stream(0.1, size=300.0, start=T0 + 0.5 * DAY))
-    assert detector.size == 300.0
-    assert detector.volume.level > level * 2  # rates are per bucket: five times longer buckets
+    assert detector.baseline.size == 300.0
+    assert detector.baseline.volume.level > level * 2  # rates are per bucket: five times longer buckets
 
 
 def test_gauges_report_baseline_score_and_open_alerts() -> None:
@@ -324,7 +325,7 @@ def test_disabled_signal_never_alerts_but_still_protects_its_baseline() -> None:
     calm = AdaptiveDetector("acme")
     run(calm, stream(3.7))
     # Hot buckets are still kept out of the share baseline.
-    assert only_volume.share_neg / only_volume.share_tot == pytest.approx(calm.share_neg / calm.share_tot, abs=0.01)
+    assert only_volume.baseline.share_neg / only_volume.baseline.share_tot == pytest.approx(calm.baseline.share_neg / calm.baseline.share_tot, abs=0.01)
 
 
 def test_sustained_rise_is_caught_by_the_long_scale_only() -> None:
@@ -366,10 +367,11 @@ def test_state_of_an_older_version_is_dropped() -> None:
     detector = AdaptiveDetector("acme")
     run(detector, stream(0.5))
     state = json.loads(json.dumps(detector.to_state()))
-    assert state["version"] == 3 and len(state["volume_long"]) == 5
+    assert state["version"] == 4 and len(state["baseline"]["volume_long"]) == 5
     state["version"] = 2
-    assert AdaptiveDetector("acme", state=state).seen == 0
-    assert AdaptiveDetector("acme", state=json.loads(json.dumps(detector.to_state()))).seen == detector.seen
+    assert AdaptiveDetector("acme", state=state).baseline.seen == 0
+    restored = AdaptiveDetector("acme", state=json.loads(json.dumps(detector.to_state())))
+    assert restored.baseline.seen == detector.baseline.seen
 
 
 def test_cold_start_does_not_fire_on_a_brand_whose_normal_tone_is_half_negative() -> None:
@@ -461,29 +463,47 @@ def test_a_story_counts_once_per_longest_window() -> None:
                         risk_stories=["same"] if again else [])
         detector.update(bucket)
         if i == 59:
-            assert sum(entry[3] for entry in detector.ring) == 1  # seen at 0, 30 and 59: one story
+            assert sum(entry[3] for entry in detector.baseline.ring) == 1  # seen at 0, 30 and 59: one story
         if i == 120:
             # Not seen for 61 buckets (the longest window is 60): it counts again.
-            assert sum(entry[3] for entry in detector.ring) == 1
-            assert detector.to_state()["risk_seen"] == {"same": 0}
+            assert sum(entry[3] for entry in detector.baseline.ring) == 1
+            assert detector.to_state()["baseline"]["risk_seen"] == {"same": 0}
     # An hour later it is forgotten: the saved state keeps only the last hour's stories.
-    assert detector.to_state()["risk_seen"] == {}
+    assert detector.to_state()["baseline"]["risk_seen"] == {}
 
 
 def test_buckets_without_story_keys_count_every_risk_post() -> None:
     # From a producer that predates story keys: the posts themselves count.
     detector = AdaptiveDetector("acme")
     detector.update(Bucket(brand="acme", start=T0, size=MINUTE, total=5, risk_hits=3))
-    assert detector.ring[-1][3] == 3
+    assert detector.baseline.ring[-1][3] == 3
 
 
-def test_a_state_saved_before_the_risk_signal_keeps_what_it_learned() -> None:
-    detector = AdaptiveDetector("acme")
-    run(detector, stream(1.0))
-    state = json.loads(json.dumps(detector.to_state()))
-    del state["risk"], state["risk_seen"], state["alerts"]["risk_terms"]
-    restored = AdaptiveDetector("acme", state=state)
-    assert restored.seen == detector.seen
-    assert restored.share_neg == detector.share_neg and restored.volume.level == detector.volume.level
-    assert (restored.risk_share_stories, restored.risk_share_posts) == (0.0, 0.0)  # starts at the prior
-    run(restored, stream(0.1, start=T0 + DAY))
+V3_STATE = Path(__file__).resolve().parent / "data" / "adaptive_state_v3.json"
+
+
+def test_a_state_saved_by_the_single_class_detector_migrates_with_what_it_learned() -> None:
+    """tests/data/adaptive_state_v3.json was saved by the version-3 detector
+    (before the signals were split) nine minutes into a crisis, with three
+    negative alerts firing; the stream it saw is ``stream(2.6, crises=...)``
+    below, stopped at onset + 9 minutes."""
+    old = json.loads(V3_STATE.read_text(encoding="utf-8"))
+    assert old["version"] == 3
+    restored = create_detector(None, "acme", state=json.loads(json.dumps(old)))
+    b = restored.baseline
+    assert b.seen == old["seen"] and b.last_start == old["last_start"]
+    assert b.volume.level == old["volume"]["level"] and [b.share_neg, b.share_tot] == old["share"]
+    assert b.ring == old["ring"] and b.pos == old["pos"]
+    assert restored.signals["risk_terms"].state.stories == old["risk"][0]
+    assert restored.signals["volume"].state.typical == old["volume_tail"][1]
+    assert set(restored.firing_keys) == {k for k, st in old["alerts"].items() if st["firing"]}
+    # The open alerts carry on (no second opening) and resolve when the crisis ends.
+    onset = 2 * DAY + 11 * HOUR
+    crisis = Crisis(onset=onset, duration=40 * MINUTE, extra_per_bucket=40, negative_share=0.9)
+    rest = [bk for bk in stream(2.9, crises=(crisis,)) if bk.start > old["last_start"]]
+    events = run(restored, iter(rest))
+    assert not [e for e in events if e.state == "firing" and e.sequence == 1 and e.signal in restored.firing_keys
+                | {"negative_share", "negative_volume", "risk_terms"} and e.event_time < T0 + onset + HOUR]
+    resolved = {e.signal for e in events if e.state == "resolved"}
+    assert {"negative_share", "negative_volume"} <= resolved
+    assert restored.to_state()["version"] == 4

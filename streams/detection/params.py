@@ -12,7 +12,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 SENSITIVITIES = ("low", "balanced", "high")
-SIGNALS = ("negative_share", "negative_volume", "risk_terms", "volume")
+# Alert keys (what ``AlertEvent.signal`` says and ``signals:`` selects); the
+# long-scale volume signal reports as ``volume``.
+SIGNALS = ("negative_share", "negative_volume", "risk_terms", "volume", "kol", "negative_sequential")
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,27 @@ class AdaptiveParams:
     risk_min_hits: int = 4
     risk_min_ratio: float = 3.0
     risk_min_negative: int = 3
+    # kol: a negative post from an account far above the brand's usual reach.
+    # It opens an alert when the brand's own history (half-life 28 days) says
+    # negative posts from accounts at least this big (in half-decades of
+    # followers, a verified account counting ~3x) come at most
+    # kol_max_per_week times a week: by construction at most that many
+    # false KOL alerts per brand-week on a stationary stream. Accounts below
+    # kol_min_followers never count as KOLs.
+    kol_max_per_week: float = 0.25
+    kol_min_followers: int = 100_000
+    # negative_sequential: CUSUMs of the per-bucket log-likelihood ratio of
+    # the negative count (shifts of +1x and +4x the expected, at least
+    # sequential_min_shift extra negative posts a minute; quasi-Poisson,
+    # divided by the learned overdispersion) gated by a CUSUM of the
+    # negative share (odds ratio sequential_odds). Threshold
+    # h = log(2 x sequential_arl_weeks x buckets a week): by Lorden's bound
+    # at most one false alarm per sequential_arl_weeks brand-weeks under the
+    # model; the share CUSUM must reach sequential_gate (nats).
+    sequential_arl_weeks: float = 4.0
+    sequential_min_shift: float = 0.2
+    sequential_odds: float = 3.0
+    sequential_gate: float = 3.0
 
 
 SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
@@ -110,6 +133,7 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
         "fire_after": 2, "resolve_after": 10, "cooldown": 3600.0,
         "volume_confirm_z": 6.0, "volume_cooldown": 48 * 3600.0, "volume_long_z": 4.0,
         "risk_z_fire": 5.5, "risk_min_hits": 6, "risk_min_negative": 5,
+        "kol_max_per_week": 0.1, "sequential_arl_weeks": 12.0,
     },
     "balanced": {},
     "high": {
@@ -119,6 +143,7 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
         "fire_after": 1, "resolve_after": 15, "cooldown": 900.0,
         "volume_confirm_z": 4.0, "volume_cooldown": 6 * 3600.0, "volume_long_z": 3.0,
         "risk_z_fire": 4.25, "risk_min_hits": 3, "risk_min_negative": 2,
+        "kol_max_per_week": 0.5, "sequential_arl_weeks": 1.0,
     },
 }
 

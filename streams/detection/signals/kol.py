@@ -1,0 +1,128 @@
+"""``kol``: a negative post about the brand from an account far above its usual reach.
+
+The seed articles' "watch the opinion leaders": one negative post from an
+account with millions of followers moves a small brand's reputation before
+any count does. Each bucket carries its most-followed negative author
+(``Bucket.kol``). The signal sorts accounts into tiers of half a decade of
+followers (a verified account counts ~3x) and keeps, per tier, the
+discounted number of buckets whose top negative author reached at least that
+tier (half-life 28 days) over the discounted number of buckets: the brand's
+rate of negative posts from accounts that big. A negative post opens an
+alert when that rate, times a week, is at most ``kol_max_per_week`` (and the
+account has at least ``kol_min_followers``): a post the brand sees at most
+once every few weeks. On a stationary stream that bounds the false KOL
+alerts per brand-week by ``kol_max_per_week``; a big brand whose critics
+include big accounts every day is never paged for one of them.
+
+The rate starts from a prior worth one day of history: the brand's
+negative posts a week times the share of posts from accounts that big on a
+platform where 2 % of posts come from accounts with 10**5 followers or more
+and each half-decade above holds half as many (a power-law tail of
+followers). So a young brand does not page for a 300,000-follower critic,
+a brand a few days old already knows that a fifty-million-follower critic
+is rare, and a brand whose big critics are routine learns it within days.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.detection.baseline import Frame
+from streams.detection.signals.base import Description, Signal, Test
+from streams.detection.stats import tail_z
+
+TIERS = 10  # half-decades from 10**3 to 10**7.5 followers
+FIRST_TIER_LOG10 = 3.0
+HALF_LIFE_DAYS = 28.0
+PRIOR_BIG_SHARE = 0.02  # share of posts from accounts with >= 10**5 followers (tier 4) ...
+PRIOR_TIER_FACTOR = 0.5  # ... and each half-decade above holds half as many
+PRIOR_DAYS = 1.0  # the prior is worth this much history
+WEEK = 7 * 86400.0
+
+
+def tier(followers: float, verified: bool) -> int:
+    """Half-decades of (verified-weighted) followers above 10**3; -1 below."""
+    weight = followers * (3.0 if verified else 1.0)
+    if weight < 10 ** FIRST_TIER_LOG10:
+        return -1
+    return min(TIERS - 1, int((math.log10(weight) - FIRST_TIER_LOG10) * 2.0))
+
+
+@dataclass
+class KolState:
+    # Discounted buckets whose top negative author reached at least tier k.
+    counts: list[float] = field(default_factory=lambda: [0.0] * TIERS)
+    buckets: float = 0.0  # discounted buckets seen
+    last: dict[str, Any] = field(default_factory=dict)  # the account behind the current test
+
+
+class Kol(Signal):
+    name = "kol"
+    State = KolState
+
+    def derive(self) -> None:
+        size = self.baseline.size or 60.0
+        self.keep = 0.5 ** (size / (HALF_LIFE_DAYS * 86400.0))
+        self.prior_buckets = PRIOR_DAYS * 86400.0 / size
+        self.week_buckets = WEEK / size
+        if len(self.state.counts) != TIERS:
+            self.state.counts = [0.0] * TIERS
+
+    def rate(self, k: int, f: Frame) -> float:
+        """Expected buckets a week with a negative post from tier k or above."""
+        s = self.state
+        negative_per_bucket = max(self.baseline.volume.level * f.base_share, 1e-4)
+        share = min(1.0, PRIOR_BIG_SHARE * PRIOR_TIER_FACTOR ** (k - 4))
+        prior = negative_per_bucket * share * self.prior_buckets  # expected such buckets in PRIOR_DAYS
+        return (s.counts[k] + prior) / (s.buckets + self.prior_buckets) * self.week_buckets
+
+    def score(self, f: Frame) -> Test:
+        bucket = f.bucket
+        account = bucket.kol if bucket is not None else None
+        if not account or not f.warmed:
+            return Test(0.0, 0, False, True)
+        followers = float(account.get("followers", 0) or 0)
+        verified = bool(account.get("verified", False))
+        k = tier(followers, verified)
+        if k < 0:
+            return Test(0.0, 0, False, True)
+        per_week = self.rate(k, f)
+        # The statistic: how surprising one such post is in a week, as a normal z.
+        z = tail_z(-math.expm1(-per_week)) if per_week > 0 else 8.0
+        hot = per_week <= self.params.kol_max_per_week and followers >= self.params.kol_min_followers
+        if hot:
+            self.state.last = {**{k2: account.get(k2) for k2 in ("id", "author", "followers", "verified", "reposts")},
+                               "per_week": round(per_week, 4), "tier_followers": int(10 ** (FIRST_TIER_LOG10 + k / 2))}
+        return Test(z, 0, hot, not hot)
+
+    def learn(self, f: Frame, tone_learns: bool, volume_learns: bool) -> None:
+        s = self.state
+        keep = self.keep
+        s.buckets = s.buckets * keep + 1.0
+        bucket = f.bucket
+        account = bucket.kol if bucket is not None else None
+        top = tier(float(account.get("followers", 0) or 0), bool(account.get("verified", False))) if account else -1
+        counts = s.counts
+        for k in range(TIERS):
+            counts[k] = counts[k] * keep + (1.0 if k <= top else 0.0)
+
+    def describe(self, f: Frame, test: Test, w: dict[str, Any]) -> Description:
+        last = self.state.last
+        followers = float(last.get("followers", 0) or 0)
+        usual = last.get("per_week", 0.0)
+        critical = test.z >= self.params.z_critical
+        return Description(followers, float(last.get("tier_followers", 0)), critical,
+                           "negative post from an account far above the brand's usual reach "
+                           "(rate of such posts learned per follower tier)",
+                           {"window_buckets": 1, "account": last.get("author", ""), "account_followers": int(followers),
+                            "account_verified": bool(last.get("verified", False)), "post_id": last.get("id", ""),
+                            "post_reposts": int(last.get("reposts", 0) or 0),
+                            "usual_per_week": usual, "kol_max_per_week": self.params.kol_max_per_week})
+
+    def summary(self, facts: dict[str, Any], minutes: float) -> str:
+        e = facts["evidence"]
+        mark = ", verified" if e.get("account_verified") else ""
+        return (f"negative post by {e.get('account', '?')} ({e.get('account_followers', 0):,} followers{mark}); "
+                f"accounts that big post negatively about the brand {e.get('usual_per_week', 0):.2f}x a week")
