@@ -231,7 +231,7 @@ def create_app(config: KoubeiConfig, quirks: BrokerQuirks, *, web_port: int | No
             mentions: list[Mention] = []
             if matched:
                 metrics.POSTS_MATCHED.inc(len(matched))
-                results = await pool().score_many_async([p.text for p, _ in matched])
+                results = await pool().score_many_async(scorer.scoring_texts(matched))
                 mentions = scorer.build(matched, results, [origin[id(p)] for p, _ in matched])
             now = time.time()
             for mention in mentions:

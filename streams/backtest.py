@@ -320,7 +320,7 @@ def backtest_posts(file: PostFile, config: KoubeiConfig, scorer: Any,
         found = post_scorer.match(chunk)
         matched += len(found)
         if found:
-            add(post_scorer.build(found, memo.score_many([p.text for p, _ in found])))
+            add(post_scorer.build(found, memo.score_many(post_scorer.scoring_texts(found))))
         if progress:
             progress(min(begin + SCORE_CHUNK, total), total)
     if posts:
