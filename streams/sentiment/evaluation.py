@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -141,8 +141,26 @@ def metrics(negative_scores: Sequence[float], examples: Sequence[Example], thres
     )
 
 
-def evaluate(scorer: SentimentScorer, examples: Sequence[Example], threshold: float = 0.5) -> EvalReport:
+# Posts scored per progress report.
+_EVAL_CHUNK = 2_000
+
+
+def evaluate(
+    scorer: SentimentScorer,
+    examples: Sequence[Example],
+    threshold: float = 0.5,
+    progress: Callable[[str, int, int], None] | None = None,
+    mask: Callable[[str], str] | None = None,
+) -> EvalReport:
+    """Score ``examples`` (through ``mask`` first, as the pipeline masks brand names) and compare."""
     started = time.perf_counter()
-    results = scorer.score_many([e.text for e in examples])
+    negative: list[float] = []
+    for begin in range(0, len(examples), _EVAL_CHUNK):
+        texts = [e.text for e in examples[begin : begin + _EVAL_CHUNK]]
+        if mask is not None:
+            texts = [mask(t) for t in texts]
+        negative.extend(r.negative for r in scorer.score_many(texts))
+        if progress is not None:
+            progress("score", len(negative), len(examples))
     seconds = time.perf_counter() - started
-    return metrics([r.negative for r in results], examples, threshold, seconds)
+    return metrics(negative, examples, threshold, seconds)
