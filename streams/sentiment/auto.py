@@ -59,9 +59,12 @@ WEAK_POSITIVE = frozenset(
      "鲜花", "加油", "好棒", "棒棒", "赞啊", "偷笑", "亲亲", "礼物", "蛋糕", "奥特曼", "doge", "并不简单", "喵喵",
      "污", "笑而不语", "挤眼", "太阳", "害羞", "羞嗒嗒")
 )
-# L2 strength for models learnt from weak labels, chosen on the tune half of weibo2018
-# among 3e-5, 1e-4, 3e-4 and 1e-3 (bench/sentiment_auto_eval.py --sweep; docs/benchmarks.md).
+# L2 strength for models learnt from weak labels: max(WEAK_LAM, WEAK_LAM_POSTS / posts).
+# On the tune half of weibo2018, 18k weakly labelled posts did best with 3e-5 (3e-5, 1e-4,
+# 3e-4 and 1e-3 tried: bench/sentiment_auto_eval.py --sweep) while 1-2k did better with
+# 3e-4; keeping lam * posts at 0.3 below 10,000 posts gives both (docs/benchmarks.md).
 WEAK_LAM = 3e-5
+WEAK_LAM_POSTS = 0.3
 log = logging.getLogger("koubei.sentiment.auto")
 MODEL_FILE = "auto.model"
 SAMPLE_FILE = "auto-sample.json.gz"
@@ -283,7 +286,8 @@ class AutoModel:
         """Train on the sample now (raises ValueError when a class is empty)."""
         positive, negative = self.training_texts()
         model = train_model(
-            positive, negative, emoticon_tokens=False, lam=WEAK_LAM, progress=progress,
+            positive, negative, emoticon_tokens=False, progress=progress,
+            lam=max(WEAK_LAM, WEAK_LAM_POSTS / max(1, len(positive) + len(negative))),
             metadata={"source": "weak emoticon labels of the deployment's own posts (sentiment.model: auto)",
                       "weak_positive": len(positive), "weak_negative": len(negative),
                       "corrections": sum(1 for c in self._corrections.values() if c.text)},
