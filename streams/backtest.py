@@ -156,6 +156,8 @@ class BacktestResult:
     outcomes: list[WindowOutcome] = field(default_factory=list)
     labels: dict[str, Any] | None = None
     skipped_buckets: int = 0
+    # sentiment.model: auto: (event time, posts trained on) of each model swapped in.
+    sentiment_swaps: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def span_days(self) -> float:
@@ -227,6 +229,16 @@ class _MemoScorer:
                 self.cache.clear()  # crude but bounded; repeated texts cluster in time anyway
             self.cache.update(fresh)
         return out
+
+
+def _auto_model(config: KoubeiConfig) -> Any:
+    """``sentiment.model: auto``: learn from the replayed posts as the worker learns from its stream."""
+    if config.sentiment.model != "auto":
+        return None
+    from streams.sentiment.auto import AutoModel, AutoSettings
+
+    s = config.sentiment
+    return AutoModel(AutoSettings(s.auto_min_examples, s.auto_max_examples))
 
 
 def load_configured_scorer(config: KoubeiConfig) -> Any:
@@ -314,13 +326,28 @@ def backtest_posts(file: PostFile, config: KoubeiConfig, scorer: Any,
             aggregator.add(mention, wall_now=mention.created_at)
             feed(aggregator.close_ready(mention.created_at), mention.created_at)
 
+    auto = _auto_model(config)
+    swaps: list[tuple[float, int]] = []
     total = len(posts)
     for begin in range(0, total, SCORE_CHUNK):
         chunk = posts[begin:begin + SCORE_CHUNK]
         found = post_scorer.match(chunk)
         matched += len(found)
         if found:
-            add(post_scorer.build(found, memo.score_many(post_scorer.scoring_texts(found))))
+            texts = post_scorer.scoring_texts(found)
+            add(post_scorer.build(found, memo.score_many(texts)))
+            if auto is not None:
+                # As the live worker does: learn from what was scored, swap when a model is due.
+                auto.observe(texts)
+                model = auto.maybe_retrain()
+                if model is not None:
+                    from streams.sentiment import SentimentScorer
+
+                    memo.scorer = SentimentScorer(model, lexicon=config.sentiment.lexicon,
+                                                  weibo_preprocessing=config.sentiment.weibo_preprocessing,
+                                                  model_name="auto")
+                    memo.cache.clear()
+                    swaps.append((chunk[-1].event_time, auto.trained_on))
         if progress:
             progress(min(begin + SCORE_CHUNK, total), total)
     if posts:
@@ -336,6 +363,7 @@ def backtest_posts(file: PostFile, config: KoubeiConfig, scorer: Any,
         file=file, matched_posts=matched, alerts=alerts, brands=stats, series=series,
         first_time=posts[0].event_time if posts else None, last_time=posts[-1].event_time if posts else None,
         timezone=zone, detector=detector_name, labels=labels, skipped_buckets=aggregator.state.skipped_buckets,
+        sentiment_swaps=swaps,
     )
     for record in alerts:
         if record.new:
@@ -439,6 +467,9 @@ def format_report(result: BacktestResult, source: str = "") -> str:
             lines.append(f"  ... and {len(f.invalid) - INVALID_EXAMPLES} more")
     if result.skipped_buckets:
         lines.append(f"warning: {result.skipped_buckets} empty buckets skipped in a gap of event time")
+    for moment, trained_on in result.sentiment_swaps:
+        lines.append(f"sentiment model auto: from {datetime.fromtimestamp(moment, zone).isoformat()} on, a model "
+                     f"learnt from {trained_on:,} weakly labelled posts of this file")
 
     lines.append("")
     lines.append("alert timeline (event time; 'sent' = when the stream would have emitted it)")

@@ -175,3 +175,24 @@ def test_pool_swaps_models_and_drops_cached_scores(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not found"):
         pool.use_model(str(tmp_path / "missing.model"))
     assert pool.score_many([text])[0] == after  # a bad file leaves the pool as it was
+
+
+def test_backtest_with_model_auto_learns_from_the_file_and_swaps() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from streams.backtest import PostFile, backtest_posts, format_report
+    from streams.models import Author, Post
+
+    config = parse_config({"brands": [{"id": "luming", "aliases": ["鹿鸣奶茶"]}],
+                           "sentiment": {"model": "auto", "auto_min_examples": 40}})
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    texts = weakly([f"鹿鸣奶茶{t}" for t in ANGRY], "怒", 40) + weakly([f"鹿鸣奶茶{t}" for t in HAPPY], "哈哈", 40)
+    texts = [t for pair in zip(texts[: len(texts) // 2], texts[len(texts) // 2:], strict=True) for t in pair]
+    posts = [Post(source="test", id=str(i), author=Author(id=f"u{i}", name="u"), text=text,
+                  created_at=start + timedelta(seconds=10 * i)) for i, text in enumerate(texts)]
+    result = backtest_posts(PostFile(posts, [], len(posts)), config, load_scorer("default"))
+    assert result.sentiment_swaps and result.sentiment_swaps[0][1] >= 40
+    assert "sentiment model auto: from 2026-03-02T" in format_report(result)
+    static = backtest_posts(PostFile(posts, [], len(posts)), parse_config(
+        {"brands": [{"id": "luming", "aliases": ["鹿鸣奶茶"]}]}), load_scorer("default"))
+    assert not static.sentiment_swaps
