@@ -78,6 +78,16 @@ def best_threshold(negative: list[float], examples: list[Example]) -> float:
     return best
 
 
+def best_accuracy_threshold(negative: list[float], examples: list[Example]) -> float:
+    """The cut (0.01 steps) with the best accuracy; the lowest among equals."""
+    best, best_accuracy = 0.5, -1.0
+    for cut in np.round(np.arange(0.05, 0.96, 0.01), 2):
+        accuracy = metrics(negative, examples, float(cut)).accuracy
+        if accuracy > best_accuracy + 1e-12:
+            best, best_accuracy = float(cut), accuracy
+    return best
+
+
 def reliability(negative: list[float], examples: list[Example], bins: int = 10) -> list[dict[str, Any]]:
     print("\n| predicted `negative` | posts | mean predicted | observed negative share |\n|---|---|---|---|")
     out = []
@@ -134,6 +144,7 @@ def main() -> int:
     # 1. The default model and the threshold.
     stock_tune, default_tune = scores_of("stock", tune), scores_of("default", tune)
     threshold = best_threshold(default_tune, tune)
+    accurate = best_accuracy_threshold(default_tune, tune)
     stock_threshold = best_threshold(stock_tune, tune)
     header("weibo2018 tune half (settings chosen here)")
     results["tune"] = [row("stock SnowNLP + preprocessing + lexicon", stock_tune, tune),
@@ -146,7 +157,9 @@ def main() -> int:
                              stock_threshold),
                          row("shipped default + preprocessing + lexicon", default_report, report),
                          row(f"shipped default, threshold {threshold:.2f} (chosen on the tune half)", default_report,
-                             report, threshold)]
+                             report, threshold),
+                         row(f"shipped default, threshold {accurate:.2f} (most accurate on the tune half)", default_report,
+                             report, accurate)]
     header("weibo_senti_100k_split, emoticons stripped (23,998 posts; not used for any choice)")
     results["senti"] = [row("stock SnowNLP + preprocessing + lexicon", scores_of("stock", senti_stripped), senti_stripped),
                         row(f"shipped default, threshold {threshold:.2f}", scores_of("default", senti_stripped),
