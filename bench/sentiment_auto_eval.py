@@ -68,23 +68,13 @@ def header(title: str) -> None:
     print("|---|---|---|---|---|---|---|---|", flush=True)
 
 
-def best_threshold(negative: list[float], examples: list[Example]) -> float:
-    """The cut (0.01 steps) with the best negative F1; the lowest among equals."""
-    best, best_f1 = 0.5, -1.0
+def best_threshold(negative: list[float], examples: list[Example], measure: str = "negative_f1") -> float:
+    """The cut (0.01 steps) with the best ``measure`` (an EvalReport field); the lowest among equals."""
+    best, best_value = 0.5, -1.0
     for cut in np.round(np.arange(0.05, 0.96, 0.01), 2):
-        f1 = metrics(negative, examples, float(cut)).negative_f1
-        if f1 > best_f1 + 1e-12:
-            best, best_f1 = float(cut), f1
-    return best
-
-
-def best_accuracy_threshold(negative: list[float], examples: list[Example]) -> float:
-    """The cut (0.01 steps) with the best accuracy; the lowest among equals."""
-    best, best_accuracy = 0.5, -1.0
-    for cut in np.round(np.arange(0.05, 0.96, 0.01), 2):
-        accuracy = metrics(negative, examples, float(cut)).accuracy
-        if accuracy > best_accuracy + 1e-12:
-            best, best_accuracy = float(cut), accuracy
+        value = getattr(metrics(negative, examples, float(cut)), measure)
+        if value > best_value + 1e-12:
+            best, best_value = float(cut), value
     return best
 
 
@@ -144,7 +134,7 @@ def main() -> int:
     # 1. The default model and the threshold.
     stock_tune, default_tune = scores_of("stock", tune), scores_of("default", tune)
     threshold = best_threshold(default_tune, tune)
-    accurate = best_accuracy_threshold(default_tune, tune)
+    accurate = best_threshold(default_tune, tune, "accuracy")
     stock_threshold = best_threshold(stock_tune, tune)
     header("weibo2018 tune half (settings chosen here)")
     results["tune"] = [row("stock SnowNLP + preprocessing + lexicon", stock_tune, tune),
