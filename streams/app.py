@@ -28,6 +28,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -42,10 +43,13 @@ from streams.config import PipelineConfig
 from streams.detection import create_detector
 from streams.gate import Gate, Rejection, internal_error
 from streams.health import StageHealth
-from streams.kafka import BrokerQuirks
+from streams.kafka import BrokerQuirks, bootstrap_servers
 from streams.models import AlertEvent, Bucket, Mention, Post, dead_letter
 from streams.scoring import PostScorer, mentions_for
 from streams.sentiment import ScoreResult
+from streams.sentiment.auto import AutoModel, AutoSettings, StreamLearner
+from streams.sentiment.corrections import read_corrections
+from streams.sentiment.pool import ScoringPool
 from streams.topics import TopicSpec
 
 log = logging.getLogger("koubei.worker")
@@ -78,6 +82,7 @@ SCORE_BATCH = 500
 SCORE_BATCH_WAIT = 0.2
 AGGREGATE_BATCH = 1000
 AGGREGATE_BATCH_WAIT = 0.2
+CORRECTIONS_INTERVAL = 300.0  # seconds between reads of the sentiment corrections topic
 
 
 class WindowedBucketStore:
@@ -145,9 +150,7 @@ def posts_clock_name(partition: int) -> str:
     return f"posts-{partition}"
 
 
-def _make_pool(config: PipelineConfig) -> Any:
-    from streams.sentiment.pool import ScoringPool
-
+def _make_pool(config: PipelineConfig) -> ScoringPool:
     s = config.sentiment
     return ScoringPool(s.model, s.lexicon, s.weibo_preprocessing, config.scoring.processes, config.scoring.cache_size)
 
@@ -210,12 +213,25 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
     gate = Gate(config.input)
     matcher = BrandMatcher(config.brands)
     brand_ids = set(config.brand_ids)
-    pool_holder: dict[str, Any] = {}
+    pool_holder: dict[str, ScoringPool] = {}
 
-    def pool() -> Any:
+    def pool() -> ScoringPool:
         if "pool" not in pool_holder:
             pool_holder["pool"] = _make_pool(config)
         return pool_holder["pool"]
+
+    # sentiment.model: auto learns this deployment's model from its own posts
+    # (streams/sentiment/auto.py); each worker keeps its own under its data dir.
+    learner: StreamLearner | None = None
+    if config.sentiment.model == "auto":
+        s = config.sentiment
+        learner = StreamLearner(AutoModel(AutoSettings(s.auto_min_examples, s.auto_max_examples),
+                                          state_dir=Path(worker.data_dir) / "sentiment-auto", mask=matcher.mask),
+                                lambda path: pool().use_model(path))
+
+    async def learn_sentiment(texts: list[str]) -> None:
+        if learner is not None:
+            await learner.observe(texts)
 
     internal_dead = app.topic(config.topic(topics.INTERNAL_DEAD), key_serializer="raw", value_serializer="raw")
     clock_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -295,6 +311,8 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
     @guarded("score")
     async def score(stream: StreamT) -> None:
         scorer = PostScorer(matcher, None, config.sentiment.negative_threshold)
+        if learner is not None:
+            learner.resume()
         async for events in stream.take_events(SCORE_BATCH, within=SCORE_BATCH_WAIT):
             started = time.perf_counter()
             posts: list[Post] = []
@@ -314,7 +332,9 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             matched = scorer.match(posts)
             if matched:
                 metrics.POSTS_MATCHED.inc(len(matched))
-                results = await score_texts([p.text for p, _ in matched])
+                texts = scorer.scoring_texts(matched)  # brand names masked: they are not sentiment
+                results = await score_texts(texts)
+                await learn_sentiment(texts)
                 now = time.time()
                 for (post, brands), result in zip(matched, results, strict=True):
                     event = origin[id(post)]
@@ -443,6 +463,17 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
                 await alerts_topic.send(key=alert.key.encode(), value=alert.to_json(), timestamp=alert.event_time)
                 log.info("alert %s %s %s: %s", alert.state, alert.severity, alert.key, alert.summary)
             health.progressed("detect")
+
+    if learner is not None:
+        @app.timer(interval=CORRECTIONS_INTERVAL)
+        async def read_sentiment_corrections() -> None:
+            # People's corrections win over the emoticons' weak labels.
+            try:
+                corrections, _ = await asyncio.to_thread(read_corrections, config, bootstrap_servers(config.kafka.url))
+            except Exception:  # noqa: BLE001 - Kafka trouble: the next read tries again
+                log.warning("sentiment corrections could not be read; trying again later", exc_info=True)
+                return
+            learner.add_corrections(corrections.values())
 
     @app.timer(interval=worker.tick_seconds)
     async def wall_clock_tick() -> None:

@@ -157,6 +157,8 @@ class BacktestResult:
     outcomes: list[WindowOutcome] = field(default_factory=list)
     labels: dict[str, Any] | None = None
     skipped_buckets: int = 0
+    # sentiment.model: auto: (event time, posts trained on) of each model swapped in.
+    sentiment_swaps: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def span_days(self) -> float:
@@ -240,6 +242,16 @@ class _MemoScorer:
         return out
 
 
+def _auto_model(config: PipelineConfig) -> Any:
+    """``sentiment.model: auto``: learn from the replayed posts as the worker learns from its stream."""
+    if config.sentiment.model != "auto":
+        return None
+    from streams.sentiment.auto import AutoModel, AutoSettings
+
+    s = config.sentiment
+    return AutoModel(AutoSettings(s.auto_min_examples, s.auto_max_examples))
+
+
 def load_configured_scorer(config: PipelineConfig) -> Any:
     from streams.sentiment import load_scorer
 
@@ -297,6 +309,8 @@ class Aggregated:
     stats: dict[str, BrandStats]
     matched: int
     skipped_buckets: int
+    # sentiment.model: auto: (event time, posts trained on) of each model swapped in.
+    sentiment_swaps: list[tuple[float, int]] = field(default_factory=list)
 
 
 def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
@@ -321,13 +335,28 @@ def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
             closed.extend((bucket, mention.created_at)
                           for bucket in aggregator.close_ready(mention.created_at, limit=UNLIMITED))
 
+    auto = _auto_model(config)
+    swaps: list[tuple[float, int]] = []
     total = len(posts)
     for begin in range(0, total, SCORE_CHUNK):
         chunk = posts[begin:begin + SCORE_CHUNK]
         found = post_scorer.match(chunk)
         matched += len(found)
         if found:
-            add(post_scorer.build(found, memo.score_many([p.text for p, _ in found])))
+            texts = post_scorer.scoring_texts(found)
+            add(post_scorer.build(found, memo.score_many(texts)))
+            if auto is not None:
+                # As the live worker does: learn from what was scored, swap when a model is due.
+                auto.observe(texts)
+                model = auto.maybe_retrain()
+                if model is not None:
+                    from streams.sentiment import SentimentScorer
+
+                    memo.scorer = SentimentScorer(model, lexicon=config.sentiment.lexicon,
+                                                  weibo_preprocessing=config.sentiment.weibo_preprocessing,
+                                                  model_name="auto")
+                    memo.cache.clear()
+                    swaps.append((chunk[-1].event_time, auto.trained_on))
         if progress:
             progress(min(begin + SCORE_CHUNK, total), total)
     if posts:
@@ -337,7 +366,7 @@ def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
         flush = last + b.idle_close_seconds + b.allowed_lateness_seconds + 2 * b.size_seconds
         closed.extend((bucket, last + b.size_seconds) for bucket in aggregator.close_ready(flush, limit=UNLIMITED))
     return Aggregated(PostFile(posts, file.invalid, file.lines), closed, stats, matched,
-                      aggregator.state.skipped_buckets)
+                      aggregator.state.skipped_buckets, swaps)
 
 
 def detect_buckets(agg: Aggregated, config: PipelineConfig, labels: dict[str, Any] | None = None) -> BacktestResult:
@@ -365,6 +394,7 @@ def detect_buckets(agg: Aggregated, config: PipelineConfig, labels: dict[str, An
         file=agg.file, matched_posts=agg.matched, alerts=alerts, brands=stats, series=series,
         first_time=posts[0].event_time if posts else None, last_time=posts[-1].event_time if posts else None,
         timezone=zone, detector=detector_name, labels=labels, skipped_buckets=agg.skipped_buckets,
+        sentiment_swaps=agg.sentiment_swaps,
     )
     for record in alerts:
         if record.new:
@@ -475,6 +505,9 @@ def format_report(result: BacktestResult, source: str = "") -> str:
             lines.append(f"  ... and {len(f.invalid) - INVALID_EXAMPLES} more")
     if result.skipped_buckets:
         lines.append(f"warning: {result.skipped_buckets} empty buckets skipped in a gap of event time")
+    for moment, trained_on in result.sentiment_swaps:
+        lines.append(f"sentiment model auto: from {datetime.fromtimestamp(moment, zone).isoformat()} on, a model "
+                     f"learnt from {trained_on:,} weakly labelled posts of this file")
 
     lines.append("")
     lines.append("alert timeline (event time; 'sent' = when the stream would have emitted it)")

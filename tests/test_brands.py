@@ -57,3 +57,56 @@ def test_latin_alias_next_to_chinese_text_is_a_whole_word() -> None:
 def test_full_width_alias_in_config_matches_half_width_text() -> None:
     matcher = BrandMatcher([Brand(id="abc", name="ABC", aliases=("ＡＢＣ乳业",))])
     assert matcher.match("abc乳业出新品") == ["abc"]
+
+
+# ---------------------------------------------------------------- spans and masking
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from streams.brands import ACCOUNT_PLACEHOLDER  # noqa: E402
+
+MATCHER = BrandMatcher(BRANDS)
+
+
+def test_find_gives_the_counted_alias_spans() -> None:
+    text = "喝着小米粥刷小米手机"
+    hits = MATCHER.find(text)
+    assert hits.brands == ["xiaomi"]
+    # The 小米 inside 小米粥 is porridge: only the second one counts.
+    assert hits.spans == [(6, 8)]
+    assert [text[s:e] for s, e in hits.spans] == ["小米"]
+
+
+def test_overlapping_aliases_merge_into_one_span() -> None:
+    matcher = BrandMatcher([Brand(id="m", name="M", aliases=("晨光", "晨光牛奶", "光牛"))])
+    assert matcher.find("买了晨光牛奶").spans == [(2, 6)]
+
+
+def test_mask_blanks_aliases_and_keeps_the_rest() -> None:
+    assert MATCHER.mask("今天买的小米手机屏幕坏了") == "今天买的 手机屏幕坏了"
+    assert MATCHER.mask("ＸＩＡＯＭＩ 14 发布") == "  14 发布"
+    assert MATCHER.mask("早上喝了一碗小米粥") == "早上喝了一碗小米粥"  # excluded phrase: not the brand, kept
+    assert MATCHER.mask("the mini cooper") == "the mini cooper"
+
+
+def test_mask_renames_brand_accounts_and_keeps_repost_and_reply_shape() -> None:
+    assert MATCHER.mask("太差了//@小米官方客服:我们会处理") == "太差了//@" + ACCOUNT_PLACEHOLDER + ":我们会处理"
+    assert MATCHER.mask("回复@晨光乳业官博:退钱") == "回复@" + ACCOUNT_PLACEHOLDER + ":退钱"
+    assert MATCHER.mask("@某人 小米不错") == "@某人  不错"
+
+
+def test_mask_of_text_without_brand_is_the_same_object() -> None:
+    text = "今天天气不错"
+    assert MATCHER.mask(text) is text
+    assert MATCHER.mask("") == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("小米粥椒晨光乳业牛奶苹果手机Xiaomimi@/:： 回复abc"), max_size=40) | st.text(max_size=40))
+def test_mask_never_raises_and_leaves_no_brand(text: str) -> None:
+    masked = MATCHER.mask(text)
+    assert isinstance(masked, str)
+    assert MATCHER.match(masked) == []
+    if not MATCHER.match(text):
+        assert masked == text

@@ -34,7 +34,7 @@ import marshal
 import math
 import re
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,9 @@ def _segments(sorted_keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarra
     return starts, nonempty
 
 
-def _logistic_regression(x: _Rows, y: np.ndarray, lam: float, steps: int) -> tuple[np.ndarray, float]:
+def _logistic_regression(
+    x: _Rows, y: np.ndarray, lam: float, steps: int, progress: Callable[[int, int], None] | None = None
+) -> tuple[np.ndarray, float]:
     """Minimise mean log-loss + lam/2 |w|^2 (intercept not penalised); rows must have norm <= 1."""
     n = x.n_rows
     w = np.zeros(x.n_cols)
@@ -110,7 +112,9 @@ def _logistic_regression(x: _Rows, y: np.ndarray, lam: float, steps: int) -> tup
     # Gradient Lipschitz constant: 0.25 * max |row|^2 with the intercept's 1 added, plus lam.
     step = 1.0 / (0.25 * 2.0 + lam)
     t = 1.0
-    for _ in range(steps):
+    for done in range(steps):
+        if progress is not None and done % 25 == 0:
+            progress(done, steps)
         z = x.dot(look_w) + look_b
         residual = (1.0 / (1.0 + np.exp(-z)) - y) / n
         new_w = look_w - step * (x.tdot(residual) + lam * look_w)
@@ -120,6 +124,8 @@ def _logistic_regression(x: _Rows, y: np.ndarray, lam: float, steps: int) -> tup
         look_w = new_w + momentum * (new_w - w)
         look_b = new_b + momentum * (new_b - b)
         w, b, t = new_w, new_b, t_next
+    if progress is not None:
+        progress(steps, steps)
     return w, b
 
 
@@ -149,6 +155,7 @@ class LinearModel:
         lam: float = 3e-5,
         steps: int = 300,
         min_df: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> LinearModel:
         """``documents``: (distinct features, is negative). Deterministic for the same input.
 
@@ -186,7 +193,7 @@ class LinearModel:
         norms = np.sqrt(np.bincount(row_ids, weights=values * values, minlength=len(documents)))
         norms[norms == 0] = 1.0
         x = _Rows(row_ids, col_ids, values / norms[row_ids], len(documents), d)
-        w, b = _logistic_regression(x, labels.astype(np.float64), lam, steps)
+        w, b = _logistic_regression(x, labels.astype(np.float64), lam, steps, progress)
         meta = dict(metadata or {})
         meta.update(alpha=alpha, lam=lam, steps=steps, min_df=min_df, char_ngrams=list(CHAR_NGRAMS))
         return cls(vocabulary, r * w, r * r, b, meta)

