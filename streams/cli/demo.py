@@ -35,7 +35,7 @@ from streams.gate import Gate
 from streams.scenario import NEGATIVE_ALERT
 from streams.scenario import labels_path as scenario_labels_path
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED_SCENARIO = DATA_DIR / "demo_scenario.jsonl"
 DEMO_SECONDS = 45.0
 
