@@ -10,17 +10,83 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
-from connectors.config import ConnectorSpec, CsvOptions, JsonlOptions
-from connectors.runtime import Batch, Context, DeadItem, SourceError, json_bytes, map_item
-from streams.gate import Gate, Rejection
+from connectors.base import Batch, Context, DeadItem, SourceError, json_bytes, map_item
+from connectors.spec import ConnectorSpec
+from streams.gate import Gate, Rejection, zone
 from streams.models import Post, RecordError
+from streams.settings import ConfigError, get_str, join, option, reject_unknown, section
 
 BATCH_ROWS = 500
 COUNT_FIELDS = ("followers", "reposts", "comments", "likes")
+CSV_TARGETS = ("id", "text", "created_at", "author_id", "author_name", "followers", "verified",
+               "url", "reposts", "comments", "likes", "lang")
+CSV_REQUIRED = ("id", "text", "created_at")
+
+
+def _mapping(value: Any, where: str, context: Mapping[str, Any]) -> dict[str, str]:
+    if value is None:
+        raise ConfigError(where, f"required: which CSV column holds each of {', '.join(CSV_REQUIRED)}")
+    raw = section(value, where)
+    reject_unknown(raw, CSV_TARGETS, where)
+    mapping = {name: get_str(raw, name, where) for name in raw}
+    for name in CSV_REQUIRED:
+        if name not in mapping:
+            raise ConfigError(join(where, name), "required: the CSV column holding it")
+    return mapping
+
+
+def _delimiter(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    text = "," if value is None else value
+    if not isinstance(text, str) or len(text) != 1:
+        raise ConfigError(where, f"must be one character, got {text!r}")
+    return text
+
+
+def _encoding(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    name = "utf-8" if value is None else value
+    if not isinstance(name, str):
+        raise ConfigError(where, f"expected an encoding name like utf-8 or gb18030, got {name!r}")
+    try:
+        "".encode(name)
+    except LookupError:
+        raise ConfigError(where, f"unknown encoding {name!r}") from None
+    return name
+
+
+def _zone(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    text = "" if value is None else value
+    if not isinstance(text, str):
+        raise ConfigError(where, f"expected a time zone like +08:00 or Asia/Shanghai, got {text!r}")
+    if text:
+        try:
+            zone(text)
+        except ValueError as exc:
+            raise ConfigError(where, str(exc)) from None
+    return text
+
+
+@dataclass(frozen=True, kw_only=True)
+class CsvOptions:
+    path: str = option(required=True, help="CSV file with a header row")
+    mapping: Mapping[str, str] = option(parse=_mapping, shown_default="(required)",
+                                        help="Post field -> CSV column; needs id, text, created_at; optional "
+                                             + ", ".join(t for t in CSV_TARGETS if t not in CSV_REQUIRED))
+    delimiter: str = option(",", parse=_delimiter, help="column separator")
+    encoding: str = option("utf-8", parse=_encoding, help="file encoding (e.g. gb18030)")
+    # "" = the input section's default_timezone.
+    default_timezone: str = option("", parse=_zone, shown_default="input.default_timezone",
+                                   help="zone of times without an offset, e.g. +08:00 or Asia/Shanghai")
+    lang: str = option("zh", help="Post.lang when not mapped")
+
+
+@dataclass(frozen=True, kw_only=True)
+class JsonlOptions:
+    path: str = option(required=True, help="one Post JSON object per line")
 
 
 def csv_gate(options: CsvOptions, gate: Gate) -> Gate:
@@ -132,9 +198,9 @@ async def _replay(ctx: Context, rows: Iterator[tuple[int, Post | DeadItem | None
 
 
 class CsvConnector:
-    def __init__(self, spec: ConnectorSpec) -> None:
+    def __init__(self, spec: ConnectorSpec[CsvOptions], environ: Mapping[str, str]) -> None:
         self.spec = spec
-        self.options: CsvOptions = spec.options
+        self.options = spec.options
         if not Path(self.options.path).is_file():
             raise FileNotFoundError(f"{spec.path}.path: no such file: {self.options.path}")
 
@@ -143,9 +209,9 @@ class CsvConnector:
 
 
 class JsonlConnector:
-    def __init__(self, spec: ConnectorSpec) -> None:
+    def __init__(self, spec: ConnectorSpec[JsonlOptions], environ: Mapping[str, str]) -> None:
         self.spec = spec
-        self.options: JsonlOptions = spec.options
+        self.options = spec.options
         if not Path(self.options.path).is_file():
             raise FileNotFoundError(f"{spec.path}.path: no such file: {self.options.path}")
 

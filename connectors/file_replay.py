@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.config import CsvOptions
+from connectors.csv_source import CsvOptions, read_csv
 from streams.gate import Gate, Rejection
 from streams.models import Post
 
@@ -81,8 +81,6 @@ def load_records(path: str | Path, *, csv_options: CsvOptions | None = None,
 
 def load_csv_records(options: CsvOptions, *, source: str = "csv", gate: Gate | None = None) -> list[ReplayRecord]:
     """Rows of a CSV file mapped to posts (see ``connectors.csv_source``), in event-time order."""
-    from connectors.csv_source import read_csv
-
     records: list[ReplayRecord] = []
     for row_no, item in read_csv(options, source, gate=gate):
         if isinstance(item, Post):

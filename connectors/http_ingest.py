@@ -22,19 +22,39 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from connectors.config import ConnectorSpec, HttpIngestOptions, require_secret
-from connectors.runtime import Batch, Context, DeadItem, json_bytes, post_from_mapping
+from connectors.base import Batch, Context, DeadItem, admit, json_bytes
+from connectors.spec import ConnectorSpec, listen_address, require_secret, split_listen
 from streams.gate import Gate
 from streams.models import Post
+from streams.settings import option
 
 log = logging.getLogger(__name__)
 
 MAX_ERRORS_LISTED = 100
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-lines")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpIngestOptions:
+    listen: str = option("127.0.0.1:8088", parse=listen_address, help="address to serve on (host:port)")
+    token_env: str = option(env_name=True, required=True, help="variable holding the bearer token")
+    max_body_bytes: int = option(5_000_000, minimum=1024, maximum=100_000_000, help="larger bodies get 413")
+    max_records: int = option(10_000, minimum=1, maximum=1_000_000, help="records per request (413 beyond)")
+    queue_timeout: float = option(10.0, duration=True, minimum=0.01,
+                                  help="wait for queue space before 503 + Retry-After")
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
 
 
 def split_records(body: bytes, content_type: str) -> list[tuple[Any, bytes] | DeadItem]:
@@ -71,7 +91,7 @@ def validate(records: list[tuple[Any, bytes] | DeadItem],
     dead: list[DeadItem] = []
     errors: list[dict[str, Any]] = []
     for index, record in enumerate(records):
-        result = record if isinstance(record, DeadItem) else post_from_mapping(record[0], record[1], gate)
+        result = record if isinstance(record, DeadItem) else admit(gate, record[0], record[1])
         if isinstance(result, DeadItem):
             dead.append(result)
             if len(errors) < MAX_ERRORS_LISTED:
@@ -82,9 +102,9 @@ def validate(records: list[tuple[Any, bytes] | DeadItem],
 
 
 class HttpIngestConnector:
-    def __init__(self, spec: ConnectorSpec, environ: Mapping[str, str]) -> None:
+    def __init__(self, spec: ConnectorSpec[HttpIngestOptions], environ: Mapping[str, str]) -> None:
         self.spec = spec
-        self.options: HttpIngestOptions = spec.options
+        self.options = spec.options
         self._token = require_secret(spec, "token_env", environ).encode()
         self.port: int | None = None  # the bound port (useful with listen: host:0)
         self.ready = asyncio.Event()

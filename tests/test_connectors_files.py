@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.config import CsvOptions
-from connectors.csv_source import row_to_post
+from connectors.csv_source import CsvOptions, row_to_post
 from connectors.file_replay import load_records
 from connectors.runtime import run_connector
 from streams.cli import main as koubei
@@ -55,7 +54,7 @@ def test_csv_connector_resumes_at_the_next_row_and_dead_letters_bad_rows(
     path = tmp_path / "export.csv"
     path.write_text(HEADER + csv_rows([
         "1,某品牌客服太差,2026-11-03 10:00:00,小王,10,否,1",
-        "2,某品牌又出问题了,2026-11-03 10:05:00,小李,很多,否,0",
+        "2,某品牌又出问题了,昨天,小李,很多,否,0",
         "3,\"带逗号,的内容\",1790000000,小张,5,是,2",
         "9,没加引号,的逗号,2026-11-03 10:00:00,小王,10,否,1",
     ]), encoding="utf-8")
@@ -73,9 +72,9 @@ def test_csv_connector_resumes_at_the_next_row_and_dead_letters_bad_rows(
     third = next(p for k, p, _ in posts if k == "export:3")
     assert third["text"] == "带逗号,的内容" and third["author"]["verified"] is True and third["reposts"] == 2
     dead = dead_in(kafka_bootstrap, target.dead_topic)
-    assert sorted((d["reason"], d["source"]) for d in dead) == [("bad_row", "export"), ("wrong_type", "export")]
-    wrong = next(d for d in dead if d["reason"] == "wrong_type")
-    assert json.loads(wrong["original_text"])["粉丝数"] == "很多"
+    assert sorted((d["reason"], d["source"]) for d in dead) == [("bad_row", "export"), ("bad_time", "export")]
+    wrong = next(d for d in dead if d["reason"] == "bad_time")
+    assert json.loads(wrong["original_text"])["发布时间"] == "昨天"
     assert json.loads((tmp_path / "state" / f"{name}.json").read_text())["state"] == {"row": 5}
 
 

@@ -22,9 +22,10 @@ from prometheus_client import REGISTRY
 from connectors._html import html_to_text
 from connectors._policy import Backoff, RecentIds, TokenBucket, parse_retry_after
 from connectors._state import StateError, StateStore
-from connectors.config import ConnectorsConfig, ConnectorSpec, parse_connectors
+from connectors.config import ConnectorsConfig, parse_connectors
 from connectors.mastodon import SseParser
 from connectors.runtime import KafkaTarget, run_connector
+from connectors.spec import ConnectorSpec
 from streams.kafka import BrokerQuirks, read_topic
 
 # ---------------------------------------------------------------- helpers

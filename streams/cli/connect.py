@@ -5,24 +5,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from typing import Any
 
-from connectors.config import CSV_REQUIRED, CSV_TARGETS, TYPES, CsvOptions
+from connectors._state import StateError
+from connectors.base import SourceError
+from connectors.config import common_fields
+from connectors.csv_source import CSV_REQUIRED, CSV_TARGETS, CsvOptions
 from connectors.file_replay import ReplayStats, load_records, replay
+from connectors.registry import TYPES
+from connectors.runtime import KafkaTarget, SinkError, run_connector
 from streams.cli.config import load_koubei_config
 from streams.gate import Gate
-from streams.settings import ConfigError
+from streams.kafka import bootstrap_servers, detect_quirks, ensure_topics, make_producer
+from streams.settings import ConfigError, FieldDoc, read_section
 
 
 def _kafka_target(args: argparse.Namespace) -> tuple[str, str, str, Gate]:
     """(bootstrap, quirks mode, topic prefix, input gate) from --kafka or the config file."""
-    import os
-
-    from streams.kafka import bootstrap_servers
-
     if args.config:
         config = load_koubei_config(args.config)
         url = args.kafka or config.kafka.url
@@ -37,8 +41,6 @@ def _progress_line(stats: ReplayStats) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from streams.kafka import detect_quirks, ensure_topics, make_producer
-
     bootstrap, quirks_mode, prefix, gate = _kafka_target(args)
     topic = args.topic or f"{prefix}.posts"
     csv_options, source = _csv_options(args)
@@ -91,24 +93,17 @@ def _csv_options(args: argparse.Namespace) -> tuple[CsvOptions | None, str]:
         if not args.config:
             raise ConfigError("--connector", "needs -c koubei.yaml")
         spec = load_koubei_config(args.config).connectors.get(args.connector)
-        if spec.type != "csv":
+        if not isinstance(spec.options, CsvOptions):
             raise ConfigError(f"connectors.{args.connector}.type", f"is {spec.type}, --connector needs a csv connector")
-        options: CsvOptions = spec.options
-        return CsvOptions(path=args.file, mapping=options.mapping, delimiter=options.delimiter,
-                          encoding=options.encoding, default_timezone=options.default_timezone,
-                          lang=options.lang), spec.source
+        return replace(spec.options, path=args.file), spec.source
     if not args.map:
         return None, "csv"
     raw = {"path": args.file, "mapping": _parse_map(args.map), "delimiter": args.delimiter,
            "encoding": args.encoding, "default_timezone": args.default_timezone, "lang": "zh"}
-    return TYPES["csv"].parse(raw, "replay", {}), args.source
+    return read_section(CsvOptions, raw, "replay"), args.source
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    from connectors._state import StateError
-    from connectors.runtime import KafkaTarget, SinkError, SourceError, run_connector
-    from streams.kafka import bootstrap_servers, detect_quirks
-
     config = load_koubei_config(args.config)
     connectors = config.connectors
     spec = connectors.get(args.name)
@@ -119,8 +114,6 @@ def cmd_connect(args: argparse.Namespace) -> int:
     target = KafkaTarget(bootstrap, quirks, config.kafka.topic_prefix, config.kafka.partitions,
                          config.kafka.replication_factor)
     if args.state_dir:
-        from dataclasses import replace
-
         connectors = replace(connectors, state_dir=args.state_dir)
     port = spec.metrics_port if args.metrics_port is None else args.metrics_port
     if port:
@@ -150,9 +143,12 @@ def cmd_connect(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_connectors(args: argparse.Namespace) -> int:
-    from connectors.config import COMMON_FIELDS
+def _print_fields(docs: tuple[FieldDoc, ...]) -> None:
+    for doc in docs:
+        print(f"    {doc.name:<18} {doc.kind:<14} default {doc.default:<22} {doc.help}")
 
+
+def cmd_connectors(args: argparse.Namespace) -> int:
     if args.config:
         configured = load_koubei_config(args.config).connectors
         print(f"Configured in {args.config} (checkpoints in {configured.state_dir}):")
@@ -163,12 +159,11 @@ def cmd_connectors(args: argparse.Namespace) -> int:
         print()
     for ctype in TYPES.values():
         print(f"{ctype.name}: {ctype.summary}")
-        for doc in ctype.fields:
-            print(f"    {doc.name:<18} {doc.kind:<14} default {doc.default:<22} {doc.help}")
+        _print_fields(ctype.fields)
         print()
-    print("Fields every connector accepts:")
-    for doc in COMMON_FIELDS:
-        print(f"    {doc.name:<18} {doc.kind:<14} default {doc.default:<22} {doc.help}")
+    print("Fields every connector accepts (rate_limit to backoff_max only where the connector calls a source: "
+          + ", ".join(t.name for t in TYPES.values() if t.polls) + "):")
+    _print_fields(common_fields())
     return 0
 
 
