@@ -43,7 +43,7 @@ class ConnectorType(Generic[OptionsT]):
 TYPES: dict[str, ConnectorType[object]] = {
     t.name: t
     for t in (
-        ConnectorType("http_ingest", "POST /ingest: one post, a JSON array or NDJSON; bearer token; 202 with counts",
+        ConnectorType("http_ingest", "POST /ingest: a post, a JSON array or NDJSON; bearer token or HMAC; per-record answers",
                       HttpIngestOptions, HttpIngestConnector, "ingest", polls=False),
         ConnectorType("rss", "RSS 2.0 / Atom poller with ETag/Last-Modified and de-duplication across feeds",
                       RssOptions, RssConnector, "rss"),

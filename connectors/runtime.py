@@ -19,6 +19,7 @@ posts are in Kafka). The runtime owns everything else:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from connectors._metrics import ConnectorMetrics
 from connectors._state import StateStore
-from connectors.base import Batch, Connector, Context, State
+from connectors.base import Batch, Connector, Context, DeadItem, State
 from connectors.config import ConnectorsConfig
 from connectors.registry import build_connector
 from connectors.spec import ConnectorSpec
@@ -36,12 +37,17 @@ from streams import topics as topic_table
 from streams.gate import Gate
 from streams.kafka import BrokerQuirks, ensure_topics, make_producer
 from streams.models import dead_letter
-from streams.topics import Topics
+from streams.topics import MAX_POST_BYTES, Topics
 
 if TYPE_CHECKING:
     from kafka import KafkaProducer
 
 log = logging.getLogger(__name__)
+
+# The original bytes kept in a dead letter: base64 makes them a third larger,
+# and the record must stay under the producer's request size (2 MB,
+# streams.kafka.make_producer), whatever a client sent.
+MAX_DEAD_ORIGINAL_BYTES = 1_000_000
 
 # Batches taken from the queue per Kafka flush: fewer flushes under load,
 # and still one flush per batch when traffic is light.
@@ -86,20 +92,38 @@ class Sink:
         self.metrics = metrics
         self.wall = wall
 
+    def _dead_letter(self, item: DeadItem) -> bytes:
+        """The dead-letter record of an item, its original cut to what Kafka takes
+        (the sha256 of the whole original still identifies it)."""
+        original = item.original
+        extra: dict[str, str | int | bool] = {}
+        if len(original) > MAX_DEAD_ORIGINAL_BYTES:
+            extra = {"original_truncated": True, "original_bytes": len(original),
+                     "original_sha256": hashlib.sha256(original).hexdigest()}
+            original = original[:MAX_DEAD_ORIGINAL_BYTES]
+        return dead_letter(item.reason, item.message, original, source=self.spec.source,
+                           connector=self.spec.name, **extra)
+
     def write(self, batches: list[Batch]) -> None:
         futures = []
+        sent = 0
         newest: float | None = None
         checkpoint: State | None = None
         try:
             for batch in batches:
                 for post in batch.posts:
+                    value = post.to_json()
+                    if len(value) > MAX_POST_BYTES:
+                        # One post Kafka would refuse must not stop the connector: it is dead-lettered.
+                        batch.dead.append(DeadItem("record_too_large", f"post is {len(value)} bytes as JSON, "
+                                                   f"Kafka takes {MAX_POST_BYTES}", value))
+                        continue
                     futures.append(self.producer.send(self.target.posts_topic, key=post.key.encode(),
-                                                      value=post.to_json(), timestamp_ms=int(post.event_time * 1000)))
+                                                      value=value, timestamp_ms=int(post.event_time * 1000)))
+                    sent += 1
                     newest = post.event_time if newest is None else max(newest, post.event_time)
                 for item in batch.dead:
-                    record = dead_letter(item.reason, item.message, item.original,
-                                         source=self.spec.source, connector=self.spec.name)
-                    futures.append(self.producer.send(self.target.dead_topic, value=record))
+                    futures.append(self.producer.send(self.target.dead_topic, value=self._dead_letter(item)))
                 if batch.checkpoint is not None:
                     checkpoint = batch.checkpoint
             self.producer.flush()
@@ -114,8 +138,8 @@ class Sink:
         if checkpoint is not None:
             self.store.save(checkpoint)
             self.metrics.checkpoints.inc()
+        self.metrics.posts.inc(sent)
         for batch in batches:
-            self.metrics.posts.inc(len(batch.posts))
             for item in batch.dead:
                 self.metrics.dead_letter(item.reason)
         if newest is not None:
