@@ -3,7 +3,7 @@
 Accepted bodies: one post object, a JSON array of posts, or NDJSON (one
 post per line; sent as ``application/x-ndjson``, to ``/ingest/ndjson``, or
 detected when the body is more than one JSON document). Every record is
-cut out of the body on its own (``connectors._records``) and read by the
+cut out of the body on its own (``streams.readers.split``) and read by the
 input gate (``streams.gate``): a rejected record goes to the dead-letter
 topic with its reason and never blocks the others, whatever its content
 (invalid UTF-8, a lone surrogate, nesting 100,000 deep, epoch 1e20). Any
@@ -46,11 +46,11 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors._records import split_body
 from connectors.base import Batch, Context, DeadItem
 from connectors.spec import ConnectorSpec, listen_address, require_secret, split_listen
 from streams.gate import Gate, Rejection, internal_error
 from streams.models import Post
+from streams.readers.split import split_body
 from streams.settings import ConfigError, join, option
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors._records import split_array, split_body
 from connectors.http_ingest import Credentials, answer_body, signature
 from streams.gate import Gate
 from streams.kafka import BrokerQuirks
+from streams.readers.split import split_array, split_body
 from tests.hostile_records import bad_records, sloppy
 from tests.test_connectors_support import connectors_config, dead_in, iso, kafka_target, metric, posts_in, run_until
 
