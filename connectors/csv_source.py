@@ -19,6 +19,7 @@ from connectors.base import Batch, Context, DeadItem, SourceError, json_bytes, m
 from connectors.spec import ConnectorSpec
 from streams.gate import Gate, Rejection, zone
 from streams.models import Post, RecordError
+from streams.readers.text import SAMPLE_BYTES, detect_encoding
 from streams.settings import ConfigError, get_str, join, option, reject_unknown, section
 
 BATCH_ROWS = 500
@@ -48,7 +49,9 @@ def _delimiter(value: Any, where: str, context: Mapping[str, Any]) -> str:
 
 
 def _encoding(value: Any, where: str, context: Mapping[str, Any]) -> str:
-    name = "utf-8" if value is None else value
+    name = "" if value is None else value
+    if name == "":
+        return ""
     if not isinstance(name, str):
         raise ConfigError(where, f"expected an encoding name like utf-8 or gb18030, got {name!r}")
     try:
@@ -77,7 +80,8 @@ class CsvOptions:
                                         help="Post field -> CSV column; needs id, text, created_at; optional "
                                              + ", ".join(t for t in CSV_TARGETS if t not in CSV_REQUIRED))
     delimiter: str = option(",", parse=_delimiter, help="column separator")
-    encoding: str = option("utf-8", parse=_encoding, help="file encoding (e.g. gb18030)")
+    encoding: str = option("", parse=_encoding, shown_default="auto",
+                           help="file encoding, e.g. gb18030; default: told from the file (BOM, UTF-8, else GB18030)")
     # "" = the input section's default_timezone.
     default_timezone: str = option("", parse=_zone, shown_default="input.default_timezone",
                                    help="zone of times without an offset, e.g. +08:00 or Asia/Shanghai")
@@ -140,8 +144,9 @@ def read_csv(options: CsvOptions, source: str, start_row: int = 0,
     """(row number, post or dead item) for every data row after ``start_row``."""
     row_gate = csv_gate(options, gate or Gate())
     row_no = 0
+    encoding = options.encoding or _file_encoding(options.path)
     try:
-        with open(options.path, newline="", encoding=options.encoding, errors="strict") as fh:
+        with open(options.path, newline="", encoding=encoding, errors="strict") as fh:
             reader = csv.DictReader(fh, delimiter=options.delimiter)
             check_header(reader.fieldnames, options.mapping, options.path)
             for row_no, row in enumerate(reader, start=1):
@@ -158,8 +163,13 @@ def read_csv(options: CsvOptions, source: str, start_row: int = 0,
                 yield row_no, map_item(partial(row_to_post, clean, options.mapping, source=source, gate=row_gate,
                                                lang=options.lang, row_no=row_no), json_bytes(clean))
     except UnicodeDecodeError:
-        raise SourceError(f"{options.path}: not {options.encoding} after row {row_no} "
+        raise SourceError(f"{options.path}: not {encoding} after row {row_no} "
                           "(set the connector's encoding, e.g. gb18030)") from None
+
+
+def _file_encoding(path: str) -> str:
+    with open(path, "rb") as handle:
+        return detect_encoding(handle.read(SAMPLE_BYTES))
 
 
 def read_jsonl(path: str, start_line: int = 0, gate: Gate | None = None) -> Iterator[tuple[int, Post | DeadItem | None]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from streams.gate import Gate
 from streams.readers import mediacrawler, weibo_crawler, weibo_search
 from streams.readers.base import Origin, Record, Schema
-from streams.readers.files import CSV, JSON, JSONL, Cursor, FileReader, ReaderError
+from streams.readers.files import CSV, JSON, JSONL, Cursor, FileReader, ReaderError, files_in, read_all
 from streams.readers.mapping import FieldMapping, MappingError
 
 # The crawler schemas, in the order auto-detection tries them.
@@ -28,12 +28,13 @@ FORMATS = (*SCHEMAS, *GENERIC)
 
 
 def file_reader(fmt: str | None, gate: Gate, *, mapping: FieldMapping | None = None, source: str | None = None,
-                lang: str = "zh", delimiter: str | None = None) -> FileReader:
+                lang: str = "zh", delimiter: str | None = None, encoding: str | None = None) -> FileReader:
     """A reader of ``fmt`` (one of ``FORMATS``; None tells each file's format apart)."""
     if fmt is not None and fmt not in FORMATS:
         raise ReaderError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
-    return FileReader(SCHEMAS, fmt, gate, mapping=mapping, source=source, lang=lang, delimiter=delimiter)
+    return FileReader(SCHEMAS, fmt, gate, mapping=mapping, source=source, lang=lang, delimiter=delimiter,
+                      encoding=encoding)
 
 
 __all__ = ["CSV", "FORMATS", "GENERIC", "JSON", "JSONL", "SCHEMAS", "Cursor", "FieldMapping", "FileReader",
-           "MappingError", "Origin", "ReaderError", "Record", "Schema", "file_reader"]
+           "MappingError", "Origin", "ReaderError", "Record", "Schema", "file_reader", "files_in", "read_all"]

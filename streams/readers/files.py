@@ -41,7 +41,7 @@ from streams.models import RecordError
 from streams.readers.base import Origin, Record, Schema
 from streams.readers.mapping import REQUIRED, TARGETS, FieldMapping
 from streams.readers.split import BOM, split_array, value_end
-from streams.readers.text import SAMPLE_BYTES, UTF8, decode, detect_encoding
+from streams.readers.text import SAMPLE_BYTES, UTF8, UTF8_SIG, decode, detect_encoding
 
 CSV, JSONL, JSON = "csv", "jsonl", "json"
 SUFFIXES = {".csv": CSV, ".tsv": CSV, ".jsonl": JSONL, ".ndjson": JSONL, ".jsonlines": JSONL, ".json": JSON}
@@ -129,6 +129,7 @@ class FileReader:
     source: str | None = None
     lang: str = "zh"
     delimiter: str | None = None
+    encoding: str | None = None  # None: told from each file's first bytes
     _mapped_header: dict[tuple[str, ...], FieldMapping] = field(default_factory=dict, repr=False)
 
     # ---- the entry point --------------------------------------------------
@@ -175,7 +176,9 @@ class FileReader:
         container = container_of(file, sample)
         if not final and container != JSON and b"\n" not in sample and len(sample) < SAMPLE_BYTES:
             return None
-        encoding = detect_encoding(sample)
+        encoding = self.encoding or detect_encoding(sample)
+        if encoding.replace("_", "-").lower() in ("utf-8", "utf8") and sample.startswith(BOM):
+            encoding = UTF8_SIG
         if encoding == "utf-16":
             raise ReaderError(f"{file}: UTF-16 files are not read; save it as UTF-8 (or GBK) CSV or JSON")
         fmt = self.format or self._detect(file, container, sample, encoding)
@@ -192,8 +195,8 @@ class FileReader:
             if self.mapping is not None or set(REQUIRED) <= set(fields):
                 return CSV
             raise ReaderError(f"{file}: cannot tell the format (columns: {', '.join(fields) or 'none'}); "
-                              f"pass --format ({', '.join(self.schemas)}, csv) and for csv "
-                              "--map id=COL,text=COL,created_at=COL")
+                              f"pass --format ({', '.join(self.schemas)}, csv) and for csv a column "
+                              "mapping: --map id=COL,text=COL,created_at=COL")
         return container  # JSON lines or a JSON array of posts (or mapped records)
 
     # ---- CSV and JSONL: appended rows --------------------------------------------
@@ -234,7 +237,7 @@ class FileReader:
             if not raw.strip():
                 continue
             position += 1
-            if cursor.encoding != UTF8 and cursor.encoding != "utf-8-sig":
+            if cursor.encoding not in (UTF8, UTF8_SIG):
                 raw = decode(raw, cursor.encoding).encode("utf-8", "surrogatepass")
             records.append(Record(position, raw, self._admit_bytes(raw, cursor.format, file, {})))
         return records, len(lines)
@@ -292,7 +295,7 @@ class FileReader:
 
     def _read_document(self, file: Path, cursor: Cursor, final: bool) -> tuple[list[Record], Cursor]:
         data = file.read_bytes()
-        if cursor.encoding not in (UTF8, "utf-8-sig"):
+        if cursor.encoding not in (UTF8, UTF8_SIG):
             data = decode(data, cursor.encoding).encode("utf-8", "surrogatepass")
         if data.startswith(BOM):
             data = data[len(BOM):]
@@ -416,7 +419,19 @@ def _quiet_loads(data: str | bytes) -> Any:
         return None
 
 
+def files_in(path: str | os.PathLike[str]) -> list[Path]:
+    """The file itself, or every file of a folder (recursively) with a suffix the readers know."""
+    root = Path(path)
+    if root.is_dir():
+        found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+        if not found:
+            raise ReaderError(f"{root}: no .csv, .json or .jsonl files in this folder")
+        return found
+    return [root]
+
+
 def read_all(reader: FileReader, path: str | os.PathLike[str]) -> Iterator[Record]:
-    """Every record of a complete file."""
-    records, _ = reader.read(path, final=True)
-    yield from records
+    """Every record of a complete file, or of every file of a folder."""
+    for file in files_in(path):
+        records, _ = reader.read(file, final=True)
+        yield from records

@@ -84,7 +84,7 @@ class FieldMapping:
             fields[target] = names
         for target in REQUIRED:
             if target not in fields:
-                raise MappingError(target, f"required: the column holding it (required: {', '.join(REQUIRED)})")
+                raise MappingError(target, f"needs {target}=COLUMN (required: {', '.join(REQUIRED)})")
         return cls(fields)
 
     def columns(self) -> set[str]:
