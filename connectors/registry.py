@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 from connectors.base import Connector
 from connectors.csv_source import CsvConnector, CsvOptions, JsonlConnector, JsonlOptions
+from connectors.files import FilesConnector, FilesOptions
 from connectors.http_ingest import HttpIngestConnector, HttpIngestOptions
 from connectors.mastodon import MastodonConnector, MastodonOptions
 from connectors.rss import RssConnector, RssOptions
@@ -55,6 +56,10 @@ TYPES: dict[str, ConnectorType[object]] = {
                       CsvOptions, CsvConnector, "csv", polls=False),
         ConnectorType("jsonl", "a JSONL file of posts replayed once; resumes at the next line",
                       JsonlOptions, JsonlConnector, "file", polls=False),
+        # No default source: a crawler schema names the platform (weibo, xhs ...); set source to override.
+        ConnectorType("files", "follows a crawler's folder: new files, appended rows, rewritten JSON arrays "
+                               "(MediaCrawler, weibo-search, weibo-crawler, CSV/JSON/JSONL)",
+                      FilesOptions, FilesConnector, "", polls=False),
     )
 }
 

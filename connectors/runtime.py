@@ -101,7 +101,7 @@ class Sink:
             extra = {"original_truncated": True, "original_bytes": len(original),
                      "original_sha256": hashlib.sha256(original).hexdigest()}
             original = original[:MAX_DEAD_ORIGINAL_BYTES]
-        return dead_letter(item.reason, item.message, original, source=self.spec.source,
+        return dead_letter(item.reason, item.message, original, source=self.spec.source or self.spec.type,
                            connector=self.spec.name, **extra)
 
     def write(self, batches: list[Batch]) -> None:
