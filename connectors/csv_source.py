@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import Batch, Context, DeadItem, SourceError, json_bytes, map_item
-from connectors.spec import ConnectorSpec
-from streams.gate import Gate, Rejection, zone
+from connectors.spec import ConnectorSpec, time_zone
+from streams.gate import Gate, Rejection
 from streams.models import Post, RecordError
 from streams.readers.text import SAMPLE_BYTES, detect_encoding
 from streams.settings import ConfigError, get_str, join, option, reject_unknown, section
@@ -61,18 +61,6 @@ def _encoding(value: Any, where: str, context: Mapping[str, Any]) -> str:
     return name
 
 
-def _zone(value: Any, where: str, context: Mapping[str, Any]) -> str:
-    text = "" if value is None else value
-    if not isinstance(text, str):
-        raise ConfigError(where, f"expected a time zone like +08:00 or Asia/Shanghai, got {text!r}")
-    if text:
-        try:
-            zone(text)
-        except ValueError as exc:
-            raise ConfigError(where, str(exc)) from None
-    return text
-
-
 @dataclass(frozen=True, kw_only=True)
 class CsvOptions:
     path: str = option(required=True, help="CSV file with a header row")
@@ -83,7 +71,7 @@ class CsvOptions:
     encoding: str = option("", parse=_encoding, shown_default="auto",
                            help="file encoding, e.g. gb18030; default: told from the file (BOM, UTF-8, else GB18030)")
     # "" = the input section's default_timezone.
-    default_timezone: str = option("", parse=_zone, shown_default="input.default_timezone",
+    default_timezone: str = option("", parse=time_zone, shown_default="input.default_timezone",
                                    help="zone of times without an offset, e.g. +08:00 or Asia/Shanghai")
     lang: str = option("zh", help="Post.lang when not mapped")
 

@@ -28,48 +28,16 @@ from typing import Any
 
 from connectors._metrics import FileMetrics
 from connectors.base import Batch, Context, DeadItem
-from connectors.spec import ConnectorSpec
-from streams.gate import Gate, Rejection, zone
+from connectors.spec import ConnectorSpec, field_mapping, record_format, time_zone
+from streams.gate import Gate, Rejection
 from streams.models import Post
-from streams.readers import FORMATS, Cursor, FieldMapping, FileReader, MappingError, ReaderError, Record, file_reader
+from streams.readers import FORMATS, Cursor, FieldMapping, FileReader, ReaderError, Record, file_reader
 from streams.readers.files import CHUNK_BYTES, SUFFIXES
 from streams.settings import ConfigError, join, option
 
 log = logging.getLogger(__name__)
 
 BATCH_RECORDS = 500
-
-
-def _format(value: Any, where: str, context: Mapping[str, Any]) -> str:
-    if value is None or value == "auto":
-        return ""
-    if value not in FORMATS:
-        raise ConfigError(where, f"must be one of auto, {', '.join(FORMATS)}; got {value!r}")
-    return str(value)
-
-
-def _mapping(value: Any, where: str, context: Mapping[str, Any]) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(where, "expected a mapping of post field -> source field, e.g. {id: mid, text: content}")
-    try:
-        FieldMapping.parse({str(k): str(v) for k, v in value.items()})
-    except MappingError as exc:
-        raise ConfigError(join(where, exc.field) if exc.field else where, exc.message) from None
-    return {str(k): str(v) for k, v in value.items()}
-
-
-def _zone(value: Any, where: str, context: Mapping[str, Any]) -> str:
-    if value is None or value == "":
-        return ""
-    if not isinstance(value, str):
-        raise ConfigError(where, f"expected a time zone like Asia/Shanghai or +08:00, got {value!r}")
-    try:
-        zone(value)
-    except ValueError as exc:
-        raise ConfigError(where, str(exc)) from None
-    return value
 
 
 def _folder(value: Any, where: str, context: Mapping[str, Any]) -> str:
@@ -84,15 +52,15 @@ class FilesOptions:
                        help="folder the crawler writes into (MediaCrawler: its data/ folder)")
     glob: str = option("**/*", help="which files under path, e.g. xhs/json/*_contents_*.json; "
                                      "only .csv .tsv .json .jsonl .ndjson files are read")
-    format: str = option("", parse=_format, shown_default="auto",
+    format: str = option("", parse=record_format, shown_default="auto",
                          help="auto (told apart per file), " + ", ".join(FORMATS))
-    mapping: Mapping[str, str] = option({}, parse=_mapping,
+    mapping: Mapping[str, str] = option({}, parse=field_mapping,
                                         help="post field -> source field, for csv/json/jsonl records "
                                              "(text: title+desc joins, user.name reads nested JSON)")
     interval: float = option(5.0, duration=True, minimum=0.05, help="time between looks at the folder")
     settle: float = option(300.0, duration=True, minimum=0.0,
                            help="a file unchanged this long is complete: its last line counts without a newline")
-    default_timezone: str = option("", parse=_zone, shown_default="input.default_timezone",
+    default_timezone: str = option("", parse=time_zone, shown_default="input.default_timezone",
                                    help="zone of times written without an offset")
     encoding: str = option("", allow_empty=True, shown_default="auto",
                            help="file encoding; default: told from each file (BOM, UTF-8, else GB18030)")

@@ -14,6 +14,13 @@ and is sent only after Kafka confirmed the accepted posts, so a client that
 got 202 may forget the batch and a client that got anything else should
 retry it (re-sent posts keep their ``source:id`` key).
 
+Routes: ``POST /ingest`` (posts, or records in the configured ``format`` or
+``mapping``), ``POST /ingest/ndjson`` (always NDJSON), and
+``/ingest/weibo-crawler`` for dataabc/weibo-crawler's ``post`` mode: its
+``{"user", "weibo": [...]}`` body, sent with GET or POST and an
+``api-token`` header (the bearer token's value), answered ``200`` with the
+same per-record counts (the crawler retries anything but 200).
+
 Authentication, whichever is configured (at least one must be):
 
 * ``Authorization: Bearer TOKEN`` (``token_env``);
@@ -38,19 +45,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from aiohttp import web
 
-from connectors.base import Batch, Context, DeadItem
-from connectors.spec import ConnectorSpec, listen_address, require_secret, split_listen
-from streams.gate import Gate, Rejection, internal_error
+from connectors.base import Batch, Context, DeadItem, json_bytes
+from connectors.spec import ConnectorSpec, field_mapping, listen_address, record_format, require_secret, split_listen
+from streams.gate import Rejection, internal_error
 from streams.models import Post
-from streams.readers.split import split_body
+from streams.readers import FieldMapping, FileReader, file_reader
+from streams.readers.split import split_body, strip_bom
 from streams.settings import ConfigError, join, option
 
 log = logging.getLogger(__name__)
@@ -61,6 +71,10 @@ JSON_TYPES = ("application/json",)
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-lines",
                 "application/x-jsonlines")
 ACCEPTED_TYPES = ", ".join(JSON_TYPES + NDJSON_TYPES)
+WEIBO_CRAWLER_PATH = "/ingest/weibo-crawler"
+# Where ingested records come from, for schemas that read the file path (none needs it here).
+INGEST_ORIGIN = PurePath("ingest")
+WEIBO_CRAWLER_ORIGIN = PurePath("weibo-crawler")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +93,10 @@ class HttpIngestOptions:
     read_timeout: float = option(30.0, duration=True, minimum=0.05, help="the body must arrive within this (408)")
     queue_timeout: float = option(10.0, duration=True, minimum=0.01,
                                   help="wait for queue space before 503 + Retry-After")
+    format: str = option("", parse=record_format, shown_default="posts",
+                         help="records of /ingest in a crawler's schema (mediacrawler, ...) instead of posts")
+    mapping: Mapping[str, str] = option({}, parse=field_mapping,
+                                        help="post field -> record field for /ingest records in a foreign shape")
 
     def check(self, path: str) -> None:
         if self.token_env is None and self.hmac_secret_env is None:
@@ -148,32 +166,37 @@ def refuse(status: int, message: str, **headers: str) -> Answer:
     return Answer(status, {"error": message}, headers=dict(headers))
 
 
-def admit_record(gate: Gate, raw: bytes) -> Post | DeadItem:
-    """One record's bytes through the gate; never raises."""
+# One record's bytes -> a post or the reason it is refused (the gate, or a
+# reader schema then the gate).
+Admit = Callable[[bytes], Post | Rejection]
+
+
+def admit_record(admit: Admit, raw: bytes) -> Post | DeadItem:
+    """One record through ``admit``; never raises."""
     try:
-        result = gate.admit(raw)
-    except Exception as exc:  # noqa: BLE001 - the gate never raises; if it does, only this record fails
+        result = admit(raw)
+    except Exception as exc:  # noqa: BLE001 - admission never raises; if it does, only this record fails
         result = internal_error(exc)
     if isinstance(result, Rejection):
         return DeadItem(result.reason, result.message, raw)
     return result
 
 
-def answer_records(records: list[bytes], gate: Gate, max_records: int) -> Answer:
-    """The per-record answer: 202 with counts, or 413 for too many records."""
+def answer_records(records: list[bytes], admit: Admit, max_records: int, status: int = 202) -> Answer:
+    """The per-record answer: ``status`` (202) with counts, or 413 for too many records."""
     if len(records) > max_records:
         return refuse(413, f"more than {max_records} records in one request (max_records)")
     batch = Batch()
     errors: list[dict[str, Any]] = []
     for index, raw in enumerate(records):
-        result = admit_record(gate, raw)
+        result = admit_record(admit, raw)
         if isinstance(result, DeadItem):
             batch.dead.append(result)
             if len(errors) < MAX_ERRORS_LISTED:
                 errors.append({"index": index, "reason": result.reason, "error": result.message})
         else:
             batch.posts.append(result)
-    return Answer(202, {"accepted": len(batch.posts), "rejected": len(batch.dead), "errors": errors}, batch)
+    return Answer(status, {"accepted": len(batch.posts), "rejected": len(batch.dead), "errors": errors}, batch)
 
 
 def media_type(content_type: str | None) -> tuple[str, str]:
@@ -199,7 +222,7 @@ def content_problem(content_type: str | None) -> str | None:
     return None
 
 
-def answer_body(body: bytes, content_type: str | None, gate: Gate, max_records: int, *,
+def answer_body(body: bytes, content_type: str | None, admit: Admit, max_records: int, *,
                 ndjson: bool = False) -> Answer:
     """The answer to an authenticated body of ``/ingest`` (or ``/ingest/ndjson``
     with ``ndjson``): never raises, and never fails for one record's content."""
@@ -221,7 +244,20 @@ def answer_body(body: bytes, content_type: str | None, gate: Gate, max_records: 
         except UnicodeDecodeError:
             return refuse(415, "body is not UTF-8: send UTF-8 JSON or NDJSON")
         return refuse(400, "body is not JSON: send a JSON object, a JSON array of objects or NDJSON")
-    return answer_records(records, gate, max_records)
+    return answer_records(records, admit, max_records)
+
+
+def weibo_crawler_records(body: bytes) -> tuple[list[bytes], dict[str, Any]] | str:
+    """The posts of weibo-crawler's post-mode body ``{"user": {...}, "weibo": [...]}``
+    (each as its JSON bytes) and the rest of the document; or why it is not one."""
+    try:
+        document = json.loads(strip_bom(body))
+    except (ValueError, RecursionError):
+        return "body is not JSON: weibo-crawler sends {\"user\": {...}, \"weibo\": [...]}"
+    if not isinstance(document, dict) or not isinstance(document.get("weibo"), list):
+        return "expected weibo-crawler's body {\"user\": {...}, \"weibo\": [...]}"
+    rest = {k: v for k, v in document.items() if k != "weibo"}
+    return [json_bytes(item) for item in document["weibo"]], rest
 
 
 # ---------------------------------------------------------------- the server
@@ -285,6 +321,7 @@ class HttpIngestConnector:
         )
         self.clock = clock
         self.port: int | None = None  # the bound port (useful with listen: host:0)
+        self._reader: FileReader | None = None
         self.ready = asyncio.Event()
         self._ctx: Context | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -298,6 +335,8 @@ class HttpIngestConnector:
         headers = request.headers
         if "Authorization" in headers and self.credentials.bearer_ok(headers["Authorization"]):
             return None
+        if request.path == WEIBO_CRAWLER_PATH and "api-token" in headers:
+            return None if self.credentials.token_ok(headers["api-token"]) else "wrong api-token"
         if "X-Koubei-Signature" in headers:
             if body is None:
                 return "pending"  # checked once the body is read
@@ -321,6 +360,9 @@ class HttpIngestConnector:
 
     async def handle_ndjson(self, request: web.Request) -> web.Response:
         return await self._guarded(request, ndjson=True)
+
+    async def handle_weibo_crawler(self, request: web.Request) -> web.Response:
+        return await self._guarded(request, ndjson=False)
 
     async def _guarded(self, request: web.Request, *, ndjson: bool) -> web.Response:
         self._headers_arrived(request)
@@ -358,9 +400,33 @@ class HttpIngestConnector:
             refused = self._authenticated(request, body)
             if refused is not None:
                 return self._unauthorised(refused)
-        answer = answer_body(body, request.headers.get("Content-Type"), ctx.gate, self.options.max_records,
-                             ndjson=ndjson)
+        if request.path == WEIBO_CRAWLER_PATH:
+            answer = self._weibo_crawler_answer(body)
+        else:
+            answer = answer_body(body, request.headers.get("Content-Type"), self._admit, self.options.max_records,
+                                 ndjson=ndjson)
         return await self._deliver(answer)
+
+    def _admit(self, raw: bytes) -> Post | Rejection:
+        """A record of /ingest: a post, or a record in the configured schema or mapping."""
+        assert self._reader is not None
+        return self._reader.admit_bytes(raw, self.options.format or "jsonl", INGEST_ORIGIN, {})
+
+    def _weibo_crawler_answer(self, body: bytes) -> Answer:
+        """weibo-crawler's post mode: its body, and 200 (it treats anything else as a failure and retries)."""
+        if not body.strip():
+            return refuse(400, "empty body")
+        found = weibo_crawler_records(body)
+        if isinstance(found, str):
+            return refuse(400, found)
+        records, document = found
+        assert self._reader is not None
+        reader = self._reader
+
+        def admit(raw: bytes) -> Post | Rejection:
+            return reader.admit_bytes(raw, "weibo-crawler", WEIBO_CRAWLER_ORIGIN, document)
+
+        return answer_records(records, admit, self.options.max_records, status=200)
 
     async def _read_body(self, request: web.Request) -> bytes | web.Response:
         ctx = self._ctx
@@ -409,11 +475,18 @@ class HttpIngestConnector:
         app = web.Application(client_max_size=self.options.max_body_bytes)
         app.router.add_post("/ingest", self.handle_ingest)
         app.router.add_post("/ingest/ndjson", self.handle_ndjson)
+        # weibo-crawler's post mode sends its JSON body with GET (requests' session.get(json=...)).
+        app.router.add_route("POST", WEIBO_CRAWLER_PATH, self.handle_weibo_crawler)
+        app.router.add_route("GET", WEIBO_CRAWLER_PATH, self.handle_weibo_crawler)
         app.router.add_get("/healthz", self.handle_health)
         return app
 
     async def run(self, ctx: Context) -> None:
         self._ctx = ctx
+        mapping = FieldMapping.parse(self.options.mapping) if self.options.mapping else None
+        # A mapping names no platform: its posts take this connector's source.
+        self._reader = file_reader(self.options.format or None, ctx.gate, mapping=mapping,
+                                   source=self.spec.source if mapping is not None else None)
         self._slots = asyncio.Semaphore(self.options.max_concurrent)
         # lingering_time: after an early answer (408, 413) aiohttp reads and
         # discards the rest of the body before closing; 1 s bounds that too.

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
+from streams.gate import zone
+from streams.readers import FORMATS, FieldMapping, MappingError
 from streams.settings import ConfigError, get_secret, get_str_list, join, option
 
 INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -66,6 +68,41 @@ def source_name(value: Any, where: str, context: Mapping[str, Any]) -> str | Non
         return None
     if not isinstance(value, str) or not SOURCE_NAME.match(value):
         raise ConfigError(where, "letters, digits, '.', '_' or '-' only (no ':', it is part of the key)")
+    return value
+
+
+def record_format(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    """A reader format (streams.readers.FORMATS); "" = auto."""
+    if value is None or value == "auto":
+        return ""
+    if value not in FORMATS:
+        raise ConfigError(where, f"must be one of auto, {', '.join(FORMATS)}; got {value!r}")
+    return str(value)
+
+
+def field_mapping(value: Any, where: str, context: Mapping[str, Any]) -> dict[str, str]:
+    """A post field -> source field mapping (streams.readers.FieldMapping); {} = none."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(where, "expected a mapping of post field -> source field, e.g. {id: mid, text: content}")
+    try:
+        FieldMapping.parse({str(k): str(v) for k, v in value.items()})
+    except MappingError as exc:
+        raise ConfigError(join(where, exc.field) if exc.field else where, exc.message) from None
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def time_zone(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    """A zone name or offset for naive times; "" = the input section's default_timezone."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(where, f"expected a time zone like Asia/Shanghai or +08:00, got {value!r}")
+    try:
+        zone(value)
+    except ValueError as exc:
+        raise ConfigError(where, str(exc)) from None
     return value
 
 

@@ -96,7 +96,7 @@ def check_answer(status: int, body: dict[str, Any]) -> None:
 @given(st.binary(max_size=400) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
        st.sampled_from(CONTENT_TYPES), st.booleans())
 def test_any_body_gets_an_allowed_status_and_json(body: bytes, content_type: str | None, ndjson: bool) -> None:
-    answer = answer_body(body, content_type, Gate(), 1000, ndjson=ndjson)
+    answer = answer_body(body, content_type, Gate().admit, 1000, ndjson=ndjson)
     check_answer(answer.status, answer.body)
     if answer.status == 202:
         assert answer.batch is not None
@@ -111,7 +111,7 @@ def test_every_record_gets_an_answer(records: list[Any], shape: str) -> None:
         body, content_type = json.dumps(records).encode(), "application/json"
     else:
         body, content_type = "\n".join(json.dumps(r) for r in records).encode(), "application/x-ndjson"
-    answer = answer_body(body, content_type, Gate(), 1000)
+    answer = answer_body(body, content_type, Gate().admit, 1000)
     check_answer(answer.status, answer.body)
     assert answer.status == 202
     assert answer.body["accepted"] + answer.body["rejected"] == len(records)
@@ -126,7 +126,7 @@ def ndjson_safe(records: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:
 def test_each_hostile_record_gets_its_own_reason_and_the_good_ones_pass() -> None:
     bad = ndjson_safe(bad_records())
     lines = [raw for raw, _ in bad] + [sloppy(good(i), i) for i in range(10)]
-    answer = answer_body(b"\n".join(lines), "application/x-ndjson", Gate(), 10_000)
+    answer = answer_body(b"\n".join(lines), "application/x-ndjson", Gate().admit, 10_000)
     assert answer.status == 202
     assert answer.body["accepted"] == 10 and answer.body["rejected"] == len(bad)
     assert [e["reason"] for e in answer.body["errors"]] == [reason for _, reason in bad][:100]
@@ -137,12 +137,12 @@ def test_each_hostile_record_gets_its_own_reason_and_the_good_ones_pass() -> Non
 
 
 def test_wrong_content_types_say_which_are_accepted() -> None:
-    answer = answer_body(b"{}", "text/plain", Gate(), 10)
+    answer = answer_body(b"{}", "text/plain", Gate().admit, 10)
     assert answer.status == 415 and "application/json" in answer.body["error"] and "x-ndjson" in answer.body["error"]
-    assert answer_body(b"{}", "application/json; charset=gbk", Gate(), 10).status == 415
-    assert answer_body(b"\xff\xfe{}", None, Gate(), 10).status == 415
-    assert answer_body(b"hello", None, Gate(), 10).status == 400
-    assert answer_body(json.dumps([good(1)] * 3).encode(), None, Gate(), 2).status == 413
+    assert answer_body(b"{}", "application/json; charset=gbk", Gate().admit, 10).status == 415
+    assert answer_body(b"\xff\xfe{}", None, Gate().admit, 10).status == 415
+    assert answer_body(b"hello", None, Gate().admit, 10).status == 400
+    assert answer_body(json.dumps([good(1)] * 3).encode(), None, Gate().admit, 2).status == 413
 
 
 # ---------------------------------------------------------------- credentials
@@ -269,3 +269,62 @@ def test_hostile_batches_slow_clients_and_crowds_never_stop_the_endpoint(
     assert metric("koubei_connector_errors_total", connector=name, kind="header_timeout") >= 1
     assert metric("koubei_connector_errors_total", connector=name, kind="busy") == 1
     assert metric("koubei_connector_errors_total", connector=name, kind="read_timeout") == 1
+
+
+CRAWLER_FILES = Path(__file__).resolve().parent / "crawler_files"
+
+
+@pytest.mark.integration
+def test_crawlers_push_in_their_own_shapes(kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str,
+                                           tmp_path: Path) -> None:
+    from streams.gate import InputRules
+
+    name = f"ic{topic_prefix}"
+    config = connectors_config({name: {"type": "http_ingest", "listen": "127.0.0.1:0", "token_env": "T",
+                                       "format": "mediacrawler"}}, tmp_path)
+    target = kafka_target(kafka_bootstrap, broker_quirks, topic_prefix)
+    gate = Gate(InputRules(), clock=lambda: 1_763_769_600.0)  # the fixtures' day after
+    answers: dict[str, tuple[int, Any]] = {}
+    finished = asyncio.Event()
+    tasks: set[asyncio.Task[Any]] = set()
+    weibo_crawler_body = (CRAWLER_FILES / "weibo-crawler/post_body.json").read_bytes()
+
+    async def client(connector: Any) -> None:
+        await connector.ready.wait()
+        base = f"http://127.0.0.1:{connector.port}"
+        async with httpx.AsyncClient(timeout=30) as http:
+            async def send(label: str, method: str, path: str, content: bytes, headers: dict[str, str]) -> None:
+                response = await http.request(method, base + path, content=content, headers=headers)
+                answers[label] = (response.status_code, response.json())
+
+            json_type = {"Content-Type": "application/json"}
+            # weibo-crawler's post mode: GET with a JSON body and an api-token header.
+            await send("weibo_crawler", "GET", "/ingest/weibo-crawler", weibo_crawler_body,
+                       {**json_type, "api-token": TOKEN})
+            await send("wrong_api_token", "GET", "/ingest/weibo-crawler", weibo_crawler_body,
+                       {**json_type, "api-token": "guess"})
+            await send("not_weibo_crawler", "POST", "/ingest/weibo-crawler", b'{"weibo": 3}',
+                       {**json_type, "api-token": TOKEN})
+            # MediaCrawler records pushed to /ingest (format: mediacrawler): a JSON array and NDJSON.
+            xhs = (CRAWLER_FILES / "MediaCrawler/data/xhs/json/search_contents_2025-11-20.json").read_bytes()
+            await send("mediacrawler", "POST", "/ingest", xhs, {**json_type, "Authorization": f"Bearer {TOKEN}"})
+            kuaishou = (CRAWLER_FILES / "MediaCrawler/data/kuaishou/jsonl/search_contents_2025-11-20.jsonl").read_bytes()
+            await send("ndjson", "POST", "/ingest/ndjson", kuaishou + b"[1]\n", {"Authorization": f"Bearer {TOKEN}"})
+        finished.set()
+
+    async def scenario() -> None:
+        await run_until(config.get(name), config, target, finished.is_set, environ={"T": TOKEN}, gate=gate,
+                        after_start=lambda connector: _background(client(connector), tasks))
+
+    asyncio.run(scenario())
+    assert answers["weibo_crawler"] == (200, {"accepted": 2, "rejected": 0, "errors": []})
+    assert answers["wrong_api_token"][0] == 401
+    assert answers["not_weibo_crawler"][0] == 400 and "weibo" in answers["not_weibo_crawler"][1]["error"]
+    assert answers["mediacrawler"] == (202, {"accepted": 2, "rejected": 0, "errors": []})
+    status, body = answers["ndjson"]
+    assert status == 202 and (body["accepted"], body["rejected"]) == (1, 1)
+    assert body["errors"][0]["reason"] == "not_an_object"
+    posts = {k: p for k, p, _ in posts_in(kafka_bootstrap, target.posts_topic)}
+    assert set(posts) == {"weibo:5100000000000003", "weibo:5100000000000005", "xhs:6740a1b2000000000201c3d4",
+                          "xhs:6740a1b2000000000201c3d5", "kuaishou:3xabc123"}
+    assert posts["weibo:5100000000000003"]["author"]["followers"] == 1_500_000

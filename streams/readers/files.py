@@ -37,7 +37,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from streams.gate import Gate, Rejection, internal_error
-from streams.models import RecordError
+from streams.models import Post, RecordError
 from streams.readers.base import Origin, Record, Schema
 from streams.readers.mapping import REQUIRED, TARGETS, FieldMapping
 from streams.readers.split import BOM, split_array, value_end
@@ -239,7 +239,7 @@ class FileReader:
             position += 1
             if cursor.encoding not in (UTF8, UTF8_SIG):
                 raw = decode(raw, cursor.encoding).encode("utf-8", "surrogatepass")
-            records.append(Record(position, raw, self._admit_bytes(raw, cursor.format, file, {})))
+            records.append(Record(position, raw, self.admit_bytes(raw, cursor.format, file, {})))
         return records, len(lines)
 
     def _csv_rows(self, file: Path, cursor: Cursor, lines: list[bytes], *,
@@ -288,7 +288,7 @@ class FileReader:
                 records.append(Record(position, original, Rejection(
                     "bad_row", f"row {position}: {len(cells) - len(header)} more cells than the header")))
                 continue
-            records.append(Record(position, original, self._admit_record(row, cursor.format, file, {})))
+            records.append(Record(position, original, self.admit_record(row, cursor.format, file, {})))
         return records, used, header
 
     # ---- JSON documents: rewritten whole ----------------------------------------
@@ -329,15 +329,15 @@ class FileReader:
         for index in range(start, len(elements)):
             original, decoded = elements[index]
             if decoded is None:
-                result = self._admit_bytes(original, cursor.format, file, document)
+                result = self.admit_bytes(original, cursor.format, file, document)
             else:
-                result = self._admit_record(decoded, cursor.format, file, document)
+                result = self.admit_record(decoded, cursor.format, file, document)
             records.append(Record(index + 1, original, result))
         return records, replace(cursor, position=len(elements), fingerprint=fingerprint)
 
     # ---- one record through its schema and the gate ----------------------------------
 
-    def _admit_bytes(self, raw: bytes, fmt: str, file: Path, document: Mapping[str, Any]) -> Any:
+    def admit_bytes(self, raw: bytes, fmt: str, file: PurePath, document: Mapping[str, Any]) -> Post | Rejection:
         """A JSON record as bytes: posts go to the gate as they are (the
         gate decodes them), anything mapped is decoded first."""
         if fmt not in self.schemas and self.mapping is None:
@@ -346,9 +346,9 @@ class FileReader:
             decoded = _loads(raw)
         except RecordError as exc:
             return Rejection(exc.reason, exc.message)
-        return self._admit_record(decoded, fmt, file, document)
+        return self.admit_record(decoded, fmt, file, document)
 
-    def _admit_record(self, record: Any, fmt: str, file: Path, document: Mapping[str, Any]) -> Any:
+    def admit_record(self, record: Any, fmt: str, file: PurePath, document: Mapping[str, Any]) -> Post | Rejection:
         try:
             if not isinstance(record, Mapping):
                 return Rejection("not_an_object", f"record: expected an object, got {type(record).__name__}")
