@@ -16,29 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import Batch, Context, DeadItem, SourceError, json_bytes, map_item
-from connectors.spec import ConnectorSpec, time_zone
+from connectors.spec import ConnectorSpec, field_mapping, time_zone
 from streams.gate import Gate, Rejection
-from streams.models import Post, RecordError
+from streams.models import Post
+from streams.readers.mapping import REQUIRED, TARGETS, FieldMapping
 from streams.readers.text import SAMPLE_BYTES, detect_encoding
-from streams.settings import ConfigError, get_str, join, option, reject_unknown, section
+from streams.settings import ConfigError, option
 
 BATCH_ROWS = 500
-COUNT_FIELDS = ("followers", "reposts", "comments", "likes")
-CSV_TARGETS = ("id", "text", "created_at", "author_id", "author_name", "followers", "verified",
-               "url", "reposts", "comments", "likes", "lang")
-CSV_REQUIRED = ("id", "text", "created_at")
+CSV_TARGETS = TARGETS
+CSV_REQUIRED = REQUIRED
 
 
 def _mapping(value: Any, where: str, context: Mapping[str, Any]) -> dict[str, str]:
     if value is None:
         raise ConfigError(where, f"required: which CSV column holds each of {', '.join(CSV_REQUIRED)}")
-    raw = section(value, where)
-    reject_unknown(raw, CSV_TARGETS, where)
-    mapping = {name: get_str(raw, name, where) for name in raw}
-    for name in CSV_REQUIRED:
-        if name not in mapping:
-            raise ConfigError(join(where, name), "required: the CSV column holding it")
-    return mapping
+    return field_mapping(value, where, context)
 
 
 def _delimiter(value: Any, where: str, context: Mapping[str, Any]) -> str:
@@ -90,38 +83,16 @@ def csv_gate(options: CsvOptions, gate: Gate) -> Gate:
 
 def row_to_post(row: Mapping[str, str | None], mapping: Mapping[str, str], *, source: str,
                 gate: Gate, lang: str, row_no: int) -> Post:
-    """One CSV row as a post; times, counts and verification labels are read
-    by the gate in whatever form the crawler wrote them."""
-    def cell(name: str) -> str:
-        column = mapping.get(name)
-        if column is None:
-            return ""
-        value = row.get(column)
-        if value is None:
-            raise RecordError("missing_field", f"{name}: column {column!r} is missing in this row")
-        return value
-
-    author_name = cell("author_name").strip()
-    return gate.post({
-        "source": source,
-        "id": cell("id").strip(),
-        "text": cell("text"),
-        "created_at": cell("created_at"),
-        "url": cell("url").strip(),
-        "lang": cell("lang").strip() or lang,
-        "author": {
-            "id": cell("author_id").strip() or author_name or "unknown",
-            "name": author_name,
-            "followers": cell("followers"),
-            "verified": cell("verified"),
-        },
-        **{name: cell(name) for name in COUNT_FIELDS if name != "followers"},
-        "raw": {"row": row_no},
-    })
+    """One CSV row as a post (the readers' field mapping); times, counts and
+    verification labels are read by the gate in whatever form the crawler wrote them."""
+    post = FieldMapping.parse(mapping).to_post(row, source, lang)
+    return gate.post({**post, "raw": {"row": row_no}})
 
 
 def check_header(fieldnames: Sequence[str] | None, mapping: Mapping[str, str], path: str) -> None:
-    missing = sorted(set(mapping.values()) - set(fieldnames or []))
+    header = set(fieldnames or [])
+    needed = {name for names in FieldMapping.parse(mapping).fields.values() for name in names}
+    missing = sorted(name for name in needed if name not in header and name.split(".")[0] not in header)
     if missing:
         raise SourceError(f"{path}: the header has no column {', '.join(repr(m) for m in missing)} "
                          f"(columns: {', '.join(fieldnames or [])})")

@@ -160,6 +160,11 @@ class FilesConnector:
                 ctx.metrics.error("unreadable_file")
                 log.warning("%s: %s", self.spec.name, exc)
                 return
+            except Exception:  # noqa: BLE001 - a bug met on one file must not stop following the others
+                self._unreadable[name] = (stat.st_size, stat.st_mtime_ns)
+                ctx.metrics.error("internal_error")
+                log.exception("%s: %s could not be read; skipped until it changes", self.spec.name, name)
+                return
             self._unreadable.pop(name, None)
             state = after.to_state()
             moved = state != before
