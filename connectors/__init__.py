@@ -8,7 +8,8 @@ Layout, bottom up (no module imports one above it):
   ``Context``, mapping through the input gate);
 * one module per connector type, each with its options dataclass and its
   connector class (``http_ingest``, ``rss``, ``weibo``, ``mastodon``,
-  ``csv_source`` for CSV and JSONL files);
+  ``files`` (a crawler's folder), ``csv_source``, ``jsonl_source``); the
+  file formats themselves are read by ``streams.readers`` (ground floor);
 * ``registry``: the one table of types (name -> options, connector, summary);
 * ``config``: the ``connectors`` section of koubei.yaml, read through the registry;
 * ``runtime``: queue, Kafka confirmation, checkpoints, shutdown;

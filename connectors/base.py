@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +28,8 @@ from streams.models import Post, RecordError
 
 # Checkpoint state is what json.loads gives back.
 State = dict[str, Any]
+# Rows per batch for connectors that read a file once (csv, jsonl).
+BATCH_ROWS = 500
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,28 @@ class Context:
 
     def client(self, *, headers: Mapping[str, str] | None = None, classify: Classifier | None = None) -> PoliteClient:
         return PoliteClient(self.spec.politeness, self.metrics, self.stop, headers=headers, classify=classify)
+
+
+async def emit_rows(ctx: Context, rows: Iterator[tuple[int, Post | DeadItem | None]]) -> None:
+    """Emit numbered rows (None: a blank line, moves the cursor) in batches of
+    ``BATCH_ROWS``; each batch's checkpoint is the last row number it covers."""
+    posts: list[Post] = []
+    dead: list[DeadItem] = []
+    last_row = int(ctx.state.get("row", 0))
+    for row_no, item in rows:
+        last_row = row_no
+        if isinstance(item, Post):
+            posts.append(item)
+        elif item is not None:
+            dead.append(item)
+        if len(posts) + len(dead) >= BATCH_ROWS:
+            await ctx.emit(Batch(posts=posts, dead=dead, checkpoint={"row": last_row}))
+            ctx.success()
+            posts, dead = [], []
+            if ctx.stop.is_set():
+                return
+    await ctx.emit(Batch(posts=posts, dead=dead, checkpoint={"row": last_row}))
+    ctx.success()
 
 
 class Connector(Protocol):

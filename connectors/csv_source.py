@@ -1,9 +1,10 @@
-"""File connectors: a CSV file with a column mapping, or a JSONL file of posts.
+"""The ``csv`` connector: one CSV file with a column mapping.
 
-Both read the file once, in file order, in batches of ``BATCH_ROWS`` rows;
+It reads the file once, in file order, in batches (``connectors.base.emit_rows``);
 the checkpoint is the number of data rows already confirmed by Kafka, so a
 restart continues with the next row. The file must not be rewritten in
-place between runs (appending is fine): the row count is the cursor.
+place between runs (appending is fine): the row count is the cursor. To
+follow a folder a crawler keeps writing into, use the ``files`` connector.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Batch, Context, DeadItem, SourceError, json_bytes, map_item
+from connectors.base import Context, DeadItem, SourceError, emit_rows, json_bytes, map_item
 from connectors.spec import ConnectorSpec, field_mapping, time_zone
-from streams.gate import Gate, Rejection
+from streams.gate import Gate
 from streams.models import Post
 from streams.readers.mapping import REQUIRED, TARGETS, FieldMapping
 from streams.readers.text import SAMPLE_BYTES, detect_encoding
 from streams.settings import ConfigError, option
 
-BATCH_ROWS = 500
 CSV_TARGETS = TARGETS
 CSV_REQUIRED = REQUIRED
 
@@ -67,11 +67,6 @@ class CsvOptions:
     default_timezone: str = option("", parse=time_zone, shown_default="input.default_timezone",
                                    help="zone of times without an offset, e.g. +08:00 or Asia/Shanghai")
     lang: str = option("zh", help="Post.lang when not mapped")
-
-
-@dataclass(frozen=True, kw_only=True)
-class JsonlOptions:
-    path: str = option(required=True, help="one Post JSON object per line")
 
 
 def csv_gate(options: CsvOptions, gate: Gate) -> Gate:
@@ -131,41 +126,6 @@ def _file_encoding(path: str) -> str:
         return detect_encoding(handle.read(SAMPLE_BYTES))
 
 
-def read_jsonl(path: str, start_line: int = 0, gate: Gate | None = None) -> Iterator[tuple[int, Post | DeadItem | None]]:
-    line_gate = gate or Gate()
-    with open(path, "rb") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if line_no <= start_line:
-                continue
-            raw = line.rstrip(b"\r\n")
-            if not raw.strip():
-                yield line_no, None  # blank line: moves the cursor, is not a record
-                continue
-            result = line_gate.admit(raw)
-            yield line_no, DeadItem(result.reason, f"line {line_no}: {result.message}", raw) \
-                if isinstance(result, Rejection) else result
-
-
-async def _replay(ctx: Context, rows: Iterator[tuple[int, Post | DeadItem | None]]) -> None:
-    posts: list[Post] = []
-    dead: list[DeadItem] = []
-    last_row = int(ctx.state.get("row", 0))
-    for row_no, item in rows:
-        last_row = row_no
-        if isinstance(item, Post):
-            posts.append(item)
-        elif item is not None:
-            dead.append(item)
-        if len(posts) + len(dead) >= BATCH_ROWS:
-            await ctx.emit(Batch(posts=posts, dead=dead, checkpoint={"row": last_row}))
-            ctx.success()
-            posts, dead = [], []
-            if ctx.stop.is_set():
-                return
-    await ctx.emit(Batch(posts=posts, dead=dead, checkpoint={"row": last_row}))
-    ctx.success()
-
-
 class CsvConnector:
     def __init__(self, spec: ConnectorSpec[CsvOptions], environ: Mapping[str, str]) -> None:
         self.spec = spec
@@ -174,15 +134,4 @@ class CsvConnector:
             raise FileNotFoundError(f"{spec.path}.path: no such file: {self.options.path}")
 
     async def run(self, ctx: Context) -> None:
-        await _replay(ctx, read_csv(self.options, self.spec.source, int(ctx.state.get("row", 0)), ctx.gate))
-
-
-class JsonlConnector:
-    def __init__(self, spec: ConnectorSpec[JsonlOptions], environ: Mapping[str, str]) -> None:
-        self.spec = spec
-        self.options = spec.options
-        if not Path(self.options.path).is_file():
-            raise FileNotFoundError(f"{spec.path}.path: no such file: {self.options.path}")
-
-    async def run(self, ctx: Context) -> None:
-        await _replay(ctx, read_jsonl(self.options.path, int(ctx.state.get("row", 0)), ctx.gate))
+        await emit_rows(ctx, read_csv(self.options, self.spec.source, int(ctx.state.get("row", 0)), ctx.gate))

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from connectors.base import Connector
-from connectors.csv_source import CsvConnector, CsvOptions, JsonlConnector, JsonlOptions
+from connectors.csv_source import CsvConnector, CsvOptions
 from connectors.files import FilesConnector, FilesOptions
 from connectors.http_ingest import HttpIngestConnector, HttpIngestOptions
+from connectors.jsonl_source import JsonlConnector, JsonlOptions
 from connectors.mastodon import MastodonConnector, MastodonOptions
 from connectors.rss import RssConnector, RssOptions
 from connectors.spec import ConnectorSpec
