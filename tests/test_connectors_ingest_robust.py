@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.http_ingest import Credentials, answer_body, signature
-from streams.gate import Gate
+from streams.gate import Gate, InputRules
 from streams.kafka import BrokerQuirks
 from streams.readers.split import split_array, split_body
 from tests.hostile_records import bad_records, sloppy
@@ -29,7 +29,10 @@ from tests.test_connectors_support import connectors_config, dead_in, iso, kafka
 
 TOKEN = "ingest-secret-7f3a"
 SECRET = "hmac-secret-91c2"
-NOW = time.time()
+# The gate's wall clock in these tests: the day after tests/hostile_records.py's posts, so
+# that each hostile record keeps the reason it was written for, whatever today's date.
+NOW = 1_773_532_800.0  # 2026-03-15T00:00Z
+GATE = Gate(InputRules(), clock=lambda: NOW)
 
 
 def good(i: int) -> dict[str, Any]:
@@ -96,7 +99,7 @@ def check_answer(status: int, body: dict[str, Any]) -> None:
 @given(st.binary(max_size=400) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
        st.sampled_from(CONTENT_TYPES), st.booleans())
 def test_any_body_gets_an_allowed_status_and_json(body: bytes, content_type: str | None, ndjson: bool) -> None:
-    answer = answer_body(body, content_type, Gate().admit, 1000, ndjson=ndjson)
+    answer = answer_body(body, content_type, GATE.admit, 1000, ndjson=ndjson)
     check_answer(answer.status, answer.body)
     if answer.status == 202:
         assert answer.batch is not None
@@ -111,7 +114,7 @@ def test_every_record_gets_an_answer(records: list[Any], shape: str) -> None:
         body, content_type = json.dumps(records).encode(), "application/json"
     else:
         body, content_type = "\n".join(json.dumps(r) for r in records).encode(), "application/x-ndjson"
-    answer = answer_body(body, content_type, Gate().admit, 1000)
+    answer = answer_body(body, content_type, GATE.admit, 1000)
     check_answer(answer.status, answer.body)
     assert answer.status == 202
     assert answer.body["accepted"] + answer.body["rejected"] == len(records)
@@ -126,7 +129,7 @@ def ndjson_safe(records: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:
 def test_each_hostile_record_gets_its_own_reason_and_the_good_ones_pass() -> None:
     bad = ndjson_safe(bad_records())
     lines = [raw for raw, _ in bad] + [sloppy(good(i), i) for i in range(10)]
-    answer = answer_body(b"\n".join(lines), "application/x-ndjson", Gate().admit, 10_000)
+    answer = answer_body(b"\n".join(lines), "application/x-ndjson", GATE.admit, 10_000)
     assert answer.status == 202
     assert answer.body["accepted"] == 10 and answer.body["rejected"] == len(bad)
     assert [e["reason"] for e in answer.body["errors"]] == [reason for _, reason in bad][:100]
@@ -137,12 +140,12 @@ def test_each_hostile_record_gets_its_own_reason_and_the_good_ones_pass() -> Non
 
 
 def test_wrong_content_types_say_which_are_accepted() -> None:
-    answer = answer_body(b"{}", "text/plain", Gate().admit, 10)
+    answer = answer_body(b"{}", "text/plain", GATE.admit, 10)
     assert answer.status == 415 and "application/json" in answer.body["error"] and "x-ndjson" in answer.body["error"]
-    assert answer_body(b"{}", "application/json; charset=gbk", Gate().admit, 10).status == 415
-    assert answer_body(b"\xff\xfe{}", None, Gate().admit, 10).status == 415
-    assert answer_body(b"hello", None, Gate().admit, 10).status == 400
-    assert answer_body(json.dumps([good(1)] * 3).encode(), None, Gate().admit, 2).status == 413
+    assert answer_body(b"{}", "application/json; charset=gbk", GATE.admit, 10).status == 415
+    assert answer_body(b"\xff\xfe{}", None, GATE.admit, 10).status == 415
+    assert answer_body(b"hello", None, GATE.admit, 10).status == 400
+    assert answer_body(json.dumps([good(1)] * 3).encode(), None, GATE.admit, 2).status == 413
 
 
 # ---------------------------------------------------------------- credentials
@@ -247,7 +250,7 @@ def test_hostile_batches_slow_clients_and_crowds_never_stop_the_endpoint(
 
     async def scenario() -> None:
         await run_until(config.get(name), config, target, finished.is_set, environ={"T": TOKEN, "S": SECRET},
-                        after_start=lambda connector: _background(client(connector), tasks), timeout=60)
+                        after_start=lambda connector: _background(client(connector), tasks), timeout=60, gate=GATE)
 
     asyncio.run(scenario())
     status, body = answers["hostile"]
@@ -277,8 +280,6 @@ CRAWLER_FILES = Path(__file__).resolve().parent / "crawler_files"
 @pytest.mark.integration
 def test_crawlers_push_in_their_own_shapes(kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str,
                                            tmp_path: Path) -> None:
-    from streams.gate import InputRules
-
     name = f"ic{topic_prefix}"
     config = connectors_config({name: {"type": "http_ingest", "listen": "127.0.0.1:0", "token_env": "T",
                                        "format": "mediacrawler"}}, tmp_path)
