@@ -18,7 +18,7 @@ import httpx
 
 from connectors._metrics import ConnectorMetrics
 from connectors._policy import Backoff, TokenBucket, parse_retry_after
-from connectors.config import Politeness
+from connectors.spec import Politeness
 
 log = logging.getLogger(__name__)
 

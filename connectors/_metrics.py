@@ -38,3 +38,38 @@ class ConnectorMetrics:
 
     def dead_letter(self, reason: str) -> None:
         DEAD_LETTERS.labels(self.connector, reason).inc()
+
+# Files connector: per-file progress (the file label is the path under the followed folder).
+FILE_SIZE = Gauge("koubei_connector_file_size_bytes", "Size of a followed file when last looked at",
+                  ["connector", "file"])
+FILE_READ = Gauge("koubei_connector_file_read_bytes",
+                  "Bytes of a followed file read so far (size - read = what is still to come)", ["connector", "file"])
+FILE_RECORDS = Counter("koubei_connector_file_records_total", "Records read from a followed file (posts and rejected)",
+                       ["connector", "file"])
+FILES_FOLLOWED = Gauge("koubei_connector_files_followed", "Files matching the folder and glob", ["connector"])
+
+
+class FileMetrics:
+    """Per-file progress of one files connector."""
+
+    def __init__(self, connector: str) -> None:
+        self.connector = connector
+        self.followed = FILES_FOLLOWED.labels(connector)
+        self._files: set[str] = set()
+
+    def progress(self, file: str, read: int, size: int, records: int) -> None:
+        self._files.add(file)
+        FILE_READ.labels(self.connector, file).set(read)
+        FILE_SIZE.labels(self.connector, file).set(size)
+        if records:
+            FILE_RECORDS.labels(self.connector, file).inc(records)
+
+    def forget(self, file: str) -> None:
+        """A file that is gone: its series go too (files are per day; labels must not pile up)."""
+        if file in self._files:
+            self._files.discard(file)
+            for metric in (FILE_READ, FILE_SIZE, FILE_RECORDS):
+                try:
+                    metric.remove(self.connector, file)
+                except KeyError:
+                    pass

@@ -1,14 +1,18 @@
-"""File replay: push a JSONL (or mapped CSV) file of posts into ``koubei.posts``
+"""File replay: push a file (or a folder of files) of posts into ``koubei.posts``
 in event-time order.
 
 Used by the demo, the tests and anyone replaying history through a live
-pipeline. Lines are sent as they are (bytes untouched) so that the worker,
-not the replayer, decides what is valid: a malformed line reaches the
-dead-letter topic with its reason exactly as it would from a real source.
+pipeline. Any format the readers know (``streams.readers``: JSONL of posts,
+MediaCrawler, weibo-search, weibo-crawler, CSV/JSON with a mapping) is read
+with the same input gate as every other entry point. Lines of a JSONL file
+of posts are sent as they are (bytes untouched) so that the worker, not the
+replayer, decides what is valid: a malformed line reaches the dead-letter
+topic with its reason exactly as it would from a real source. Records of
+other formats are sent as Post JSON when valid, and as their original
+bytes (the JSON of a CSV row's cells) when not, so that the worker
+dead-letters them like any other bad record.
 
-A CSV file needs a column mapping (``load_csv_records``): valid rows are
-sent as Post JSON, and a row that cannot be mapped is sent as the JSON of
-its cells so that the worker dead-letters it like any other bad record.
+``--dry-run`` reads and validates without sending (``dry_run_summary``).
 
 Pacing: with ``speed`` N the gap between two posts is their ``created_at``
 gap divided by N (``speed`` 60 plays an hour in a minute); with no speed
@@ -19,14 +23,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from connectors.config import CsvOptions
+from connectors.csv_source import CsvOptions
 from streams.gate import Gate, Rejection
-from streams.models import Post
+from streams.readers import JSONL, FieldMapping, file_reader, files_in
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class ReplayRecord:
     key: bytes | None
     value: bytes
     event_time: float | None  # None when the line could not be read as a post
+    reason: str | None = None  # why the gate refused it (the worker will say the same)
 
 
 @dataclass
@@ -47,49 +53,58 @@ class ReplayStats:
     elapsed: float = 0.0
 
 
-def _describe(raw: bytes, gate: Gate) -> tuple[bytes | None, float | None]:
-    """The key and event time of a line the gate admits; (None, None) otherwise."""
-    result = gate.admit(raw)
-    if isinstance(result, Rejection):
-        return None, None
-    return result.key.encode(), result.event_time
+def load_records(path: str | Path, *, fmt: str | None = None, mapping: FieldMapping | None = None,
+                 source: str | None = None, csv_options: CsvOptions | None = None,
+                 gate: Gate | None = None) -> list[ReplayRecord]:
+    """Read a file or a folder (format told apart per file unless ``fmt``) and
+    order the records by event time. ``csv_options`` (a csv connector's
+    settings) give the mapping, delimiter and zone of a CSV file.
 
-
-def load_records(path: str | Path, *, csv_options: CsvOptions | None = None,
-                 source: str = "csv", gate: Gate | None = None) -> list[ReplayRecord]:
-    """Read a JSONL file (or a CSV file with ``csv_options``) and order it by event time.
-
-    Lines that cannot be read as posts keep their place relative to their
-    neighbours (they sort with the previous readable line's time) so a bad
-    line is replayed, not dropped.
-    """
+    Records that cannot be read as posts keep their place relative to their
+    neighbours (they sort with the previous readable record's time) so a
+    bad record is replayed, not dropped. Raises ReaderError (a ValueError)
+    for a file that cannot be read at all."""
     gate = gate or Gate()
+    delimiter = None
+    encoding = None
     if csv_options is not None:
-        return load_csv_records(csv_options, source=source, gate=gate)
-    if str(path).lower().endswith((".csv", ".tsv")):
-        raise ValueError(f"{path}: a CSV file needs a column mapping (koubei replay --map id=COL,text=COL,created_at=COL)")
+        mapping = FieldMapping.parse(csv_options.mapping)
+        fmt, delimiter = fmt or "csv", csv_options.delimiter
+        encoding = csv_options.encoding or None
+        if csv_options.default_timezone:
+            gate = Gate(replace(gate.rules, default_timezone=csv_options.default_timezone), gate.clock)
+    reader = file_reader(fmt, gate, mapping=mapping, source=source, delimiter=delimiter, encoding=encoding)
     records: list[ReplayRecord] = []
-    with open(path, "rb") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            raw = line.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
-            key, created = _describe(raw, gate)
-            records.append(ReplayRecord(line_no, key, raw, created))
+    for file in files_in(path):
+        read, cursor = reader.read(file)
+        passthrough = cursor.format == JSONL and mapping is None  # posts: bytes untouched
+        for record in read:
+            result = record.result
+            if isinstance(result, Rejection):
+                records.append(ReplayRecord(record.position, None, record.original, None, result.reason))
+            elif passthrough:
+                records.append(ReplayRecord(record.position, result.key.encode(), record.original, result.event_time))
+            else:
+                records.append(ReplayRecord(record.position, result.key.encode(), result.to_json(), result.event_time))
     return _event_time_order(records)
 
 
-def load_csv_records(options: CsvOptions, *, source: str = "csv", gate: Gate | None = None) -> list[ReplayRecord]:
-    """Rows of a CSV file mapped to posts (see ``connectors.csv_source``), in event-time order."""
-    from connectors.csv_source import read_csv
-
-    records: list[ReplayRecord] = []
-    for row_no, item in read_csv(options, source, gate=gate):
-        if isinstance(item, Post):
-            records.append(ReplayRecord(row_no, item.key.encode(), item.to_json(), item.event_time))
+def dry_run_summary(records: Iterable[ReplayRecord]) -> dict[str, Any]:
+    """What ``--dry-run`` prints: valid posts, repeats of a key already seen
+    (a re-crawl, an overlapping search, a second crawler), invalid records by reason."""
+    seen: set[bytes] = set()
+    valid = duplicates = 0
+    reasons: Counter[str] = Counter()
+    for record in records:
+        if record.key is None:
+            reasons[record.reason or "invalid"] += 1
+        elif record.key in seen:
+            duplicates += 1
         else:
-            records.append(ReplayRecord(row_no, None, item.original, None))
-    return _event_time_order(records)
+            seen.add(record.key)
+            valid += 1
+    return {"valid": valid, "duplicates": duplicates, "invalid": sum(reasons.values()),
+            "by_reason": dict(sorted(reasons.items()))}
 
 
 def _event_time_order(records: list[ReplayRecord]) -> list[ReplayRecord]:

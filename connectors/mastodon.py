@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -28,12 +29,37 @@ import httpx
 from connectors._html import html_to_text
 from connectors._http import PoliteClient, Stopping, pause
 from connectors._policy import Backoff, RecentIds, parse_retry_after
-from connectors.config import ConnectorSpec, MastodonOptions, require_secret
-from connectors.runtime import Batch, Context, DeadItem, map_item
+from connectors.base import Batch, Context, DeadItem, map_item
+from connectors.spec import ConnectorSpec, http_url, require_secret
 from streams.gate import Gate
 from streams.models import Post, RecordError
+from streams.settings import ConfigError, join, option
 
 log = logging.getLogger(__name__)
+
+
+def _hashtag(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(where, f"expected a hashtag, got {value!r}")
+    return value.strip().lstrip("#")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MastodonOptions:
+    base_url: str = option(parse=http_url, shown_default="(required)", help="server, e.g. https://mastodon.social")
+    stream: str = option("public", choices=("public", "hashtag"), help="which timeline")
+    tag: str = option("", parse=_hashtag, help="hashtag (stream: hashtag)")
+    local: bool = option(False, help="only the server's own posts")
+    token_env: str | None = option(None, env_name=True, help="variable holding an access token (optional)")
+    dedup_window: int = option(20_000, minimum=1, help="status ids remembered across reconnects")
+
+    def check(self, path: str) -> None:
+        if self.stream == "hashtag" and not self.tag:
+            raise ConfigError(join(path, "tag"), "required when stream is hashtag")
+        if self.stream == "public" and self.tag:
+            raise ConfigError(join(path, "tag"), "only used with stream: hashtag")
 
 
 @dataclass
@@ -131,9 +157,9 @@ def event_to_item(event: SseEvent, source: str) -> Post | DeadItem | None:
 
 
 class MastodonConnector:
-    def __init__(self, spec: ConnectorSpec, environ: Any) -> None:
+    def __init__(self, spec: ConnectorSpec[MastodonOptions], environ: Mapping[str, str]) -> None:
         self.spec = spec
-        self.options: MastodonOptions = spec.options
+        self.options = spec.options
         self._token = require_secret(spec, "token_env", environ) if self.options.token_env else None
         self.connections = 0  # successful connections
         self.last_event_id: str | None = None

@@ -16,18 +16,20 @@ import hashlib
 import logging
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from connectors._html import html_to_text
-from connectors._http import FetchError, Stopping
+from connectors._http import FetchError, PoliteClient, Stopping
 from connectors._policy import RecentIds
-from connectors.config import ConnectorSpec, RssOptions
-from connectors.runtime import Batch, Context, DeadItem, map_item
+from connectors.base import Batch, Context, DeadItem, map_item
+from connectors.spec import ConnectorSpec, http_url, string_list
 from streams.gate import Gate
 from streams.models import Post, RecordError
+from streams.settings import ConfigError, join, option
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,23 @@ RSS1 = "{http://purl.org/rss/1.0/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 TRACKING_PARAMS = ("utm_", "spm", "from")
+
+
+def _feeds(value: Any, where: str, context: Mapping[str, Any]) -> tuple[str, ...]:
+    feeds = string_list(value, where, required=True)
+    for i, feed in enumerate(feeds):
+        http_url(feed, join(join(where, i), "url"), context)
+    if len(set(feeds)) != len(feeds):
+        raise ConfigError(where, "lists the same feed twice")
+    return feeds
+
+
+@dataclass(frozen=True)
+class RssOptions:
+    feeds: tuple[str, ...] = option(parse=_feeds, shown_default="(required)", help="feed addresses (http/https)")
+    interval: float = option(300.0, duration=True, minimum=0.05, help="time between polls of all feeds")
+    dedup_window: int = option(20_000, minimum=1, help="item ids remembered for de-duplication")
+    lang: str = option("zh", help="Post.lang for items")
 
 
 class FeedError(ValueError):
@@ -173,9 +192,9 @@ def new_items(feed: Feed, seen: RecentIds, *, source: str, lang: str, feed_url: 
 
 
 class RssConnector:
-    def __init__(self, spec: ConnectorSpec) -> None:
+    def __init__(self, spec: ConnectorSpec[RssOptions], environ: Mapping[str, str]) -> None:
         self.spec = spec
-        self.options: RssOptions = spec.options
+        self.options = spec.options
 
     async def run(self, ctx: Context) -> None:
         feeds_state: dict[str, dict[str, str]] = copy.deepcopy(ctx.state.get("feeds", {}))
@@ -194,7 +213,7 @@ class RssConnector:
                 if await ctx.sleep(self.options.interval):
                     return
 
-    async def _poll_feed(self, ctx: Context, client: Any, url: str, feeds_state: dict[str, dict[str, str]],
+    async def _poll_feed(self, ctx: Context, client: PoliteClient, url: str, feeds_state: dict[str, dict[str, str]],
                          seen: RecentIds) -> None:
         validators = feeds_state.get(url, {})
         headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}

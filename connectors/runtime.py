@@ -19,77 +19,39 @@ posts are in Kafka). The runtime owns everything else:
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from connectors._http import Classifier, PoliteClient, pause
 from connectors._metrics import ConnectorMetrics
-from connectors._policy import RecentIds
 from connectors._state import StateStore
-from connectors.config import ConnectorsConfig, ConnectorSpec
+from connectors.base import Batch, Connector, Context, DeadItem, State
+from connectors.config import ConnectorsConfig
+from connectors.registry import build_connector
+from connectors.spec import ConnectorSpec
 from streams import topics as topic_table
-from streams.gate import Gate, Rejection
+from streams.gate import Gate
 from streams.kafka import BrokerQuirks, ensure_topics, make_producer
-from streams.models import Post, RecordError, dead_letter
-from streams.topics import Topics
+from streams.models import dead_letter
+from streams.topics import MAX_POST_BYTES, Topics
+
+if TYPE_CHECKING:
+    from kafka import KafkaProducer
 
 log = logging.getLogger(__name__)
+
+# The original bytes kept in a dead letter: base64 makes them a third larger,
+# and the record must stay under the producer's request size (2 MB,
+# streams.kafka.make_producer), whatever a client sent.
+MAX_DEAD_ORIGINAL_BYTES = 1_000_000
 
 # Batches taken from the queue per Kafka flush: fewer flushes under load,
 # and still one flush per batch when traffic is light.
 DRAIN_LIMIT = 256
-
-
-@dataclass(frozen=True)
-class DeadItem:
-    reason: str
-    message: str
-    original: bytes
-
-
-@dataclass
-class Batch:
-    posts: list[Post] = field(default_factory=list)
-    dead: list[DeadItem] = field(default_factory=list)
-    # The connector state to persist once this batch (and all before it) is
-    # confirmed by Kafka; None leaves the checkpoint as it is.
-    checkpoint: dict[str, Any] | None = None
-    # Resolved when the batch is confirmed (the ingest endpoint answers only then).
-    done: asyncio.Future[None] | None = None
-
-    def take(self, result: Post | DeadItem, seen: RecentIds) -> bool:
-        """Add one mapped item: a dead item, or a post whose id ``seen`` has
-        not had before. False for a repeat, which is not added."""
-        if isinstance(result, DeadItem):
-            self.dead.append(result)
-        elif seen.add(result.id):
-            self.posts.append(result)
-        else:
-            return False
-        return True
-
-
-def map_item(build: Callable[[], Post], original: bytes) -> Post | DeadItem:
-    """Run a mapping function; a RecordError becomes a dead item with its reason."""
-    try:
-        return build()
-    except RecordError as exc:
-        return DeadItem(exc.reason, exc.message, original)
-
-
-def post_from_mapping(data: Any, original: bytes, gate: Gate) -> Post | DeadItem:
-    """A post through the input gate, or a dead item with the gate's reason."""
-    result = gate.admit_mapping(data)
-    return DeadItem(result.reason, result.message, original) if isinstance(result, Rejection) else result
-
-
-def json_bytes(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -113,46 +75,6 @@ class KafkaTarget:
         return self.topics.name(topic_table.POSTS_DEAD)
 
 
-class Context:
-    """What a running connector may use."""
-
-    def __init__(self, spec: ConnectorSpec, state: dict[str, Any], queue: asyncio.Queue[Batch | None],
-                 stop: asyncio.Event, metrics: ConnectorMetrics, environ: Mapping[str, str],
-                 gate: Gate | None = None) -> None:
-        self.spec = spec
-        # Every post enters through the pipeline's input gate (streams.gate).
-        self.gate = gate or Gate()
-        self.state = state
-        self.queue = queue
-        self.stop = stop
-        self.metrics = metrics
-        self.environ = environ
-
-    async def emit(self, batch: Batch) -> None:
-        """Queue a batch for Kafka; waits while the queue is full (backpressure)."""
-        await self.queue.put(batch)
-        self.metrics.queue_depth.set(self.queue.qsize())
-
-    async def sleep(self, seconds: float) -> bool:
-        """Wait, unless shutdown comes first; True when stopping."""
-        return await pause(self.stop, seconds)
-
-    def success(self) -> None:
-        self.metrics.last_success.set(time.time())
-
-    def client(self, *, headers: Mapping[str, str] | None = None, classify: Classifier | None = None) -> PoliteClient:
-        return PoliteClient(self.spec.politeness, self.metrics, self.stop, headers=headers, classify=classify)
-
-
-class Connector(Protocol):
-    async def run(self, ctx: Context) -> None: ...
-
-
-class SourceError(ValueError):
-    """The source cannot be read at all (a file in the wrong encoding, a
-    header without the mapped columns): stop with this message."""
-
-
 class SinkError(RuntimeError):
     """Kafka did not confirm a batch; its checkpoint was not written."""
 
@@ -161,7 +83,7 @@ class Sink:
     """Produce, confirm, then checkpoint. Runs in a worker thread because
     kafka-python blocks."""
 
-    def __init__(self, producer: Any, target: KafkaTarget, store: StateStore, spec: ConnectorSpec,
+    def __init__(self, producer: KafkaProducer, target: KafkaTarget, store: StateStore, spec: ConnectorSpec[object],
                  metrics: ConnectorMetrics, wall: Callable[[], float] = time.time) -> None:
         self.producer = producer
         self.target = target
@@ -170,20 +92,38 @@ class Sink:
         self.metrics = metrics
         self.wall = wall
 
+    def _dead_letter(self, item: DeadItem) -> bytes:
+        """The dead-letter record of an item, its original cut to what Kafka takes
+        (the sha256 of the whole original still identifies it)."""
+        original = item.original
+        extra: dict[str, str | int | bool] = {}
+        if len(original) > MAX_DEAD_ORIGINAL_BYTES:
+            extra = {"original_truncated": True, "original_bytes": len(original),
+                     "original_sha256": hashlib.sha256(original).hexdigest()}
+            original = original[:MAX_DEAD_ORIGINAL_BYTES]
+        return dead_letter(item.reason, item.message, original, source=self.spec.source or self.spec.type,
+                           connector=self.spec.name, **extra)
+
     def write(self, batches: list[Batch]) -> None:
         futures = []
+        sent = 0
         newest: float | None = None
-        checkpoint: dict[str, Any] | None = None
+        checkpoint: State | None = None
         try:
             for batch in batches:
                 for post in batch.posts:
+                    value = post.to_json()
+                    if len(value) > MAX_POST_BYTES:
+                        # One post Kafka would refuse must not stop the connector: it is dead-lettered.
+                        batch.dead.append(DeadItem("record_too_large", f"post is {len(value)} bytes as JSON, "
+                                                   f"Kafka takes {MAX_POST_BYTES}", value))
+                        continue
                     futures.append(self.producer.send(self.target.posts_topic, key=post.key.encode(),
-                                                      value=post.to_json(), timestamp_ms=int(post.event_time * 1000)))
+                                                      value=value, timestamp_ms=int(post.event_time * 1000)))
+                    sent += 1
                     newest = post.event_time if newest is None else max(newest, post.event_time)
                 for item in batch.dead:
-                    record = dead_letter(item.reason, item.message, item.original,
-                                         source=self.spec.source, connector=self.spec.name)
-                    futures.append(self.producer.send(self.target.dead_topic, value=record))
+                    futures.append(self.producer.send(self.target.dead_topic, value=self._dead_letter(item)))
                 if batch.checkpoint is not None:
                     checkpoint = batch.checkpoint
             self.producer.flush()
@@ -198,8 +138,8 @@ class Sink:
         if checkpoint is not None:
             self.store.save(checkpoint)
             self.metrics.checkpoints.inc()
+        self.metrics.posts.inc(sent)
         for batch in batches:
-            self.metrics.posts.inc(len(batch.posts))
             for item in batch.dead:
                 self.metrics.dead_letter(item.reason)
         if newest is not None:
@@ -239,32 +179,9 @@ async def _sink_loop(queue: asyncio.Queue[Batch | None], sink: Sink, metrics: Co
                 batch.done.set_result(None)
 
 
-def build_connector(spec: ConnectorSpec, environ: Mapping[str, str]) -> Connector:
-    """The connector object for a spec (imports only the module it needs)."""
-    if spec.type == "http_ingest":
-        from connectors.http_ingest import HttpIngestConnector
-        return HttpIngestConnector(spec, environ)
-    if spec.type == "rss":
-        from connectors.rss import RssConnector
-        return RssConnector(spec)
-    if spec.type == "weibo":
-        from connectors.weibo import WeiboConnector
-        return WeiboConnector(spec, environ)
-    if spec.type == "mastodon":
-        from connectors.mastodon import MastodonConnector
-        return MastodonConnector(spec, environ)
-    if spec.type == "csv":
-        from connectors.csv_source import CsvConnector
-        return CsvConnector(spec)
-    if spec.type == "jsonl":
-        from connectors.csv_source import JsonlConnector
-        return JsonlConnector(spec)
-    raise ValueError(f"unknown connector type {spec.type!r}")
-
-
-async def run_connector(spec: ConnectorSpec, config: ConnectorsConfig, target: KafkaTarget, *,
+async def run_connector(spec: ConnectorSpec[object], config: ConnectorsConfig, target: KafkaTarget, *,
                         stop: asyncio.Event | None = None, environ: Mapping[str, str] | None = None,
-                        producer: Any = None, on_started: Callable[[Connector], Awaitable[None] | None] | None = None,
+                        producer: KafkaProducer | None = None, on_started: Callable[[Connector], Awaitable[None] | None] | None = None,
                         shutdown_grace: float = 10.0, gate: Gate | None = None) -> None:
     """Run one connector until it finishes (file connectors) or ``stop`` is set.
 
@@ -280,7 +197,7 @@ async def run_connector(spec: ConnectorSpec, config: ConnectorsConfig, target: K
     store = StateStore(config.state_dir, spec.name, spec.type)
     store.lock()
     own_producer = producer is None
-    tasks: list[asyncio.Task[Any]] = []
+    tasks: list[asyncio.Task[object]] = []
     try:
         state = store.load()
         await asyncio.to_thread(ensure_topics, target.bootstrap,

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -27,15 +29,44 @@ import httpx
 
 from connectors._http import FetchError, PoliteClient, Stopping
 from connectors._policy import RecentIds
-from connectors.config import ConnectorSpec, WeiboOptions, require_secret
-from connectors.runtime import Batch, Context, DeadItem, json_bytes, map_item
+from connectors.base import Batch, Context, DeadItem, json_bytes, map_item
+from connectors.spec import ConnectorSpec, http_url, require_secret, string_list
 from streams.gate import Gate
 from streams.models import Post, RecordError
+from streams.settings import ConfigError, join, option
 
 log = logging.getLogger(__name__)
 
 RATE_LIMIT_CODES = frozenset({10022, 10023, 10024})
 WEIBO_TIME = "%a %b %d %H:%M:%S %z %Y"  # "Tue May 31 17:46:55 +0800 2011"
+
+
+def _uids(value: Any, where: str, context: Mapping[str, Any]) -> tuple[str, ...]:
+    users = string_list(value, where)
+    for i, uid in enumerate(users):
+        if not uid.isdigit():
+            raise ConfigError(join(where, i), f"expected a numeric Weibo uid, got {uid!r}")
+    return users
+
+
+def _api_root(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    return http_url("https://api.weibo.com" if value is None else value, where, context)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeiboOptions:
+    token_env: str = option(env_name=True, required=True, help="variable holding the OAuth2 access token")
+    base_url: str = option("https://api.weibo.com", parse=_api_root, help="API root")
+    keywords: tuple[str, ...] = option((), help="search/topics.json queries")
+    users: tuple[str, ...] = option((), parse=_uids, help="statuses/user_timeline.json uids")
+    interval: float = option(60.0, duration=True, minimum=0.05, help="time between polls")
+    count: int = option(50, minimum=1, maximum=200, help="statuses per page")
+    max_pages: int = option(5, minimum=1, maximum=100, help="pages per query and poll")
+    dedup_window: int = option(20_000, minimum=1, help="status ids remembered across queries")
+
+    def check(self, path: str) -> None:
+        if not self.keywords and not self.users:
+            raise ConfigError(join(path, "keywords"), "list at least one keyword (or a user in users)")
 
 
 def classify_weibo(response: httpx.Response) -> str | None:
@@ -127,9 +158,9 @@ def select_new(statuses: list[Any], since: int) -> tuple[list[tuple[int, Any]], 
 
 
 class WeiboConnector:
-    def __init__(self, spec: ConnectorSpec, environ: Any) -> None:
+    def __init__(self, spec: ConnectorSpec[WeiboOptions], environ: Mapping[str, str]) -> None:
         self.spec = spec
-        self.options: WeiboOptions = spec.options
+        self.options = spec.options
         self._token = require_secret(spec, "token_env", environ)
 
     def queries(self) -> list[tuple[str, str, dict[str, str]]]:

@@ -46,6 +46,7 @@ from streams.brands import BrandMatcher
 from streams.config import PipelineConfig, load_config, parse_config
 from streams.gate import Gate, InputRules, Rejection
 from streams.models import AlertEvent, Bucket, Mention, Post
+from streams.readers import ReaderError, file_reader, read_all
 from streams.scenario import NEGATIVE_ALERT, NO_NEGATIVE_ALERT, labels_path, load_labels
 from streams.scoring import PostScorer
 from streams.settings import ConfigError
@@ -183,10 +184,16 @@ def history_gate(rules: InputRules | None = None) -> Gate:
     return Gate(replace(rules or InputRules(), max_age=0.0))
 
 
-def read_posts(path: str | Path, gate: Gate | None = None) -> PostFile:
-    """Parse a JSONL file with the stream's input gate; bad lines are kept as reasons."""
-    admit = (gate or history_gate()).admit
+def read_posts(path: str | Path, gate: Gate | None = None, fmt: str | None = None) -> PostFile:
+    """Parse a JSONL file with the stream's input gate; bad lines are kept as reasons.
+
+    Crawler files (MediaCrawler, weibo-search, weibo-crawler, CSV/JSON) and
+    folders of them are read by ``streams.readers`` (``fmt``, or told apart
+    per file), with the same gate."""
     file = Path(path)
+    if fmt not in (None, "jsonl") or file.is_dir() or file.suffix.lower() not in (".jsonl", ".ndjson", ""):
+        return _read_crawler_files(file, gate or history_gate(), fmt)
+    admit = (gate or history_gate()).admit
     posts: list[Post] = []
     invalid: list[InvalidLine] = []
     lines = 0
@@ -208,6 +215,24 @@ def read_posts(path: str | Path, gate: Gate | None = None) -> PostFile:
             # needs) and on a month of posts it is a fifth of the memory.
             posts.append(replace(post, raw={}) if post.raw else post)
     return PostFile(posts, invalid, lines)
+
+
+def _read_crawler_files(path: Path, gate: Gate, fmt: str | None) -> PostFile:
+    if not path.exists():
+        raise BacktestError(f"posts file not found: {path}")
+    posts: list[Post] = []
+    invalid: list[InvalidLine] = []
+    try:
+        records = list(read_all(file_reader(fmt, gate), path))
+    except ReaderError as exc:
+        raise BacktestError(str(exc)) from None
+    for record in records:
+        if isinstance(record.result, Rejection):
+            invalid.append(InvalidLine(record.position, record.result.reason, record.result.message))
+        else:
+            post = record.result
+            posts.append(replace(post, raw={}) if post.raw else post)
+    return PostFile(posts, invalid, len(records))
 
 
 def config_from_labels(labels: dict[str, Any], settings: dict[str, Any] | None = None) -> PipelineConfig:
@@ -666,7 +691,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         else:
             raise BacktestError(f"no --config given and no labels sidecar {sidecar.name} next to {posts_path.name}: "
                                 "pass --config koubei.yaml so the backtest knows which brands to track")
-        file = read_posts(posts_path, history_gate(config.input))
+        file = read_posts(posts_path, history_gate(config.input), getattr(args, "format", None))
     except (BacktestError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise  # the CLI prints configuration errors in its own format

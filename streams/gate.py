@@ -86,15 +86,21 @@ class Rejection(NamedTuple):
     message: str
 
 
-def _zone_name(value: Any, where: str, context: Mapping[str, Any]) -> str:
-    name = "Asia/Shanghai" if value is None else value
+def zone_setting(value: Any, where: str, default: str = "Asia/Shanghai") -> str:
+    """A configuration field naming a time zone (IANA name or offset); ``default`` when absent."""
+    name = default if value is None or value == "" else value
     if not isinstance(name, str):
         raise ConfigError(where, f"expected a time zone name like Asia/Shanghai or +08:00, got {name!r}")
-    try:
-        zone(name)
-    except ValueError as exc:
-        raise ConfigError(where, str(exc)) from None
+    if name:
+        try:
+            zone(name)
+        except ValueError as exc:
+            raise ConfigError(where, str(exc)) from None
     return name
+
+
+def _zone_name(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    return zone_setting(value, where)
 
 
 def _date(value: Any, where: str, context: Mapping[str, Any]) -> float:

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.config import TYPES, parse_connectors, require_secret
+from connectors.config import parse_connectors
+from connectors.registry import TYPES
+from connectors.spec import require_secret
 from streams.cli import main as koubei
 from streams.settings import ConfigError
 
@@ -111,3 +113,36 @@ def test_koubei_connect_names_a_missing_connector(tmp_path: Path, capsys: pytest
     config.write_text("brands: [{id: acme, aliases: [某品牌]}]\n" + EXAMPLE, encoding="utf-8")
     assert koubei(["connect", "twitter", "-c", str(config)]) == 2
     assert "connectors.twitter: no such connector" in capsys.readouterr().err
+
+
+def test_each_type_declares_its_options_beside_its_connector() -> None:
+    for ctype in TYPES.values():
+        assert ctype.options.__module__ == ctype.connector.__module__, ctype.name
+        assert ctype.fields and all(doc.help for doc in ctype.fields), ctype.name
+
+
+def test_connector_modules_import_each_other_without_a_cycle() -> None:
+    import ast
+
+    package = Path(__file__).resolve().parent.parent / "connectors"
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        imports = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("connectors."):
+                imports.add(node.module.split(".")[1])
+        graph[path.stem] = imports
+    state: dict[str, str] = {}
+
+    def visit(module: str, trail: list[str]) -> None:
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "open", "import cycle: " + " -> ".join([*trail, module])
+        state[module] = "open"
+        for target in graph.get(module, ()):
+            visit(target, [*trail, module])
+        state[module] = "done"
+
+    for module in graph:
+        visit(module, [])
+    assert "registry" in graph["runtime"] and "runtime" not in graph["rss"]

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.config import CsvOptions
-from connectors.csv_source import row_to_post
+from connectors.csv_source import CsvOptions, row_to_post
 from connectors.file_replay import load_records
 from connectors.runtime import run_connector
 from streams.cli import main as koubei
@@ -55,7 +54,7 @@ def test_csv_connector_resumes_at_the_next_row_and_dead_letters_bad_rows(
     path = tmp_path / "export.csv"
     path.write_text(HEADER + csv_rows([
         "1,某品牌客服太差,2026-11-03 10:00:00,小王,10,否,1",
-        "2,某品牌又出问题了,昨天,小李,很多,否,0",  # a count nobody can read is 0; a time, a reason
+        "2,某品牌又出问题了,昨天,小李,很多,否,0",
         "3,\"带逗号,的内容\",1790000000,小张,5,是,2",
         "9,没加引号,的逗号,2026-11-03 10:00:00,小王,10,否,1",
     ]), encoding="utf-8")
@@ -229,3 +228,118 @@ connectors:
 
     resent = [int(key.split(":")[1]) for key, count in Counter(keys).items() if count > 1]
     assert all(post_id >= committed for post_id in resent)
+
+
+CRAWLER_FILES = Path(__file__).resolve().parent / "crawler_files"
+NO_AGE_LIMIT = "brands: [{id: acme, name: 星河手机, aliases: [星河手机]}]\ninput: {max_age: 0}\n"
+
+
+def test_replay_dry_run_counts_valid_duplicate_and_invalid_records(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "koubei.yaml"
+    config.write_text(NO_AGE_LIMIT, encoding="utf-8")
+    # Every fixture folder at once: the same Weibo posts come from three crawlers (and weibo-crawler's
+    # post body repeats its JSON file): each repeat shares its source:id key and counts as a duplicate.
+    assert koubei(["replay", str(CRAWLER_FILES), "--dry-run", "-c", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"valid": 13, "duplicates": 6, "invalid": 0, "by_reason": {}}
+    bad = tmp_path / "export.jsonl"
+    good = json.dumps({"source": "file", "id": "a", "text": "星河手机", "created_at": "2025-11-20 10:00",
+                       "author": {"id": "u"}}, ensure_ascii=False)
+    bad.write_text("\n".join([good, good, "{oops", '{"source":"file","id":"b","text":"x","created_at":1e20,'
+                              '"author":{"id":"u"}}']) + "\n", encoding="utf-8")
+    assert koubei(["replay", str(bad), "--format", "jsonl", "--dry-run", "-c", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"valid": 1, "duplicates": 1, "invalid": 2,
+                                                   "by_reason": {"bad_time": 1, "malformed_json": 1}}
+    # A format that does not fit says so record by record; an unknown one is refused by the parser.
+    search = CRAWLER_FILES / "weibo-search"
+    assert koubei(["replay", str(search), "--format", "mediacrawler", "--dry-run", "-c", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out)["by_reason"] == {"missing_field": 3}
+    with pytest.raises(SystemExit):
+        koubei(["replay", str(search), "--format", "excel", "--dry-run"])
+
+
+def test_backtest_reads_crawler_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "koubei.yaml"
+    config.write_text(NO_AGE_LIMIT, encoding="utf-8")
+    folder = CRAWLER_FILES / "MediaCrawler"
+    assert koubei(["backtest", str(folder), "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "10 posts, 0 invalid" in out
+    # The wrong format: every record is refused with its reason, and the run says so.
+    assert koubei(["backtest", str(folder / "data/xhs/json/search_contents_2025-11-20.json"), "--format",
+                   "weibo-search", "--config", str(config)]) == 1
+    assert "line 1: missing_field: id" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_files_connector_follows_a_crawler_folder_across_restarts(
+        kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str, tmp_path: Path) -> None:
+    import shutil
+
+    from prometheus_client import REGISTRY
+
+    from streams.gate import Gate, InputRules
+    from tests.test_connectors_support import run_until
+
+    gate = Gate(InputRules(), clock=lambda: 1_763_769_600.0)  # the fixtures' day after
+    data = tmp_path / "data"
+    weibo_csv = data / "weibo/csv/search_contents_2025-11-20.csv"
+    xhs_json = data / "xhs/json/search_contents_2025-11-20.json"
+    for target_file in (weibo_csv, xhs_json):
+        target_file.parent.mkdir(parents=True)
+    shutil.copy(CRAWLER_FILES / "MediaCrawler/data/weibo/csv/search_contents_2025-11-20.csv", weibo_csv)
+    items = json.loads((CRAWLER_FILES / "MediaCrawler/data/xhs/json/search_contents_2025-11-20.json").read_text("utf-8"))
+    xhs_json.write_text(json.dumps(items[:1], ensure_ascii=False, indent=4), encoding="utf-8")
+    name = f"fi{topic_prefix}"
+    config = connectors_config({name: {"type": "files", "path": str(data), "interval": "0.05s"}}, tmp_path / "state")
+    target = kafka_target(kafka_bootstrap, broker_quirks, topic_prefix)
+
+    def keys() -> list[str]:
+        return [k for k, _, _ in posts_in(kafka_bootstrap, target.posts_topic)]
+
+    def read_bytes(file: str) -> float:
+        return REGISTRY.get_sample_value("koubei_connector_file_read_bytes", {"connector": name, "file": file}) or 0.0
+
+    async def first_run() -> None:
+        async def crawl(_: object) -> None:
+            await asyncio.sleep(0.5)
+            # The crawler appends a row, saves its JSON array with one more note, and starts a new file.
+            with weibo_csv.open("a", encoding="utf-8", newline="") as fh:
+                fh.write("5100000000000006,星河手机 屏幕闪烁,1763611200,,3,0,0,1763700000000,,,6006,用户6,m,,,星河手机\r\n")
+                fh.write("5100000000000007,坏行,明天,,,,,,,,,,,,,\r\n")
+            xhs_json.write_text(json.dumps(items, ensure_ascii=False, indent=4), encoding="utf-8")
+            kuaishou = data / "kuaishou/jsonl/search_contents_2025-11-20.jsonl"
+            kuaishou.parent.mkdir(parents=True)
+            shutil.copy(CRAWLER_FILES / "MediaCrawler/data/kuaishou/jsonl/search_contents_2025-11-20.jsonl", kuaishou)
+
+        await run_until(config.get(name), config, target, lambda: read_bytes("kuaishou/jsonl/search_contents_2025-11-20.jsonl") > 0
+                        and read_bytes("weibo/csv/search_contents_2025-11-20.csv") == weibo_csv.stat().st_size,
+                        after_start=lambda connector: _background(crawl(connector)), gate=gate)
+
+    asyncio.run(first_run())
+    first = keys()
+    assert sorted(first) == sorted(["weibo:5100000000000001", "weibo:5100000000000002", "weibo:5100000000000006",
+                                    "xhs:6740a1b2000000000201c3d4", "xhs:6740a1b2000000000201c3d5", "kuaishou:3xabc123"])
+    dead = dead_in(kafka_bootstrap, target.dead_topic)
+    assert [(d["reason"], d["source"]) for d in dead] == [("bad_time", "files")]
+    # While stopped the crawler writes on; the next start sends exactly what is new.
+    with weibo_csv.open("a", encoding="utf-8", newline="") as fh:
+        fh.write("5100000000000008,星河手机 续航差,1763614800,,1,0,0,1763700000000,,,6008,用户8,f,,,星河手机\r\n")
+    state = json.loads((tmp_path / "state" / f"{name}.json").read_text())["state"]
+    assert set(state["files"]) == {"weibo/csv/search_contents_2025-11-20.csv", "xhs/json/search_contents_2025-11-20.json",
+                                   "kuaishou/jsonl/search_contents_2025-11-20.jsonl"}
+
+    async def second_run() -> None:
+        await run_until(config.get(name), config, target, lambda: len(keys()) > len(first), gate=gate)
+
+    asyncio.run(second_run())
+    assert sorted(keys()) == sorted([*first, "weibo:5100000000000008"])  # nothing re-sent, nothing skipped
+
+
+_FILE_TASKS: set[asyncio.Task[None]] = set()
+
+
+def _background(coro: object) -> None:
+    task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    _FILE_TASKS.add(task)
+    task.add_done_callback(_FILE_TASKS.discard)

@@ -60,7 +60,7 @@ def test_ingest_accepts_json_arrays_and_ndjson_and_dead_letters_bad_records(
             await send("array", json.dumps(array).encode(), {**auth, "Content-Type": "application/json"})
             seen_in_kafka_at_202.extend(
                 k for k, _, _ in await asyncio.to_thread(posts_in, kafka_bootstrap, target.posts_topic))
-            ndjson = "\n".join([json.dumps(post(5)), "{broken", json.dumps(post(6, created_at="9999-01-01T00:00:00"))])
+            ndjson = "\n".join([json.dumps(post(5)), "{broken", json.dumps(post(6, created_at="2999-01-01T00:00:00"))])
             await send("ndjson", ndjson.encode(), {**auth, "Content-Type": "application/x-ndjson"})
             await send("too_big", b"[" + b" " * 5000 + b"]", {**auth, "Content-Type": "application/json"})
             await send("too_many", json.dumps([post(i) for i in range(10, 16)]).encode(), auth)

@@ -22,9 +22,11 @@ from prometheus_client import REGISTRY
 from connectors._html import html_to_text
 from connectors._policy import Backoff, RecentIds, TokenBucket, parse_retry_after
 from connectors._state import StateError, StateStore
-from connectors.config import ConnectorsConfig, ConnectorSpec, parse_connectors
+from connectors.config import ConnectorsConfig, parse_connectors
 from connectors.mastodon import SseParser
 from connectors.runtime import KafkaTarget, run_connector
+from connectors.spec import ConnectorSpec
+from streams.gate import Gate
 from streams.kafka import BrokerQuirks, read_topic
 
 # ---------------------------------------------------------------- helpers
@@ -51,13 +53,14 @@ def dead_in(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in read_topic(bootstrap, topic, timeout=3.0)]
 
 
-async def run_until(spec: ConnectorSpec, config: ConnectorsConfig, target: KafkaTarget,
+async def run_until(spec: ConnectorSpec[object], config: ConnectorsConfig, target: KafkaTarget,
                     done: Callable[[], bool], *, environ: Mapping[str, str] | None = None,
-                    timeout: float = 30.0, after_start: Callable[[Any], Awaitable[None] | None] | None = None) -> None:
+                    timeout: float = 30.0, after_start: Callable[[Any], Awaitable[None] | None] | None = None,
+                    gate: Gate | None = None) -> None:
     """Run a connector until ``done()`` holds, then stop it the way SIGTERM does."""
     stop = asyncio.Event()
     task = asyncio.create_task(run_connector(spec, config, target, stop=stop, environ=environ or {},
-                                             on_started=after_start))
+                                             on_started=after_start, gate=gate))
     deadline = time.monotonic() + timeout
     while not done():
         if task.done():

@@ -4,31 +4,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from typing import Any
 
-from connectors.config import CSV_REQUIRED, CSV_TARGETS, TYPES, CsvOptions
-from connectors.file_replay import ReplayStats, load_records, replay
-from streams.cli.config import load_koubei_config
+from connectors._state import StateError
+from connectors.base import SourceError
+from connectors.config import common_fields
+from connectors.csv_source import CsvOptions
+from connectors.file_replay import ReplayStats, dry_run_summary, load_records, replay
+from connectors.registry import TYPES
+from connectors.runtime import KafkaTarget, SinkError, run_connector
+from streams.cli.config import KoubeiConfig, load_koubei_config
 from streams.gate import Gate
-from streams.settings import ConfigError
+from streams.kafka import bootstrap_servers, detect_quirks, ensure_topics, make_producer
+from streams.readers import FORMATS, FieldMapping, MappingError
+from streams.settings import ConfigError, FieldDoc
 
 
-def _kafka_target(args: argparse.Namespace) -> tuple[str, str, str, Gate]:
-    """(bootstrap, quirks mode, topic prefix, input gate) from --kafka or the config file."""
-    import os
-
-    from streams.kafka import bootstrap_servers
-
-    if args.config:
-        config = load_koubei_config(args.config)
+def _kafka_target(args: argparse.Namespace, config: KoubeiConfig | None) -> tuple[str, str, str]:
+    """(bootstrap, quirks mode, topic prefix) from --kafka or the config file."""
+    if config is not None:
         url = args.kafka or config.kafka.url
-        return bootstrap_servers(url), config.kafka.broker_quirks, config.kafka.topic_prefix, Gate(config.input)
+        return bootstrap_servers(url), config.kafka.broker_quirks, config.kafka.topic_prefix
     url = args.kafka or os.environ.get("KOUBEI_KAFKA_URL") or "kafka://127.0.0.1:9092"
-    return bootstrap_servers(url), "auto", "koubei", Gate()
+    return bootstrap_servers(url), "auto", "koubei"
 
 
 def _progress_line(stats: ReplayStats) -> None:
@@ -37,16 +42,26 @@ def _progress_line(stats: ReplayStats) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from streams.kafka import detect_quirks, ensure_topics, make_producer
-
-    bootstrap, quirks_mode, prefix, gate = _kafka_target(args)
-    topic = args.topic or f"{prefix}.posts"
-    csv_options, source = _csv_options(args)
+    config = load_koubei_config(args.config) if args.config else None
+    gate = Gate(config.input) if config is not None else Gate()
+    if args.default_timezone:
+        gate = Gate(replace(gate.rules, default_timezone=args.default_timezone), gate.clock)
     try:
-        records = load_records(args.file, csv_options=csv_options, source=source, gate=gate)
+        csv_options, source = _csv_options(args)
+        mapping = FieldMapping.parse(args.map) if args.map else None
+        records = load_records(args.path, fmt=args.format, mapping=mapping, source=source, csv_options=csv_options,
+                               gate=gate)
+    except MappingError as exc:
+        print(f"koubei replay: --map: {exc}", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as exc:
         print(f"koubei replay: {exc}", file=sys.stderr)
         return 2
+    if args.dry_run:
+        print(json.dumps(dry_run_summary(records), ensure_ascii=False))
+        return 0
+    bootstrap, quirks_mode, prefix = _kafka_target(args, config)
+    topic = args.topic or f"{prefix}.posts"
     quirks = detect_quirks(quirks_mode, bootstrap)
     ensure_topics(bootstrap, {topic: args.partitions})
     producer = make_producer(bootstrap, quirks)
@@ -65,50 +80,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(file=sys.stderr)
     print(f"replayed {stats.sent} of {stats.total} records to {topic} "
-          f"({stats.unreadable} unreadable lines passed through for the worker to dead-letter)")
+          f"({stats.unreadable} unreadable records passed through for the worker to dead-letter)")
     return 0 if stats.sent == stats.total else 1
 
 
-def _parse_map(text: str) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    for pair in text.split(","):
-        target, sep, column = pair.partition("=")
-        target, column = target.strip(), column.strip()
-        if not sep or not column:
-            raise ConfigError("--map", f"expected FIELD=COLUMN pairs separated by commas, got {pair!r}")
-        if target not in CSV_TARGETS:
-            raise ConfigError("--map", f"unknown Post field {target!r} (fields: {', '.join(CSV_TARGETS)})")
-        mapping[target] = column
-    for name in CSV_REQUIRED:
-        if name not in mapping:
-            raise ConfigError("--map", f"needs {name}=COLUMN (required: {', '.join(CSV_REQUIRED)})")
-    return mapping
-
-
-def _csv_options(args: argparse.Namespace) -> tuple[CsvOptions | None, str]:
-    """CSV settings from --connector (a csv connector in the config) or --map."""
-    if args.connector:
-        if not args.config:
-            raise ConfigError("--connector", "needs -c koubei.yaml")
-        spec = load_koubei_config(args.config).connectors.get(args.connector)
-        if spec.type != "csv":
-            raise ConfigError(f"connectors.{args.connector}.type", f"is {spec.type}, --connector needs a csv connector")
-        options: CsvOptions = spec.options
-        return CsvOptions(path=args.file, mapping=options.mapping, delimiter=options.delimiter,
-                          encoding=options.encoding, default_timezone=options.default_timezone,
-                          lang=options.lang), spec.source
-    if not args.map:
-        return None, "csv"
-    raw = {"path": args.file, "mapping": _parse_map(args.map), "delimiter": args.delimiter,
-           "encoding": args.encoding, "default_timezone": args.default_timezone, "lang": "zh"}
-    return TYPES["csv"].parse(raw, "replay", {}), args.source
+def _csv_options(args: argparse.Namespace) -> tuple[CsvOptions | None, str | None]:
+    """CSV settings from --connector (a csv connector in the config), and the post source."""
+    if not args.connector:
+        return None, args.source
+    if not args.config:
+        raise ConfigError("--connector", "needs -c koubei.yaml")
+    spec = load_koubei_config(args.config).connectors.get(args.connector)
+    if not isinstance(spec.options, CsvOptions):
+        raise ConfigError(f"connectors.{args.connector}.type", f"is {spec.type}, --connector needs a csv connector")
+    return replace(spec.options, path=str(args.path)), args.source or spec.source
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    from connectors._state import StateError
-    from connectors.runtime import KafkaTarget, SinkError, SourceError, run_connector
-    from streams.kafka import bootstrap_servers, detect_quirks
-
     config = load_koubei_config(args.config)
     connectors = config.connectors
     spec = connectors.get(args.name)
@@ -119,8 +107,6 @@ def cmd_connect(args: argparse.Namespace) -> int:
     target = KafkaTarget(bootstrap, quirks, config.kafka.topic_prefix, config.kafka.partitions,
                          config.kafka.replication_factor)
     if args.state_dir:
-        from dataclasses import replace
-
         connectors = replace(connectors, state_dir=args.state_dir)
     port = spec.metrics_port if args.metrics_port is None else args.metrics_port
     if port:
@@ -150,9 +136,12 @@ def cmd_connect(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_connectors(args: argparse.Namespace) -> int:
-    from connectors.config import COMMON_FIELDS
+def _print_fields(docs: tuple[FieldDoc, ...]) -> None:
+    for doc in docs:
+        print(f"    {doc.name:<18} {doc.kind:<14} default {doc.default:<22} {doc.help}")
 
+
+def cmd_connectors(args: argparse.Namespace) -> int:
     if args.config:
         configured = load_koubei_config(args.config).connectors
         print(f"Configured in {args.config} (checkpoints in {configured.state_dir}):")
@@ -163,12 +152,11 @@ def cmd_connectors(args: argparse.Namespace) -> int:
         print()
     for ctype in TYPES.values():
         print(f"{ctype.name}: {ctype.summary}")
-        for doc in ctype.fields:
-            print(f"    {doc.name:<18} {doc.kind:<14} default {doc.default:<22} {doc.help}")
+        _print_fields(ctype.fields)
         print()
-    print("Fields every connector accepts:")
-    for doc in COMMON_FIELDS:
-        print(f"    {doc.name:<18} {doc.kind:<14} default {doc.default:<22} {doc.help}")
+    print("Fields every connector accepts (rate_limit to backoff_max only where the connector calls a source: "
+          + ", ".join(t.name for t in TYPES.values() if t.polls) + "):")
+    _print_fields(common_fields())
     return 0
 
 
@@ -186,8 +174,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     ls.add_argument("-c", "--config", help="also list the connectors configured in this file")
     ls.set_defaults(func=cmd_connectors)
 
-    p = subparsers.add_parser("replay", help="replay a JSONL (or CSV) file of posts into koubei.posts in event-time order")
-    p.add_argument("file", help="JSONL file, one post per line; or CSV with --map / --connector")
+    p = subparsers.add_parser("replay", help="replay crawler files (or JSONL of posts) into koubei.posts in event-time order")
+    p.add_argument("path", help="a file, or a folder of .csv/.json/.jsonl files (e.g. MediaCrawler's data/)")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="file format; default: told apart per file (" + ", ".join(FORMATS) + ")")
+    p.add_argument("--dry-run", action="store_true",
+                   help='read and validate without sending; print {"valid", "duplicates", "invalid", "by_reason"}')
     p.add_argument("--speed", type=float, default=None,
                    help="event-time speed-up (60 = an hour per minute); default: as fast as possible")
     p.add_argument("-c", "--config", help="koubei.yaml (for the Kafka URL and topic prefix)")
@@ -195,10 +187,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--topic", help="target topic (default: <prefix>.posts)")
     p.add_argument("--partitions", type=int, default=4, help="partitions if the topic must be created")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
-    p.add_argument("--map", help="CSV column mapping FIELD=COLUMN,... (needs id, text, created_at)")
+    p.add_argument("--map", help="field mapping for csv/json/jsonl records: FIELD=COLUMN,... (needs id, text, "
+                                 "created_at; text=title+desc joins; user.name reads nested JSON)")
     p.add_argument("--connector", help="take the CSV mapping from this csv connector in -c CONFIG")
-    p.add_argument("--source", default="csv", help="Post.source for CSV rows (default csv)")
-    p.add_argument("--delimiter", default=",", help="CSV column separator")
-    p.add_argument("--encoding", default="utf-8", help="CSV file encoding (e.g. gb18030)")
-    p.add_argument("--default-timezone", default="", help="offset for CSV times without one, e.g. +08:00")
+    p.add_argument("--source", default=None, help="Post.source (default: the crawler's platform, file for mapped records)")
+    p.add_argument("--default-timezone", default="",
+                   help="zone of times without an offset (default: input.default_timezone, Asia/Shanghai)")
     p.set_defaults(func=cmd_replay)

@@ -16,6 +16,8 @@ import argparse
 import sys
 from typing import Any
 
+from streams.readers import FORMATS
+
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
@@ -23,7 +25,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="replay history through the detector (posts, or a NAB-format series)",
         description="Replay history through the spike detector: POSTS.jsonl, or --series FILE.csv --out OUT.csv.",
     )
-    parser.add_argument("posts", nargs="?", metavar="POSTS.jsonl", help="posts to score and detect offline")
+    parser.add_argument("posts", nargs="?", metavar="POSTS.jsonl",
+                        help="posts to score and detect offline: JSONL of posts, a crawler file or a folder of them")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="format of POSTS; default: told apart per file (" + ", ".join(FORMATS) + ")")
     parser.add_argument("--series", metavar="FILE.csv", help="NAB-format series timestamp,value (mentions per bucket)")
     parser.add_argument("--out", metavar="OUT.csv", help="with --series: where to write timestamp,value,anomaly_score,alert")
     parser.add_argument("--config", metavar="FILE", help="configuration file (brands, detection settings)")
