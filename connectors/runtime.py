@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors._http import Classifier, PoliteClient, pause
 from connectors._metrics import ConnectorMetrics
@@ -37,6 +37,9 @@ from streams.gate import Gate, Rejection
 from streams.kafka import BrokerQuirks, ensure_topics, make_producer
 from streams.models import Post, RecordError, dead_letter
 from streams.topics import Topics
+
+if TYPE_CHECKING:
+    from streams.config import KafkaConfig
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,8 @@ class KafkaTarget:
     topic_prefix: str = "koubei"
     partitions: int = 4
     replication_factor: int = 1
+    # The kafka section whose TLS / SASL settings the producer uses; None = PLAINTEXT.
+    security: KafkaConfig | None = None
 
     @property
     def topics(self) -> Topics:
@@ -285,10 +290,10 @@ async def run_connector(spec: ConnectorSpec, config: ConnectorsConfig, target: K
         state = store.load()
         await asyncio.to_thread(ensure_topics, target.bootstrap,
                                 target.topics.plan((topic_table.POSTS, topic_table.POSTS_DEAD)),
-                                target.replication_factor)
+                                target.replication_factor, security=target.security)
         if producer is None:
             producer = await asyncio.to_thread(make_producer, target.bootstrap, target.quirks,
-                                               client_id=f"koubei-connector-{spec.name}")
+                                               security=target.security, client_id=f"koubei-connector-{spec.name}")
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=spec.queue_size)
         ctx = Context(spec, state, queue, stop, metrics, env, gate)
         sink_task = asyncio.create_task(_sink_loop(queue, Sink(producer, target, store, spec, metrics), metrics))

@@ -13,12 +13,14 @@ from typing import Any
 from connectors.config import CSV_REQUIRED, CSV_TARGETS, TYPES, CsvOptions
 from connectors.file_replay import ReplayStats, load_records, replay
 from streams.cli.config import load_koubei_config
+from streams.config import KafkaConfig
 from streams.gate import Gate
 from streams.settings import ConfigError
 
 
-def _kafka_target(args: argparse.Namespace) -> tuple[str, str, str, Gate]:
-    """(bootstrap, quirks mode, topic prefix, input gate) from --kafka or the config file."""
+def _kafka_target(args: argparse.Namespace) -> tuple[str, str, str, Gate, KafkaConfig | None]:
+    """(bootstrap, quirks mode, topic prefix, input gate, security) from --kafka or the config file.
+    Without a config file the connection is PLAINTEXT (TLS and SASL are set in the kafka section)."""
     import os
 
     from streams.kafka import bootstrap_servers
@@ -26,9 +28,10 @@ def _kafka_target(args: argparse.Namespace) -> tuple[str, str, str, Gate]:
     if args.config:
         config = load_koubei_config(args.config)
         url = args.kafka or config.kafka.url
-        return bootstrap_servers(url), config.kafka.broker_quirks, config.kafka.topic_prefix, Gate(config.input)
+        return (bootstrap_servers(url), config.kafka.broker_quirks, config.kafka.topic_prefix, Gate(config.input),
+                config.kafka)
     url = args.kafka or os.environ.get("KOUBEI_KAFKA_URL") or "kafka://127.0.0.1:9092"
-    return bootstrap_servers(url), "auto", "koubei", Gate()
+    return bootstrap_servers(url), "auto", "koubei", Gate(), None
 
 
 def _progress_line(stats: ReplayStats) -> None:
@@ -39,7 +42,7 @@ def _progress_line(stats: ReplayStats) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     from streams.kafka import detect_quirks, ensure_topics, make_producer
 
-    bootstrap, quirks_mode, prefix, gate = _kafka_target(args)
+    bootstrap, quirks_mode, prefix, gate, security = _kafka_target(args)
     topic = args.topic or f"{prefix}.posts"
     csv_options, source = _csv_options(args)
     try:
@@ -47,9 +50,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"koubei replay: {exc}", file=sys.stderr)
         return 2
-    quirks = detect_quirks(quirks_mode, bootstrap)
-    ensure_topics(bootstrap, {topic: args.partitions})
-    producer = make_producer(bootstrap, quirks)
+    quirks = detect_quirks(quirks_mode, bootstrap, security=security)
+    ensure_topics(bootstrap, {topic: args.partitions}, security=security)
+    producer = make_producer(bootstrap, quirks, security=security)
     stop = threading.Event()
     previous: Any = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -115,9 +118,9 @@ def cmd_connect(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     bootstrap = bootstrap_servers(args.kafka or config.kafka.url)
-    quirks = detect_quirks(config.kafka.broker_quirks, bootstrap)
+    quirks = detect_quirks(config.kafka.broker_quirks, bootstrap, security=config.kafka)
     target = KafkaTarget(bootstrap, quirks, config.kafka.topic_prefix, config.kafka.partitions,
-                         config.kafka.replication_factor)
+                         config.kafka.replication_factor, security=config.kafka)
     if args.state_dir:
         from dataclasses import replace
 
