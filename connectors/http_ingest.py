@@ -13,6 +13,11 @@ retry it (re-sent posts keep their ``source:id`` key).
 Status codes: 401 without the bearer token, 413 over ``max_body_bytes`` or
 ``max_records``, 415 for a body that is not UTF-8, 400 for an empty body,
 503 with ``Retry-After`` when the queue to Kafka stays full.
+
+``GET /healthz`` answers 200 while the server runs (liveness); ``GET /readyz``
+answers 200 while a post would be queued at once and 503 while the queue to
+Kafka is full or the connector is stopping (readiness: a load balancer then
+sends crawlers to another replica instead of having them wait for a 503).
 """
 
 from __future__ import annotations
@@ -139,12 +144,21 @@ class HttpIngestConnector:
     async def handle_health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "connector": self.spec.name})
 
+    async def handle_ready(self, request: web.Request) -> web.Response:
+        ctx = self._ctx
+        if ctx is None or ctx.stop.is_set():
+            return web.json_response({"status": "stopping", "connector": self.spec.name}, status=503)
+        if ctx.queue.full():
+            return web.json_response({"status": "busy", "connector": self.spec.name}, status=503)
+        return web.json_response({"status": "ready", "connector": self.spec.name})
+
     def make_app(self) -> web.Application:
         # aiohttp enforces the size limit while reading, so a huge body is
         # refused without being buffered.
         app = web.Application(client_max_size=self.options.max_body_bytes)
         app.router.add_post("/ingest", self.handle_ingest)
         app.router.add_get("/healthz", self.handle_health)
+        app.router.add_get("/readyz", self.handle_ready)
         return app
 
     async def run(self, ctx: Context) -> None:
