@@ -64,7 +64,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from streams.cli.worker import build_worker_app
     from streams.kafka import bootstrap_servers, describe_security, detect_quirks, ensure_topics
-    from streams.metrics import BUILD_INFO
+    from streams.metrics import BUILD_INFO, publish_brand_info
 
     config = load_koubei_config(args.config)
     if args.data_dir:
@@ -83,6 +83,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams import __version__
 
     BUILD_INFO.labels(__version__).set(1)
+    publish_brand_info((brand.id, brand.name) for brand in config.brands)
     setup_prometheus_sensors(app, name_prefix="koubei_faust")
     worker = Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
