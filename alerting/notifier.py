@@ -41,7 +41,7 @@ from alerting.policy.silences import SilenceStore
 from alerting.render import Renderer
 from streams import topics as topic_table
 from streams.config import PipelineConfig
-from streams.kafka import BrokerQuirks, ensure_topics
+from streams.kafka import BrokerQuirks, aiokafka_security, ensure_topics
 from streams.models import AlertEvent, dead_letter
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ def topic_names(config: PipelineConfig) -> dict[str, str]:
 
 
 def ensure_notifier_topics(config: PipelineConfig, bootstrap: str) -> None:
-    ensure_topics(bootstrap, config.topics.plan(topic_table.NOTIFIER), config.kafka.replication_factor)
+    ensure_topics(bootstrap, config.topics.plan(topic_table.NOTIFIER), config.kafka.replication_factor,
+                  security=config.kafka)
 
 
 def producer_settings(quirks: BrokerQuirks) -> dict[str, Any]:
@@ -279,10 +280,11 @@ class Notifier:
         await asyncio.to_thread(ensure_notifier_topics, self.config, self.bootstrap)
         if self._http is None:
             self._http = httpx.AsyncClient()
+        security = aiokafka_security(self.config.kafka)
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id=f"{self.group_id}-producer",
-                                          **producer_settings(self.quirks))
+                                          **producer_settings(self.quirks), **security)
         state = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                 client_id=f"{self.group_id}-state",
+                                 client_id=f"{self.group_id}-state", **security,
                                  **({"fetch_max_wait_ms": EMBEDDED_FETCH_WAIT_MS} if self.quirks.embedded else {}))
         consumer_kwargs: dict[str, Any] = {}
         if self.quirks.embedded:
@@ -295,7 +297,7 @@ class Notifier:
             consumer_kwargs["heartbeat_interval_ms"] = int(max(1.0, self.quirks.session_timeout / 5) * 1000)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    client_id=self.group_id, **consumer_kwargs)
+                                    client_id=self.group_id, **consumer_kwargs, **security)
         consumer.subscribe([self.topics["alerts"], self.topics["retry"]], listener=_Rebalance(self, consumer))
         tasks: list[asyncio.Task[None]] = []
         await self._producer.start()

@@ -38,6 +38,11 @@ to Kafka full, or Kafka failed). A connection whose request line and
 headers do not arrive within ``header_timeout`` is closed (a client
 trickling one byte a second cannot hold a connection). Every answer closes
 the connection, so each request gets the header deadline anew.
+
+``GET /healthz`` answers 200 while the server runs (liveness); ``GET /readyz``
+answers 200 while a post would be queued at once and 503 while the queue to
+Kafka is full or the connector is stopping (readiness: a load balancer then
+sends crawlers to another replica instead of having them wait for a 503).
 """
 
 from __future__ import annotations
@@ -469,6 +474,14 @@ class HttpIngestConnector:
         self._headers_arrived(request)
         return _json(200, {"status": "ok", "connector": self.spec.name})
 
+    async def handle_ready(self, request: web.Request) -> web.Response:
+        ctx = self._ctx
+        if ctx is None or ctx.stop.is_set():
+            return web.json_response({"status": "stopping", "connector": self.spec.name}, status=503)
+        if ctx.queue.full():
+            return web.json_response({"status": "busy", "connector": self.spec.name}, status=503)
+        return web.json_response({"status": "ready", "connector": self.spec.name})
+
     def make_app(self) -> web.Application:
         # aiohttp enforces the size limit while reading, so a huge body is
         # refused without being buffered.
@@ -479,6 +492,7 @@ class HttpIngestConnector:
         app.router.add_route("POST", WEIBO_CRAWLER_PATH, self.handle_weibo_crawler)
         app.router.add_route("GET", WEIBO_CRAWLER_PATH, self.handle_weibo_crawler)
         app.router.add_get("/healthz", self.handle_health)
+        app.router.add_get("/readyz", self.handle_ready)
         return app
 
     async def run(self, ctx: Context) -> None:

@@ -42,6 +42,9 @@ from streams.topics import MAX_POST_BYTES, Topics
 if TYPE_CHECKING:
     from kafka import KafkaProducer
 
+if TYPE_CHECKING:
+    from streams.config import KafkaConfig
+
 log = logging.getLogger(__name__)
 
 # The original bytes kept in a dead letter: base64 makes them a third larger,
@@ -61,6 +64,8 @@ class KafkaTarget:
     topic_prefix: str = "koubei"
     partitions: int = 4
     replication_factor: int = 1
+    # The kafka section whose TLS / SASL settings the producer uses; None = PLAINTEXT.
+    security: KafkaConfig | None = None
 
     @property
     def topics(self) -> Topics:
@@ -202,10 +207,10 @@ async def run_connector(spec: ConnectorSpec[object], config: ConnectorsConfig, t
         state = store.load()
         await asyncio.to_thread(ensure_topics, target.bootstrap,
                                 target.topics.plan((topic_table.POSTS, topic_table.POSTS_DEAD)),
-                                target.replication_factor)
+                                target.replication_factor, security=target.security)
         if producer is None:
             producer = await asyncio.to_thread(make_producer, target.bootstrap, target.quirks,
-                                               client_id=f"koubei-connector-{spec.name}")
+                                               security=target.security, client_id=f"koubei-connector-{spec.name}")
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=spec.queue_size)
         ctx = Context(spec, state, queue, stop, metrics, env, gate)
         sink_task = asyncio.create_task(_sink_loop(queue, Sink(producer, target, store, spec, metrics), metrics))

@@ -43,7 +43,7 @@ from streams.config import PipelineConfig
 from streams.detection import create_detector
 from streams.gate import Gate, Rejection, internal_error
 from streams.health import StageHealth
-from streams.kafka import BrokerQuirks, bootstrap_servers
+from streams.kafka import BrokerQuirks, bootstrap_servers, faust_credentials
 from streams.models import AlertEvent, Bucket, Mention, Post, dead_letter
 from streams.scoring import PostScorer, mentions_for
 from streams.sentiment import ScoreResult
@@ -184,6 +184,7 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         table_standby_replicas=0,
         # Room for a dead letter of the largest record a topic accepts.
         producer_max_request_size=topics.MAX_REQUEST_BYTES,
+        broker_credentials=faust_credentials(kafka),  # TLS / SASL from the kafka section (streams/kafka.py)
         **quirks.faust_settings(),
     )
 

@@ -23,6 +23,7 @@ from streams.aggregate import LATE_POLICIES
 from streams.detection.config import DetectionConfig, parse_detection
 from streams.detection.params import SENSITIVITIES
 from streams.gate import InputRules
+from streams.kafka import SASL_MECHANISMS, SASL_PROTOCOLS, SECURITY_PROTOCOLS, TLS_PROTOCOLS
 from streams.settings import (
     ConfigError,
     get_str,
@@ -48,6 +49,33 @@ def _kafka_url(value: Any, where: str, context: Mapping[str, Any]) -> str:
     return url
 
 
+def _credential_env(value: Any, where: str, context: Mapping[str, Any]) -> str | None:
+    """The NAME of the environment variable holding a Kafka credential; the
+    variable must be set. Only the name is kept: the clients read the value
+    when they are built (streams.kafka), so it is in no config object, repr
+    or error message."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ConfigError(where, "must be the NAME of an environment variable, not the secret itself")
+    environ: Mapping[str, str] = context.get("environ", os.environ)
+    if not environ.get(value):
+        raise ConfigError(where, f"environment variable {value} is not set")
+    return value
+
+
+def _readable_file(value: Any, where: str, context: Mapping[str, Any]) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str) or not value.strip():
+        raise ConfigError(where, "expected the path of a PEM file")
+    if not os.path.isfile(value):
+        raise ConfigError(where, f"file not found: {value}")
+    if not os.access(value, os.R_OK):
+        raise ConfigError(where, f"file not readable by this user: {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class KafkaConfig:
     url: str = option(DEFAULT_KAFKA_URL, parse=_kafka_url,
@@ -59,6 +87,43 @@ class KafkaConfig:
     partitions: int = option(4, minimum=1, maximum=1024, help="partitions of every pipeline topic and table")
     replication_factor: int = option(1, minimum=1, maximum=16, help="replication of the topics Koubei creates")
     topic_prefix: str = option("koubei", help="topic names are <prefix>.posts, <prefix>.mentions, ...")
+    # Security of every client (worker, notifier, connectors, CLI), built in
+    # streams/kafka.py. Managed Kafka services usually want SASL_SSL + SCRAM.
+    security_protocol: str = option("PLAINTEXT", choices=SECURITY_PROTOCOLS, help="how clients connect")
+    sasl_mechanism: str | None = option(None, choices=SASL_MECHANISMS, help="required with SASL_PLAINTEXT/SASL_SSL")
+    sasl_username_env: str | None = option(None, parse=_credential_env, env_name=True,
+                                           help="environment variable holding the SASL user name")
+    sasl_password_env: str | None = option(None, parse=_credential_env, env_name=True,
+                                           help="environment variable holding the SASL password")
+    ssl_ca_file: str | None = option(None, parse=_readable_file,
+                                     help="PEM bundle of the CAs that sign the brokers' certificates (default: system CAs)")
+    ssl_cert_file: str | None = option(None, parse=_readable_file, help="client certificate (PEM) for mutual TLS")
+    ssl_key_file: str | None = option(None, parse=_readable_file, help="its private key (PEM)")
+    ssl_key_password_env: str | None = option(None, parse=_credential_env, env_name=True,
+                                              help="environment variable holding the key's password, if encrypted")
+    ssl_check_hostname: bool = option(True, help="check that the broker's certificate names the host connected to")
+
+    def check(self, path: str) -> None:
+        sasl = self.security_protocol in SASL_PROTOCOLS
+        tls = self.security_protocol in TLS_PROTOCOLS
+        if sasl:
+            for name in ("sasl_mechanism", "sasl_username_env", "sasl_password_env"):
+                if getattr(self, name) is None:
+                    raise ConfigError(join(path, name), f"required with security_protocol {self.security_protocol}")
+        else:
+            for name in ("sasl_mechanism", "sasl_username_env", "sasl_password_env"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(join(path, name), "only used with security_protocol SASL_PLAINTEXT or SASL_SSL "
+                                      f"(it is {self.security_protocol})")
+        if not tls:
+            for name in ("ssl_ca_file", "ssl_cert_file", "ssl_key_file", "ssl_key_password_env"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(join(path, name), "only used with security_protocol SSL or SASL_SSL "
+                                      f"(it is {self.security_protocol})")
+        if self.ssl_key_file is not None and self.ssl_cert_file is None:
+            raise ConfigError(join(path, "ssl_cert_file"), "required with ssl_key_file")
+        if self.ssl_key_password_env is not None and self.ssl_cert_file is None:
+            raise ConfigError(join(path, "ssl_cert_file"), "required with ssl_key_password_env")
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,156 @@
 defects (listed on the class). Every workaround below is applied
 ONLY when the broker is the embedded Tansu; against Apache Kafka the
 clients run with their normal settings.
+
+The security settings of every Kafka client (TLS, SASL) are built here and
+only here, from the ``kafka`` section of koubei.yaml: ``ssl_context`` for
+both libraries, ``kafka_python_security`` (CLI, connectors, tools),
+``aiokafka_security`` (the notifier) and ``faust_credentials`` (the Faust
+app). The helpers below (``make_producer``, ``read_topic``,
+``ensure_topics``, ``cluster_id``, ``detect_quirks``) take that section as
+``security=``; ``None`` means PLAINTEXT, which only the embedded broker of
+tests, demos and benchmarks uses.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from streams.settings import ConfigError
+
+if TYPE_CHECKING:
+    from faust.types.auth import CredentialsT
+
+    from streams.config import KafkaConfig
 
 log = logging.getLogger(__name__)
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+
+
+class Secret(str):
+    """A credential on its way into a client library.
+
+    The libraries need a plain ``str`` (they ``encode`` it), but they also
+    dump their configuration: kafka-python's ``KafkaAdminClient`` logs every
+    keyword it was given at DEBUG. Dicts, lists and tracebacks show their
+    items with ``repr``, so masking ``repr`` keeps the value out of those
+    lines while the string itself still works."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+def _from_env(cfg: KafkaConfig, field_name: str, environ: Mapping[str, str] | None) -> Secret:
+    """The value of the environment variable that ``kafka.<field_name>`` names.
+
+    The config loader already refused a variable that was not set; this
+    repeats the check for a process whose environment changed since, and
+    the error names the field and the variable, never a value."""
+    var = getattr(cfg, field_name)
+    env = os.environ if environ is None else environ
+    value = env.get(var) if var else None
+    if not value:
+        raise ConfigError(f"kafka.{field_name}", f"environment variable {var} is not set")
+    return Secret(value)
+
+
+def ssl_context(cfg: KafkaConfig, environ: Mapping[str, str] | None = None) -> ssl.SSLContext | None:
+    """The TLS context of every client, or None when the protocol has no TLS.
+
+    One context serves kafka-python and aiokafka alike (both accept
+    ``ssl_context``), so the CA, the client certificate and the hostname
+    check are the same for every process."""
+    if cfg.security_protocol not in TLS_PROTOCOLS:
+        return None
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cfg.ssl_ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("kafka.ssl_ca_file", f"cannot read the CA bundle {cfg.ssl_ca_file}: {exc}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # The certificate chain is always verified (CERT_REQUIRED, the default
+    # context's setting); only the name check can be switched off, for
+    # brokers reached through an address their certificate does not name.
+    context.check_hostname = cfg.ssl_check_hostname
+    if cfg.ssl_cert_file:
+        password = _from_env(cfg, "ssl_key_password_env", environ) if cfg.ssl_key_password_env else None
+        try:
+            context.load_cert_chain(cfg.ssl_cert_file, cfg.ssl_key_file or None, password=password)
+        except (OSError, ssl.SSLError) as exc:
+            # The message of a failed load names the library's reason, never the password.
+            raise ConfigError("kafka.ssl_cert_file", f"cannot load the client certificate {cfg.ssl_cert_file} "
+                              f"with key {cfg.ssl_key_file}: {type(exc).__name__}") from None
+    return context
+
+
+def _security_kwargs(cfg: KafkaConfig, environ: Mapping[str, str] | None) -> dict[str, Any]:
+    settings: dict[str, Any] = {"security_protocol": cfg.security_protocol}
+    context = ssl_context(cfg, environ)
+    if context is not None:
+        settings["ssl_context"] = context
+    if cfg.security_protocol in SASL_PROTOCOLS:
+        settings["sasl_mechanism"] = cfg.sasl_mechanism
+        settings["sasl_plain_username"] = _from_env(cfg, "sasl_username_env", environ)
+        settings["sasl_plain_password"] = _from_env(cfg, "sasl_password_env", environ)
+    return settings
+
+
+def kafka_python_security(cfg: KafkaConfig, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and
+    KafkaAdminClient (3.0: ``security_protocol``, ``ssl_context``,
+    ``sasl_mechanism``, ``sasl_plain_username``/``_password``, the last two
+    for SCRAM as well as PLAIN)."""
+    return _security_kwargs(cfg, environ)
+
+
+def aiokafka_security(cfg: KafkaConfig, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for aiokafka's AIOKafkaProducer and AIOKafkaConsumer
+    (0.14 takes the same names as kafka-python; SSL and SASL_SSL require
+    ``ssl_context``, which is always set for them)."""
+    return _security_kwargs(cfg, environ)
+
+
+def faust_credentials(cfg: KafkaConfig, environ: Mapping[str, str] | None = None) -> CredentialsT | None:
+    """``faust.App(broker_credentials=...)``; Faust turns them into the same
+    aiokafka settings for its producer, consumers and topic creation."""
+    import faust
+
+    context = ssl_context(cfg, environ)
+    if cfg.security_protocol == "SSL":
+        return faust.SSLCredentials(context)
+    if cfg.security_protocol in SASL_PROTOCOLS:
+        return faust.SASLCredentials(username=_from_env(cfg, "sasl_username_env", environ),
+                                     password=_from_env(cfg, "sasl_password_env", environ),
+                                     ssl_context=context, mechanism=cfg.sasl_mechanism)
+    return None
+
+
+def describe_security(cfg: KafkaConfig | None) -> str:
+    """What a start-up log line says about the connection (no credentials)."""
+    if cfg is None or cfg.security_protocol == "PLAINTEXT":
+        return "PLAINTEXT"
+    parts = [cfg.security_protocol]
+    if cfg.security_protocol in SASL_PROTOCOLS:
+        parts.append(str(cfg.sasl_mechanism))
+    if cfg.security_protocol in TLS_PROTOCOLS:
+        parts.append(f"CA {cfg.ssl_ca_file}" if cfg.ssl_ca_file else "system CAs")
+        if cfg.ssl_cert_file:
+            parts.append("client certificate")
+        if not cfg.ssl_check_hostname:
+            parts.append("hostname NOT checked")
+    return ", ".join(parts)
+
+
+def _client_security(security: KafkaConfig | None) -> dict[str, Any]:
+    return {} if security is None else kafka_python_security(security)
 
 # The cluster id `koubei broker` (streams.broker) gives the embedded broker,
 # by which ``detect_quirks`` recognises it.
@@ -27,7 +167,7 @@ def bootstrap_servers(url: str) -> str:
     return ",".join(hosts)
 
 
-def cluster_id(bootstrap: str, timeout: float = 10.0) -> str:
+def cluster_id(bootstrap: str, timeout: float = 10.0, *, security: KafkaConfig | None = None) -> str:
     """Ask the cluster who it is (a Metadata request)."""
     from kafka import KafkaAdminClient
 
@@ -35,6 +175,8 @@ def cluster_id(bootstrap: str, timeout: float = 10.0) -> str:
         bootstrap_servers=bootstrap,
         client_id="koubei-probe",
         request_timeout_ms=int(timeout * 1000),
+        bootstrap_timeout_ms=int(timeout * 1000),
+        **_client_security(security),
     )
     try:
         info = admin.describe_cluster()
@@ -85,14 +227,14 @@ class BrokerQuirks:
         return settings
 
 
-def detect_quirks(mode: str, bootstrap: str) -> BrokerQuirks:
+def detect_quirks(mode: str, bootstrap: str, *, security: KafkaConfig | None = None) -> BrokerQuirks:
     """``mode`` is the config's ``kafka.broker_quirks``: auto | tansu | none."""
     if mode == "tansu":
         return BrokerQuirks.for_embedded()
     if mode == "none":
         return BrokerQuirks.for_kafka()
     try:
-        cid = cluster_id(bootstrap)
+        cid = cluster_id(bootstrap, security=security)
     except Exception as exc:  # noqa: BLE001 - the worker will report the real connection error
         log.warning("could not ask the broker for its cluster id (%s); assuming Apache Kafka", exc)
         return BrokerQuirks.for_kafka()
@@ -102,7 +244,7 @@ def detect_quirks(mode: str, bootstrap: str) -> BrokerQuirks:
 
 
 def ensure_topics(bootstrap: str, plan: Mapping[str, tuple[int, Mapping[str, str]] | int],
-                  replication_factor: int = 1) -> list[str]:
+                  replication_factor: int = 1, *, security: KafkaConfig | None = None) -> list[str]:
     """Create the topics that do not exist yet; returns the names created.
 
     ``plan``: name -> (partitions, topic configs), as ``streams.topics.Topics.plan``
@@ -117,7 +259,7 @@ def ensure_topics(bootstrap: str, plan: Mapping[str, tuple[int, Mapping[str, str
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="koubei-admin")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="koubei-admin", **_client_security(security))
     try:
         existing = set(admin.list_topics())
         wanted = []
@@ -138,7 +280,8 @@ def ensure_topics(bootstrap: str, plan: Mapping[str, tuple[int, Mapping[str, str
         admin.close()
 
 
-def make_producer(bootstrap: str, quirks: BrokerQuirks, **overrides: Any) -> Any:
+def make_producer(bootstrap: str, quirks: BrokerQuirks, *, security: KafkaConfig | None = None,
+                  **overrides: Any) -> Any:
     """A kafka-python producer for tools and connectors (bytes in, bytes out)."""
     from kafka import KafkaProducer
 
@@ -150,16 +293,18 @@ def make_producer(bootstrap: str, quirks: BrokerQuirks, **overrides: Any) -> Any
         "max_request_size": 2_000_000,
     }
     settings.update(quirks.kafka_python_producer_settings())
+    settings.update(_client_security(security))
     settings.update(overrides)
     return KafkaProducer(**settings)
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list[Any]:
+def read_topic(bootstrap: str, topic: str, timeout: float = 5.0, *, security: KafkaConfig | None = None) -> list[Any]:
     """Read a whole topic from the beginning (tools and tests); no group, no commit."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=int(timeout * 1000), client_id="koubei-reader")
+                             consumer_timeout_ms=int(timeout * 1000), client_id="koubei-reader",
+                             **_client_security(security))
     try:
         parts = consumer.partitions_for_topic(topic)
         if not parts:

@@ -9,6 +9,7 @@ post id or a text.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -66,6 +67,17 @@ CLAMPED_EVENT_TIMES = Counter(
     "koubei_clamped_event_times_total", "Event-time reports beyond wall clock + input.max_future, clamped",
 )
 BUILD_INFO = Gauge("koubei_build_info", "Build information", ["version"])
+# Dashboards join on it to show 晨光乳业 instead of chenguang
+# (``* on (brand) group_left(name) koubei_brand_info``).
+BRAND_INFO = Gauge("koubei_brand_info", "1 per configured brand; the name label is its display name", ["brand", "name"])
+
+
+def publish_brand_info(brands: Iterable[tuple[str, str]]) -> None:
+    """(brand id, display name) of every configured brand; brands no longer
+    configured disappear, so a renamed brand has one name, not two."""
+    BRAND_INFO.clear()
+    for brand_id, name in brands:
+        BRAND_INFO.labels(brand_id, name).set(1)
 
 _started: set[int] = set()
 _lock = threading.Lock()

@@ -49,9 +49,14 @@ def queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield f"annotation {annotation['name']!r}", annotation["expr"]
     for variable in dashboard["templating"]["list"]:
         if variable["type"] == "query":
-            match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["definition"])
-            assert match, f"variable {variable['name']}: only label_values(metric, label) is used"
-            yield f"variable {variable['name']!r}", f"{match.group(1)}{{{match.group(2)}=\"\"}}"
+            definition = variable["definition"]
+            labels = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", definition)
+            result = re.fullmatch(r"query_result\((.+)\)", definition)
+            assert labels or result, f"variable {variable['name']}: label_values(metric, label) or query_result(expr)"
+            if labels:
+                yield f"variable {variable['name']!r}", f"{labels.group(1)}{{{labels.group(2)}=\"\"}}"
+            else:
+                yield f"variable {variable['name']!r}", result.group(1)
 
 
 def labels_of_series() -> dict[str, set[str]]:
@@ -120,20 +125,61 @@ def test_panels_use_the_datasource_variable_and_do_not_overlap(path: Path) -> No
             assert panel.get("description"), f"panel {panel['title']!r} has no description"
 
 
-def test_brand_health_has_the_brand_variable_band_annotations_and_stats() -> None:
+def grafana_regex(regex: str) -> re.Pattern[str]:
+    """A Grafana variable regex (``/.../``, JavaScript named groups) as Python's."""
+    assert regex.startswith("/") and regex.endswith("/"), regex
+    return re.compile(regex[1:-1].replace("(?<", "(?P<"))
+
+
+def test_brands_are_picked_by_name_several_at_once() -> None:
     dashboard = load(GRAFANA / "dashboards" / "brand-health.json")
-    # The notifier's alert messages link to /d/koubei-brand?var-brand=<id>.
+    # The notifier's alert messages link to /d/koubei-brand?var-brand=<id>: the value stays the id.
     assert dashboard["uid"] == "koubei-brand"
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert variables["brand"]["definition"] == "label_values(koubei_mentions_total, brand)"
+    brand = variables["brand"]
+    assert brand["multi"] is True and brand["includeAll"] is True
+    assert "koubei_brand_info" in brand["definition"] and brand["definition"].startswith("query_result(")
+    pattern = grafana_regex(brand["regex"])
+    # What Grafana's query_result gives for one series (with or without spaces after commas).
+    for line in ('{brand="chenguang",name="晨光乳业"} 1 1767225600000',
+                 '{brand="chenguang", name="晨光乳业"} 1 1767225600000'):
+        match = pattern.search(line)
+        assert match and (match.group("value"), match.group("text")) == ("chenguang", "晨光乳业")
+
+
+def test_brand_panels_follow_the_selection_and_show_names() -> None:
+    dashboard = load(GRAFANA / "dashboards" / "brand-health.json")
     every = list(panels(dashboard))
+    named = 0
     for panel in every:
         for target in panel.get("targets", []):
-            if "koubei_" in target["expr"] and "brand" in target["expr"]:
-                assert 'brand="$brand"' in target["expr"], f"{panel['title']} ignores the brand variable"
+            expr = target["expr"]
+            if re.search(r"koubei_(?!brand_info)\w*\{", expr):
+                assert 'brand=~"$brand"' in expr, f"{panel['title']} ignores the brand selection"
+            if "{{name}}" in target["legendFormat"]:
+                named += 1
+                assert "group_left(name)" in expr and "koubei_brand_info" in expr, panel["title"]
+            assert "{{brand}}" not in target["legendFormat"], f"{panel['title']}: show the name, not the id"
+    assert named >= 4
     stats = [p for p in every if p["type"] == "stat"]
     assert len(stats) >= 4
-    share = next(p for p in every if p["title"] == "Negative share vs baseline")
+    for panel in stats:
+        assert "group_left(name)" in panel["targets"][0]["expr"], f"{panel['title']}: one value per brand, named"
+    annotations = [a for a in dashboard["annotations"]["list"] if "expr" in a]
+    assert annotations and "koubei_alerts_total" in annotations[0]["expr"]
+    assert 'brand=~"$brand"' in annotations[0]["expr"] and "{{name}}" in annotations[0]["textFormat"]
+
+
+def test_each_selected_brand_gets_its_baseline_band() -> None:
+    dashboard = load(GRAFANA / "dashboards" / "brand-health.json")
+    top = dashboard["panels"]
+    [repeat_at] = [i for i, p in enumerate(top) if p["type"] == "row" and p.get("repeat") == "brand"]
+    assert "${brand:text}" in top[repeat_at]["title"]
+    # A non-collapsed row owns the panels up to the next row.
+    following = top[repeat_at + 1:]
+    end = next((i for i, p in enumerate(following) if p["type"] == "row"), len(following))
+    repeated = following[:end]
+    share = next(p for p in repeated if p["title"].startswith("Negative share vs baseline"))
     exprs = " ".join(t["expr"] for t in share["targets"])
     assert "koubei_negative_share_ratio" in exprs and "koubei_negative_share_baseline_ratio" in exprs
     band = [o for o in share["fieldConfig"]["overrides"]
@@ -143,11 +189,54 @@ def test_brand_health_has_the_brand_variable_band_annotations_and_stats() -> Non
     for o in band:
         assert o["matcher"]["options"] in legends
         assert next(p["value"] for p in o["properties"] if p["id"] == "custom.fillBelowTo") in legends
-    annotations = [a for a in dashboard["annotations"]["list"] if "expr" in a]
-    assert annotations and "koubei_alerts_total" in annotations[0]["expr"]
-    assert 'brand="$brand"' in annotations[0]["expr"]
-    volume = next(p for p in every if p["type"] == "timeseries" and p["title"].startswith("Volume"))
+    assert any(p["title"].startswith("Detector score") for p in repeated)
+    volume = next(p for p in top if p["type"] == "timeseries" and p["title"].startswith("Volume"))
     assert "koubei_mentions_total" in volume["targets"][0]["expr"]
+
+
+def test_the_dashboards_link_to_each_other() -> None:
+    brand = load(GRAFANA / "dashboards" / "brand-health.json")
+    pipeline = load(GRAFANA / "dashboards" / "pipeline-health.json")
+    for source, other in ((brand, pipeline), (pipeline, brand)):
+        reaching = [link for link in source["links"]
+                    if (link["type"] == "dashboards" and set(link["tags"]) <= set(other["tags"]))
+                    or (link["type"] == "link" and f"/d/{other['uid']}" in link.get("url", ""))]
+        assert reaching, f"{source['title']} has no link to {other['title']}"
+        assert all(link["keepTime"] for link in reaching), "keep the time range when switching"
+
+
+def test_the_name_join_evaluates_as_intended(tmp_path: Path) -> None:
+    """promtool evaluates a panel's query on series like two workers export:
+    one result per selected brand, carrying the brand's name."""
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not on PATH (Debian package prometheus; deploy/tools/ensure-prometheus-tools.sh)")
+    dashboard = load(GRAFANA / "dashboards" / "brand-health.json")
+    stat = next(p for p in panels(dashboard) if p["title"] == "Mentions, last hour")
+    # How Grafana substitutes a multi-value selection into a regex matcher.
+    expr = stat["targets"][0]["expr"].replace("$brand", "(chenguang|xinghe)")
+    series = []
+    for worker in ("w1", "w2"):
+        for brand, name in (("chenguang", "晨光乳业"), ("xinghe", "星河手机"), ("yunfan", "云帆")):
+            series.append({"series": f'koubei_brand_info{{brand="{brand}",name="{name}",instance="{worker}"}}',
+                           "values": "1x120"})
+    series += [{"series": 'koubei_mentions_total{brand="chenguang",instance="w1"}', "values": "0+10x120"},
+               {"series": 'koubei_mentions_total{brand="chenguang",instance="w2"}', "values": "0+5x120"},
+               {"series": 'koubei_mentions_total{brand="xinghe",instance="w1"}', "values": "0+1x120"},
+               {"series": 'koubei_mentions_total{brand="yunfan",instance="w2"}', "values": "0+7x120"}]
+    test = {"rule_files": [], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": series,
+        "promql_expr_test": [{"expr": expr, "eval_time": "2h", "exp_samples": [
+            {"labels": '{brand="chenguang",name="晨光乳业"}', "value": 900},
+            {"labels": '{brand="xinghe",name="星河手机"}', "value": 60},
+        ]}]}]}
+    path = tmp_path / "join.test.yml"
+    path.write_text(yaml.safe_dump(test, allow_unicode=True), encoding="utf-8")
+    result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_pipeline_health_covers_stages_lag_latency_and_failures() -> None:
@@ -183,3 +272,22 @@ def test_provisioning_points_at_the_dashboards_and_prometheus() -> None:
     volumes = compose["services"]["grafana"]["volumes"]
     assert any(v.startswith("./grafana/dashboards:/var/lib/grafana/dashboards/koubei") for v in volumes)
     assert any(v.startswith("./grafana/provisioning:/etc/grafana/provisioning") for v in volumes)
+
+
+def test_brand_info_publishes_the_configured_names() -> None:
+    from prometheus_client import REGISTRY
+
+    from streams.metrics import BRAND_INFO, publish_brand_info
+
+    def published() -> dict[tuple[str, str], float]:
+        return {(s.labels["brand"], s.labels["name"]): s.value
+                for family in REGISTRY.collect() if family.name == "koubei_brand_info" for s in family.samples}
+
+    try:
+        publish_brand_info([("chenguang", "晨光乳业"), ("xinghe", "星河手机")])
+        assert published() == {("chenguang", "晨光乳业"): 1.0, ("xinghe", "星河手机"): 1.0}
+        # A renamed or removed brand leaves no stale series behind.
+        publish_brand_info([("chenguang", "晨光")])
+        assert published() == {("chenguang", "晨光"): 1.0}
+    finally:
+        BRAND_INFO.clear()

@@ -173,6 +173,8 @@ def test_metrics_report_what_was_replayed(uninterrupted: Any) -> None:
         assert metric_sum(samples, "koubei_dead_letters_total", reason=reason) == count, reason
     assert metric_sum(samples, "koubei_record_failures_total") == 0
     assert metric_sum(samples, "koubei_stage_up") == 3
+    # Dashboards show names through it (deploy/grafana).
+    assert samples.get('koubei_brand_info{brand="xinghe",name="星河手机"}') == 1
 
 
 def test_the_worker_stays_ready_through_hostile_records(uninterrupted: Any) -> None:

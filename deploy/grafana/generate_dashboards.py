@@ -63,7 +63,7 @@ def refs(exprs: list[tuple[str, str]], instant: bool = False) -> list[dict[str, 
 
 
 def stat(title: str, expr: str, unit: str, description: str, thresholds: list[tuple[float | None, str]] | None = None,
-         decimals: int | None = None) -> dict[str, Any]:
+         decimals: int | None = None, legend: str = "") -> dict[str, Any]:
     steps = [{"color": color, "value": value} for value, color in (thresholds or [(None, "green")])]
     defaults: dict[str, Any] = {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps},
                                 "color": {"mode": "thresholds"}}
@@ -71,7 +71,7 @@ def stat(title: str, expr: str, unit: str, description: str, thresholds: list[tu
         defaults["decimals"] = decimals
     return {
         "type": "stat", "title": title, "description": description, "datasource": DATASOURCE,
-        "targets": refs([(expr, "")], instant=True),
+        "targets": refs([(expr, legend)], instant=True),
         "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                     "colorMode": "background", "graphMode": "none", "textMode": "value", "justifyMode": "center",
@@ -101,16 +101,48 @@ def override(name: str, **properties: Any) -> dict[str, Any]:
             "properties": [{"id": key.replace("__", "."), "value": value} for key, value in properties.items()]}
 
 
+def override_regex(pattern: str, **properties: Any) -> dict[str, Any]:
+    return {"matcher": {"id": "byRegexp", "options": pattern},
+            "properties": [{"id": key.replace("__", "."), "value": value} for key, value in properties.items()]}
+
+
+# Every worker publishes koubei_brand_info{brand, name} = 1 per configured
+# brand (streams/metrics.py); max by () folds the workers' copies into one.
+BRAND_NAMES = "max by (brand, name) (koubei_brand_info)"
+
+
+def named(expr: str) -> str:
+    """A per-brand expression (its result has a ``brand`` label) with the
+    brand's display name added as ``name``, for legends."""
+    return f"{expr} * on (brand) group_left(name) {BRAND_NAMES}"
+
+
 def datasource_variable() -> dict[str, Any]:
     return {"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus",
             "current": {}, "hide": 0, "refresh": 1, "regex": "", "options": []}
 
 
-def query_variable(name: str, label: str, query: str, multi: bool = False) -> dict[str, Any]:
+def query_variable(name: str, label: str, query: str, multi: bool = False, regex: str = "") -> dict[str, Any]:
     return {"name": name, "label": label, "type": "query", "datasource": DATASOURCE,
             "definition": query, "query": {"query": query, "refId": f"{name}-var"},
             "refresh": 2, "sort": 1, "multi": multi, "includeAll": multi, "current": {}, "hide": 0,
-            "options": [], "regex": ""}
+            "options": [], "regex": regex}
+
+
+def brand_variable() -> dict[str, Any]:
+    """Brands picked by name, several at once; the value stays the brand id
+    (the notifier's links pass ``var-brand=<id>``). Grafana's named capture
+    groups turn each ``{brand="chenguang",name="晨光乳业"} 1 <ts>`` result
+    into text 晨光乳业, value chenguang."""
+    return query_variable("brand", "Brand", f"query_result({BRAND_NAMES})", multi=True,
+                          regex='/brand="(?<value>[^"]+)".*name="(?<text>[^"]+)"/')
+
+
+def links_to_other_dashboards() -> list[dict[str, Any]]:
+    """Both dashboards carry the tag: each links to the other, keeping the
+    time range and the variables (the brand selection survives the trip)."""
+    return [{"type": "dashboards", "tags": ["koubei-sentinel"], "asDropdown": False, "includeVars": True,
+             "keepTime": True, "targetBlank": False, "title": "Koubei Sentinel", "icon": "external link"}]
 
 
 def dashboard(uid: str, title: str, description: str, panels: list[dict[str, Any]],
@@ -123,19 +155,22 @@ def dashboard(uid: str, title: str, description: str, panels: list[dict[str, Any
         "refresh": "30s", "time": {"from": time_from, "to": "now"}, "timepicker": {},
         "templating": {"list": variables},
         "annotations": {"list": [builtin, *annotations]},
-        "links": [], "panels": panels,
+        "links": links_to_other_dashboards(), "panels": panels,
     }
 
 
 # ---- Brand health -------------------------------------------------------------
 
 def brand_health() -> dict[str, Any]:
-    b = 'brand="$brand"'
+    b = 'brand=~"$brand"'
     layout = Layout()
     panels: list[dict[str, Any]] = []
 
     def add(panel: dict[str, Any], w: int, h: int) -> None:
         panels.append(layout.place(panel, w, h))
+
+    def per_brand(expr: str) -> str:
+        return named(f"sum by (brand) ({expr})")
 
     baseline = f"max(koubei_negative_share_baseline_ratio{{{b}}})"
     bucket_n = f"clamp_min(max(koubei_bucket_mentions{{{b}}}), 1)"
@@ -143,36 +178,35 @@ def brand_health() -> dict[str, Any]:
     # binomial spread around the baseline for the last bucket's volume.
     spread = f"2 * sqrt({baseline} * (1 - {baseline}) / {bucket_n})"
 
-    panels.append(layout.row("$brand at a glance"))
-    add(stat("Mentions, last hour", f"sum(increase(koubei_mentions_total{{{b}}}[1h]))", "short",
-             "Scored mentions of the brand in the last hour.", decimals=0), 4, 4)
-    add(stat("Negative, last hour", f"sum(increase(koubei_negative_mentions_total{{{b}}}[1h]))", "short",
-             "Mentions scored negative in the last hour.", decimals=0), 4, 4)
-    add(stat("Negative share (last bucket)", f"max(koubei_negative_share_ratio{{{b}}})", "percentunit",
-             "Negative share of the last closed bucket.",
-             [(None, "green"), (0.25, "orange"), (0.4, "red")], decimals=1), 4, 4)
-    add(stat("Baseline share", baseline, "percentunit",
-             "What the detector has learned is normal for this brand.", decimals=1), 4, 4)
-    add(stat("Detector score", f"max(koubei_detector_score{{{b}}})", "none",
-             "The detector's current statistic for the brand's main signal (higher = more unusual).",
-             [(None, "green"), (3, "orange"), (5, "red")], decimals=2), 4, 4)
-    add(stat("Alerts firing", f"sum(koubei_alerts_firing{{{b}}})", "none",
-             "Brand alerts open now (firing and not yet resolved).", [(None, "green"), (1, "red")], decimals=0), 4, 4)
+    panels.append(layout.row("At a glance: ${brand:text}"))
+    add(stat("Mentions, last hour", per_brand(f"increase(koubei_mentions_total{{{b}}}[1h])"), "short",
+             "Scored mentions of each selected brand in the last hour.", decimals=0, legend="{{name}}"), 6, 5)
+    add(stat("Negative, last hour", per_brand(f"increase(koubei_negative_mentions_total{{{b}}}[1h])"), "short",
+             "Mentions scored negative in the last hour.", decimals=0, legend="{{name}}"), 6, 5)
+    add(stat("Negative share (last bucket)", named(f"max by (brand) (koubei_negative_share_ratio{{{b}}})"),
+             "percentunit", "Negative share of each brand's last closed bucket.",
+             [(None, "green"), (0.25, "orange"), (0.4, "red")], decimals=1, legend="{{name}}"), 6, 5)
+    add(stat("Alerts firing", per_brand(f"koubei_alerts_firing{{{b}}}"), "none",
+             "Brand alerts open now (firing and not yet resolved).", [(None, "green"), (1, "red")], decimals=0, legend="{{name}}"), 6, 5)
 
     panels.append(layout.row("Volume and sentiment"))
     add(timeseries("Volume (mentions per minute)", [
-        (f"sum(rate(koubei_mentions_total{{{b}}}[$__rate_interval])) * 60", "all mentions"),
-        (f"sum(rate(koubei_negative_mentions_total{{{b}}}[$__rate_interval])) * 60", "negative"),
-    ], "short", "Scored mentions per minute, and how many of them are negative.",
-        overrides=[override("negative", color={"mode": "fixed", "fixedColor": "red"})]), 12, 9)
-    add(timeseries("Mentions per closed bucket", [
-        (f"max(koubei_bucket_mentions{{{b}}})", "mentions"),
-        (f"max(koubei_bucket_negative_mentions{{{b}}})", "negative"),
-    ], "short", "Counts of the last closed bucket (what the detector saw).",
-        overrides=[override("negative", color={"mode": "fixed", "fixedColor": "red"})]), 12, 9)
-    add(timeseries("Negative share vs baseline", [
+        (per_brand(f"rate(koubei_mentions_total{{{b}}}[$__rate_interval])") + " * 60", "{{name}}"),
+        (per_brand(f"rate(koubei_negative_mentions_total{{{b}}}[$__rate_interval])") + " * 60", "{{name}} negative"),
+    ], "short", "Scored mentions per minute for each selected brand, and how many of them are negative.",
+        overrides=[override_regex(".* negative$", custom__lineStyle={"fill": "dash"})]), 12, 9)
+    add(timeseries("Negative share (15 min)", [
+        (named(f"max by (brand) (brand:koubei_negative_share:ratio_rate15m{{{b}}})"), "{{name}}"),
+    ], "percentunit", "Share of negative mentions over the last 15 minutes, one line per brand, to compare them.",
+        fill=0), 12, 9)
+
+    # One row per selected brand: its own baseline band and detector.
+    detail = layout.row("${brand:text}")
+    detail["repeat"] = "brand"
+    panels.append(detail)
+    add(timeseries("Negative share vs baseline: ${brand:text}", [
         (f"max(koubei_negative_share_ratio{{{b}}})", "negative share (bucket)"),
-        (f"brand:koubei_negative_share:ratio_rate15m{{{b}}}", "negative share (15 min)"),
+        (f"max(brand:koubei_negative_share:ratio_rate15m{{{b}}})", "negative share (15 min)"),
         (baseline, "baseline"),
         (f"{baseline} + {spread}", "normal range (upper)"),
         (f"clamp_min({baseline} - {spread}, 0)", "normal range (lower)"),
@@ -188,25 +222,31 @@ def brand_health() -> dict[str, Any]:
                      custom__fillBelowTo="normal range (lower)", custom__fillOpacity=15),
             override("normal range (lower)", color={"mode": "fixed", "fixedColor": "blue"}, custom__lineWidth=0,
                      custom__fillOpacity=0),
-        ], fill=0), 24, 10)
-
-    panels.append(layout.row("Detection"))
-    add(timeseries("Detector score", [(f"max(koubei_detector_score{{{b}}})", "score")], "none",
-                   "The detector's test statistic after each bucket.", fill=0, min_value=None), 12, 8)
-    add(timeseries("Alert events", [
+        ], fill=0), 12, 9)
+    add(timeseries("Mentions per closed bucket: ${brand:text}", [
+        (f"max(koubei_bucket_mentions{{{b}}})", "mentions"),
+        (f"max(koubei_bucket_negative_mentions{{{b}}})", "negative"),
+    ], "short", "Counts of the last closed bucket (what the detector saw).",
+        overrides=[override("negative", color={"mode": "fixed", "fixedColor": "red"})]), 12, 9)
+    add(timeseries("Detector score: ${brand:text}", [
+        (f"max(koubei_detector_score{{{b}}})", "score"),
+        (baseline, "baseline share"),
+    ], "none", "The detector's statistic for the brand's main signal after each bucket (higher = more unusual), "
+       "and the baseline share it has learned.", fill=0, min_value=None), 12, 8)
+    add(timeseries("Alert events: ${brand:text}", [
         (f"sum by (severity, state) (increase(koubei_alerts_total{{{b}}}[$__rate_interval]))", "{{severity}} {{state}}"),
         (f"sum(koubei_alerts_firing{{{b}}})", "open alerts"),
     ], "short", "Alert events emitted (firing/resolved by severity) and alerts open.", fill=0), 12, 8)
 
     annotations = [{
         "name": "Brand alerts", "datasource": DATASOURCE, "enable": True, "hide": False, "iconColor": "red",
-        "expr": f"sum by (brand, severity, state) (increase(koubei_alerts_total{{{b}}}[2m])) > 0",
-        "step": "60s", "titleFormat": "{{severity}} alert {{state}}", "textFormat": "brand {{brand}}",
-        "tagKeys": "brand,severity,state", "useValueForTime": False,
+        "expr": named(f"sum by (brand, severity, state) (increase(koubei_alerts_total{{{b}}}[2m]))") + " > 0",
+        "step": "60s", "titleFormat": "{{severity}} alert {{state}}", "textFormat": "{{name}}",
+        "tagKeys": "name,severity,state", "useValueForTime": False,
     }]
-    variables = [datasource_variable(), query_variable("brand", "Brand", "label_values(koubei_mentions_total, brand)")]
+    variables = [datasource_variable(), brand_variable()]
     return dashboard("koubei-brand", "Koubei Sentinel: Brand health",
-                     "Per-brand volume, negative share against its baseline, and alerts.",
+                     "Per-brand volume, negative share against its baseline, and alerts; pick brands by name.",
                      panels, variables, annotations, "now-6h")
 
 
@@ -309,7 +349,7 @@ def pipeline_health() -> dict[str, Any]:
         (f"sum by (connector, kind) (rate(koubei_connector_errors_total[{rate}]))", "{{connector}} {{kind}}"),
     ], "ops", "Errors talking to the sources (rate limits, 5xx, timeouts).", stack=True), 8, 8)
     add(timeseries("Late and duplicate records", [
-        (f"sum by (brand) (rate(koubei_late_mentions_total[{rate}]))", "late {{brand}}"),
+        (named(f"sum by (brand) (rate(koubei_late_mentions_total[{rate}]))"), "late {{name}}"),
         (f"sum by (stage) (rate(koubei_duplicate_records_total[{rate}]))", "duplicate ({{stage}})"),
         (f"sum(rate(koubei_faust_total_error_messages_sent_total[{rate}]))", "Kafka produce errors"),
     ], "ops", "Mentions too late for their bucket, re-delivered records skipped, and produce errors.",

@@ -81,7 +81,7 @@ def _kafka(config: KoubeiConfig) -> tuple[str, BrokerQuirks]:
     from streams.kafka import bootstrap_servers, detect_quirks
 
     bootstrap = bootstrap_servers(config.kafka.url)
-    return bootstrap, detect_quirks(config.kafka.broker_quirks, bootstrap)
+    return bootstrap, detect_quirks(config.kafka.broker_quirks, bootstrap, security=config.kafka)
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
@@ -113,7 +113,7 @@ def _silence_store(config: KoubeiConfig, bootstrap: str) -> SilenceStore:
 
     ensure_notifier_topics(config, bootstrap)
     store = SilenceStore()
-    for record in read_topic(bootstrap, topic_names(config)["silences"]):
+    for record in read_topic(bootstrap, topic_names(config)["silences"], security=config.kafka):
         store.apply_record(record.value)
     return store
 
@@ -122,7 +122,7 @@ def _publish(config: KoubeiConfig, bootstrap: str, quirks: BrokerQuirks, silence
     from alerting.notifier import topic_names
     from streams.kafka import make_producer
 
-    producer = make_producer(bootstrap, quirks)
+    producer = make_producer(bootstrap, quirks, security=config.kafka)
     try:
         producer.send(topic_names(config)["silences"], key=silence.id.encode(), value=silence.to_json()).get(timeout=30)
     finally:

@@ -21,19 +21,22 @@ from connectors.file_replay import ReplayStats, dry_run_summary, load_records, r
 from connectors.registry import TYPES
 from connectors.runtime import KafkaTarget, SinkError, run_connector
 from streams.cli.config import KoubeiConfig, load_koubei_config
+from streams.config import KafkaConfig
 from streams.gate import Gate
 from streams.kafka import bootstrap_servers, detect_quirks, ensure_topics, make_producer
 from streams.readers import FORMATS, FieldMapping, MappingError
 from streams.settings import ConfigError, FieldDoc
 
 
-def _kafka_target(args: argparse.Namespace, config: KoubeiConfig | None) -> tuple[str, str, str]:
-    """(bootstrap, quirks mode, topic prefix) from --kafka or the config file."""
+def _kafka_target(args: argparse.Namespace,
+                  config: KoubeiConfig | None) -> tuple[str, str, str, KafkaConfig | None]:
+    """(bootstrap, quirks mode, topic prefix, security) from --kafka or the config file.
+    Without a config file the connection is PLAINTEXT (TLS and SASL are set in the kafka section)."""
     if config is not None:
         url = args.kafka or config.kafka.url
-        return bootstrap_servers(url), config.kafka.broker_quirks, config.kafka.topic_prefix
+        return bootstrap_servers(url), config.kafka.broker_quirks, config.kafka.topic_prefix, config.kafka
     url = args.kafka or os.environ.get("KOUBEI_KAFKA_URL") or "kafka://127.0.0.1:9092"
-    return bootstrap_servers(url), "auto", "koubei"
+    return bootstrap_servers(url), "auto", "koubei", None
 
 
 def _progress_line(stats: ReplayStats) -> None:
@@ -60,11 +63,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(dry_run_summary(records), ensure_ascii=False))
         return 0
-    bootstrap, quirks_mode, prefix = _kafka_target(args, config)
+    bootstrap, quirks_mode, prefix, security = _kafka_target(args, config)
     topic = args.topic or f"{prefix}.posts"
-    quirks = detect_quirks(quirks_mode, bootstrap)
-    ensure_topics(bootstrap, {topic: args.partitions})
-    producer = make_producer(bootstrap, quirks)
+    quirks = detect_quirks(quirks_mode, bootstrap, security=security)
+    ensure_topics(bootstrap, {topic: args.partitions}, security=security)
+    producer = make_producer(bootstrap, quirks, security=security)
     stop = threading.Event()
     previous: Any = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -103,9 +106,9 @@ def cmd_connect(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     bootstrap = bootstrap_servers(args.kafka or config.kafka.url)
-    quirks = detect_quirks(config.kafka.broker_quirks, bootstrap)
+    quirks = detect_quirks(config.kafka.broker_quirks, bootstrap, security=config.kafka)
     target = KafkaTarget(bootstrap, quirks, config.kafka.topic_prefix, config.kafka.partitions,
-                         config.kafka.replication_factor)
+                         config.kafka.replication_factor, security=config.kafka)
     if args.state_dir:
         connectors = replace(connectors, state_dir=args.state_dir)
     port = spec.metrics_port if args.metrics_port is None else args.metrics_port

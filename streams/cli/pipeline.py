@@ -43,9 +43,15 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from streams.kafka import describe_security, ssl_context
+
     config = load_koubei_config(args.config)
+    # Loads the CA bundle and the client certificate, so a bad PEM file or a
+    # wrong key password fails here rather than at the worker's first connection.
+    ssl_context(config.kafka)
     print(f"{args.config}: OK")
     print(f"  kafka: {config.kafka.url} ({config.kafka.partitions} partitions, quirks: {config.kafka.broker_quirks})")
+    print(f"  kafka security: {describe_security(config.kafka)}")
     print(f"  brands: {', '.join(b.id for b in config.brands)}")
     print(f"  buckets: {config.buckets.size_seconds:g}s, lateness {config.buckets.allowed_lateness_seconds:g}s")
     print(f"  sentiment: model={config.sentiment.model} lexicon={config.sentiment.lexicon}")
@@ -57,8 +63,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
     from streams.cli.worker import build_worker_app
-    from streams.kafka import bootstrap_servers, detect_quirks, ensure_topics
-    from streams.metrics import BUILD_INFO
+    from streams.kafka import bootstrap_servers, describe_security, detect_quirks, ensure_topics
+    from streams.metrics import BUILD_INFO, publish_brand_info
 
     config = load_koubei_config(args.config)
     if args.data_dir:
@@ -66,15 +72,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         config = replace(config, worker=replace(config.worker, data_dir=args.data_dir))
     bootstrap = bootstrap_servers(config.kafka.url)
-    quirks = detect_quirks(config.kafka.broker_quirks, bootstrap)
+    quirks = detect_quirks(config.kafka.broker_quirks, bootstrap, security=config.kafka)
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("koubei.worker")
-    log.info("broker %s (%s)", config.kafka.url, "embedded Tansu: workarounds on" if quirks.embedded else "Apache Kafka")
-    ensure_topics(bootstrap, config.topics.plan(topics.PIPELINE), config.kafka.replication_factor)
+    log.info("broker %s (%s; %s)", config.kafka.url,
+             "embedded Tansu: workarounds on" if quirks.embedded else "Apache Kafka", describe_security(config.kafka))
+    ensure_topics(bootstrap, config.topics.plan(topics.PIPELINE), config.kafka.replication_factor,
+                  security=config.kafka)
     app = build_worker_app(config, quirks, web_port=args.web_port, with_notifier=not args.no_notifier)
     from streams import __version__
 
     BUILD_INFO.labels(__version__).set(1)
+    publish_brand_info((brand.id, brand.name) for brand in config.brands)
     setup_prometheus_sensors(app, name_prefix="koubei_faust")
     worker = Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

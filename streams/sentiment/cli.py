@@ -410,7 +410,8 @@ def cmd_correct(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     bootstrap = _bootstrap(settings.config)
     try:
-        publish_correction(settings.config, bootstrap, detect_quirks(settings.config.kafka.broker_quirks, bootstrap),
+        kafka = settings.config.kafka
+        publish_correction(settings.config, bootstrap, detect_quirks(kafka.broker_quirks, bootstrap, security=kafka),
                            correction)
     except Exception as exc:  # noqa: BLE001 - any broker failure is reported, never a traceback
         return _fail(f"could not write the correction to {corrections_topic(settings.config)}: {exc}")

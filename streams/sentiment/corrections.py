@@ -27,7 +27,8 @@ def corrections_topic(config: PipelineConfig) -> str:
 def ensure_corrections_topic(config: PipelineConfig, bootstrap: str) -> None:
     from streams.kafka import ensure_topics
 
-    ensure_topics(bootstrap, config.topics.plan((topics.SENTIMENT_CORRECTIONS,)), config.kafka.replication_factor)
+    ensure_topics(bootstrap, config.topics.plan((topics.SENTIMENT_CORRECTIONS,)), config.kafka.replication_factor,
+                  security=config.kafka)
 
 
 def publish_correction(config: PipelineConfig, bootstrap: str, quirks: Any, correction: Correction) -> None:
@@ -35,7 +36,7 @@ def publish_correction(config: PipelineConfig, bootstrap: str, quirks: Any, corr
     from streams.kafka import make_producer
 
     ensure_corrections_topic(config, bootstrap)
-    producer = make_producer(bootstrap, quirks)
+    producer = make_producer(bootstrap, quirks, security=config.kafka)
     try:
         producer.send(corrections_topic(config), key=correction.post_id.encode("utf-8"),
                       value=correction.to_json()).get(timeout=30)
@@ -48,5 +49,5 @@ def read_corrections(config: PipelineConfig, bootstrap: str, timeout: float = 5.
     from streams.kafka import read_topic
 
     ensure_corrections_topic(config, bootstrap)
-    records = read_topic(bootstrap, corrections_topic(config), timeout=timeout)
+    records = read_topic(bootstrap, corrections_topic(config), timeout=timeout, security=config.kafka)
     return latest_corrections((record.key, record.value) for record in records)
