@@ -29,7 +29,7 @@ from aiokafka import ConsumerRebalanceListener
 
 from alerting import metrics
 from alerting.channels import Channel, Outcome, SendResult, make_channel
-from alerting.config import AlertingConfig, ChannelConfig
+from alerting.config import AlertingConfig
 from alerting.message import Notification, parse_alert, sample_alert
 from alerting.policy.backoff import backoff_delay, next_retry_at
 from alerting.policy.dedup import DeliveryLog, delivery_records
@@ -116,11 +116,6 @@ def partition_of(key: str, partition_count: int) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % max(1, partition_count)
 
 
-def destination(channel: ChannelConfig) -> str:
-    """What a platform rate-limits: the robot (its URL), or the PagerDuty routing key."""
-    return f"{channel.url}|{channel.routing_key or ''}"
-
-
 def make_renderer(config: PipelineConfig, acfg: AlertingConfig) -> Renderer:
     return Renderer(language=acfg.language or config.language, templates_dir=acfg.templates_dir,
                     timezone=acfg.timezone,
@@ -164,7 +159,7 @@ class Notifier:
         # to the same robot (say, with different @-mentions) share its limit.
         self.buckets: dict[str, TokenBucket] = {}
         for c in sorted(self.acfg.channels, key=lambda c: (c.rate_per_second, c.burst)):
-            self.buckets.setdefault(destination(c), TokenBucket(c.rate_per_second, c.burst, now))
+            self.buckets.setdefault(c.destination, TokenBucket(c.rate_per_second, c.burst, now))
         self.grouper = Grouper()
         self.silences = SilenceStore()
         self.delivery_log = DeliveryLog()
@@ -493,7 +488,7 @@ class Notifier:
                 metrics.pending_notifications.dec()
 
     async def _attempt(self, channel: Channel, note: Notification) -> SendResult:
-        bucket = self.buckets[destination(channel.config)]
+        bucket = self.buckets[channel.config.destination]
         while True:
             wait = bucket.wait_time(self.clock())
             if wait <= 0 and bucket.take(self.clock()):

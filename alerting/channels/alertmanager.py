@@ -5,12 +5,14 @@ intervals ahead; a resolve sends ``endsAt`` = when it ended."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from alerting.channels.base import Channel, HttpRequest, Outcome, SendResult, dumps
+from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps
 from alerting.message import Notification
 from alerting.render import to_plain
+from streams.settings import option
 
 # Like Prometheus: endsAt = now + 4 x resend interval, so one or two lost
 # re-sends do not resolve the alert.
@@ -21,11 +23,25 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class Alertmanager(Channel):
+@dataclass(frozen=True)
+class AlertmanagerOptions(ChannelOptions):
+    # Alertmanager forgets an alert after resolve_timeout (5 m) unless it is
+    # re-sent; the grouping stage re-sends active alerts this often.
+    resend_interval: float = option(60.0, duration=True, minimum=1.0,
+                                    help="how often active alerts are re-posted (well under resolve_timeout, 5m)")
+
+    def reminder_cap(self) -> float | None:
+        return self.resend_interval
+
+
+class Alertmanager(Channel[AlertmanagerOptions]):
     type = "alertmanager"
+    options_class = AlertmanagerOptions
+    default_rate_per_minute = 3000.0
+    default_burst = 50
 
     def endpoint(self) -> str:
-        base = self.config.url.rstrip("/")
+        base = self.config.url.reveal().rstrip("/")
         return base if base.endswith("/api/v2/alerts") else base + "/api/v2/alerts"
 
     def alerts(self, note: Notification, now: float) -> list[dict[str, Any]]:
@@ -33,7 +49,7 @@ class Alertmanager(Channel):
         out = []
         for i, alert in enumerate(note.alerts):
             single = Notification(self.name, "", {}, [alert], "new", now)
-            ends = (alert.ended_at or now) if alert.state == "resolved" else now + ENDS_AT_INTERVALS * self.config.resend_interval
+            ends = (alert.ended_at or now) if alert.state == "resolved" else now + ENDS_AT_INTERVALS * self.options.resend_interval
             out.append({
                 "labels": {"alertname": "KoubeiReputation", "brand": alert.brand, "severity": alert.severity,
                            "signal": alert.signal, "source": "koubei-sentinel"},

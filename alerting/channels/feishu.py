@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
-from alerting.channels.base import Channel, HttpRequest, SendResult, dumps, shrink_to_fit
+from alerting.channels.base import Channel, HttpRequest, SendResult, SigningSecret, dumps, shrink_to_fit
 from alerting.message import Notification
 
 MAX_BODY_BYTES = 20_000
@@ -20,8 +21,17 @@ def sign(secret: str, timestamp: int) -> str:
     return base64.b64encode(digest).decode()
 
 
-class Feishu(Channel):
+@dataclass(frozen=True)
+class FeishuOptions(SigningSecret):
+    """A Feishu / Lark custom bot, signed when it has a secret."""
+
+
+class Feishu(Channel[FeishuOptions]):
     type = "feishu"
+    options_class = FeishuOptions
+    # 100/min and 5/s per bot: the per-second limit is the binding one.
+    default_rate_per_minute = 300.0
+    default_burst = 5
     # 9499 "too many requests", 11232 "frequency limited" (100/min, 5/s per bot).
     throttle_codes = {9499: 1.0, 11232: 60.0}
     transient_codes = frozenset({2200})
@@ -47,14 +57,14 @@ class Feishu(Channel):
                 "elements": elements,
             },
         }
-        if self.config.secret:
+        if self.options.secret is not None:
             ts = int(now)
-            payload = {"timestamp": str(ts), "sign": sign(self.config.secret, ts), **payload}
+            payload = {"timestamp": str(ts), "sign": sign(self.options.secret.reveal(), ts), **payload}
         return payload
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:
         _, body = shrink_to_fit(lambda budget: dumps(self.payload(note, budget, now)), MAX_BODY_BYTES)
-        return [HttpRequest("POST", self.config.url, body, {"Content-Type": "application/json"})]
+        return [HttpRequest("POST", self.config.url.reveal(), body, {"Content-Type": "application/json"})]
 
     def check_body(self, body: Any) -> SendResult:
         if not isinstance(body, dict):

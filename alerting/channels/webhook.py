@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
-from alerting.channels.base import Channel, HttpRequest, Outcome, SendResult, dumps
+from alerting.channels.base import Channel, HttpRequest, Outcome, SendResult, SigningSecret, dumps
 from alerting.message import Notification, alert_fields
 
 SCHEMA_VERSION = "1"
@@ -35,8 +36,16 @@ def verify(secret: str, timestamp: str, body: bytes, header: str, now: float, ma
     return hmac.compare_digest(signature(secret, timestamp, body), header)
 
 
-class Webhook(Channel):
+@dataclass(frozen=True)
+class WebhookOptions(SigningSecret):
+    """A generic JSON webhook, HMAC-signed when it has a secret."""
+
+
+class Webhook(Channel[WebhookOptions]):
     type = "webhook"
+    options_class = WebhookOptions
+    default_rate_per_minute = 3000.0
+    default_burst = 50
 
     def payload(self, note: Notification, note_id: str) -> dict[str, Any]:
         rendered = self.renderer.render(note)
@@ -60,9 +69,9 @@ class Webhook(Channel):
         ts = str(int(now))
         headers = {"Content-Type": "application/json", "User-Agent": "koubei-sentinel",
                    "X-Koubei-Timestamp": ts, "X-Koubei-Delivery": note_id}
-        if self.config.secret:
-            headers["X-Koubei-Signature"] = signature(self.config.secret, ts, body)
-        return [HttpRequest("POST", self.config.url, body, headers)]
+        if self.options.secret is not None:
+            headers["X-Koubei-Signature"] = signature(self.options.secret.reveal(), ts, body)
+        return [HttpRequest("POST", self.config.url.reveal(), body, headers)]
 
     def check_body(self, body: Any) -> SendResult:
         return SendResult(Outcome.DELIVERED, "ok")

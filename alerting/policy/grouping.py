@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerting.config import ChannelConfig, QuietHours, RouteConfig
+from alerting.channels import ChannelConfig
+from alerting.config import QuietHours, RouteConfig
 from alerting.message import Notification, alert_identity
 from alerting.policy.routing import labels_of
 from streams.models import AlertEvent
@@ -33,11 +34,12 @@ class Timings:
 
 def timings_for(route: RouteConfig, channel: ChannelConfig) -> Timings:
     interval, repeat = route.group_interval, route.repeat_interval
-    if channel.type == "alertmanager":
+    cap = channel.options.reminder_cap()
+    if cap is not None:
         # Alertmanager drops an alert it has not heard of for resolve_timeout:
         # re-send active ones every resend_interval (endsAt covers the gap).
-        interval = min(interval, channel.resend_interval)
-        repeat = min(repeat, channel.resend_interval)
+        interval = min(interval, cap)
+        repeat = min(repeat, cap)
     return Timings(route.group_wait, interval, repeat, channel.send_resolved, route.quiet_hours)
 
 

@@ -145,9 +145,9 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"koubei silence add: {exc.message}", file=sys.stderr)
         return 2
-    if duration > acfg.silence_max_duration:
+    if duration > acfg.silences.max_duration:
         print(f"koubei silence add: --for is longer than alerting.silences.max_duration "
-              f"({acfg.silence_max_duration / 86400:g} days)", file=sys.stderr)
+              f"({acfg.silences.max_duration / 86400:g} days)", file=sys.stderr)
         return 2
     try:
         matchers = parse_matchers(args.matchers, config.brand_ids)
