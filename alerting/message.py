@@ -87,6 +87,12 @@ class Notification:
     # Opaque handles of the Kafka messages this notification answers for;
     # released (made committable) once it is delivered, parked or dead.
     tokens: list[Any] = field(default_factory=list, compare=False, repr=False)
+    # Per episode (alerting.episode.episode_id): what the channel missed
+    # before this update, as [{kind, at, severity, sequence}, ...]; only
+    # present when it missed more than the update itself (an outage).
+    timelines: dict[str, list[dict[str, Any]]] = field(default_factory=dict, compare=False)
+    # Per alert key: the labels routes matched on (brand labels included).
+    labels: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
 
     @property
     def id(self) -> str:
@@ -114,6 +120,8 @@ class Notification:
             "alerts": [alert_fields(a) for a in self.alerts],
             "kind": self.kind,
             "created_at": self.created_at,
+            "timelines": self.timelines,
+            "labels": self.labels,
         }
 
     @classmethod
@@ -125,6 +133,9 @@ class Notification:
             alerts=[AlertEvent.from_dict(a) for a in data["alerts"]],
             kind=str(data.get("kind", "new")),
             created_at=float(data["created_at"]),
+            timelines={str(k): list(v) for k, v in dict(data.get("timelines") or {}).items()},
+            labels={str(k): {str(n): str(v) for n, v in dict(ls).items()}
+                    for k, ls in dict(data.get("labels") or {}).items()},
         )
 
     def to_json(self) -> bytes:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from alerting.config import MATCH_FIELDS
-from alerting.policy.routing import labels_of
-from streams.models import SEVERITIES, AlertEvent
+from streams.models import SEVERITIES
 
 _MATCHER = re.compile(r"^(brand|severity|signal)=([^=\s]+)$")
 
@@ -38,8 +38,7 @@ class Silence:
     def active(self, now: float) -> bool:
         return self.starts_at <= now < self.ends_at
 
-    def matches(self, event: AlertEvent) -> bool:
-        labels = labels_of(event)
+    def matches(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(name) in values for name, values in self.matchers.items())
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,8 +119,8 @@ class SilenceStore:
     def active(self, now: float) -> list[Silence]:
         return sorted((s for s in self.silences.values() if s.active(now)), key=lambda s: s.ends_at)
 
-    def is_silenced(self, event: AlertEvent, now: float) -> bool:
-        return any(s.active(now) and s.matches(event) for s in self.silences.values())
+    def is_silenced(self, labels: Mapping[str, str], now: float) -> bool:
+        return any(s.active(now) and s.matches(labels) for s in self.silences.values())
 
     def find(self, prefix: str) -> Silence:
         hits = [s for s in self.silences.values() if s.id.startswith(prefix)]

@@ -20,12 +20,13 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from alerting.episode import Milestone, episode_id
 from alerting.message import Notification
 from streams.models import AlertEvent
 
 PACKAGED = Path(__file__).resolve().parent.parent / "templates"
-TEMPLATE_FILES = ("title_firing.tmpl", "title_resolved.tmpl", "title_group.tmpl", "firing.md.tmpl",
-                  "resolved.md.tmpl", "post.md.tmpl", "more.tmpl", "strings.json")
+TEMPLATE_FILES = ("title_firing.tmpl", "title_resolved.tmpl", "title_missed.tmpl", "title_group.tmpl",
+                  "firing.md.tmpl", "resolved.md.tmpl", "post.md.tmpl", "more.tmpl", "strings.json")
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 24
 
@@ -131,9 +132,14 @@ class Renderer:
                 raise TemplateError(f"{path}: invalid placeholder (use $name or ${{name}}; $$ for a dollar sign)")
             self.templates[name] = template
         try:
-            self.strings: dict[str, Any] = json.loads(raw_strings)
+            custom = json.loads(raw_strings)
         except json.JSONDecodeError as exc:
             raise TemplateError(f"strings.json: {exc}") from None
+        if not isinstance(custom, dict):
+            raise TemplateError("strings.json: expected a JSON object")
+        # A user's strings.json from an older release lacks newer entries: the packaged ones fill in.
+        packaged = json.loads((PACKAGED / language / "strings.json").read_text(encoding="utf-8"))
+        self.strings: dict[str, Any] = {**packaged, **custom}
 
     def _locate(self, templates_dir: str | None, name: str) -> Path:
         if templates_dir:
@@ -152,6 +158,12 @@ class Renderer:
     def local_time(self, epoch: float) -> str:
         return datetime.fromtimestamp(epoch, self.tz).strftime("%Y-%m-%d %H:%M")
 
+    def local_day(self, epoch: float) -> str:
+        return self.local_time(epoch)[:10]
+
+    def local_clock(self, epoch: float) -> str:
+        return self.local_time(epoch)[11:]
+
     def duration(self, seconds: float) -> str:
         units = self.strings["units"]
         minutes = int(round(max(0.0, seconds) / 60))
@@ -167,7 +179,27 @@ class Renderer:
         start_ms = int((event.started_at - 3600) * 1000)
         return f"{self.grafana_url}{sep}var-brand={quote(event.brand)}&from={start_ms}&to=now"
 
-    def values(self, event: AlertEvent) -> dict[str, Any]:
+    def timeline(self, milestones: list[Milestone]) -> str:
+        """"经过（补发）：13:08 触发（警告）→ 13:12 升级为严重 → 13:40 恢复": what a
+        channel missed (an outage), or "" when it missed nothing."""
+        if not milestones:
+            return ""
+        words = self.strings["timeline"]
+        day = self.local_day(milestones[0].at)
+        steps = []
+        for m in milestones:
+            when = self.local_clock(m.at) if self.local_day(m.at) == day else self.local_time(m.at)[5:]
+            severity = self.strings["severity"].get(m.severity, "")
+            if m.kind == "fired":
+                steps.append(f"{when} {words['fired']}" + (self.strings.get("paren", "（{}）").format(severity)
+                                                            if severity else ""))
+            elif m.kind in ("escalated", "deescalated"):
+                steps.append(f"{when} {words[m.kind]}{self.strings.get('space', '')}{severity}")
+            else:
+                steps.append(f"{when} {words['resolved']}")
+        return f"{words['label']}{self.strings.get('colon', '：')}" + " → ".join(steps)
+
+    def values(self, event: AlertEvent, milestones: list[Milestone] | None = None) -> dict[str, Any]:
         s = self.strings
         posts = [
             self._fill("post.md.tmpl", {
@@ -213,12 +245,22 @@ class Renderer:
             "duration": self.duration((event.ended_at or event.event_time) - event.started_at),
             "summary": clean_inline(event.summary, 200),
             "key": event.key,
+            "timeline": self.timeline(milestones or []),
         }
+
+    def milestones(self, note: Notification, alert: AlertEvent) -> list[Milestone]:
+        out = []
+        for raw in note.timelines.get(episode_id(alert), []):
+            try:
+                out.append(Milestone.from_dict(raw))
+            except (TypeError, ValueError):
+                continue
+        return out
 
     def render(self, note: Notification) -> Rendered:
         sections = []
         for alert in note.alerts:
-            values = self.values(alert)
+            values = self.values(alert, self.milestones(note, alert))
             body = self._fill("firing.md.tmpl" if alert.state == "firing" else "resolved.md.tmpl", values)
             sections.append(_drop_empty_lines(body))
         return Rendered(title=self.title(note), header="", sections=sections, more=self.templates["more.tmpl"],
@@ -227,8 +269,12 @@ class Renderer:
     def title(self, note: Notification) -> str:
         if len(note.alerts) == 1:
             alert = note.alerts[0]
-            name = "title_firing.tmpl" if alert.state == "firing" else "title_resolved.tmpl"
-            return self._fill(name, self.values(alert))
+            missed = self.milestones(note, alert)
+            if alert.state == "firing":
+                name = "title_firing.tmpl"
+            else:  # a resolve the channel also missed the firing of says so in its title
+                name = "title_missed.tmpl" if any(m.kind == "fired" for m in missed) else "title_resolved.tmpl"
+            return self._fill(name, self.values(alert, missed))
         firing = note.firing
         worst = "critical" if any(a.severity == "critical" for a in firing) else "warning"
         return self._fill("title_group.tmpl", {
