@@ -73,8 +73,11 @@ class Episode:
         return episode
 
     def update(self, event: AlertEvent) -> bool:
-        """Take a newer update of this lifecycle; False for an older or equal one."""
-        if alert_identity(event) <= alert_identity(self.latest):
+        """Take a newer update of this lifecycle; False for an older or equal one.
+        The same sequence number at another severity is newer: a detector that
+        lost its state numbers its updates again."""
+        mine, theirs = alert_identity(self.latest), alert_identity(event)
+        if theirs < mine or (theirs == mine and event.severity == self.latest.severity):
             return False
         if event.state == "resolved":
             if not any(m.kind == "resolved" for m in self.milestones):
@@ -89,15 +92,14 @@ class Episode:
 
     def merge(self, milestones: list[Milestone]) -> None:
         """Milestones learnt elsewhere (a parked notification read back after a
-        restart) complete the ones seen here."""
-        have = {(m.kind, m.sequence) for m in self.milestones}
+        restart) complete the ones seen here; a known severity wins over an
+        unknown one."""
+        by_step = {(m.kind, m.sequence): m for m in self.milestones}
         for milestone in milestones:
-            if (milestone.kind, milestone.sequence) not in have:
-                if milestone.kind == "fired":
-                    self.milestones = [m for m in self.milestones if m.kind != "fired"]
-                self.milestones.append(milestone)
-                have.add((milestone.kind, milestone.sequence))
-        self.milestones.sort(key=lambda m: (m.sequence, MILESTONE_KINDS.index(m.kind)))
+            known = by_step.get((milestone.kind, milestone.sequence))
+            if known is None or (not known.severity and milestone.severity):
+                by_step[(milestone.kind, milestone.sequence)] = milestone
+        self.milestones = sorted(by_step.values(), key=lambda m: (m.sequence, MILESTONE_KINDS.index(m.kind)))
 
     def untold(self, heard_sequence: int) -> tuple[Milestone, ...]:
         """The milestones a channel that heard up to ``heard_sequence`` missed."""

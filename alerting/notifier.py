@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import json
@@ -38,7 +39,7 @@ from alerting.config import AlertingConfig
 from alerting.labels import Labeler
 from alerting.message import Notification, parse_alert, sample_alert
 from alerting.pipeline import Dispatcher, Job, RetryDecision, RetryPolicy
-from alerting.policy.dedup import DeliveryLog, delivery_records
+from alerting.policy.dedup import DeliveryLog, delivery_records, owed_records
 from alerting.policy.grouping import Grouper
 from alerting.policy.offsets import OffsetTracker
 from alerting.policy.ratelimit import TokenBucket
@@ -564,7 +565,14 @@ class Notifier:
         # Keyed by an alert key, so the record lands in the retry partition
         # with the same number as that alert's partition (read by the same worker).
         key = note.alerts[0].key if note.alerts else note.channel
+        owed = [a for a in note.alerts if not self.delivery_log.heard_any(note.channel, a)
+                and not self.delivery_log.is_owed(note.channel, a)]
         try:
+            if owed:  # before the parked record: read first after a restart (alerting.policy.dedup.owed_records)
+                futures = [await self._producer.send(self.topics["deliveries"], key=k, value=v)
+                           for k, v in owed_records(dataclasses.replace(note, alerts=owed), self.clock())]
+                for fut in futures:
+                    await fut
             await self._producer.send_and_wait(self.topics["retry"], key=key.encode(),
                                                value=json.dumps(record, ensure_ascii=False).encode())
         except Exception as exc:  # noqa: BLE001 - not parked: retry from memory, offsets stay uncommitted

@@ -143,7 +143,8 @@ class DedupStage:
                 continue  # the platform refused exactly this; wait for a change
             if event.state == "resolved":
                 heard_before = self.ledger.heard_any(group.channel, event)
-                if not heard_before and episode.id not in group.owed:
+                owed = episode.id in group.owed or self.ledger.is_owed(group.channel, event)
+                if not heard_before and not owed:
                     batch.finish(episode)  # fired and resolved before anyone was due to hear
                     continue
                 if heard_before and not group.timings.send_resolved:
@@ -219,6 +220,12 @@ class Dispatcher:
             channel = self.acfg.channel(route.receiver or "")
             heard = self.ledger.heard(channel.name, event)
             replay = replay and heard
+            if self.ledger.ended(channel.name, event):
+                # An update read again after the channel heard the end of its
+                # lifecycle (a replay, a parked copy): nothing to keep.
+                if token is not None:
+                    released.append(token)
+                continue
             group = self.grouper.group_for(route, channel, labels, event, now)
             released += group.add(event, labels, token, heard, now)
             self.grouper.discard_if_empty(group)
@@ -372,6 +379,8 @@ class Dispatcher:
     def parked(self, job: Job, due: float) -> list[Token]:
         """``job`` is safe in the retry topic: its messages may be committed.
         The group stays busy until the parked record is read back (``resume``)."""
+        if job.note is not None:
+            self.ledger.record_owed(job.note)
         released = job.tokens + job.sources
         job.tokens, job.sources = [], []
         if self.jobs.get(job.group_key) is job:
@@ -419,6 +428,8 @@ class Dispatcher:
     def _join(self, route: RouteConfig, channel: ChannelConfig, labels: Mapping[str, str], alert: AlertEvent,
               note: Notification, now: float) -> AggregationGroup:
         group = self.grouper.group_for(route, channel, labels, alert, now)
+        if self.ledger.ended(channel.name, alert):
+            return group  # told meanwhile that it ended
         heard = self.ledger.heard(channel.name, alert)
         group.add(alert, labels, None, heard, now)
         eid = episode_id(alert)

@@ -177,3 +177,29 @@ def test_robot_tokens_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> 
         assert send(notifier.channels["d"], note_of(alert())).outcome is Outcome.DELIVERED
     assert fake.accepted
     assert "TOKEN-abc123" not in caplog.text and "sign-secret" not in caplog.text
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_crisis_missed_during_an_outage_is_told_whole_and_never_as_a_bare_resolve(kind: str) -> None:
+    from alerting.episode import episode_id
+
+    fired = T0 - 1920
+    event = alert(state="resolved", severity="critical", sequence=3, started_at=fired, ended_at=T0)
+    story = [{"kind": "fired", "at": fired, "severity": "warning", "sequence": 1},
+             {"kind": "escalated", "at": fired + 240, "severity": "critical", "sequence": 2},
+             {"kind": "resolved", "at": T0, "severity": "critical", "sequence": 3}]
+    note = Notification("c", "g", {}, [event], "new", T0, timelines={episode_id(event): story})
+    with FakePlatform(kind) as fake:
+        assert send(channel_for(fake), note).outcome is Outcome.DELIVERED
+    bodies = [r.json() for r in fake.accepted]
+    raw = "".join(r.body.decode() for r in fake.accepted)
+    if kind == "pagerduty":
+        # PagerDuty never saw the incident open: open it with the story, then resolve it.
+        assert [b["event_action"] for b in bodies] == ["trigger", "resolve"]
+        assert bodies[0]["dedup_key"] == bodies[1]["dedup_key"]
+        assert "升级为严重" in bodies[0]["payload"]["custom_details"]["timeline"]
+    elif kind == "webhook":
+        assert [m["kind"] for m in bodies[0]["alerts"][0]["timeline"]] == ["fired", "escalated", "resolved"]
+    else:
+        assert "12:08 触发（警告） → 12:12 升级为严重 → 12:40 恢复" in raw
+    assert "补发" in raw  # "delivered late"

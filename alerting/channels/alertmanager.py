@@ -50,13 +50,17 @@ class Alertmanager(Channel[AlertmanagerOptions]):
         for i, alert in enumerate(note.alerts):
             single = Notification(self.name, "", {}, [alert], "new", now)
             ends = (alert.ended_at or now) if alert.state == "resolved" else now + ENDS_AT_INTERVALS * self.options.resend_interval
+            annotations = {"summary": self.renderer.title(single),
+                           "description": to_plain(rendered.sections[i]),
+                           "negative_share": f"{alert.negative_share:.4f}",
+                           "baseline_share": f"{alert.baseline_share:.4f}"}
+            timeline = self.renderer.timeline(self.renderer.milestones(note, alert))
+            if timeline:
+                annotations["timeline"] = timeline
             out.append({
                 "labels": {"alertname": "KoubeiReputation", "brand": alert.brand, "severity": alert.severity,
                            "signal": alert.signal, "source": "koubei-sentinel"},
-                "annotations": {"summary": self.renderer.title(single),
-                                "description": to_plain(rendered.sections[i]),
-                                "negative_share": f"{alert.negative_share:.4f}",
-                                "baseline_share": f"{alert.baseline_share:.4f}"},
+                "annotations": annotations,
                 "startsAt": iso(alert.started_at),
                 "endsAt": iso(ends),
                 "generatorURL": self.renderer.dashboard_url(alert),

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps
+from alerting.episode import episode_id
 from alerting.message import Notification
 from alerting.render import Rendered, to_plain
 from alerting.secret import UNSET, Secret, secret_from_env
@@ -41,22 +42,28 @@ class PagerDuty(Channel[PagerDutyOptions]):
     default_burst = 120
     default_url = "https://events.pagerduty.com/v2/enqueue"
 
-    def event(self, alert: AlertEvent, rendered: Rendered, index: int) -> dict[str, Any]:
-        key = dedup_key(alert)
-        if alert.state == "resolved":
-            return {"routing_key": self.options.routing_key.reveal(), "event_action": "resolve", "dedup_key": key}
-        title = self.renderer.title(Notification(self.name, "", {}, [alert], "new", alert.event_time))
-        details = {
+    def resolve(self, alert: AlertEvent) -> dict[str, Any]:
+        return {"routing_key": self.options.routing_key.reveal(), "event_action": "resolve",
+                "dedup_key": dedup_key(alert)}
+
+    def trigger(self, note: Notification, alert: AlertEvent, rendered: Rendered, index: int) -> dict[str, Any]:
+        single = Notification(self.name, "", {}, [alert], "new", alert.event_time,
+                              timelines={k: v for k, v in note.timelines.items() if k == episode_id(alert)})
+        title = self.renderer.title(single)
+        details: dict[str, Any] = {
             "brand": alert.brand, "signal": alert.signal, "negative_share": alert.negative_share,
             "baseline_share": alert.baseline_share, "negative_posts": alert.negative, "posts": alert.total,
             "volume_change": alert.volume_change, "window_seconds": alert.window_seconds,
             "risk_terms": alert.risk_terms, "top_posts": alert.top_posts[:3], "summary": alert.summary,
             "message": to_plain(rendered.sections[index])[:4000],
         }
+        timeline = self.renderer.timeline(self.renderer.milestones(note, alert))
+        if timeline:
+            details["timeline"] = timeline
         event: dict[str, Any] = {
             "routing_key": self.options.routing_key.reveal(),
             "event_action": "trigger",
-            "dedup_key": key,
+            "dedup_key": dedup_key(alert),
             "payload": {
                 "summary": title[:MAX_SUMMARY],
                 "source": self.options.source,
@@ -74,11 +81,23 @@ class PagerDuty(Channel[PagerDutyOptions]):
             event["links"] = [{"href": url, "text": rendered.strings["dashboard"]}]
         return event
 
-    def build(self, note: Notification, now: float) -> list[HttpRequest]:
+    def events(self, note: Notification) -> list[dict[str, Any]]:
         rendered = self.renderer.render(note)
-        return [HttpRequest("POST", self.config.url.reveal(), dumps(self.event(a, rendered, i)),
-                            {"Content-Type": "application/json"})
-                for i, a in enumerate(note.alerts)]
+        out: list[dict[str, Any]] = []
+        for i, alert in enumerate(note.alerts):
+            if alert.state == "firing":
+                out.append(self.trigger(note, alert, rendered, i))
+                continue
+            if any(m.kind == "fired" for m in self.renderer.milestones(note, alert)):
+                # PagerDuty never heard this incident open (an outage): open
+                # it with the whole story, then resolve it, so it is on record.
+                out.append(self.trigger(note, alert, rendered, i))
+            out.append(self.resolve(alert))
+        return out
+
+    def build(self, note: Notification, now: float) -> list[HttpRequest]:
+        return [HttpRequest("POST", self.config.url.reveal(), dumps(event), {"Content-Type": "application/json"})
+                for event in self.events(note)]
 
     def check_body(self, body: Any) -> SendResult:
         if isinstance(body, dict) and body.get("status") == "success":

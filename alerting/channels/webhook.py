@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerting.channels.base import Channel, HttpRequest, Outcome, SendResult, SigningSecret, dumps
+from alerting.episode import episode_id
 from alerting.message import Notification, alert_fields
+from streams.models import AlertEvent
 
 SCHEMA_VERSION = "1"
 
@@ -60,8 +62,15 @@ class Webhook(Channel[WebhookOptions]):
             "title": rendered.title,
             "text": rendered.text(),
             "language": self.renderer.language,
-            "alerts": [dict(alert_fields(a), dashboard_url=self.renderer.dashboard_url(a)) for a in note.alerts],
+            "alerts": [self.alert(note, a) for a in note.alerts],
         }
+
+    def alert(self, note: Notification, alert: AlertEvent) -> dict[str, Any]:
+        out = dict(alert_fields(alert), dashboard_url=self.renderer.dashboard_url(alert))
+        missed = note.timelines.get(episode_id(alert))
+        if missed:  # what the receiver missed before this update (an outage): [{kind, at, severity, sequence}]
+            out["timeline"] = missed
+        return out
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:
         note_id = note.id

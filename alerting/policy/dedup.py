@@ -42,6 +42,19 @@ def delivery_records(note: Notification, delivered_at: float) -> list[tuple[byte
     return out
 
 
+def owed_records(note: Notification, at: float) -> list[tuple[bytes, bytes]]:
+    """(key, value) records saying the channel is owed news of these
+    episodes: written before a failed message is parked, so that a
+    restarted notifier, which reads this log before anything else, tells
+    the channel about an episode even if only its resolve is read again."""
+    out = []
+    for alert in note.alerts:
+        value = {"type": "owed", "channel": note.channel, "key": alert.key, "started_at": alert.started_at, "at": at}
+        out.append((f"{note.channel}|{alert.key}".encode(),
+                    json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()))
+    return out
+
+
 @dataclass
 class ActiveAlert:
     event: AlertEvent
@@ -72,6 +85,8 @@ class DeliveryLog:
     entries: dict[tuple[str, str], dict[float, Mark]] = field(default_factory=dict)
     # (channel, alert key) -> the newest firing alert the channel was sent, until it resolves
     active: dict[tuple[str, str], ActiveAlert] = field(default_factory=dict)
+    # (channel, alert key) -> lifecycles a message was due for but not yet delivered (owed_records)
+    owed: dict[tuple[str, str], set[float]] = field(default_factory=dict)
 
     def record(self, channel: str, key: str, started_at: float, state: str, sequence: int, severity: str = "") -> None:
         lifecycles = self.entries.setdefault((channel, key), {})
@@ -84,6 +99,31 @@ class DeliveryLog:
         if len(lifecycles) > KEEP_LIFECYCLES:
             for old in sorted(lifecycles)[: len(lifecycles) - KEEP_LIFECYCLES]:
                 del lifecycles[old]
+        owed = self.owed.get((channel, key))
+        if owed is not None:
+            owed.discard(started_at)  # told something: the delivery marks take over
+            if not owed:
+                del self.owed[(channel, key)]
+
+    def record_owed(self, note: Notification) -> None:
+        for alert in note.alerts:
+            self._owe(note.channel, alert.key, alert.started_at)
+
+    def _owe(self, channel: str, key: str, started_at: float) -> None:
+        if started_at in self.entries.get((channel, key), {}):
+            return
+        owed = self.owed.setdefault((channel, key), set())
+        owed.add(started_at)
+        if len(owed) > KEEP_LIFECYCLES:
+            owed.discard(min(owed))
+
+    def is_owed(self, channel: str, event: AlertEvent) -> bool:
+        return event.started_at in self.owed.get((channel, event.key), ())
+
+    def ended(self, channel: str, event: AlertEvent) -> bool:
+        """The channel was told this lifecycle resolved: nothing of it is news any more."""
+        mark = self.entries.get((channel, event.key), {}).get(event.started_at)
+        return mark is not None and mark.rank == STATE_RANK["resolved"]
 
     def record_notification(self, note: Notification, delivered_at: float) -> None:
         for alert in note.alerts:
@@ -112,6 +152,9 @@ class DeliveryLog:
             return False
         try:
             data: Any = json.loads(payload)
+            if data.get("type") == "owed":
+                self._owe(str(data["channel"]), str(data["key"]), float(data["started_at"]))
+                return True
             channel, key, state = str(data["channel"]), str(data["key"]), str(data["state"])
             started_at = float(data["started_at"])
             self.record(channel, key, started_at, state, int(data["sequence"]), str(data.get("severity", "")))
