@@ -23,12 +23,23 @@ def parse_alert(payload: bytes | None) -> AlertEvent:
     """
     if not payload:
         raise ValueError("empty record")
-    data = json.loads(payload)
+    try:
+        data = json.loads(payload)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     for name in ("key", "brand", "signal"):
         if not isinstance(data.get(name), str) or not data[name]:
             raise ValueError(f"{name}: expected a non-empty string")
+    for name in ("brand_name", "summary", "peak_severity", "detector"):
+        if not isinstance(data.get(name, ""), str):
+            raise ValueError(f"{name}: expected a string")
+    if not isinstance(data.get("evidence", {}), dict):
+        raise ValueError("evidence: expected an object")
+    ended = data.get("ended_at")
+    if ended is not None and (isinstance(ended, bool) or not isinstance(ended, (int, float))):
+        raise ValueError("ended_at: expected a number or null")
     for name in _NUMBERS:
         value = data.get(name, 0.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -102,7 +113,8 @@ class Notification:
         parts += [f"{a.key}|{a.started_at}|{a.state}|{a.sequence}" for a in sorted(self.alerts, key=lambda a: a.key)]
         if self.kind != "new":
             parts.append(f"{self.created_at:.3f}")
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+        # surrogatepass: a key with a lone surrogate still hashes (it is never sent as text).
+        return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     @property
     def firing(self) -> list[AlertEvent]:
@@ -139,4 +151,5 @@ class Notification:
         )
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        # ensure_ascii: a lone surrogate in evidence becomes an escape, not an encoding error.
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()

@@ -443,7 +443,7 @@ class Notifier:
             attempt, first = int(data["attempt"]), float(data["first_failed_at"])
             due, overdue = float(data["due_at"]), bool(data.get("overdue", False))
             route = str(data.get("route", ""))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             self._dead_letter_raw("invalid_retry_record", str(exc)[:300], msg.value, source)
             return
         try:
@@ -573,8 +573,8 @@ class Notifier:
                            for k, v in owed_records(dataclasses.replace(note, alerts=owed), self.clock())]
                 for fut in futures:
                     await fut
-            await self._producer.send_and_wait(self.topics["retry"], key=key.encode(),
-                                               value=json.dumps(record, ensure_ascii=False).encode())
+            await self._producer.send_and_wait(self.topics["retry"], key=key.encode("utf-8", "surrogatepass"),
+                                               value=json.dumps(record).encode())
         except Exception as exc:  # noqa: BLE001 - not parked: retry from memory, offsets stay uncommitted
             log.error("could not park notification %s in the retry topic: %s", note.id[:12], exc)
             heapq.heappush(self._delayed, (decision.at, next(self._seq), job))

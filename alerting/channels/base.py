@@ -19,6 +19,7 @@ import httpx
 
 from alerting.message import Notification
 from alerting.render import Renderer
+from alerting.render.safe import json_safe
 from alerting.secret import UNSET, Secret, environ_of, secret_from_env
 from streams.settings import ConfigError, get_secret, option
 
@@ -173,7 +174,8 @@ class HttpRequest:
 
 
 def dumps(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    """Strict JSON in valid UTF-8, whatever the evidence held (render.safe.json_safe)."""
+    return json.dumps(json_safe(payload), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -204,6 +206,9 @@ def shrink_to_fit(build: Callable[[int], bytes], limit: int) -> tuple[int, bytes
         if len(body) <= limit:
             return budget, body
         budget = max(64, budget - (len(body) - limit) - 16)
+        body = build(budget)
+    if len(body) > limit:  # fixed parts alone are too large (huge mentions?): the least text there is
+        budget = 64
         body = build(budget)
     return budget, body
 

@@ -11,6 +11,7 @@ from urllib.parse import quote_plus
 
 from alerting.channels.base import Channel, HttpRequest, Mentions, SendResult, SigningSecret, dumps, shrink_to_fit
 from alerting.message import Notification
+from alerting.render import Rendered
 
 MAX_BODY_BYTES = 20_000
 
@@ -44,8 +45,7 @@ class DingTalk(Channel[DingTalkOptions]):
         sep = "&" if "?" in url else "?"
         return f"{url}{sep}timestamp={ms}&sign={sign(self.options.secret.reveal(), ms)}"
 
-    def payload(self, note: Notification, budget: int) -> dict[str, Any]:
-        rendered = self.renderer.render(note)
+    def payload(self, note: Notification, rendered: Rendered, budget: int) -> dict[str, Any]:
         cfg = self.options
         # DingTalk only notifies someone whose @mobile appears in the text.
         mentions = " ".join([f"@{m}" for m in cfg.mention_mobiles] + [f"@{u}" for u in cfg.mention_users])
@@ -62,7 +62,8 @@ class DingTalk(Channel[DingTalkOptions]):
         }
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:
-        _, body = shrink_to_fit(lambda budget: dumps(self.payload(note, budget)), MAX_BODY_BYTES)
+        rendered = self.renderer.render(note)
+        _, body = shrink_to_fit(lambda budget: dumps(self.payload(note, rendered, budget)), MAX_BODY_BYTES)
         return [HttpRequest("POST", self.signed_url(now), body, {"Content-Type": "application/json"})]
 
     def check_body(self, body: Any) -> SendResult:

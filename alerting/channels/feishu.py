@@ -10,6 +10,7 @@ from typing import Any
 
 from alerting.channels.base import Channel, HttpRequest, SendResult, SigningSecret, dumps, shrink_to_fit
 from alerting.message import Notification
+from alerting.render import Rendered
 
 MAX_BODY_BYTES = 20_000
 
@@ -36,8 +37,7 @@ class Feishu(Channel[FeishuOptions]):
     throttle_codes = {9499: 1.0, 11232: 60.0}
     transient_codes = frozenset({2200})
 
-    def payload(self, note: Notification, budget: int, now: float) -> dict[str, Any]:
-        rendered = self.renderer.render(note)
+    def payload(self, note: Notification, rendered: Rendered, budget: int, now: float) -> dict[str, Any]:
         firing = note.firing
         colour = ("red" if any(a.severity == "critical" for a in firing) else "orange") if firing else "green"
         elements: list[dict[str, Any]] = [
@@ -63,7 +63,8 @@ class Feishu(Channel[FeishuOptions]):
         return payload
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:
-        _, body = shrink_to_fit(lambda budget: dumps(self.payload(note, budget, now)), MAX_BODY_BYTES)
+        rendered = self.renderer.render(note)
+        _, body = shrink_to_fit(lambda budget: dumps(self.payload(note, rendered, budget, now)), MAX_BODY_BYTES)
         return [HttpRequest("POST", self.config.url.reveal(), body, {"Content-Type": "application/json"})]
 
     def check_body(self, body: Any) -> SendResult:

@@ -3,6 +3,7 @@ stable dedup_key per alert lifecycle (so a re-sent trigger is harmless)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -11,6 +12,7 @@ from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome
 from alerting.episode import episode_id
 from alerting.message import Notification
 from alerting.render import Rendered, to_plain
+from alerting.render.safe import as_text, epoch, finite
 from alerting.secret import UNSET, Secret, secret_from_env
 from streams.models import AlertEvent
 from streams.settings import option
@@ -20,8 +22,33 @@ MAX_SUMMARY = 1024
 MAX_DEDUP_KEY = 255
 
 
+MAX_FIELD = 255  # component, group, class: identifiers, kept short
+POST_FIELDS = ("id", "author", "followers", "excerpt", "url", "negative", "reach", "created_at")
+
+
 def dedup_key(alert: AlertEvent) -> str:
-    return f"koubei/{alert.key}/{int(alert.started_at)}"[:MAX_DEDUP_KEY]
+    """One PagerDuty incident per alert lifecycle. An overlong alert key is
+    hashed rather than cut, so two lifecycles never share an incident."""
+    key = f"koubei/{alert.key}/{int(finite(alert.started_at))}"
+    if len(key) <= MAX_DEDUP_KEY and key.isprintable():
+        return key
+    return "koubei/" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _post(post: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in POST_FIELDS:
+        value = post.get(name)
+        if isinstance(value, str):
+            out[name] = as_text(value, 500)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = finite(value) if isinstance(value, float) else value
+    return out
+
+
+def _terms(terms: list[Any]) -> list[list[Any]]:
+    return [[as_text(t[0], 100), t[1] if isinstance(t[1], int) and not isinstance(t[1], bool) else finite(t[1])]
+            for t in terms[:20] if isinstance(t, (list, tuple)) and len(t) >= 2]
 
 
 @dataclass(frozen=True)
@@ -46,16 +73,18 @@ class PagerDuty(Channel[PagerDutyOptions]):
         return {"routing_key": self.options.routing_key.reveal(), "event_action": "resolve",
                 "dedup_key": dedup_key(alert)}
 
-    def trigger(self, note: Notification, alert: AlertEvent, rendered: Rendered, index: int) -> dict[str, Any]:
+    def trigger(self, note: Notification, alert: AlertEvent, rendered: Rendered, index: int,
+                now: float) -> dict[str, Any]:
         single = Notification(self.name, "", {}, [alert], "new", alert.event_time,
                               timelines={k: v for k, v in note.timelines.items() if k == episode_id(alert)})
         title = self.renderer.title(single)
         details: dict[str, Any] = {
-            "brand": alert.brand, "signal": alert.signal, "negative_share": alert.negative_share,
-            "baseline_share": alert.baseline_share, "negative_posts": alert.negative, "posts": alert.total,
-            "volume_change": alert.volume_change, "window_seconds": alert.window_seconds,
-            "risk_terms": alert.risk_terms, "top_posts": alert.top_posts[:3], "summary": alert.summary,
-            "message": to_plain(rendered.sections[index])[:4000],
+            "brand": as_text(alert.brand, MAX_FIELD), "signal": as_text(alert.signal, MAX_FIELD),
+            "negative_share": finite(alert.negative_share), "baseline_share": finite(alert.baseline_share),
+            "negative_posts": alert.negative, "posts": alert.total, "volume_change": finite(alert.volume_change),
+            "window_seconds": finite(alert.window_seconds), "risk_terms": _terms(alert.risk_terms),
+            "top_posts": [_post(p) for p in alert.top_posts[:3] if isinstance(p, dict)],
+            "summary": as_text(alert.summary, 1024), "message": to_plain(rendered.sections[index])[:4000],
         }
         timeline = self.renderer.timeline(self.renderer.milestones(note, alert))
         if timeline:
@@ -68,10 +97,10 @@ class PagerDuty(Channel[PagerDutyOptions]):
                 "summary": title[:MAX_SUMMARY],
                 "source": self.options.source,
                 "severity": SEVERITY[alert.severity],
-                "timestamp": datetime.fromtimestamp(alert.event_time, timezone.utc).isoformat(),
-                "component": alert.brand,
-                "group": alert.brand,
-                "class": alert.signal,
+                "timestamp": datetime.fromtimestamp(epoch(alert.event_time) or now, timezone.utc).isoformat(),
+                "component": as_text(alert.brand, MAX_FIELD),
+                "group": as_text(alert.brand, MAX_FIELD),
+                "class": as_text(alert.signal, MAX_FIELD),
                 "custom_details": details,
             },
             "client": "Koubei Sentinel",
@@ -81,23 +110,23 @@ class PagerDuty(Channel[PagerDutyOptions]):
             event["links"] = [{"href": url, "text": rendered.strings["dashboard"]}]
         return event
 
-    def events(self, note: Notification) -> list[dict[str, Any]]:
+    def events(self, note: Notification, now: float) -> list[dict[str, Any]]:
         rendered = self.renderer.render(note)
         out: list[dict[str, Any]] = []
         for i, alert in enumerate(note.alerts):
             if alert.state == "firing":
-                out.append(self.trigger(note, alert, rendered, i))
+                out.append(self.trigger(note, alert, rendered, i, now))
                 continue
             if any(m.kind == "fired" for m in self.renderer.milestones(note, alert)):
                 # PagerDuty never heard this incident open (an outage): open
                 # it with the whole story, then resolve it, so it is on record.
-                out.append(self.trigger(note, alert, rendered, i))
+                out.append(self.trigger(note, alert, rendered, i, now))
             out.append(self.resolve(alert))
         return out
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:
         return [HttpRequest("POST", self.config.url.reveal(), dumps(event), {"Content-Type": "application/json"})
-                for event in self.events(note)]
+                for event in self.events(note, now)]
 
     def check_body(self, body: Any) -> SendResult:
         if isinstance(body, dict) and body.get("status") == "success":

@@ -16,7 +16,20 @@ FALLBACK_CHARS = 3_000
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most ``limit`` characters as Slack counts them (UTF-16 code units:
+    an emoji outside the BMP counts twice)."""
+    units = 0
+    for i, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            keep, room = [], limit - 1
+            for c in text[:i]:
+                room -= 2 if ord(c) > 0xFFFF else 1
+                if room < 0:
+                    break
+                keep.append(c)
+            return "".join(keep) + "…"
+    return text
 
 
 @dataclass(frozen=True)

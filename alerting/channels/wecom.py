@@ -12,6 +12,7 @@ from streams.settings import option
 
 MAX_MARKDOWN_BYTES = 4_096
 MAX_TEXT_BYTES = 2_048
+MAX_TITLE_BYTES = 512  # text mode: a group's title lists its brands; keep room for the alerts
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,10 @@ class WeCom(Channel[WeComOptions]):
     def payload(self, note: Notification) -> dict[str, Any]:
         rendered = self.renderer.render(note)
         cfg = self.options
+        title = cut_bytes(rendered.title, MAX_TITLE_BYTES)
         if cfg.msgtype == "text":
-            limit = MAX_TEXT_BYTES - len(rendered.title.encode()) - 2
-            content = rendered.title + "\n\n" + to_plain(rendered.text(limit))
+            limit = MAX_TEXT_BYTES - len(title.encode()) - 2
+            content = title + "\n\n" + to_plain(rendered.text(limit))
             text: dict[str, Any] = {"content": cut_bytes(content, MAX_TEXT_BYTES)}
             mobiles = list(cfg.mention_mobiles) + (["@all"] if cfg.mention_all else [])
             if cfg.mention_users:

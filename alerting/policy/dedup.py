@@ -37,8 +37,7 @@ def delivery_records(note: Notification, delivered_at: float) -> list[tuple[byte
         }
         if alert.state == "firing":
             value["alert"] = alert_fields(alert)
-        out.append((f"{note.channel}|{alert.key}".encode(),
-                    json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()))
+        out.append(_record(f"{note.channel}|{alert.key}", value))
     return out
 
 
@@ -50,9 +49,14 @@ def owed_records(note: Notification, at: float) -> list[tuple[bytes, bytes]]:
     out = []
     for alert in note.alerts:
         value = {"type": "owed", "channel": note.channel, "key": alert.key, "started_at": alert.started_at, "at": at}
-        out.append((f"{note.channel}|{alert.key}".encode(),
-                    json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()))
+        out.append(_record(f"{note.channel}|{alert.key}", value))
     return out
+
+
+def _record(key: str, value: dict[str, Any]) -> tuple[bytes, bytes]:
+    """ASCII JSON: an alert key with a lone surrogate survives the round trip
+    exactly (the log must match the alert again) instead of failing to encode."""
+    return key.encode("utf-8", "surrogatepass"), json.dumps(value, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -163,8 +167,8 @@ class DeliveryLog:
                 self._track_active(channel, _resolved_marker(key, started_at, int(data["sequence"])), delivered_at)
             elif isinstance(data.get("alert"), dict):
                 self._track_active(channel, AlertEvent.from_dict(data["alert"]), delivered_at)
-        except (ValueError, KeyError, TypeError):
-            return False
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            return False  # a record this version cannot read is skipped, never fatal
         return True
 
     def heard(self, channel: str, event: AlertEvent) -> bool:

@@ -112,7 +112,7 @@ class SilenceStore:
             return False
         try:
             self.apply(Silence.from_dict(json.loads(payload)))
-        except (SilenceError, ValueError):
+        except (SilenceError, ValueError, RecursionError):
             return False
         return True
 
