@@ -20,6 +20,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerting.channels import ChannelConfig, parse_channel
+from alerting.labels import ALERT_LABELS, LABEL_NAME, RESERVED_LABELS
+from alerting.matchers import Matcher, MatcherError, any_of, parse_matchers
+from alerting.policy.inhibition import InhibitRule
+from alerting.timeintervals import NamedTimeIntervals, parse_time_intervals
+from streams.config import Brand
 from streams.models import SEVERITIES
 from streams.settings import (
     ConfigError,
@@ -39,9 +44,8 @@ DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0
 DEFAULT_REPEAT_INTERVAL = 4 * 3600.0
 DEFAULT_TIMEZONE = "Asia/Shanghai"
-MATCH_FIELDS = ("brand", "severity", "signal")
-GROUP_BY_FIELDS = ("brand", "severity", "signal", "...")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_YEARS = re.compile(r"(\d+)y")
 
 
 def check_timezone(value: Any, where: str) -> str:
@@ -112,6 +116,8 @@ def _inherited(name: str, default: Any, reader: Callable[[Any, str], Any]) -> Fi
 
 def _duration(minimum: float) -> Callable[[Any, str], float]:
     def read(value: Any, where: str) -> float:
+        if isinstance(value, str) and "y" in value:  # Alertmanager's durations also take years (365 days)
+            value = _YEARS.sub(lambda m: f"{int(m.group(1)) * 365}d", value)
         seconds = parse_duration(value, where)
         if seconds < minimum:
             raise ConfigError(where, f"must be at least {minimum:g}s")
@@ -120,13 +126,54 @@ def _duration(minimum: float) -> Callable[[Any, str], float]:
     return read
 
 
-def _group_by(value: Any, where: str) -> tuple[str, ...]:
+def _group_by(value: Any, where: str, context: Mapping[str, Any]) -> tuple[str, ...]:
+    if value is None:
+        parent: Mapping[str, Any] | None = context.get("parent")
+        return parent["group_by"] if parent is not None else ()
     path, _, name = where.rpartition(".")
     names = tuple(get_str_list({name: value}, name, path))
+    allowed = (*context.get("label_names", ALERT_LABELS), "...")
     for i, label in enumerate(names):
-        if label not in GROUP_BY_FIELDS:
-            raise ConfigError(join(where, i), f"must be one of {', '.join(GROUP_BY_FIELDS)}")
+        if label not in allowed:
+            raise ConfigError(join(where, i), f"must be one of {', '.join(allowed)}")
     return names
+
+
+def check_matchers(matchers: tuple[Matcher, ...], where: str, context: Mapping[str, Any],
+                   paths: list[str] | None = None) -> tuple[Matcher, ...]:
+    """Typos must fail loudly: an unknown label, or a brand or severity that
+    does not exist, would make a route or a silence match nothing (or everything)."""
+    names: Sequence[str] = context.get("label_names", ALERT_LABELS)
+    brand_ids: Sequence[str] = context.get("brand_ids", ())
+    for i, matcher in enumerate(matchers):
+        at = paths[i] if paths is not None else join(where, i)
+        if matcher.name not in names:
+            raise ConfigError(at, f"unknown label {matcher.name!r} (labels: {', '.join(names)})")
+        allowed = brand_ids if matcher.name == "brand" else SEVERITIES if matcher.name == "severity" else None
+        if allowed is not None and matcher.op in ("=", "!=") and matcher.value not in allowed:
+            raise ConfigError(at, f"{matcher.value!r} is not one of {', '.join(allowed)}")
+    return matchers
+
+
+def _matcher_list(value: Any, where: str, context: Mapping[str, Any]) -> tuple[Matcher, ...]:
+    """Alertmanager's ``matchers``: a list of strings like ``severity="critical"``."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ConfigError(where, 'expected a list of matchers like \'severity="critical"\'')
+    out: list[Matcher] = []
+    paths: list[str] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ConfigError(join(where, i), f"expected a matcher like 'brand=\"acme\"', got {item!r}")
+        try:
+            parsed = parse_matchers([item])
+        except MatcherError as exc:
+            raise ConfigError(join(where, i), str(exc)) from None
+        out.extend(parsed)
+        paths.extend([join(where, i)] * len(parsed))
+    return check_matchers(tuple(out), where, context, paths)
 
 
 def _route_quiet_hours(value: Any, where: str, context: Mapping[str, Any]) -> QuietHours | None:
@@ -147,27 +194,51 @@ def _receiver(value: Any, where: str, context: Mapping[str, Any]) -> str | None:
     return receiver
 
 
-def _match(value: Any, where: str, context: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+def _match(value: Any, where: str, context: Mapping[str, Any]) -> tuple[Matcher, ...]:
+    """The deprecated ``match: {label: value or [values]}`` (equal to any of them)."""
     if value is None:
-        return {}
+        return ()
     if context.get("parent") is None:
         raise ConfigError(where, "the root route matches every alert; put match on a child route")
     data = section(value, where)
-    unknown = [k for k in data if k not in MATCH_FIELDS]
+    names: Sequence[str] = context.get("label_names", ALERT_LABELS)
+    unknown = [k for k in data if k not in names]
     if unknown:
-        raise ConfigError(join(where, str(unknown[0])), f"unknown field (allowed: {', '.join(MATCH_FIELDS)})")
+        raise ConfigError(join(where, str(unknown[0])), f"unknown label (labels: {', '.join(names)})")
     brand_ids: Sequence[str] = context.get("brand_ids", ())
-    out: dict[str, tuple[str, ...]] = {}
-    for name in MATCH_FIELDS:
-        if name not in data:
-            continue
+    out: list[Matcher] = []
+    for name in data:
         values = get_str_list(data, name, where, required=True)
         allowed = brand_ids if name == "brand" else SEVERITIES if name == "severity" else None
         for i, item in enumerate(values):
             if allowed is not None and item not in allowed:
                 raise ConfigError(join(join(where, name), i), f"{item!r} is not one of {', '.join(allowed)}")
-        out[name] = tuple(values)
-    return out
+        out.append(any_of(name, values))
+    return tuple(out)
+
+
+def _route_matchers(value: Any, where: str, context: Mapping[str, Any]) -> tuple[Matcher, ...]:
+    if value is not None and context.get("parent") is None:
+        raise ConfigError(where, "the root route matches every alert; put matchers on a child route")
+    return _matcher_list(value, where, context)
+
+
+def _interval_names(value: Any, where: str, context: Mapping[str, Any]) -> tuple[NamedTimeIntervals, ...]:
+    """Route fields naming ``alerting.time_intervals``; like Alertmanager's,
+    not inherited by child routes and not allowed on the root."""
+    if value is None:
+        return ()
+    if context.get("parent") is None:
+        raise ConfigError(where, "not allowed on the root route (as in Alertmanager): set it on a child route")
+    path, _, name = where.rpartition(".")
+    known: Mapping[str, NamedTimeIntervals] = context.get("time_intervals", {})
+    out = []
+    for i, item in enumerate(get_str_list({name: value}, name, path)):
+        if item not in known:
+            raise ConfigError(join(where, i), f"no time interval named {item!r} "
+                                              f"(alerting.time_intervals: {', '.join(known) or 'none'})")
+        out.append(known[item])
+    return tuple(out)
 
 
 def _continue(value: Any, where: str, context: Mapping[str, Any]) -> bool:
@@ -194,9 +265,11 @@ class RouteConfig:
 
     receiver: str | None = option(None, parse=_receiver, shown_default="parent's",
                                   help="a channel name (inherited)")
-    match: Mapping[str, tuple[str, ...]] = option({}, parse=_match,
-                                                  help="brand / severity / signal: a value or a list (any of)")
-    group_by: tuple[str, ...] = option((), parse=_inherited("group_by", (), _group_by),
+    matchers: tuple[Matcher, ...] = option((), parse=_route_matchers,
+                                           help='Alertmanager matchers, e.g. [\'severity="critical"\', \'brand=~"a|b"\']')
+    match: tuple[Matcher, ...] = option((), parse=_match,
+                                        help="deprecated: {label: value or [values]} (equal to any of them)")
+    group_by: tuple[str, ...] = option((), parse=_group_by,
                                        help="labels that split groups, or \"...\" (inherited)")
     group_wait: float = option(DEFAULT_GROUP_WAIT, parse=_inherited("group_wait", DEFAULT_GROUP_WAIT, _duration(0.0)),
                                duration=True, help="wait before a new group's first message (inherited)")
@@ -208,11 +281,19 @@ class RouteConfig:
                                     help="re-send a group still firing and unchanged (inherited)")
     continue_matching: bool = option(False, key="continue", parse=_continue,
                                      help="keep matching later siblings after this one matched")
+    mute_time_intervals: tuple[NamedTimeIntervals, ...] = option((), parse=_interval_names,
+                                                                 help="names of time_intervals in which it sends nothing")
+    active_time_intervals: tuple[NamedTimeIntervals, ...] = option((), parse=_interval_names,
+                                                                   help="names of time_intervals outside which it "
+                                                                        "sends nothing")
     quiet_hours: QuietHours | None = option(None, parse=_route_quiet_hours,
-                                            help="hold matching severities in a daily window (inherited)")
+                                            help="deprecated: hold matching severities in a daily window (inherited)")
     routes: tuple[RouteConfig, ...] = option((), parse=_child_routes, help="child routes")
     path: str = ""
 
+    @property
+    def all_matchers(self) -> tuple[Matcher, ...]:
+        return self.match + self.matchers
 
 def default_route(channel_names: Sequence[str], path: str) -> RouteConfig:
     """No routing tree: every alert goes to every channel, with Alertmanager's timings."""
@@ -266,8 +347,56 @@ def _root_route(value: Any, where: str, context: Mapping[str, Any]) -> RouteConf
     if value is None:
         return default_route(names, where) if names else None
     route_context = {k: v for k, v in context.items() if k != "section"}
-    route_context.update(parent=None, channel_names=names, timezone=context["section"]["timezone"])
+    route_context.update(parent=None, channel_names=names, timezone=context["section"]["timezone"],
+                         time_intervals=context["section"]["time_intervals"])
     return replace(read_section(RouteConfig, value, where, route_context), path=where)
+
+
+def _time_intervals(value: Any, where: str, context: Mapping[str, Any]) -> Mapping[str, NamedTimeIntervals]:
+    return parse_time_intervals(value, where, context["section"]["timezone"])
+
+
+def _label_names(value: Any, where: str) -> tuple[str, ...]:
+    return tuple(get_str_list({"equal": value}, "equal", where.rpartition(".")[0]))
+
+
+def _equal(value: Any, where: str, context: Mapping[str, Any]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names = _label_names(value, where)
+    known: Sequence[str] = context.get("label_names", ALERT_LABELS)
+    for i, name in enumerate(names):
+        if name not in known:
+            raise ConfigError(join(where, i), f"unknown label {name!r} (labels: {', '.join(known)})")
+    return names
+
+
+def _required_matchers(value: Any, where: str, context: Mapping[str, Any]) -> tuple[Matcher, ...]:
+    if value is None:
+        raise ConfigError(where, 'required: a list of matchers like \'severity="critical"\'')
+    return _matcher_list(value, where, context)
+
+
+@dataclass(frozen=True)
+class InhibitRuleConfig:
+    source_matchers: tuple[Matcher, ...] = option((), parse=_required_matchers, required=True,
+                                                  help="the alerts that, while firing, inhibit")
+    target_matchers: tuple[Matcher, ...] = option((), parse=_required_matchers, required=True,
+                                                  help="the alerts they inhibit")
+    equal: tuple[str, ...] = option((), parse=_equal, help="labels that must have the same value on both")
+
+
+def _inhibit_rules(value: Any, where: str, context: Mapping[str, Any]) -> tuple[InhibitRule, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(where, "expected a list of {source_matchers, target_matchers, equal}")
+    inner = {k: v for k, v in context.items() if k != "section"}
+    rules = []
+    for i, item in enumerate(value):
+        rule = read_section(InhibitRuleConfig, item, join(where, i), inner)
+        rules.append(InhibitRule(rule.source_matchers, rule.target_matchers, rule.equal))
+    return tuple(rules)
 
 
 @dataclass(frozen=True)
@@ -279,6 +408,10 @@ class AlertingConfig:
     grafana_url: str | None = option(None, allow_empty=True, shown_default="top-level grafana_url",
                                      help="the brand dashboard linked from messages")
     channels: tuple[ChannelConfig, ...] = option((), parse=_channels, help="where alerts go")
+    time_intervals: Mapping[str, NamedTimeIntervals] = option({}, parse=_time_intervals,
+                                                              help="named intervals routes mute in or are active in")
+    inhibit_rules: tuple[InhibitRule, ...] = option((), parse=_inhibit_rules,
+                                                    help="while a source alert fires, matching targets are not sent")
     route: RouteConfig | None = option(None, key="routes", parse=_root_route,
                                        help="the routing tree (default: every channel gets every alert)")
     delivery: DeliveryConfig = option(DeliveryConfig(), help="retries and concurrency")
@@ -291,7 +424,26 @@ class AlertingConfig:
         raise KeyError(name)
 
 
-def parse_alerting(raw: Any, path: str, brands: Any, *, environ: Mapping[str, str]) -> AlertingConfig:
+def check_brand_labels(brands: Sequence[Brand]) -> tuple[str, ...]:
+    """Brand labels are matched, grouped on and sent to Alertmanager as labels:
+    their names must be label names and must not shadow an alert's own."""
+    names: list[str] = list(ALERT_LABELS)
+    for i, brand in enumerate(brands):
+        for name in brand.labels:
+            where = f"brands[{i}].labels.{name}"
+            if not LABEL_NAME.match(name):
+                raise ConfigError(where, "a label name is letters, digits and '_', not starting with a digit")
+            if name in RESERVED_LABELS:
+                raise ConfigError(where, f"{name!r} is set by koubei itself (reserved: {', '.join(RESERVED_LABELS)})")
+            if name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+def parse_alerting(raw: Any, path: str, brands: Sequence[Brand] | None, *,
+                   environ: Mapping[str, str]) -> AlertingConfig:
     """Validate the ``alerting`` section; an absent section is valid (no channels)."""
     brand_ids = tuple(b.id for b in brands or ())
-    return read_section(AlertingConfig, raw, path, {"environ": environ, "brand_ids": brand_ids})
+    label_names = check_brand_labels(brands or ())
+    return read_section(AlertingConfig, raw, path, {"environ": environ, "brand_ids": brand_ids,
+                                                    "label_names": label_names})

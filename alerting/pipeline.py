@@ -6,7 +6,7 @@ the tests run the same code. Read it in the order an alert meets it
     Dispatcher.accept      route            alert -> the routes (channels) it matches
                            group            one aggregation group per route, channel and group_by labels
     Dispatcher.due         group timers     group_wait / group_interval / repeat_interval
-    Dispatcher.materialize NOTIFY_STAGES:   (below) what the channel is told now
+    Dispatcher.materialize notify_stages:   inhibit, time intervals, quiet hours, silences, dedup
     notifier               rate limit       a token bucket per destination
                            send             the channel renders and sends; says "retry or not"
                            RetryPolicy      retry inline, park in the retry topic, give up
@@ -33,6 +33,7 @@ from alerting.message import Notification, alert_identity
 from alerting.policy.backoff import backoff_delay, next_retry_at
 from alerting.policy.dedup import DeliveryLog
 from alerting.policy.grouping import AggregationGroup, Grouper, Token, timings_for
+from alerting.policy.inhibition import Inhibitor
 from alerting.policy.routing import match_routes, routes_by_path
 from alerting.policy.silences import SilenceStore
 from streams.models import AlertEvent
@@ -85,6 +86,38 @@ class Stage(Protocol):
     name: str
 
     def apply(self, batch: Batch) -> None: ...
+
+
+class InhibitStage:
+    """``inhibit_rules``: an alert is not sent while a firing alert that
+    matches a rule's source (and shares its ``equal`` labels) inhibits it."""
+
+    name = "inhibit"
+
+    def __init__(self, inhibitor: Inhibitor) -> None:
+        self.inhibitor = inhibitor
+
+    def apply(self, batch: Batch) -> None:
+        for episode in list(batch.visible):
+            if self.inhibitor.inhibited(episode.latest.key, batch.labels(episode)):
+                batch.mute(episode, self.name)
+
+
+class TimeIntervalStage:
+    """A route's ``mute_time_intervals`` and ``active_time_intervals``: its
+    alerts are muted inside the former and outside the latter (like a
+    silence: still firing when the interval ends, they are sent then)."""
+
+    name = "time_interval"
+
+    def apply(self, batch: Batch) -> None:
+        route = batch.group.route
+        muted = any(interval.contains(batch.now) for interval in route.mute_time_intervals)
+        inactive = bool(route.active_time_intervals) and not any(
+            interval.contains(batch.now) for interval in route.active_time_intervals)
+        if muted or inactive:
+            for episode in list(batch.visible):
+                batch.mute(episode, self.name)
 
 
 class QuietHoursStage:
@@ -156,10 +189,12 @@ class DedupStage:
                             and any(e.latest.state == "firing" for e in batch.visible))
 
 
-def notify_stages(silences: SilenceStore, ledger: DeliveryLog) -> tuple[Stage, ...]:
+def notify_stages(inhibitor: Inhibitor, silences: SilenceStore, ledger: DeliveryLog) -> tuple[Stage, ...]:
     """The notify pipeline after grouping, in order (Alertmanager's MultiStage)."""
     return (
-        QuietHoursStage(),  # hold warnings at night (legacy quiet_hours)
+        InhibitStage(inhibitor),  # inhibit_rules: a critical hides the same brand's warnings
+        TimeIntervalStage(),  # the route's mute_time_intervals / active_time_intervals
+        QuietHoursStage(),  # hold warnings at night (deprecated quiet_hours)
         SilenceStage(silences),  # koubei silence add
         DedupStage(ledger),  # what the channel has not heard
     )
@@ -199,7 +234,8 @@ class Dispatcher:
         self.labeler = labeler
         self.ledger = ledger
         self.silences = silences
-        self.stages = notify_stages(silences, ledger)
+        self.inhibitor = Inhibitor(acfg.inhibit_rules)
+        self.stages = notify_stages(self.inhibitor, silences, ledger)
         self.grouper = Grouper()
         self.jobs: dict[str, Job] = {}
         self._routes = routes_by_path(acfg.route)
@@ -214,6 +250,7 @@ class Dispatcher:
         """Put an alert event into its groups (one per matching route). The
         token is kept by every group that still has to tell its channel."""
         labels, routes = self.routes(event)
+        self.inhibitor.observe(event, labels)  # any alert may inhibit, whatever its route
         released: list[Token] = []
         replay = bool(routes)
         for route in routes:
@@ -237,6 +274,7 @@ class Dispatcher:
         delivered or reminded for longer than its repeat interval allows ended
         without a recorded resolve (e.g. send_resolved: false)."""
         labels, routes = self.routes(event)
+        self.inhibitor.observe(event, labels)
         restored = 0
         for route in routes:
             if route.receiver != channel_name:
@@ -428,6 +466,7 @@ class Dispatcher:
     def _join(self, route: RouteConfig, channel: ChannelConfig, labels: Mapping[str, str], alert: AlertEvent,
               note: Notification, now: float) -> AggregationGroup:
         group = self.grouper.group_for(route, channel, labels, alert, now)
+        self.inhibitor.observe(alert, labels)
         if self.ledger.ended(channel.name, alert):
             return group  # told meanwhile that it ended
         heard = self.ledger.heard(channel.name, alert)

@@ -203,3 +203,18 @@ def test_a_crisis_missed_during_an_outage_is_told_whole_and_never_as_a_bare_reso
     else:
         assert "12:08 触发（警告） → 12:12 升级为严重 → 12:40 恢复" in raw
     assert "补发" in raw  # "delivered late"
+
+
+def test_brand_labels_go_to_alertmanager_labels_and_pagerduty_details() -> None:
+    labels = {"acme:negative_share": {"brand": "acme", "severity": "warning", "signal": "negative_share",
+                                      "team": "east", "region": "华东"}}
+    note = Notification("c", "g", {}, [alert()], "new", T0, labels=labels)
+    with FakePlatform("alertmanager") as am:
+        assert send(channel_for(am), note).outcome is Outcome.DELIVERED
+    sent = am.accepted[0].json()[0]["labels"]
+    assert (sent["team"], sent["region"], sent["brand"], sent["alertname"]) == ("east", "华东", "acme",
+                                                                                 "KoubeiReputation")
+    with FakePlatform("pagerduty") as pd:
+        assert send(channel_for(pd, group_label="team"), note).outcome is Outcome.DELIVERED
+    payload = pd.accepted[0].json()["payload"]
+    assert payload["group"] == "east" and payload["custom_details"]["labels"] == {"team": "east", "region": "华东"}

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps
+from alerting.labels import LABEL_NAME
 from alerting.message import Notification
 from alerting.render import to_plain
 from alerting.render.safe import as_text, epoch, finite
@@ -76,10 +77,13 @@ class Alertmanager(Channel[AlertmanagerOptions]):
             timeline = self.renderer.timeline(self.renderer.milestones(note, alert))
             if timeline:
                 annotations["timeline"] = timeline
+            labels = {"alertname": "KoubeiReputation", "brand": label_value(alert.brand),
+                      "severity": alert.severity, "signal": label_value(alert.signal), "source": "koubei-sentinel"}
+            # The brand's own labels (brands[].labels: team, region ...), for Alertmanager's routes and silences.
+            labels.update({name: label_value(value) for name, value in note.labels.get(alert.key, {}).items()
+                           if name not in labels and LABEL_NAME.match(name)})
             out.append({
-                "labels": {"alertname": "KoubeiReputation", "brand": label_value(alert.brand),
-                           "severity": alert.severity, "signal": label_value(alert.signal),
-                           "source": "koubei-sentinel"},
+                "labels": labels,
                 "annotations": {name: text[:MAX_ANNOTATION] for name, text in annotations.items()},
                 "startsAt": iso(alert.started_at, now),
                 "endsAt": iso(ends, now),

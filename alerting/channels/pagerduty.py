@@ -10,6 +10,7 @@ from typing import Any
 
 from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps
 from alerting.episode import episode_id
+from alerting.labels import ALERT_LABELS
 from alerting.message import Notification
 from alerting.render import Rendered, to_plain
 from alerting.render.safe import as_text, epoch, finite
@@ -56,6 +57,8 @@ class PagerDutyOptions(ChannelOptions):
     routing_key: Secret = option(UNSET, key="routing_key_env", env_name=True, parse=secret_from_env(required=True),
                                  required=True, help="environment variable holding the integration's routing key")
     source: str = option("koubei-sentinel", help="PagerDuty payload.source")
+    group_label: str = option("brand", help="the alert label (brand, or a brand label such as team) whose value "
+                                            "becomes payload.group")
 
     def rate_limit_identity(self) -> str:
         # PagerDuty limits calls per routing key, not per URL.
@@ -86,6 +89,10 @@ class PagerDuty(Channel[PagerDutyOptions]):
             "top_posts": [_post(p) for p in alert.top_posts[:3] if isinstance(p, dict)],
             "summary": as_text(alert.summary, 1024), "message": to_plain(rendered.sections[index])[:4000],
         }
+        labels = note.labels.get(alert.key, {})
+        own = {name: as_text(value, MAX_FIELD) for name, value in labels.items() if name not in ALERT_LABELS}
+        if own:  # the brand's labels (brands[].labels)
+            details["labels"] = own
         timeline = self.renderer.timeline(self.renderer.milestones(note, alert))
         if timeline:
             details["timeline"] = timeline
@@ -99,7 +106,7 @@ class PagerDuty(Channel[PagerDutyOptions]):
                 "severity": SEVERITY[alert.severity],
                 "timestamp": datetime.fromtimestamp(epoch(alert.event_time) or now, timezone.utc).isoformat(),
                 "component": as_text(alert.brand, MAX_FIELD),
-                "group": as_text(alert.brand, MAX_FIELD),
+                "group": as_text(labels.get(self.options.group_label) or alert.brand, MAX_FIELD),
                 "class": as_text(alert.signal, MAX_FIELD),
                 "custom_details": details,
             },

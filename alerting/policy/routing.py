@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from alerting.config import RouteConfig
+from alerting.matchers import matches_all
 
 
 def route_matches(route: RouteConfig, labels: Mapping[str, str]) -> bool:
-    return all(labels.get(name) in values for name, values in route.match.items())
+    return matches_all(route.all_matchers, labels)
 
 
 def match_routes(root: RouteConfig | None, labels: Mapping[str, str]) -> list[RouteConfig]:
