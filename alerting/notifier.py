@@ -254,6 +254,8 @@ class Notifier:
 
     async def run(self, stop: asyncio.Event) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+        from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+        from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
         await asyncio.to_thread(ensure_notifier_topics, self.config, self.bootstrap)
         if self._http is None:
@@ -272,9 +274,16 @@ class Notifier:
         if self.quirks.session_timeout is not None:
             consumer_kwargs["session_timeout_ms"] = int(self.quirks.session_timeout * 1000)
             consumer_kwargs["heartbeat_interval_ms"] = int(max(1.0, self.quirks.session_timeout / 5) * 1000)
+        # Range assignment gives a worker the same partition numbers of the
+        # alerts and retry topics, so a parked delivery (keyed by its alert's
+        # key) is read back by the worker that owns the alert. Round robin stays
+        # listed so that a group with older notifiers still agrees on a protocol.
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    client_id=self.group_id, **consumer_kwargs)
+                                    client_id=self.group_id,
+                                    partition_assignment_strategy=(RangePartitionAssignor,
+                                                                   RoundRobinPartitionAssignor),
+                                    **consumer_kwargs)
         consumer.subscribe([self.topics["alerts"], self.topics["retry"]], listener=_Rebalance(self, consumer))
         tasks: list[asyncio.Task[None]] = []
         await self._producer.start()
@@ -447,16 +456,16 @@ class Notifier:
             self._dead_letter_raw("invalid_retry_record", str(exc)[:300], msg.value, source)
             return
         try:
-            job = self.dispatcher.resume(note, route, source, attempt, first, overdue, self.clock())
+            job, new = self.dispatcher.resume(note, route, source, attempt, first, overdue, self.clock())
         except KeyError:
             self._dead_letter_raw("unknown_channel", f"no channel named {note.channel!r} any more", msg.value, source)
             return
         except LookupError as exc:
             self._dead_letter_raw("no_route", str(exc)[:300], msg.value, source)
             return
-        if overdue:
-            self._set_overdue(note.channel, job.group_key if job else "", True)
-        if job is not None:
+        if job.overdue:
+            self._set_overdue(job.channel, job.group_key, True)
+        if new:
             heapq.heappush(self._delayed, (due, next(self._seq), job))
 
     # ---- delivery --------------------------------------------------------

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from alerting.channels import ChannelConfig, Outcome, SendResult
 from alerting.config import AlertingConfig, DeliveryConfig, RouteConfig
@@ -354,7 +354,7 @@ class Dispatcher:
             tokens += group.take_tokens(episode.id)
             if episode.latest.state == "firing":
                 group.owed.add(episode.id)
-        timelines: dict[str, list[dict[str, object]]] = {}
+        timelines: dict[str, list[dict[str, Any]]] = {}
         for episode in shown:
             untold = episode.untold(self.ledger.heard_sequence(group.channel, episode.latest))
             if len(untold) >= 2:  # it missed more than this update: tell the whole story
@@ -363,7 +363,7 @@ class Dispatcher:
                         key=lambda a: (a.state != "firing", a.severity != "critical", a.brand, a.key))
         note = Notification(
             channel=group.channel, group_key=group.key, group_labels=dict(group.labels), alerts=alerts,
-            kind="new" if news else "repeat", created_at=now, tokens=tokens, timelines=timelines,  # type: ignore[arg-type]
+            kind="new" if news else "repeat", created_at=now, tokens=tokens, timelines=timelines,
             labels={e.latest.key: dict(group.alert_labels.get(e.id, {})) for e in shown},
         )
         job.tokens += tokens
@@ -372,12 +372,16 @@ class Dispatcher:
 
     # ---- outcomes ----------------------------------------------------------
 
-    def _close(self, job: Job, now: float) -> tuple[AggregationGroup | None, list[Token]]:
+    def _retire(self, job: Job) -> tuple[AggregationGroup | None, list[Token]]:
+        """The job is over: what it answered for may be committed."""
         released = job.tokens + job.sources
         job.tokens, job.sources = [], []
         if self.jobs.get(job.group_key) is job:
             del self.jobs[job.group_key]
-        group = self.grouper.groups.get(job.group_key)
+        return self.grouper.groups.get(job.group_key), released
+
+    def _close(self, job: Job, now: float) -> tuple[AggregationGroup | None, list[Token]]:
+        group, released = self._retire(job)
         if group is not None:
             group.busy, group.parked_due = False, None
             self.grouper.reschedule(group, now + group.timings.group_interval)
@@ -419,22 +423,18 @@ class Dispatcher:
         The group stays busy until the parked record is read back (``resume``)."""
         if job.note is not None:
             self.ledger.record_owed(job.note)
-        released = job.tokens + job.sources
-        job.tokens, job.sources = [], []
-        if self.jobs.get(job.group_key) is job:
-            del self.jobs[job.group_key]
-        group = self.grouper.groups.get(job.group_key)
+        group, released = self._retire(job)
         if group is not None:
             group.parked_due = due
             self.grouper.reschedule(group, due)
         return released
 
     def resume(self, note: Notification, route_path: str, source: Token, attempt: int, first_failed_at: float,
-               overdue: bool, now: float) -> Job | None:
+               overdue: bool, now: float) -> tuple[Job, bool]:
         """A parked notification read back from the retry topic: its episodes
         join their group (a restart lost them from memory) and the group's
-        delivery continues. Returns the job to schedule, or None when the
-        group already has one (which now also answers for ``source``).
+        delivery continues. Returns the group's job and whether it is new (to
+        be scheduled); an existing job now also answers for ``source``.
         Raises LookupError when no route of this config sends it to its channel."""
         channel = self.acfg.channel(note.channel)  # KeyError: the channel was removed
         parked_route = self._routes.get(route_path)
@@ -456,12 +456,12 @@ class Dispatcher:
             job.attempt = max(job.attempt, attempt)
             job.first_failed_at = min(job.first_failed_at or first_failed_at, first_failed_at)
             job.overdue = job.overdue or overdue
-            return None
+            return job, False
         job = Job(target.key, channel.name, attempt=attempt, first_failed_at=first_failed_at, from_retry_topic=True,
                   overdue=overdue, sources=[source])
         target.busy, target.parked_due = True, None
         self.jobs[target.key] = job
-        return job
+        return job, True
 
     def _join(self, route: RouteConfig, channel: ChannelConfig, labels: Mapping[str, str], alert: AlertEvent,
               note: Notification, now: float) -> AggregationGroup:

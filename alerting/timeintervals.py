@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from streams.settings import ConfigError, join, section
+from streams.settings import ConfigError, join, reject_unknown, section
 
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -101,9 +101,7 @@ def _times(value: Any, where: str) -> tuple[Range, ...]:
     for i, item in enumerate(value):
         path = join(where, i)
         data = section(item, path)
-        unknown = [k for k in data if k not in ("start_time", "end_time")]
-        if unknown:
-            raise ConfigError(join(path, str(unknown[0])), "unknown field (allowed: end_time, start_time)")
+        reject_unknown(data, ("start_time", "end_time"), path)
         start = _clock(data.get("start_time"), join(path, "start_time"), end=False)
         end = _clock(data.get("end_time"), join(path, "end_time"), end=True)
         if end <= start:
@@ -157,9 +155,7 @@ def _number(text: str, where: str) -> int:
 
 def parse_time_interval(raw: Any, where: str, default_location: str) -> TimeInterval:
     data = section(raw, where)
-    unknown = [k for k in data if k not in INTERVAL_FIELDS]
-    if unknown:
-        raise ConfigError(join(where, str(unknown[0])), f"unknown field (allowed: {', '.join(INTERVAL_FIELDS)})")
+    reject_unknown(data, INTERVAL_FIELDS, where)
     location = data.get("location", default_location)
     try:
         ZoneInfo(str(location))
@@ -189,9 +185,7 @@ def parse_time_intervals(raw: Any, where: str, default_location: str) -> Mapping
     for i, item in enumerate(raw):
         path = join(where, i)
         data = section(item, path)
-        unknown = [k for k in data if k not in ("name", "time_intervals")]
-        if unknown:
-            raise ConfigError(join(path, str(unknown[0])), "unknown field (allowed: name, time_intervals)")
+        reject_unknown(data, ("name", "time_intervals"), path)
         name = data.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(join(path, "name"), "required: a name routes refer to")

@@ -91,9 +91,9 @@ class Flaky:
         """The consumer reads a parked record back at once; its job waits until it is due."""
         for record in self.parked:
             data = json.loads(record)
-            job = self.dispatcher.resume(Notification.from_dict(data["notification"]), data["route"], record,
-                                         data["attempt"], data["first_failed_at"], data["overdue"], self.now)
-            if job is not None:
+            job, new = self.dispatcher.resume(Notification.from_dict(data["notification"]), data["route"], record,
+                                              data["attempt"], data["first_failed_at"], data["overdue"], self.now)
+            if new:
                 self.delayed.append((data["due_at"], job))
         self.parked = []
 
@@ -129,14 +129,20 @@ def text_of(flaky: Flaky, note: Notification) -> str:
     return renderer.title(note) + "\n" + renderer.render(note).text()
 
 
-def test_an_outage_through_a_whole_crisis_ends_in_one_summary_message() -> None:
+def down_through_escalation(then: float) -> Flaky:
+    """The channel is down from before 13:08; the alert fires then and turns critical at 13:12."""
     f = Flaky()
     f.up = False
     f.now = FIRED
     f.push(crisis("fired"))
     f.advance(240)
     f.push(crisis("critical"))
-    f.advance(1680)
+    f.advance(then)
+    return f
+
+
+def test_an_outage_through_a_whole_crisis_ends_in_one_summary_message() -> None:
+    f = down_through_escalation(1680)
     f.push(crisis("resolved"))
     f.advance(600)
     assert f.accepted == [] and f.attempts > 5
@@ -154,13 +160,7 @@ def test_an_outage_through_a_whole_crisis_ends_in_one_summary_message() -> None:
 
 
 def test_a_channel_back_mid_crisis_hears_the_firing_and_the_escalation_at_once() -> None:
-    f = Flaky()
-    f.up = False
-    f.now = FIRED
-    f.push(crisis("fired"))
-    f.advance(240)
-    f.push(crisis("critical"))
-    f.advance(600)
+    f = down_through_escalation(600)
     f.up = True
     f.advance(300)
     [note] = f.accepted
@@ -176,13 +176,7 @@ def test_a_channel_back_mid_crisis_hears_the_firing_and_the_escalation_at_once()
 
 
 def test_a_delivery_parked_before_a_restart_still_tells_the_whole_story() -> None:
-    f = Flaky()
-    f.up = False
-    f.now = FIRED
-    f.push(crisis("fired"))
-    f.advance(240)
-    f.push(crisis("critical"))
-    f.advance(300)
+    f = down_through_escalation(300)
     assert f.dispatcher.jobs  # parked and read back: the alerts' offsets are committed, the record is not
     f = f.restart()
     # After the restart only the resolve is read from the alerts topic.
