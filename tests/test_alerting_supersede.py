@@ -154,7 +154,7 @@ def test_an_outage_through_a_whole_crisis_ends_in_one_summary_message() -> None:
     assert timeline(note, event) == ["fired", "escalated", "resolved"]
     text = text_of(f, note)
     assert "【已恢复·补发】艾克美" in text
-    assert "经过（补发）：13:08 触发（警告） → 13:12 升级为严重 → 13:40 恢复" in text
+    assert "经过：13:08 触发（警告） → 13:12 升级为严重 → 13:40 恢复" in text
     f.advance(6 * 3600, step=60)
     assert len(f.accepted) == 1 and f.delayed == [] and f.dispatcher.grouper.groups == {}
 
@@ -166,7 +166,7 @@ def test_a_channel_back_mid_crisis_hears_the_firing_and_the_escalation_at_once()
     [note] = f.accepted
     assert [(a.severity, a.state) for a in note.alerts] == [("critical", "firing")]
     assert timeline(note, note.alerts[0]) == ["fired", "escalated"]
-    assert "经过（补发）：13:08 触发（警告） → 13:12 升级为严重" in text_of(f, note)
+    assert "经过：13:08 触发（警告） → 13:12 升级为严重" in text_of(f, note)
     f.push(crisis("resolved"))
     f.advance(600)
     resolved = f.accepted[1]
@@ -278,3 +278,20 @@ def test_no_episode_is_lost_and_no_resolve_is_heard_first(steps: list[str]) -> N
             # Announced episodes end with the channel knowing their current state.
             assert f.ledger.heard("pr", event), (steps, event)
     assert f.delayed == [] and not f.dispatcher.jobs
+
+
+def test_an_escalation_overtaken_by_its_resolve_is_still_told() -> None:
+    """A worker catching up after a restart emits the critical update and the
+    resolve within one group_interval: the resolve message says it escalated."""
+    f = Flaky(routes={"receiver": "pr", "group_wait": "0s", "group_interval": "2s"})
+    f.now = FIRED
+    f.push(crisis("fired"))
+    f.advance(1, step=1)
+    f.push(crisis("critical"))
+    f.push(crisis("resolved"))
+    f.advance(5, step=1)
+    first, last = f.accepted
+    assert first.alerts[0].severity == "warning" and last.alerts[0].state == "resolved"
+    assert timeline(last, last.alerts[0]) == ["escalated", "resolved"]
+    assert "经过：13:12 升级为严重 → 13:40 恢复" in text_of(f, last)
+    assert "补发" not in text_of(f, last)  # the channel heard it fire: not a late story

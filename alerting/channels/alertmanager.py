@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps
+from alerting.episode import episode_id
 from alerting.labels import LABEL_NAME
 from alerting.message import Notification
 from alerting.render import to_plain
@@ -67,7 +68,8 @@ class Alertmanager(Channel[AlertmanagerOptions]):
         rendered = self.renderer.render(note)
         out = []
         for i, alert in enumerate(note.alerts):
-            single = Notification(self.name, "", {}, [alert], "new", now)
+            single = Notification(self.name, "", {}, [alert], "new", now,
+                                  timelines={k: v for k, v in note.timelines.items() if k == episode_id(alert)})
             ends = ((epoch(alert.ended_at) or now) if alert.state == "resolved"
                     else now + ENDS_AT_INTERVALS * self.options.resend_interval)
             annotations = {"summary": self.renderer.title(single),

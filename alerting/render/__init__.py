@@ -212,7 +212,7 @@ class Renderer:
         return link if len(link) <= 2000 else ""
 
     def timeline(self, milestones: list[Milestone]) -> str:
-        """"经过（补发）：13:08 触发（警告）→ 13:12 升级为严重 → 13:40 恢复": what a
+        """"经过：13:08 触发（警告）→ 13:12 升级为严重 → 13:40 恢复": what a
         channel missed (an outage), or "" when it missed nothing."""
         if not milestones:
             return ""
