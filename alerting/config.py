@@ -1,152 +1,421 @@
 """The ``alerting`` section of koubei.yaml: channels, the routing tree, delivery.
 
-Parsing is strict (unknown fields and bad values fail with the field path,
-e.g. ``alerting.channels[1].url``). Secrets (robot tokens, signing keys,
-PagerDuty routing keys) are never written in the file: ``*_env`` fields name
-environment variables, and their values never appear in an error or a log.
+Declared with ``streams.settings.option``: each field once, with its
+default, bounds and help. Parsing is strict (unknown fields and bad values
+fail with the field path, e.g. ``alerting.channels[1].url``). Each channel
+type's own options are declared beside its module (alerting/channels/) and
+read through the one registry, ``alerting.channels.CHANNEL_TYPES``. Secrets
+(robot tokens, signing keys, PagerDuty routing keys) are never written in
+the file: ``*_env`` fields name environment variables, and their values
+never appear in an error, a ``repr`` or a log.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from alerting.channels import ChannelConfig, parse_channel
+from alerting.labels import ALERT_LABELS, LABEL_NAME, RESERVED_LABELS
+from alerting.matchers import Matcher, MatcherError, any_of, parse_matchers
+from alerting.policy.inhibition import InhibitRule
+from alerting.timeintervals import NamedTimeIntervals, parse_time_intervals
+from streams.config import Brand
 from streams.models import SEVERITIES
 from streams.settings import (
     ConfigError,
+    FieldParser,
     get_bool,
-    get_duration,
-    get_enum,
-    get_int,
-    get_number,
-    get_secret,
     get_str,
     get_str_list,
     join,
-    reject_unknown,
+    option,
+    parse_duration,
+    read_section,
     section,
 )
-
-CHANNEL_TYPES = ("dingtalk", "wecom", "feishu", "slack", "pagerduty", "alertmanager", "webhook")
-
-# Per-destination send rates the platforms document (messages per second,
-# burst). Going over DingTalk's limit mutes the robot for ten minutes, so the
-# defaults sit exactly at the documented rate, never above.
-DEFAULT_RATES: dict[str, tuple[float, int]] = {
-    "dingtalk": (20 / 60, 20),
-    "wecom": (20 / 60, 20),
-    "feishu": (5.0, 5),
-    "slack": (1.0, 1),
-    "pagerduty": (120 / 60, 120),
-    "alertmanager": (50.0, 50),
-    "webhook": (50.0, 50),
-}
-
-DEFAULT_URLS = {"pagerduty": "https://events.pagerduty.com/v2/enqueue"}
 
 # Alertmanager's own defaults (group_wait 30s, group_interval 5m, repeat_interval 4h): the reference behaviour.
 DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0
 DEFAULT_REPEAT_INTERVAL = 4 * 3600.0
-MATCH_FIELDS = ("brand", "severity", "signal")
-GROUP_BY_FIELDS = ("brand", "severity", "signal", "...")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_YEARS = re.compile(r"(\d+)y")
 
 
-@dataclass(frozen=True)
-class ChannelConfig:
-    name: str
-    type: str
-    # Robot URLs carry their access token: kept out of repr (and so of logs).
-    url: str = field(repr=False)
-    timeout: float = 10.0
-    rate_per_second: float = 1.0
-    burst: int = 1
-    send_resolved: bool = True
-    # Secrets, read from the environment; repr=False keeps them out of logs.
-    secret: str | None = field(default=None, repr=False)
-    routing_key: str | None = field(default=None, repr=False)
-    # DingTalk / WeCom @-mentions.
-    mention_mobiles: tuple[str, ...] = ()
-    mention_users: tuple[str, ...] = ()
-    mention_all: bool = False
-    wecom_msgtype: str = "markdown"
-    # Alertmanager forgets an alert after resolve_timeout (5 m) unless it is
-    # re-sent; the notifier re-sends active alerts this often.
-    resend_interval: float = 60.0
-    source: str = "koubei-sentinel"
+def check_timezone(value: Any, where: str) -> str:
+    tz = get_str({"timezone": value}, "timezone", where.rpartition(".")[0])
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(where, f"unknown time zone {tz!r} (use e.g. Asia/Shanghai)") from None
+    return tz
+
+
+def clock_minute(value: Any, where: str) -> int:
+    """``"23:00"`` -> minutes after midnight. YAML 1.1 reads an unquoted
+    23:00 as the number 1380; koubei's loader keeps it text, and a number
+    that still arrives here is refused with the reason."""
+    if isinstance(value, bool) or value is None:
+        raise ConfigError(where, f"expected a local time like 22:00, got {value!r}")
+    if isinstance(value, (int, float)):
+        raise ConfigError(where, f"expected a local time like \"22:00\" in quotes, got the number {value!r} "
+                                 "(YAML 1.1 reads an unquoted 22:00 as a number of minutes)")
+    match = _CLOCK.match(str(value))
+    if not match:
+        raise ConfigError(where, f"expected a local time like 22:00, got {value!r}")
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def _clock(value: Any, where: str, context: Mapping[str, Any]) -> int:
+    return clock_minute(value, where)
+
+
+def _local_timezone(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    """A time zone that defaults to ``alerting.timezone``."""
+    if value is None:
+        return str(context.get("timezone", DEFAULT_TIMEZONE))
+    return check_timezone(value, where)
 
 
 @dataclass(frozen=True)
 class QuietHours:
-    """Local clock interval in which matching severities are held back."""
+    """A daily local clock window in which matching severities are held back
+    (kept, and sent when the window ends)."""
 
-    start_minute: int
-    end_minute: int
-    timezone: str
-    severities: tuple[str, ...] = ("warning",)
+    start_minute: int = option(parse=_clock, key="start", required=True, help="local time, e.g. \"23:00\"")
+    end_minute: int = option(parse=_clock, key="end", required=True, help="local time, e.g. \"08:00\"")
+    timezone: str = option(DEFAULT_TIMEZONE, parse=_local_timezone, shown_default="alerting.timezone",
+                           help="IANA time zone of start and end")
+    severities: tuple[str, ...] = option(("warning",), choices=SEVERITIES, help="severities held back")
 
     def contains(self, epoch: float) -> bool:
-        from datetime import datetime
-
         local = datetime.fromtimestamp(epoch, ZoneInfo(self.timezone))
         minute = local.hour * 60 + local.minute
         if self.start_minute <= self.end_minute:
             return self.start_minute <= minute < self.end_minute
         return minute >= self.start_minute or minute < self.end_minute  # wraps midnight
 
-    def ends_after(self, epoch: float) -> float:
-        """The first instant after ``epoch`` that is outside quiet hours."""
-        step = 60.0
-        t = epoch - (epoch % 60) + step
-        for _ in range(24 * 60 + 1):
-            if not self.contains(t):
-                return t
-            t += step
-        return epoch + 86400.0
+
+def _inherited(name: str, default: Any, reader: Callable[[Any, str], Any]) -> FieldParser:
+    """A route field that children inherit from their parent unless set."""
+
+    def parse(value: Any, where: str, context: Mapping[str, Any]) -> Any:
+        if value is None:
+            parent: Mapping[str, Any] | None = context.get("parent")
+            return parent[name] if parent is not None else default
+        return reader(value, where)
+
+    return parse
+
+
+def _duration(minimum: float) -> Callable[[Any, str], float]:
+    def read(value: Any, where: str) -> float:
+        if isinstance(value, str) and "y" in value:  # Alertmanager's durations also take years (365 days)
+            value = _YEARS.sub(lambda m: f"{int(m.group(1)) * 365}d", value)
+        seconds = parse_duration(value, where)
+        if seconds < minimum:
+            raise ConfigError(where, f"must be at least {minimum:g}s")
+        return seconds
+
+    return read
+
+
+def _group_by(value: Any, where: str, context: Mapping[str, Any]) -> tuple[str, ...]:
+    if value is None:
+        parent: Mapping[str, Any] | None = context.get("parent")
+        return parent["group_by"] if parent is not None else ()
+    path, _, name = where.rpartition(".")
+    names = tuple(get_str_list({name: value}, name, path))
+    allowed = (*context.get("label_names", ALERT_LABELS), "...")
+    for i, label in enumerate(names):
+        if label not in allowed:
+            raise ConfigError(join(where, i), f"must be one of {', '.join(allowed)}")
+    return names
+
+
+def check_matchers(matchers: tuple[Matcher, ...], where: str, context: Mapping[str, Any],
+                   paths: list[str] | None = None) -> tuple[Matcher, ...]:
+    """Typos must fail loudly: an unknown label, or a brand or severity that
+    does not exist, would make a route or a silence match nothing (or everything)."""
+    names: Sequence[str] = context.get("label_names", ALERT_LABELS)
+    brand_ids: Sequence[str] = context.get("brand_ids", ())
+    for i, matcher in enumerate(matchers):
+        at = paths[i] if paths is not None else join(where, i)
+        if matcher.name not in names:
+            raise ConfigError(at, f"unknown label {matcher.name!r} (labels: {', '.join(names)})")
+        allowed = brand_ids if matcher.name == "brand" else SEVERITIES if matcher.name == "severity" else None
+        if allowed is not None and matcher.op in ("=", "!=") and matcher.value not in allowed:
+            raise ConfigError(at, f"{matcher.value!r} is not one of {', '.join(allowed)}")
+    return matchers
+
+
+def _matcher_list(value: Any, where: str, context: Mapping[str, Any]) -> tuple[Matcher, ...]:
+    """Alertmanager's ``matchers``: a list of strings like ``severity="critical"``."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ConfigError(where, 'expected a list of matchers like \'severity="critical"\'')
+    out: list[Matcher] = []
+    paths: list[str] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ConfigError(join(where, i), f"expected a matcher like 'brand=\"acme\"', got {item!r}")
+        try:
+            parsed = parse_matchers([item])
+        except MatcherError as exc:
+            raise ConfigError(join(where, i), str(exc)) from None
+        out.extend(parsed)
+        paths.extend([join(where, i)] * len(parsed))
+    return check_matchers(tuple(out), where, context, paths)
+
+
+def _route_quiet_hours(value: Any, where: str, context: Mapping[str, Any]) -> QuietHours | None:
+    if value is None:
+        parent: Mapping[str, Any] | None = context.get("parent")
+        return parent["quiet_hours"] if parent is not None else None
+    return read_section(QuietHours, value, where, context)
+
+
+def _receiver(value: Any, where: str, context: Mapping[str, Any]) -> str | None:
+    if value is None:
+        parent: Mapping[str, Any] | None = context.get("parent")
+        return parent["receiver"] if parent is not None else None
+    names: Sequence[str] = context.get("channel_names", ())
+    receiver = get_str({"receiver": value}, "receiver", where.rpartition(".")[0])
+    if receiver not in names:
+        raise ConfigError(where, f"no channel named {receiver!r} (channels: {', '.join(names) or 'none'})")
+    return receiver
+
+
+def _match(value: Any, where: str, context: Mapping[str, Any]) -> tuple[Matcher, ...]:
+    """The deprecated ``match: {label: value or [values]}`` (equal to any of them)."""
+    if value is None:
+        return ()
+    if context.get("parent") is None:
+        raise ConfigError(where, "the root route matches every alert; put match on a child route")
+    data = section(value, where)
+    names: Sequence[str] = context.get("label_names", ALERT_LABELS)
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ConfigError(join(where, str(unknown[0])), f"unknown label (labels: {', '.join(names)})")
+    brand_ids: Sequence[str] = context.get("brand_ids", ())
+    out: list[Matcher] = []
+    for name in data:
+        values = get_str_list(data, name, where, required=True)
+        allowed = brand_ids if name == "brand" else SEVERITIES if name == "severity" else None
+        for i, item in enumerate(values):
+            if allowed is not None and item not in allowed:
+                raise ConfigError(join(join(where, name), i), f"{item!r} is not one of {', '.join(allowed)}")
+        out.append(any_of(name, values))
+    return tuple(out)
+
+
+def _route_matchers(value: Any, where: str, context: Mapping[str, Any]) -> tuple[Matcher, ...]:
+    if value is not None and context.get("parent") is None:
+        raise ConfigError(where, "the root route matches every alert; put matchers on a child route")
+    return _matcher_list(value, where, context)
+
+
+def _interval_names(value: Any, where: str, context: Mapping[str, Any]) -> tuple[NamedTimeIntervals, ...]:
+    """Route fields naming ``alerting.time_intervals``; like Alertmanager's,
+    not inherited by child routes and not allowed on the root."""
+    if value is None:
+        return ()
+    if context.get("parent") is None:
+        raise ConfigError(where, "not allowed on the root route (as in Alertmanager): set it on a child route")
+    path, _, name = where.rpartition(".")
+    known: Mapping[str, NamedTimeIntervals] = context.get("time_intervals", {})
+    out = []
+    for i, item in enumerate(get_str_list({name: value}, name, path)):
+        if item not in known:
+            raise ConfigError(join(where, i), f"no time interval named {item!r} "
+                                              f"(alerting.time_intervals: {', '.join(known) or 'none'})")
+        out.append(known[item])
+    return tuple(out)
+
+
+def _continue(value: Any, where: str, context: Mapping[str, Any]) -> bool:
+    if value is None:
+        return False
+    return get_bool({"continue": value}, "continue", where.rpartition(".")[0], False)
+
+
+def _child_routes(value: Any, where: str, context: Mapping[str, Any]) -> tuple[RouteConfig, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(where, "expected a list of routes")
+    inherited = {k: v for k, v in context.items() if k != "section"}
+    inherited["parent"] = context["section"]
+    return tuple(replace(read_section(RouteConfig, item, join(where, i), inherited), path=join(where, i))
+                 for i, item in enumerate(value))
 
 
 @dataclass(frozen=True)
 class RouteConfig:
-    """One node of the routing tree; children inherit unset fields."""
+    """One node of the routing tree (Alertmanager's ``route``); children
+    inherit the fields marked so unless they set their own."""
 
-    receiver: str | None
-    match: Mapping[str, tuple[str, ...]]
-    group_by: tuple[str, ...]
-    group_wait: float
-    group_interval: float
-    repeat_interval: float
-    continue_matching: bool
-    quiet_hours: QuietHours | None
-    routes: tuple[RouteConfig, ...]
-    path: str
+    receiver: str | None = option(None, parse=_receiver, shown_default="parent's",
+                                  help="a channel name (inherited)")
+    matchers: tuple[Matcher, ...] = option((), parse=_route_matchers,
+                                           help='Alertmanager matchers, e.g. [\'severity="critical"\', \'brand=~"a|b"\']')
+    match: tuple[Matcher, ...] = option((), parse=_match,
+                                        help="deprecated: {label: value or [values]} (equal to any of them)")
+    group_by: tuple[str, ...] = option((), parse=_group_by,
+                                       help="labels that split groups, or \"...\" (inherited)")
+    group_wait: float = option(DEFAULT_GROUP_WAIT, parse=_inherited("group_wait", DEFAULT_GROUP_WAIT, _duration(0.0)),
+                               duration=True, help="wait before a new group's first message (inherited)")
+    group_interval: float = option(DEFAULT_GROUP_INTERVAL, duration=True,
+                                   parse=_inherited("group_interval", DEFAULT_GROUP_INTERVAL, _duration(0.01)),
+                                   help="wait before telling a group's changes (inherited)")
+    repeat_interval: float = option(DEFAULT_REPEAT_INTERVAL, duration=True,
+                                    parse=_inherited("repeat_interval", DEFAULT_REPEAT_INTERVAL, _duration(0.01)),
+                                    help="re-send a group still firing and unchanged (inherited)")
+    continue_matching: bool = option(False, key="continue", parse=_continue,
+                                     help="keep matching later siblings after this one matched")
+    mute_time_intervals: tuple[NamedTimeIntervals, ...] = option((), parse=_interval_names,
+                                                                 help="names of time_intervals in which it sends nothing")
+    active_time_intervals: tuple[NamedTimeIntervals, ...] = option((), parse=_interval_names,
+                                                                   help="names of time_intervals outside which it "
+                                                                        "sends nothing")
+    quiet_hours: QuietHours | None = option(None, parse=_route_quiet_hours,
+                                            help="deprecated: hold matching severities in a daily window (inherited)")
+    routes: tuple[RouteConfig, ...] = option((), parse=_child_routes, help="child routes")
+    path: str = ""
+
+    @property
+    def all_matchers(self) -> tuple[Matcher, ...]:
+        return self.match + self.matchers
+
+def default_route(channel_names: Sequence[str], path: str) -> RouteConfig:
+    """No routing tree: every alert goes to every channel, with Alertmanager's timings."""
+    children = tuple(RouteConfig(receiver=name, continue_matching=True, path=f"{path.rpartition('.')[0]}.channels[{i}]")
+                     for i, name in enumerate(channel_names))
+    return RouteConfig(routes=children, path=path)
 
 
 @dataclass(frozen=True)
 class DeliveryConfig:
-    retry_deadline: float = 3600.0
-    initial_backoff: float = 1.0
-    max_backoff: float = 300.0
+    retry_deadline: float = option(3600.0, duration=True,
+                                   help="retrying longer than this since the first failure dead-letters the message")
+    initial_backoff: float = option(1.0, duration=True, minimum=0.001, help="first pause between attempts")
+    max_backoff: float = option(300.0, duration=True, minimum=0.001, help="longest pause between attempts")
     # Quick attempts inside the consumer before a message is parked in the
     # retry topic; parking frees the alerts partition for newer alerts.
-    inline_attempts: int = 3
-    concurrency: int = 1
+    inline_attempts: int = option(3, minimum=1, maximum=20, help="quick attempts before parking in the retry topic")
+    concurrency: int = option(1, minimum=1, maximum=64, help="parallel deliveries per channel")
+
+    def check(self, path: str) -> None:
+        if self.max_backoff < self.initial_backoff:
+            raise ConfigError(join(path, "max_backoff"), f"must be >= initial_backoff ({self.initial_backoff:g}s)")
+
+
+@dataclass(frozen=True)
+class SilenceSettings:
+    max_duration: float = option(30 * 86400.0, duration=True, minimum=60.0, help="longest silence `koubei silence add` accepts")
+
+
+def _timezone(value: Any, where: str, context: Mapping[str, Any]) -> str:
+    return DEFAULT_TIMEZONE if value is None else check_timezone(value, where)
+
+
+def _channels(value: Any, where: str, context: Mapping[str, Any]) -> tuple[ChannelConfig, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(where, "expected a list of channels")
+    channels: list[ChannelConfig] = []
+    for i, item in enumerate(value):
+        path = join(where, i)
+        channel = parse_channel(item, path, context)
+        if any(c.name == channel.name for c in channels):
+            raise ConfigError(join(path, "name"), f"duplicate channel name {channel.name!r}")
+        channels.append(channel)
+    return tuple(channels)
+
+
+def _root_route(value: Any, where: str, context: Mapping[str, Any]) -> RouteConfig | None:
+    names = [c.name for c in context["section"]["channels"]]
+    if value is None:
+        return default_route(names, where) if names else None
+    route_context = {k: v for k, v in context.items() if k != "section"}
+    route_context.update(parent=None, channel_names=names, timezone=context["section"]["timezone"],
+                         time_intervals=context["section"]["time_intervals"])
+    return replace(read_section(RouteConfig, value, where, route_context), path=where)
+
+
+def _time_intervals(value: Any, where: str, context: Mapping[str, Any]) -> Mapping[str, NamedTimeIntervals]:
+    return parse_time_intervals(value, where, context["section"]["timezone"])
+
+
+def _label_names(value: Any, where: str) -> tuple[str, ...]:
+    return tuple(get_str_list({"equal": value}, "equal", where.rpartition(".")[0]))
+
+
+def _equal(value: Any, where: str, context: Mapping[str, Any]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names = _label_names(value, where)
+    known: Sequence[str] = context.get("label_names", ALERT_LABELS)
+    for i, name in enumerate(names):
+        if name not in known:
+            raise ConfigError(join(where, i), f"unknown label {name!r} (labels: {', '.join(known)})")
+    return names
+
+
+def _required_matchers(value: Any, where: str, context: Mapping[str, Any]) -> tuple[Matcher, ...]:
+    if value is None:
+        raise ConfigError(where, 'required: a list of matchers like \'severity="critical"\'')
+    return _matcher_list(value, where, context)
+
+
+@dataclass(frozen=True)
+class InhibitRuleConfig:
+    source_matchers: tuple[Matcher, ...] = option((), parse=_required_matchers, required=True,
+                                                  help="the alerts that, while firing, inhibit")
+    target_matchers: tuple[Matcher, ...] = option((), parse=_required_matchers, required=True,
+                                                  help="the alerts they inhibit")
+    equal: tuple[str, ...] = option((), parse=_equal, help="labels that must have the same value on both")
+
+
+def _inhibit_rules(value: Any, where: str, context: Mapping[str, Any]) -> tuple[InhibitRule, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(where, "expected a list of {source_matchers, target_matchers, equal}")
+    inner = {k: v for k, v in context.items() if k != "section"}
+    rules = []
+    for i, item in enumerate(value):
+        rule = read_section(InhibitRuleConfig, item, join(where, i), inner)
+        rules.append(InhibitRule(rule.source_matchers, rule.target_matchers, rule.equal))
+    return tuple(rules)
 
 
 @dataclass(frozen=True)
 class AlertingConfig:
-    channels: tuple[ChannelConfig, ...] = ()
-    route: RouteConfig | None = None
-    delivery: DeliveryConfig = DeliveryConfig()
-    language: str | None = None  # None: the top-level `language`
-    timezone: str = "Asia/Shanghai"
-    templates_dir: str | None = None
-    grafana_url: str | None = None  # None: the top-level `grafana_url`
-    silence_max_duration: float = 30 * 86400.0
+    language: str | None = option(None, choices=("zh", "en"), shown_default="top-level language",
+                                  help="language of messages")
+    timezone: str = option(DEFAULT_TIMEZONE, parse=_timezone, help="times in messages, quiet hours")
+    templates_dir: str | None = option(None, help="your own templates (docs/alerting.md)")
+    grafana_url: str | None = option(None, allow_empty=True, shown_default="top-level grafana_url",
+                                     help="the brand dashboard linked from messages")
+    channels: tuple[ChannelConfig, ...] = option((), parse=_channels, help="where alerts go")
+    time_intervals: Mapping[str, NamedTimeIntervals] = option({}, parse=_time_intervals,
+                                                              help="named intervals routes mute in or are active in")
+    inhibit_rules: tuple[InhibitRule, ...] = option((), parse=_inhibit_rules,
+                                                    help="while a source alert fires, matching targets are not sent")
+    route: RouteConfig | None = option(None, key="routes", parse=_root_route,
+                                       help="the routing tree (default: every channel gets every alert)")
+    delivery: DeliveryConfig = option(DeliveryConfig(), help="retries and concurrency")
+    silences: SilenceSettings = option(SilenceSettings(), help="limits of `koubei silence add`")
 
     def channel(self, name: str) -> ChannelConfig:
         for ch in self.channels:
@@ -155,221 +424,26 @@ class AlertingConfig:
         raise KeyError(name)
 
 
-CHANNEL_FIELDS = (
-    "name", "type", "url", "url_env", "secret_env", "routing_key_env", "timeout", "rate_per_minute",
-    "burst", "send_resolved", "mention_mobiles", "mention_users", "mention_all", "msgtype",
-    "resend_interval", "source",
-)
-_TYPE_ONLY = {
-    "secret_env": ("dingtalk", "feishu", "webhook"),
-    "routing_key_env": ("pagerduty",),
-    "mention_mobiles": ("dingtalk", "wecom"),
-    "mention_users": ("dingtalk", "wecom"),
-    "mention_all": ("dingtalk", "wecom"),
-    "msgtype": ("wecom",),
-    "resend_interval": ("alertmanager",),
-    "source": ("pagerduty",),
-}
+def check_brand_labels(brands: Sequence[Brand]) -> tuple[str, ...]:
+    """Brand labels are matched, grouped on and sent to Alertmanager as labels:
+    their names must be label names and must not shadow an alert's own."""
+    names: list[str] = list(ALERT_LABELS)
+    for i, brand in enumerate(brands):
+        for name in brand.labels:
+            where = f"brands[{i}].labels.{name}"
+            if not LABEL_NAME.match(name):
+                raise ConfigError(where, "a label name is letters, digits and '_', not starting with a digit")
+            if name in RESERVED_LABELS:
+                raise ConfigError(where, f"{name!r} is set by koubei itself (reserved: {', '.join(RESERVED_LABELS)})")
+            if name not in names:
+                names.append(name)
+    return tuple(names)
 
 
-def _parse_channel(raw: Any, path: str, environ: Mapping[str, str]) -> ChannelConfig:
-    data = section(raw, path)
-    reject_unknown(data, CHANNEL_FIELDS, path)
-    name = get_str(data, "name", path, required=True)
-    if not _NAME.match(name):
-        raise ConfigError(join(path, "name"), "use letters, digits, '.', '-' or '_' (it becomes a metric label)")
-    kind = get_enum(data, "type", path, CHANNEL_TYPES, "")
-    for key, kinds in _TYPE_ONLY.items():
-        if key in data and kind not in kinds:
-            raise ConfigError(join(path, key), f"only valid for type {' or '.join(kinds)}")
-    if "url" in data and "url_env" in data:
-        raise ConfigError(join(path, "url"), "give url or url_env, not both")
-    if "url_env" in data:
-        # Webhook URLs of DingTalk/WeCom/Slack carry the robot token: treat as a secret.
-        url = get_secret(data, "url_env", path, required=True, environ=environ) or ""
-        shown = f"the URL in ${data['url_env']}"
-    else:
-        url = get_str(data, "url", path, DEFAULT_URLS.get(kind), required=kind not in DEFAULT_URLS)
-        shown = repr(url)
-    if not re.match(r"^https?://[^\s/]+", url):
-        raise ConfigError(join(path, "url_env" if "url_env" in data else "url"),
-                          f"{shown} is not an http(s) URL")
-    rate, burst = DEFAULT_RATES[kind]
-    per_minute = get_number(data, "rate_per_minute", path, rate * 60, minimum=0.01)
-    routing_key = None
-    if kind == "pagerduty":
-        routing_key = get_secret(data, "routing_key_env", path, required=True, environ=environ)
-    return ChannelConfig(
-        name=name,
-        type=kind,
-        url=url,
-        timeout=get_duration(data, "timeout", path, 10.0, minimum=0.05),
-        rate_per_second=per_minute / 60.0,
-        burst=get_int(data, "burst", path, burst, minimum=1),
-        send_resolved=get_bool(data, "send_resolved", path, True),
-        secret=get_secret(data, "secret_env", path, environ=environ),
-        routing_key=routing_key,
-        mention_mobiles=tuple(get_str_list(data, "mention_mobiles", path)),
-        mention_users=tuple(get_str_list(data, "mention_users", path)),
-        mention_all=get_bool(data, "mention_all", path, False),
-        wecom_msgtype=get_enum(data, "msgtype", path, ("markdown", "text"), "markdown"),
-        resend_interval=get_duration(data, "resend_interval", path, 60.0, minimum=1.0),
-        source=get_str(data, "source", path, "koubei-sentinel"),
-    )
-
-
-def _parse_quiet_hours(raw: Any, path: str, default_tz: str) -> QuietHours:
-    data = section(raw, path)
-    reject_unknown(data, ("start", "end", "timezone", "severities"), path)
-    minutes = []
-    for name in ("start", "end"):
-        text = get_str(data, name, path, required=True)
-        match = _CLOCK.match(text)
-        if not match:
-            raise ConfigError(join(path, name), f"expected a local time like 22:00, got {text!r}")
-        minutes.append(int(match.group(1)) * 60 + int(match.group(2)))
-    tz = _timezone(data, path, default_tz)
-    severities = get_str_list(data, "severities", path) or ["warning"]
-    for i, sev in enumerate(severities):
-        if sev not in SEVERITIES:
-            raise ConfigError(join(join(path, "severities"), i), f"must be one of {', '.join(SEVERITIES)}")
-    return QuietHours(minutes[0], minutes[1], tz, tuple(severities))
-
-
-def _timezone(data: Mapping[str, Any], path: str, default: str) -> str:
-    tz = get_str(data, "timezone", path, default)
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(join(path, "timezone"), f"unknown time zone {tz!r} (use e.g. Asia/Shanghai)") from None
-    return tz
-
-
-ROUTE_FIELDS = ("receiver", "match", "group_by", "group_wait", "group_interval", "repeat_interval",
-                "continue", "routes", "quiet_hours")
-
-
-def _parse_match(raw: Any, path: str, brand_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    data = section(raw, path)
-    reject_unknown(data, MATCH_FIELDS, path)
-    out: dict[str, tuple[str, ...]] = {}
-    for name in MATCH_FIELDS:
-        if name not in data:
-            continue
-        values = get_str_list(data, name, path, required=True)
-        allowed = brand_ids if name == "brand" else SEVERITIES if name == "severity" else None
-        for i, value in enumerate(values):
-            if allowed is not None and value not in allowed:
-                raise ConfigError(join(join(path, name), i), f"{value!r} is not one of {', '.join(allowed)}")
-        out[name] = tuple(values)
-    return out
-
-
-def _parse_route(raw: Any, path: str, parent: RouteConfig | None, channel_names: Sequence[str],
-                 brand_ids: Sequence[str], tz: str) -> RouteConfig:
-    data = section(raw, path)
-    reject_unknown(data, ROUTE_FIELDS, path)
-    receiver = get_str(data, "receiver", path, parent.receiver if parent else None) or None
-    if receiver is not None and receiver not in channel_names:
-        raise ConfigError(join(path, "receiver"),
-                          f"no channel named {receiver!r} (channels: {', '.join(channel_names) or 'none'})")
-    if parent is None and "match" in data:
-        raise ConfigError(join(path, "match"), "the root route matches every alert; put match on a child route")
-    group_by = tuple(get_str_list(data, "group_by", path)) if "group_by" in data else (
-        parent.group_by if parent else ())
-    for i, name in enumerate(group_by):
-        if name not in GROUP_BY_FIELDS:
-            raise ConfigError(join(join(path, "group_by"), i), f"must be one of {', '.join(GROUP_BY_FIELDS)}")
-    quiet = (_parse_quiet_hours(data["quiet_hours"], join(path, "quiet_hours"), tz)
-             if data.get("quiet_hours") is not None else (parent.quiet_hours if parent else None))
-    node = RouteConfig(
-        receiver=receiver,
-        match=_parse_match(data.get("match"), join(path, "match"), brand_ids),
-        group_by=group_by,
-        group_wait=get_duration(data, "group_wait", path, parent.group_wait if parent else DEFAULT_GROUP_WAIT),
-        group_interval=get_duration(data, "group_interval", path,
-                                    parent.group_interval if parent else DEFAULT_GROUP_INTERVAL, minimum=0.01),
-        repeat_interval=get_duration(data, "repeat_interval", path,
-                                     parent.repeat_interval if parent else DEFAULT_REPEAT_INTERVAL, minimum=0.01),
-        continue_matching=get_bool(data, "continue", path, False),
-        quiet_hours=quiet,
-        routes=(),
-        path=path,
-    )
-    children_raw = data.get("routes")
-    if children_raw is None:
-        return node
-    if not isinstance(children_raw, list):
-        raise ConfigError(join(path, "routes"), "expected a list of routes")
-    children = tuple(
-        _parse_route(item, join(join(path, "routes"), i), node, channel_names, brand_ids, tz)
-        for i, item in enumerate(children_raw)
-    )
-    return RouteConfig(**{**node.__dict__, "routes": children})
-
-
-def _parse_delivery(raw: Any, path: str) -> DeliveryConfig:
-    data = section(raw, path)
-    reject_unknown(data, ("retry_deadline", "initial_backoff", "max_backoff", "inline_attempts", "concurrency"), path)
-    initial = get_duration(data, "initial_backoff", path, 1.0, minimum=0.001)
-    maximum = get_duration(data, "max_backoff", path, 300.0, minimum=0.001)
-    if maximum < initial:
-        raise ConfigError(join(path, "max_backoff"), f"must be >= initial_backoff ({initial:g}s)")
-    return DeliveryConfig(
-        retry_deadline=get_duration(data, "retry_deadline", path, 3600.0, minimum=0.0),
-        initial_backoff=initial,
-        max_backoff=maximum,
-        inline_attempts=get_int(data, "inline_attempts", path, 3, minimum=1, maximum=20),
-        concurrency=get_int(data, "concurrency", path, 1, minimum=1, maximum=64),
-    )
-
-
-def parse_alerting(raw: Any, path: str, brands: Any, *, environ: Mapping[str, str]) -> AlertingConfig:
+def parse_alerting(raw: Any, path: str, brands: Sequence[Brand] | None, *,
+                   environ: Mapping[str, str]) -> AlertingConfig:
     """Validate the ``alerting`` section; an absent section is valid (no channels)."""
-    data = section(raw, path)
-    reject_unknown(data, ("channels", "routes", "delivery", "language", "timezone", "templates_dir",
-                          "grafana_url", "silences"), path)
-    brand_ids = [b.id for b in brands or ()]
-    channels_raw = data.get("channels") or []
-    if not isinstance(channels_raw, list):
-        raise ConfigError(join(path, "channels"), "expected a list of channels")
-    channels: list[ChannelConfig] = []
-    for i, item in enumerate(channels_raw):
-        where = join(join(path, "channels"), i)
-        channel = _parse_channel(item, where, environ)
-        if any(c.name == channel.name for c in channels):
-            raise ConfigError(join(where, "name"), f"duplicate channel name {channel.name!r}")
-        channels.append(channel)
-    names = [c.name for c in channels]
-    tz = _timezone(data, path, "Asia/Shanghai")
-    route: RouteConfig | None = None
-    if data.get("routes") is not None:
-        route = _parse_route(data["routes"], join(path, "routes"), None, names, brand_ids, tz)
-    elif channels:
-        # No routing tree: every alert goes to every channel, Alertmanager's timings.
-        route = RouteConfig(
-            receiver=None, match={}, group_by=(), group_wait=DEFAULT_GROUP_WAIT,
-            group_interval=DEFAULT_GROUP_INTERVAL, repeat_interval=DEFAULT_REPEAT_INTERVAL,
-            continue_matching=False, quiet_hours=None, path=join(path, "routes"),
-            routes=tuple(
-                RouteConfig(receiver=n, match={}, group_by=(), group_wait=DEFAULT_GROUP_WAIT,
-                            group_interval=DEFAULT_GROUP_INTERVAL, repeat_interval=DEFAULT_REPEAT_INTERVAL,
-                            continue_matching=True, quiet_hours=None, routes=(), path=f"{path}.channels[{i}]")
-                for i, n in enumerate(names)
-            ),
-        )
-    language = get_enum(data, "language", path, ("zh", "en"), "zh") if "language" in data else None
-    silences = section(data.get("silences"), join(path, "silences"))
-    reject_unknown(silences, ("max_duration",), join(path, "silences"))
-    grafana = get_str(data, "grafana_url", path, allow_empty=True) if "grafana_url" in data else None
-    return AlertingConfig(
-        channels=tuple(channels),
-        route=route,
-        delivery=_parse_delivery(data.get("delivery"), join(path, "delivery")),
-        language=language,
-        timezone=tz,
-        templates_dir=get_str(data, "templates_dir", path) if "templates_dir" in data else None,
-        grafana_url=grafana,
-        silence_max_duration=get_duration(silences, "max_duration", join(path, "silences"), 30 * 86400.0,
-                                          minimum=60.0),
-    )
+    brand_ids = tuple(b.id for b in brands or ())
+    label_names = check_brand_labels(brands or ())
+    return read_section(AlertingConfig, raw, path, {"environ": environ, "brand_ids": brand_ids,
+                                                    "label_names": label_names})

@@ -23,12 +23,23 @@ def parse_alert(payload: bytes | None) -> AlertEvent:
     """
     if not payload:
         raise ValueError("empty record")
-    data = json.loads(payload)
+    try:
+        data = json.loads(payload)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     for name in ("key", "brand", "signal"):
         if not isinstance(data.get(name), str) or not data[name]:
             raise ValueError(f"{name}: expected a non-empty string")
+    for name in ("brand_name", "summary", "peak_severity", "detector"):
+        if not isinstance(data.get(name, ""), str):
+            raise ValueError(f"{name}: expected a string")
+    if not isinstance(data.get("evidence", {}), dict):
+        raise ValueError("evidence: expected an object")
+    ended = data.get("ended_at")
+    if ended is not None and (isinstance(ended, bool) or not isinstance(ended, (int, float))):
+        raise ValueError("ended_at: expected a number or null")
     for name in _NUMBERS:
         value = data.get(name, 0.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -87,6 +98,12 @@ class Notification:
     # Opaque handles of the Kafka messages this notification answers for;
     # released (made committable) once it is delivered, parked or dead.
     tokens: list[Any] = field(default_factory=list, compare=False, repr=False)
+    # Per episode (alerting.episode.episode_id): what the channel missed
+    # before this update, as [{kind, at, severity, sequence}, ...]; only
+    # present when it missed more than the update itself (an outage).
+    timelines: dict[str, list[dict[str, Any]]] = field(default_factory=dict, compare=False)
+    # Per alert key: the labels routes matched on (brand labels included).
+    labels: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
 
     @property
     def id(self) -> str:
@@ -96,7 +113,8 @@ class Notification:
         parts += [f"{a.key}|{a.started_at}|{a.state}|{a.sequence}" for a in sorted(self.alerts, key=lambda a: a.key)]
         if self.kind != "new":
             parts.append(f"{self.created_at:.3f}")
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+        # surrogatepass: a key with a lone surrogate still hashes (it is never sent as text).
+        return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     @property
     def firing(self) -> list[AlertEvent]:
@@ -114,6 +132,8 @@ class Notification:
             "alerts": [alert_fields(a) for a in self.alerts],
             "kind": self.kind,
             "created_at": self.created_at,
+            "timelines": self.timelines,
+            "labels": self.labels,
         }
 
     @classmethod
@@ -125,7 +145,11 @@ class Notification:
             alerts=[AlertEvent.from_dict(a) for a in data["alerts"]],
             kind=str(data.get("kind", "new")),
             created_at=float(data["created_at"]),
+            timelines={str(k): list(v) for k, v in dict(data.get("timelines") or {}).items()},
+            labels={str(k): {str(n): str(v) for n, v in dict(ls).items()}
+                    for k, ls in dict(data.get("labels") or {}).items()},
         )
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        # ensure_ascii: a lone surrogate in evidence becomes an escape, not an encoding error.
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()

@@ -16,7 +16,8 @@ ALERT_OUTCOMES = ("routed", "no_route", "invalid", "replayed")
 notifications_total = Counter(
     "koubei_notifications_total",
     "Notification attempts by channel and outcome: sent (delivered), failed (an attempt failed), "
-    "retried (parked in the retry topic), dead (dead-lettered), duplicate (suppressed by the delivery log).",
+    "retried (parked in the retry topic), dead (dead-lettered), duplicate (when its turn came there was nothing "
+    "left to tell: already told per the delivery log, superseded by a newer delivery, muted, or ended unannounced).",
     ["channel", "outcome"],
 )
 notified_alerts_total = Counter(
@@ -42,6 +43,12 @@ delivery_latency_seconds = Histogram(
 )
 silences_active = Gauge("koubei_silences_active", "Silences in effect now.")
 pending_notifications = Gauge("koubei_notifications_pending", "Notifications queued or being retried in memory.")
+notifications_overdue = Gauge(
+    "koubei_notifications_overdue",
+    "Alert groups whose delivery to the channel is past delivery.retry_deadline: dead-lettered once and still "
+    "retried; the channel gets everything it missed when it comes back. Non-zero means a channel is down.",
+    ["channel"],
+)
 
 
 def brand_label(brand: str, known: Iterable[str]) -> str:
@@ -53,3 +60,4 @@ def init_channel(channel: str) -> None:
     for outcome in NOTIFICATION_OUTCOMES:
         notifications_total.labels(channel=channel, outcome=outcome)
     notified_alerts_total.labels(channel=channel)
+    notifications_overdue.labels(channel=channel).set(0)

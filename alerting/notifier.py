@@ -1,10 +1,15 @@
-"""The notifier: Kafka and HTTP wiring around the pure policy stages.
+"""The notifier: Kafka and HTTP wiring around the pure pipeline
+(alerting/pipeline.py, where the stages are listed in order).
 
-Delivery is at-least-once with duplicates suppressed:
+Delivery is at-least-once with duplicates suppressed, and no alert is lost
+to an outage:
 
-* an alert's offset is committed only after every notification it is part
-  of was delivered, parked in ``<prefix>.alerts.retry`` or dead-lettered to
+* an alert's offset is committed only after what it said was delivered,
+  parked in ``<prefix>.alerts.retry`` or dead-lettered to
   ``<prefix>.alerts.dead`` (``OffsetTracker``);
+* a message is built from its group's current state when it is sent, and
+  a parked one is rebuilt when it comes back: a failed message is superseded
+  by the current state of every episode, never dropped;
 * after a delivery the notifier appends to ``<prefix>.deliveries``; on start
   it reads that log, so alerts re-read after a crash are not sent twice;
 * silences live on ``<prefix>.silences``, read and followed by every worker.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import json
@@ -21,7 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,14 +35,14 @@ from aiokafka import ConsumerRebalanceListener
 
 from alerting import metrics
 from alerting.channels import Channel, Outcome, SendResult, make_channel
-from alerting.config import AlertingConfig, ChannelConfig
+from alerting.config import AlertingConfig
+from alerting.labels import Labeler
 from alerting.message import Notification, parse_alert, sample_alert
-from alerting.policy.backoff import backoff_delay, next_retry_at
-from alerting.policy.dedup import DeliveryLog, delivery_records
-from alerting.policy.grouping import Grouper, timings_for
+from alerting.pipeline import Dispatcher, Job, RetryDecision, RetryPolicy
+from alerting.policy.dedup import DeliveryLog, delivery_records, owed_records
+from alerting.policy.grouping import Grouper
 from alerting.policy.offsets import OffsetTracker
 from alerting.policy.ratelimit import TokenBucket
-from alerting.policy.routing import match_routes
 from alerting.policy.silences import SilenceStore
 from alerting.render import Renderer
 from streams import topics as topic_table
@@ -46,17 +52,10 @@ from streams.models import AlertEvent, dead_letter
 
 log = logging.getLogger(__name__)
 
-# Longest pause inside the consumer before a failing notification is parked
-# in the retry topic instead (so one dead robot cannot hold others back).
-INLINE_BACKOFF_CAP = 5.0
 SHUTDOWN_GRACE = 5.0
 EMBEDDED_FETCH_WAIT_MS = 50
 STATE_READ_IDLE_POLLS = 20
 COMMIT_INTERVAL = 0.2
-# An alert whose last delivery is older than its reminder interval (at least
-# this) ended without a recorded resolve; the floor covers Alertmanager
-# channels, whose 1-minute re-sends would otherwise expire during a restart.
-RESTORE_MIN_WINDOW = 3600.0
 
 
 @dataclass(frozen=True)
@@ -75,15 +74,6 @@ class Source:
     @property
     def tp(self) -> tuple[str, int]:
         return (self.topic, self.partition)
-
-
-@dataclass
-class Job:
-    note: Notification
-    attempt: int = 0  # failed attempts so far
-    first_failed_at: float | None = None
-    from_retry_topic: bool = False
-    sources: list[Source] = field(default_factory=list)
 
 
 def topic_names(config: PipelineConfig) -> dict[str, str]:
@@ -115,11 +105,6 @@ def partition_of(key: str, partition_count: int) -> int:
     from aiokafka.partitioner import murmur2
 
     return (murmur2(key.encode()) & 0x7FFFFFFF) % max(1, partition_count)
-
-
-def destination(channel: ChannelConfig) -> str:
-    """What a platform rate-limits: the robot (its URL), or the PagerDuty routing key."""
-    return f"{channel.url}|{channel.routing_key or ''}"
 
 
 def make_renderer(config: PipelineConfig, acfg: AlertingConfig) -> Renderer:
@@ -159,18 +144,20 @@ class Notifier:
         self.topics = topic_names(config)
         self.group_id = f"{config.worker.app_id}-notifier"
         self.renderer = make_renderer(config, alerting)
-        self.channels: dict[str, Channel] = {c.name: make_channel(c, self.renderer) for c in self.acfg.channels}
+        self.channels: dict[str, Channel[Any]] = {c.name: make_channel(c, self.renderer) for c in self.acfg.channels}
         now = clock()
         # One bucket per destination, not per channel: two channels that post
         # to the same robot (say, with different @-mentions) share its limit.
         self.buckets: dict[str, TokenBucket] = {}
         for c in sorted(self.acfg.channels, key=lambda c: (c.rate_per_second, c.burst)):
-            self.buckets.setdefault(destination(c), TokenBucket(c.rate_per_second, c.burst, now))
-        self.grouper = Grouper()
+            self.buckets.setdefault(c.destination, TokenBucket(c.rate_per_second, c.burst, now))
         self.silences = SilenceStore()
         self.delivery_log = DeliveryLog()
+        self.dispatcher = Dispatcher(alerting, Labeler.of(config.brands), self.delivery_log, self.silences)
         self.tracker = OffsetTracker()
         self.rng = random.Random()
+        self.retry = RetryPolicy(alerting.delivery, self.rng)
+        self._overdue: dict[str, set[str]] = {}  # channel -> group keys past retry_deadline
         self._http = http
         self._owns_http = http is None
         self._queues: dict[str, asyncio.Queue[Job]] = {}
@@ -230,31 +217,23 @@ class Notifier:
                 if await consumer.position(tp) >= ends[tp]:
                     behind.discard(tp)
 
+    @property
+    def grouper(self) -> Grouper:
+        return self.dispatcher.grouper
+
     def _restore_active(self, now: float, partitions: set[int] | None = None, partition_count: int = 1) -> None:
         """Seed the groups with alerts still firing on each channel, so that
         reminders and Alertmanager re-sends survive a restart. Only alerts
         whose key lives in ``partitions`` (those this worker owns) are taken,
-        so that several workers do not all remind. An alert not delivered or
-        reminded for longer than its repeat interval allows ended without a
-        recorded resolve (e.g. send_resolved: false)."""
+        so that several workers do not all remind."""
         restored = 0
         for channel_name, event in self.delivery_log.still_active():
             if channel_name not in self.channels:
                 continue
             if partitions is not None and partition_of(event.key, partition_count) not in partitions:
                 continue
-            channel = self.acfg.channel(channel_name)
-            for route in match_routes(self.acfg.route, event):
-                if route.receiver != channel_name:
-                    continue
-                timings = timings_for(route, channel)
-                slot = self.delivery_log.active[(channel_name, event.key)]
-                window = max(timings.repeat_interval + timings.group_interval, RESTORE_MIN_WINDOW)
-                if slot.delivered_at < now - window:
-                    continue
-                self.grouper.add(event, route, channel, None, now, already_delivered=True,
-                                 notified_at=slot.delivered_at)
-                restored += 1
+            slot = self.delivery_log.active[(channel_name, event.key)]
+            restored += self.dispatcher.restore(channel_name, event, slot.delivered_at, now)
         if restored:
             log.info("restored %d active alerts from the delivery log", restored)
 
@@ -276,6 +255,8 @@ class Notifier:
 
     async def run(self, stop: asyncio.Event) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+        from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+        from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
         await asyncio.to_thread(ensure_notifier_topics, self.config, self.bootstrap)
         if self._http is None:
@@ -295,9 +276,16 @@ class Notifier:
         if self.quirks.session_timeout is not None:
             consumer_kwargs["session_timeout_ms"] = int(self.quirks.session_timeout * 1000)
             consumer_kwargs["heartbeat_interval_ms"] = int(max(1.0, self.quirks.session_timeout / 5) * 1000)
+        # Range assignment gives a worker the same partition numbers of the
+        # alerts and retry topics, so a parked delivery (keyed by its alert's
+        # key) is read back by the worker that owns the alert. Round robin stays
+        # listed so that a group with older notifiers still agrees on a protocol.
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    client_id=self.group_id, **consumer_kwargs, **security)
+                                    client_id=self.group_id,
+                                    partition_assignment_strategy=(RangePartitionAssignor,
+                                                                   RoundRobinPartitionAssignor),
+                                    **consumer_kwargs, **security)
         consumer.subscribe([self.topics["alerts"], self.topics["retry"]], listener=_Rebalance(self, consumer))
         tasks: list[asyncio.Task[None]] = []
         await self._producer.start()
@@ -396,22 +384,17 @@ class Notifier:
     def accept(self, event: AlertEvent, source: Source | None, now: float) -> None:
         """Route an alert event into its groups (one per matching route)."""
         brand = metrics.brand_label(event.brand, self.config.brand_ids)
-        routes = match_routes(self.acfg.route, event)
-        if not routes:
+        accepted = self.dispatcher.accept(event, source, now)
+        if not accepted.routes:
             metrics.alerts_received_total.labels(brand=brand, outcome="no_route").inc()
             log.info("alert %s (%s): no route matches, dropped", event.key, event.state)
-            self._release([source] if source else [])
-            return
-        replay = all(self.delivery_log.delivered(r.receiver or "", event) for r in routes)
-        metrics.alerts_received_total.labels(brand=brand, outcome="replayed" if replay else "routed").inc()
-        # One token per (message, route): the message is done when every route is.
-        for route in routes:
-            channel = self.acfg.channel(route.receiver or "")
-            if source is not None:
+        else:
+            metrics.alerts_received_total.labels(brand=brand, outcome="replayed" if accepted.replay else "routed").inc()
+        # One hold per group that keeps the message: it is done when every group is.
+        if source is not None:
+            for _ in range(accepted.routes):
                 self._hold(source)
-            done = self.grouper.add(event, route, channel, source, now,
-                                    already_delivered=self.delivery_log.delivered(channel.name, event))
-            self._release(done)
+        self._release(accepted.released)
         self._release([source] if source else [])
 
     def assign(self, alert_partitions: set[int], partition_count: int) -> None:
@@ -425,11 +408,11 @@ class Notifier:
         for tp in tps:
             self.tracker.forget(tp)
         self._holds = {s: n for s, n in self._holds.items() if s.tp not in tps}
-        self._delayed = [d for d in self._delayed if not any(s.tp in tps for s in d[2].sources)]
+        self._delayed = [d for d in self._delayed if not any(s.tp in tps for s in d[2].sources if isinstance(s, Source))]
         heapq.heapify(self._delayed)
         alerts = self.topics["alerts"]
         lost = {p for (t, p) in tps if t == alerts}
-        self.grouper.drop(lambda event: partition_of(event.key, partition_count) in lost)
+        self.dispatcher.drop(lambda event: partition_of(event.key, partition_count) in lost)
 
     def _hold(self, source: Source) -> None:
         self._holds[source] = self._holds.get(source, 0) + 1
@@ -437,7 +420,7 @@ class Notifier:
     def _release(self, sources: list[Any]) -> None:
         """A message becomes committable when its last holder lets go."""
         for source in sources:
-            if source is None:
+            if not isinstance(source, Source):
                 continue
             count = self._holds.get(source, 0) - 1
             if count > 0:
@@ -448,10 +431,10 @@ class Notifier:
                 self.tracker.release(source.tp, source.offset)
 
     def _tick(self, now: float) -> None:
-        notes, released = self.grouper.flush_due(now, self.silences.is_silenced)
+        jobs, released = self.dispatcher.due(now)
         self._release(released)
-        for note in notes:
-            self._enqueue(Job(note, sources=list(note.tokens)))
+        for job in jobs:
+            self._enqueue(job)
         while self._delayed and self._delayed[0][0] <= now:
             _, _, job = heapq.heappop(self._delayed)
             self._enqueue(job)
@@ -459,29 +442,37 @@ class Notifier:
         self._pending_dead = [f for f in self._pending_dead if not f.done()]
 
     def _enqueue(self, job: Job) -> None:
-        queue = self._queues.get(job.note.channel)
-        if queue is None:
-            # The channel was removed from the config since this was parked.
-            self._finish_dead(job, "unknown_channel", f"no channel named {job.note.channel!r} any more")
-            return
         metrics.pending_notifications.inc()
-        queue.put_nowait(job)
+        self._queues[job.channel].put_nowait(job)
 
     def _handle_retry(self, msg: Any, source: Source) -> None:
+        """A parked notification is back: it rejoins its group, whose delivery
+        then carries the group's current state (superseding the parked copy)."""
         try:
             data = json.loads(msg.value)
             note = Notification.from_dict(data["notification"])
-            job = Job(note, attempt=int(data["attempt"]), first_failed_at=float(data["first_failed_at"]),
-                      from_retry_topic=True, sources=[source])
-            due = float(data["due_at"])
-        except (ValueError, TypeError, KeyError) as exc:
+            attempt, first = int(data["attempt"]), float(data["first_failed_at"])
+            due, overdue = float(data["due_at"]), bool(data.get("overdue", False))
+            route = str(data.get("route", ""))
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             self._dead_letter_raw("invalid_retry_record", str(exc)[:300], msg.value, source)
             return
-        heapq.heappush(self._delayed, (due, next(self._seq), job))
+        try:
+            job, new = self.dispatcher.resume(note, route, source, attempt, first, overdue, self.clock())
+        except KeyError:
+            self._dead_letter_raw("unknown_channel", f"no channel named {note.channel!r} any more", msg.value, source)
+            return
+        except LookupError as exc:
+            self._dead_letter_raw("no_route", str(exc)[:300], msg.value, source)
+            return
+        if job.overdue:
+            self._set_overdue(job.channel, job.group_key, True)
+        if new:
+            heapq.heappush(self._delayed, (due, next(self._seq), job))
 
     # ---- delivery --------------------------------------------------------
 
-    async def _deliver_loop(self, channel: Channel, queue: asyncio.Queue[Job]) -> None:
+    async def _deliver_loop(self, channel: Channel[Any], queue: asyncio.Queue[Job]) -> None:
         while True:
             job = await queue.get()
             self._in_flight += 1
@@ -494,8 +485,9 @@ class Notifier:
                 self._in_flight -= 1
                 metrics.pending_notifications.dec()
 
-    async def _attempt(self, channel: Channel, note: Notification) -> SendResult:
-        bucket = self.buckets[destination(channel.config)]
+    async def _attempt(self, channel: Channel[Any], note: Notification) -> SendResult:
+        """The rate-limit stage, then the channel's send."""
+        bucket = self.buckets[channel.config.destination]
         while True:
             wait = bucket.wait_time(self.clock())
             if wait <= 0 and bucket.take(self.clock()):
@@ -508,24 +500,24 @@ class Notifier:
                          else 1.0 / channel.config.rate_per_second)
         return result
 
-    async def deliver(self, channel: Channel, job: Job) -> None:
-        note = job.note
-        if note.kind != "repeat":
-            fresh = self.delivery_log.undelivered(note)
-            if not fresh:
-                metrics.notifications_total.labels(channel=channel.name, outcome="duplicate").inc()
-                self._release(job.sources)
-                return
-            if job.from_retry_topic and len(fresh) != len(note.alerts):
-                # Some alerts were superseded by a later delivered update while parked.
-                note.alerts = [a for a in note.alerts if a in fresh]
-        delay_cap = min(self.acfg.delivery.max_backoff, INLINE_BACKOFF_CAP)
+    async def deliver(self, channel: Channel[Any], job: Job) -> None:
+        """Build the message from the group's current state, send it, and
+        follow the retry policy: retry inline, park, or give up on it."""
         attempts_here = 1 if job.from_retry_topic else self.acfg.delivery.inline_attempts
+        decision = RetryDecision("park", self.clock())
         result = SendResult(Outcome.RETRY, "not attempted")
         for i in range(attempts_here):
+            note, released = self.dispatcher.materialize(job, self.clock())
+            self._release(released)
+            if note is None:
+                # Told meanwhile (a newer delivery, a replay), muted, or ended unannounced.
+                metrics.notifications_total.labels(channel=channel.name, outcome="duplicate").inc()
+                self._set_overdue(channel.name, job.group_key, False)
+                self._release(self.dispatcher.nothing_to_send(job, self.clock()))
+                return
             result = await self._attempt(channel, note)
             if result.outcome is Outcome.DELIVERED:
-                await self._delivered(channel, job)
+                await self._delivered(channel, job, note)
                 return
             metrics.notifications_total.labels(channel=channel.name, outcome="failed").inc()
             job.attempt += 1
@@ -533,29 +525,29 @@ class Notifier:
                 job.first_failed_at = self.clock()
             log.warning("notification %s to %s failed (attempt %d): %s", note.id[:12], channel.name, job.attempt,
                         result.detail)
-            if result.outcome is Outcome.PERMANENT:
+            decision = self.retry.decide(job, result, self.clock(), attempts_here - i - 1)
+            if decision.action == "reject":
                 self._finish_dead(job, "rejected", result.detail)
                 await self._flush_producer()
                 return
-            if i + 1 < attempts_here:
-                pause = backoff_delay(job.attempt, self.acfg.delivery.initial_backoff, delay_cap, self.rng)
-                if result.retry_after is not None and result.retry_after > INLINE_BACKOFF_CAP:
-                    break  # the platform asked for a long pause: park it
-                await asyncio.sleep(max(pause, result.retry_after or 0.0))
-        await self._park(job, result)
+            if decision.action != "retry_inline":
+                break
+            await asyncio.sleep(decision.at)
+        await self._park(job, result, decision)
 
-    async def _delivered(self, channel: Channel, job: Job) -> None:
+    async def _delivered(self, channel: Channel[Any], job: Job, note: Notification) -> None:
         now = self.clock()
-        note = job.note
-        self.delivery_log.record_notification(note, now)
+        first_told = [a for a in note.alerts
+                      if a.state == "firing" and not self.delivery_log.heard_any(channel.name, a)]
+        released = self.dispatcher.delivered(job, note, now)
+        self._set_overdue(channel.name, job.group_key, False)
         metrics.notifications_total.labels(channel=channel.name, outcome="sent").inc()
         metrics.notified_alerts_total.labels(channel=channel.name).inc(len(note.alerts))
-        produced = [s.produced_at for s in job.sources if s.topic == self.topics["alerts"]]
+        produced = [s.produced_at for s in released if isinstance(s, Source) and s.topic == self.topics["alerts"]]
         if produced:
             metrics.delivery_latency_seconds.labels(channel=channel.name).observe(max(0.0, now - min(produced)))
-        for alert in note.alerts:
-            if alert.state == "firing" and alert.sequence <= 1:  # the first announcement of this alert
-                metrics.alert_end_to_end_seconds.labels(channel=channel.name).observe(max(0.0, now - alert.started_at))
+        for alert in first_told:  # the first time this channel hears of the episode
+            metrics.alert_end_to_end_seconds.labels(channel=channel.name).observe(max(0.0, now - alert.started_at))
         try:
             futures = [await self._producer.send(self.topics["deliveries"], value=value, key=key)
                        for key, value in delivery_records(note, now)]
@@ -564,43 +556,74 @@ class Notifier:
         except Exception as exc:  # noqa: BLE001 - keep the offset: a restart re-sends (at least once)
             log.error("could not append to the delivery log (%s); keeping the alert uncommitted", exc)
             return
-        self._release(job.sources)
+        self._release(released)
 
-    async def _park(self, job: Job, result: SendResult) -> None:
-        now = self.clock()
-        d = self.acfg.delivery
-        first = job.first_failed_at if job.first_failed_at is not None else now
-        due = next_retry_at(now, job.attempt, first, d.retry_deadline, d.initial_backoff, d.max_backoff, self.rng,
-                            result.retry_after)
-        if due is None:
-            self._finish_dead(job, "retry_deadline", f"gave up after {job.attempt} attempts: {result.detail}")
-            await self._flush_producer()
-            return
-        record = {"notification": job.note.to_dict(), "attempt": job.attempt, "first_failed_at": first,
-                  "due_at": due, "last_error": result.detail[:300]}
+    async def _park(self, job: Job, result: SendResult, decision: RetryDecision) -> None:
+        """Park the delivery in the retry topic; past the deadline, dead-letter a
+        copy once (loudly) and keep trying: the channel is still owed the news."""
+        note = job.note
+        assert note is not None  # deliver() built one before it could fail
+        if decision.gave_up and not job.overdue:
+            job.overdue = True
+            self._set_overdue(job.channel, job.group_key, True)
+            self._dead_letter_copy(note, "retry_deadline",
+                                   f"gave up after {job.attempt} attempts: {result.detail}; still retrying every "
+                                   f"{self.acfg.delivery.max_backoff:g}s", job.attempt)
+        group = self.dispatcher.grouper.groups.get(job.group_key)
+        record = {"notification": note.to_dict(), "route": group.route.path if group is not None else "",
+                  "attempt": job.attempt, "first_failed_at": job.first_failed_at or self.clock(),
+                  "due_at": decision.at, "last_error": result.detail[:300], "overdue": job.overdue}
+        # Keyed by an alert key, so the record lands in the retry partition
+        # with the same number as that alert's partition (read by the same worker).
+        key = note.alerts[0].key if note.alerts else note.channel
+        owed = [a for a in note.alerts if not self.delivery_log.heard_any(note.channel, a)
+                and not self.delivery_log.is_owed(note.channel, a)]
         try:
-            await self._producer.send_and_wait(self.topics["retry"], key=job.note.channel.encode(),
-                                               value=json.dumps(record, ensure_ascii=False).encode())
-        except Exception as exc:  # noqa: BLE001 - not parked: keep it uncommitted so it is retried after restart
-            log.error("could not park notification %s in the retry topic: %s", job.note.id[:12], exc)
+            if owed:  # before the parked record: read first after a restart (alerting.policy.dedup.owed_records)
+                futures = [await self._producer.send(self.topics["deliveries"], key=k, value=v)
+                           for k, v in owed_records(dataclasses.replace(note, alerts=owed), self.clock())]
+                for fut in futures:
+                    await fut
+            await self._producer.send_and_wait(self.topics["retry"], key=key.encode("utf-8", "surrogatepass"),
+                                               value=json.dumps(record).encode())
+        except Exception as exc:  # noqa: BLE001 - not parked: retry from memory, offsets stay uncommitted
+            log.error("could not park notification %s in the retry topic: %s", note.id[:12], exc)
+            heapq.heappush(self._delayed, (decision.at, next(self._seq), job))
             return
-        metrics.notifications_total.labels(channel=job.note.channel, outcome="retried").inc()
-        self._release(job.sources)
+        metrics.notifications_total.labels(channel=job.channel, outcome="retried").inc()
+        self._release(self.dispatcher.parked(job, decision.at))
+
+    def _set_overdue(self, channel: str, group_key: str, overdue: bool) -> None:
+        keys = self._overdue.setdefault(channel, set())
+        if overdue:
+            keys.add(group_key)
+        else:
+            keys.discard(group_key)
+        metrics.notifications_overdue.labels(channel=channel).set(len(keys))
 
     def _finish_dead(self, job: Job, reason: str, detail: str) -> None:
-        metrics.notifications_total.labels(channel=job.note.channel, outcome="dead").inc()
-        log.error("notification %s to %s dead-lettered (%s): %s", job.note.id[:12], job.note.channel, reason, detail)
-        record = dead_letter(reason, detail, job.note.to_json(), channel=job.note.channel,
-                             notification_id=job.note.id, attempts=job.attempt)
-        sources = list(job.sources)
+        """Give up on a delivery for good (a platform's permanent refusal, a bug)."""
+        note = job.note or Notification(job.channel, job.group_key, {}, [], "new", self.clock())
+        self._set_overdue(job.channel, job.group_key, False)
+        sources = (self.dispatcher.rejected(job, note, self.clock()) if job.note is not None
+                   else self.dispatcher.nothing_to_send(job, self.clock()))
+        self._dead_letter_copy(note, reason, detail, job.attempt, release=sources)
+
+    def _dead_letter_copy(self, note: Notification, reason: str, detail: str, attempts: int,
+                          release: list[Any] | None = None) -> None:
+        metrics.notifications_total.labels(channel=note.channel, outcome="dead").inc()
+        log.error("notification %s to %s dead-lettered (%s): %s", note.id[:12], note.channel, reason, detail)
+        record = dead_letter(reason, detail, note.to_json(), channel=note.channel, notification_id=note.id,
+                             attempts=attempts)
+        held = list(release or [])
 
         async def send() -> None:
             try:
-                await self._producer.send_and_wait(self.topics["dead"], key=job.note.channel.encode(), value=record)
+                await self._producer.send_and_wait(self.topics["dead"], key=note.channel.encode(), value=record)
             except Exception as exc:  # noqa: BLE001 - keep the offset: retried after restart
                 log.error("could not write the dead letter: %s", exc)
                 return
-            self._release(sources)
+            self._release(held)
 
         self._pending_dead.append(asyncio.ensure_future(send()))
 

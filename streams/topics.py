@@ -53,7 +53,7 @@ BUCKETS = TopicSpec("buckets", "brand id", "a closed per-brand bucket")
 ALERTS = TopicSpec("alerts", "brand:signal", "an alert lifecycle event")
 INTERNAL_DEAD = TopicSpec("internal.dead", "none", "an internal record a stage could not process, with the reason",
                           max_message_bytes=DEAD_LETTER_MAX_BYTES)
-ALERTS_RETRY = TopicSpec("alerts.retry", "channel", "a notification parked for a later delivery attempt")
+ALERTS_RETRY = TopicSpec("alerts.retry", "alert key", "a notification parked for a later delivery attempt")
 ALERTS_DEAD = TopicSpec("alerts.dead", "channel", "a notification given up on, with the reason",
                         single_partition=True, max_message_bytes=DEAD_LETTER_MAX_BYTES)
 DELIVERIES = TopicSpec("deliveries", "channel|alert key", "the delivery log: what each channel was told",

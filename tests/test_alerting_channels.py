@@ -177,3 +177,45 @@ def test_robot_tokens_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> 
         assert send(notifier.channels["d"], note_of(alert())).outcome is Outcome.DELIVERED
     assert fake.accepted
     assert "TOKEN-abc123" not in caplog.text and "sign-secret" not in caplog.text
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_crisis_missed_during_an_outage_is_told_whole_and_never_as_a_bare_resolve(kind: str) -> None:
+    from alerting.episode import episode_id
+
+    fired = T0 - 1920
+    event = alert(state="resolved", severity="critical", sequence=3, started_at=fired, ended_at=T0)
+    story = [{"kind": "fired", "at": fired, "severity": "warning", "sequence": 1},
+             {"kind": "escalated", "at": fired + 240, "severity": "critical", "sequence": 2},
+             {"kind": "resolved", "at": T0, "severity": "critical", "sequence": 3}]
+    note = Notification("c", "g", {}, [event], "new", T0, timelines={episode_id(event): story})
+    with FakePlatform(kind) as fake:
+        assert send(channel_for(fake), note).outcome is Outcome.DELIVERED
+    bodies = [r.json() for r in fake.accepted]
+    raw = "".join(r.body.decode() for r in fake.accepted)
+    if kind == "pagerduty":
+        # PagerDuty never saw the incident open: open it with the story, then resolve it.
+        assert [b["event_action"] for b in bodies] == ["trigger", "resolve"]
+        assert bodies[0]["dedup_key"] == bodies[1]["dedup_key"]
+        assert "升级为严重" in bodies[0]["payload"]["custom_details"]["timeline"]
+    elif kind == "webhook":
+        assert [m["kind"] for m in bodies[0]["alerts"][0]["timeline"]] == ["fired", "escalated", "resolved"]
+    else:
+        assert "12:08 触发（警告） → 12:12 升级为严重 → 12:40 恢复" in raw
+    if kind != "wecom":  # a single alert's WeCom markdown has no title line
+        assert "已恢复·补发" in raw  # "resolved, delivered late"
+
+
+def test_brand_labels_go_to_alertmanager_labels_and_pagerduty_details() -> None:
+    labels = {"acme:negative_share": {"brand": "acme", "severity": "warning", "signal": "negative_share",
+                                      "team": "east", "region": "华东"}}
+    note = Notification("c", "g", {}, [alert()], "new", T0, labels=labels)
+    with FakePlatform("alertmanager") as am:
+        assert send(channel_for(am), note).outcome is Outcome.DELIVERED
+    sent = am.accepted[0].json()[0]["labels"]
+    assert (sent["team"], sent["region"], sent["brand"], sent["alertname"]) == ("east", "华东", "acme",
+                                                                                 "KoubeiReputation")
+    with FakePlatform("pagerduty") as pd:
+        assert send(channel_for(pd, group_label="team"), note).outcome is Outcome.DELIVERED
+    payload = pd.accepted[0].json()["payload"]
+    assert payload["group"] == "east" and payload["custom_details"]["labels"] == {"team": "east", "region": "华东"}

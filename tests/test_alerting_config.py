@@ -74,8 +74,9 @@ def test_secrets_come_from_the_environment_and_are_never_shown() -> None:
     spec = {"name": "ding", "type": "dingtalk", "url_env": "DING_URL", "secret_env": "DING_SECRET"}
     env = {"DING_URL": "https://oapi.dingtalk.com/robot/send?access_token=SECRET-TOKEN", "DING_SECRET": "SEC123"}
     ch = config({"channels": [spec]}, environ=env).alerting.channels[0]
-    assert ch.secret == "SEC123" and ch.url.endswith("SECRET-TOKEN")
+    assert ch.options.secret.reveal() == "SEC123" and ch.url.reveal().endswith("SECRET-TOKEN")
     assert "SEC123" not in repr(ch) and "SECRET-TOKEN" not in repr(ch)
+    assert "SEC123" not in str(ch) and "$DING_SECRET" in repr(ch)  # a log line names where it came from
     bad = error_of({"channels": [spec]}, environ={"DING_URL": "not-a-url SECRET-TOKEN", "DING_SECRET": "x"})
     assert bad.field == "alerting.channels[0].url_env" and "SECRET-TOKEN" not in str(bad)
     missing = error_of({"channels": [spec]}, environ={})
@@ -104,3 +105,39 @@ def test_language_and_grafana_come_from_the_top_level_unless_overridden() -> Non
 def test_channels_without_routes_receive_everything() -> None:
     acfg = config({"channels": [HOOK, {**HOOK, "name": "hook2"}]}).alerting
     assert [r.receiver for r in acfg.route.routes] == ["hook", "hook2"]
+
+
+def test_one_registry_gives_each_type_its_own_options_and_defaults() -> None:
+    from alerting.channels import CHANNEL_TYPES, make_channel
+
+    specs = [{"name": kind, "type": kind, "url": "https://example.com/x"} for kind in CHANNEL_TYPES]
+    specs[[s["type"] for s in specs].index("pagerduty")] = {"name": "pagerduty", "type": "pagerduty",
+                                                             "routing_key_env": "PD"}
+    cfg = config({"channels": specs}, environ={"PD": "key"})
+    for channel in cfg.alerting.channels:
+        kind = CHANNEL_TYPES[channel.type]
+        assert isinstance(channel.options, kind.options_class)
+        assert (channel.rate_per_minute, channel.burst) == (kind.default_rate_per_minute, kind.default_burst)
+        assert type(make_channel(channel, make_renderer(cfg, cfg.alerting))) is kind
+    assert cfg.alerting.channel("pagerduty").url.reveal() == "https://events.pagerduty.com/v2/enqueue"
+
+
+def test_a_field_of_another_type_names_the_types_that_take_it() -> None:
+    err = error_of({"channels": [{**HOOK, "resend_interval": "1m"}]})
+    assert err.field == "alerting.channels[0].resend_interval" and err.message == "only valid for type alertmanager"
+    err = error_of({"channels": [{**HOOK, "type": "slack", "secret_env": "S"}]}, environ={"S": "x"})
+    assert err.message == "only valid for type dingtalk or feishu or webhook"
+
+
+def test_a_named_secret_that_is_not_set_fails_naming_the_variable() -> None:
+    err = error_of({"channels": [{**HOOK, "secret_env": "HOOK_SECRET"}]}, environ={})
+    assert err.field == "alerting.channels[0].secret_env" and "HOOK_SECRET is not set" in err.message
+
+
+def test_docs_list_every_channel_field() -> None:
+    from alerting.channels import CHANNEL_TYPES, ChannelConfig
+    from streams.settings import yaml_keys
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "alerting.md").read_text(encoding="utf-8")
+    keys = set(yaml_keys(ChannelConfig)).union(*(yaml_keys(k.options_class) for k in CHANNEL_TYPES.values()))
+    assert [k for k in sorted(keys) if f"`{k}`" not in doc] == []

@@ -13,10 +13,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "alerting"))
 from alert_samples import T0, alert, config  # noqa: E402
 
+from alerting.labels import Labeler  # noqa: E402
 from alerting.message import Notification  # noqa: E402
+from alerting.pipeline import Dispatcher  # noqa: E402
 from alerting.policy.backoff import backoff_delay, next_retry_at  # noqa: E402
 from alerting.policy.dedup import DeliveryLog, delivery_records  # noqa: E402
-from alerting.policy.grouping import Grouper  # noqa: E402
 from alerting.policy.offsets import OffsetTracker  # noqa: E402
 from alerting.policy.ratelimit import TokenBucket  # noqa: E402
 from alerting.policy.routing import match_routes  # noqa: E402
@@ -30,33 +31,51 @@ def routed(routes: dict[str, Any], **alerting: Any) -> Any:
     return config({"channels": CHANNELS, "routes": routes, **alerting}).alerting
 
 
-def never_silenced(event: AlertEvent, now: float) -> bool:
-    return False
+def labels(event: AlertEvent) -> dict[str, str]:
+    return Labeler().labels(event)
+
+
+def deliver_due(dispatcher: Dispatcher, now: float, released: list[Any] | None = None,
+                accepted: bool = True) -> list[Notification]:
+    """What the notifier does at a tick, with every platform answering ``accepted``."""
+    out: list[Notification] = []
+    jobs, free = dispatcher.due(now)
+    for job in jobs:
+        note, more = dispatcher.materialize(job, now)
+        free += more
+        if note is None:
+            free += dispatcher.nothing_to_send(job, now)
+        elif accepted:
+            free += dispatcher.delivered(job, note, now)
+            out.append(note)
+    if released is not None:
+        released += free
+    return out
 
 
 class Pipeline:
-    """Routing + grouping driven by a fake clock, as the notifier drives them."""
+    """The pure pipeline (routing, grouping, notify stages) driven by a fake
+    clock, as the notifier drives it; every platform accepts every message."""
 
     def __init__(self, acfg: Any) -> None:
         self.acfg = acfg
-        self.grouper = Grouper()
+        self.silences = SilenceStore()
+        self.ledger = DeliveryLog()
+        self.dispatcher = Dispatcher(acfg, Labeler(), self.ledger, self.silences)
+        self.grouper = self.dispatcher.grouper
         self.now = T0
         self.sent: list[Notification] = []
         self.released: list[Any] = []
-        self.silences = SilenceStore()
 
     def push(self, event: AlertEvent, token: Any = None) -> None:
-        for route in match_routes(self.acfg.route, event):
-            self.released += self.grouper.add(event, route, self.acfg.channel(route.receiver), token, self.now)
+        self.released += self.dispatcher.accept(event, token, self.now).released
 
     def advance(self, seconds: float, step: float = 1.0) -> list[Notification]:
         out: list[Notification] = []
         end = self.now + seconds
         while self.now < end:
             self.now = min(end, self.now + step)
-            notes, released = self.grouper.flush_due(self.now, self.silences.is_silenced)
-            self.released += released
-            out += notes
+            out += deliver_due(self.dispatcher, self.now, self.released)
         self.sent += out
         return out
 
@@ -68,20 +87,23 @@ def test_routes_by_brand_and_severity_with_continue() -> None:
         {"match": {"severity": "critical"}, "receiver": "oncall", "continue": True},
         {"match": {"brand": "acme"}, "receiver": "acme-pr"},
     ]})
-    assert [r.receiver for r in match_routes(acfg.route, alert("acme", severity="critical"))] == ["oncall", "acme-pr"]
-    assert [r.receiver for r in match_routes(acfg.route, alert("acme"))] == ["acme-pr"]
-    assert [r.receiver for r in match_routes(acfg.route, alert("bolt"))] == ["pr"]
-    assert [r.receiver for r in match_routes(acfg.route, alert("bolt", severity="critical"))] == ["oncall"]
+    def receivers(event: AlertEvent) -> list[str | None]:
+        return [r.receiver for r in match_routes(acfg.route, labels(event))]
+
+    assert receivers(alert("acme", severity="critical")) == ["oncall", "acme-pr"]
+    assert receivers(alert("acme")) == ["acme-pr"]
+    assert receivers(alert("bolt")) == ["pr"]
+    assert receivers(alert("bolt", severity="critical")) == ["oncall"]
 
 
 def test_without_a_root_receiver_unmatched_alerts_have_no_route() -> None:
     acfg = routed({"routes": [{"match": {"brand": "acme"}, "receiver": "acme-pr"}]})
-    assert match_routes(acfg.route, alert("bolt")) == []
+    assert match_routes(acfg.route, labels(alert("bolt"))) == []
 
 
 def test_absent_alerting_section_routes_nothing() -> None:
     acfg = config(None).alerting
-    assert acfg.channels == () and match_routes(acfg.route, alert()) == []
+    assert acfg.channels == () and match_routes(acfg.route, labels(alert())) == []
 
 
 # ---- grouping -------------------------------------------------------------
@@ -180,9 +202,9 @@ def test_alertmanager_channels_get_active_alerts_re_sent_before_they_time_out() 
 
 def test_already_delivered_replays_are_remembered_but_not_resent() -> None:
     p = Pipeline(routed({"receiver": "pr", "repeat_interval": "1h"}))
-    acfg = p.acfg
-    route = match_routes(acfg.route, alert())[0]
-    released = p.grouper.add(alert(), route, acfg.channel("pr"), "t1", p.now, already_delivered=True)
+    p.ledger.record_notification(Notification("pr", "g", {}, [alert()], "new", p.now), p.now)  # delivered before a restart
+    p.push(alert(), "t1")
+    released = p.released
     assert released == ["t1"]
     assert p.advance(3500, step=30) == []
     assert [n.kind for n in p.advance(200, step=30)] == ["repeat"]  # reminders continue after a restart
@@ -207,9 +229,9 @@ def test_silence_mutes_matching_alerts_and_they_are_sent_when_it_expires() -> No
 def test_silence_matchers_need_all_labels() -> None:
     store = SilenceStore()
     store.apply(new_silence({"brand": ("acme",), "severity": ("warning",)}, T0, 60, "", ""))
-    assert store.is_silenced(alert("acme"), T0 + 1)
-    assert not store.is_silenced(alert("acme", severity="critical"), T0 + 1)
-    assert not store.is_silenced(alert("acme"), T0 + 61)
+    assert store.is_silenced(labels(alert("acme")), T0 + 1)
+    assert not store.is_silenced(labels(alert("acme", severity="critical")), T0 + 1)
+    assert not store.is_silenced(labels(alert("acme")), T0 + 61)
     assert len(store.active(T0 + 1)) == 1 and store.active(T0 + 61) == []
 
 
@@ -219,7 +241,7 @@ def test_silence_records_survive_a_round_trip_and_the_latest_wins() -> None:
     assert store.apply_record(s.to_json())
     assert store.apply_record(expired(s, T0 + 10).to_json())
     assert store.apply_record(s.to_json())  # an older copy re-read later does not revive it
-    assert not store.is_silenced(alert(), T0 + 20)
+    assert not store.is_silenced(labels(alert()), T0 + 20)
     assert not store.apply_record(b"{broken")
 
 
@@ -391,9 +413,9 @@ def test_a_restarted_notifier_keeps_reminding_about_alerts_still_firing() -> Non
         before.delivery_log.apply_record(value)
     before._restore_active(T0 + 600)  # restarted ten minutes later
     assert before.grouper.next_due() is not None
-    notes, _ = before.grouper.flush_due(T0 + 600 + 31, never_silenced)
+    notes = deliver_due(before.dispatcher, T0 + 600 + 31)
     assert notes == []  # nothing new to say
-    notes, _ = before.grouper.flush_due(T0 + 3600 + 31, never_silenced)
+    notes = deliver_due(before.dispatcher, T0 + 3600 + 31)
     assert [(n.kind, [a.brand for a in n.alerts]) for n in notes] == [("repeat", ["acme"])]
 
 
@@ -422,8 +444,8 @@ def test_each_worker_restores_only_the_alerts_of_the_partitions_it_owns() -> Non
         notifier.delivery_log.apply_record(value)
     mine = {partition_of(events[0].key, 3), partition_of(events[1].key, 3)}
     notifier.assign(mine, 3)
-    restored = sorted(e.brand for g in notifier.grouper.groups.values() for e in g.alerts.values())
+    restored = sorted(e.latest.brand for g in notifier.grouper.groups.values() for e in g.episodes.values())
     assert restored == ["acme", "bolt"]
     notifier.revoke({(notifier.topics["alerts"], partition_of(events[0].key, 3))}, 3)
-    remaining = sorted(e.brand for g in notifier.grouper.groups.values() for e in g.alerts.values())
+    remaining = sorted(e.latest.brand for g in notifier.grouper.groups.values() for e in g.episodes.values())
     assert remaining == ["bolt"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
-from alerting.channels.base import Channel, HttpRequest, SendResult, dumps, shrink_to_fit
+from alerting.channels.base import Channel, HttpRequest, Mentions, SendResult, SigningSecret, dumps, shrink_to_fit
 from alerting.message import Notification
+from alerting.render import Rendered
 
 MAX_BODY_BYTES = 20_000
 
@@ -21,22 +23,30 @@ def sign(secret: str, timestamp_ms: int) -> str:
     return quote_plus(base64.b64encode(digest).decode())
 
 
-class DingTalk(Channel):
+@dataclass(frozen=True)
+class DingTalkOptions(SigningSecret, Mentions):
+    """A DingTalk robot: signed with its 加签 secret, mentions by mobile or user id."""
+
+
+class DingTalk(Channel[DingTalkOptions]):
     type = "dingtalk"
+    options_class = DingTalkOptions
+    default_rate_per_minute = 20.0
+    default_burst = 20
     # 130101: "send too fast"; the robot is then muted for 10 minutes.
     throttle_codes = {130101: 600.0}
     transient_codes = frozenset({-1})
 
     def signed_url(self, now: float) -> str:
-        if not self.config.secret:
-            return self.config.url
+        url = self.config.url.reveal()
+        if self.options.secret is None:
+            return url
         ms = int(now * 1000)
-        sep = "&" if "?" in self.config.url else "?"
-        return f"{self.config.url}{sep}timestamp={ms}&sign={sign(self.config.secret, ms)}"
+        sep = "&" if "?" in url else "?"
+        return f"{url}{sep}timestamp={ms}&sign={sign(self.options.secret.reveal(), ms)}"
 
-    def payload(self, note: Notification, budget: int) -> dict[str, Any]:
-        rendered = self.renderer.render(note)
-        cfg = self.config
+    def payload(self, note: Notification, rendered: Rendered, budget: int) -> dict[str, Any]:
+        cfg = self.options
         # DingTalk only notifies someone whose @mobile appears in the text.
         mentions = " ".join([f"@{m}" for m in cfg.mention_mobiles] + [f"@{u}" for u in cfg.mention_users])
         tail = f"\n\n{mentions}" if mentions else ""
@@ -52,7 +62,8 @@ class DingTalk(Channel):
         }
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:
-        _, body = shrink_to_fit(lambda budget: dumps(self.payload(note, budget)), MAX_BODY_BYTES)
+        rendered = self.renderer.render(note)
+        _, body = shrink_to_fit(lambda budget: dumps(self.payload(note, rendered, budget)), MAX_BODY_BYTES)
         return [HttpRequest("POST", self.signed_url(now), body, {"Content-Type": "application/json"})]
 
     def check_body(self, body: Any) -> SendResult:

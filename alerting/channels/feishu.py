@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
-from alerting.channels.base import Channel, HttpRequest, SendResult, dumps, shrink_to_fit
+from alerting.channels.base import Channel, HttpRequest, SendResult, SigningSecret, dumps, shrink_to_fit
 from alerting.message import Notification
+from alerting.render import Rendered
 
 MAX_BODY_BYTES = 20_000
 
@@ -20,14 +22,22 @@ def sign(secret: str, timestamp: int) -> str:
     return base64.b64encode(digest).decode()
 
 
-class Feishu(Channel):
+@dataclass(frozen=True)
+class FeishuOptions(SigningSecret):
+    """A Feishu / Lark custom bot, signed when it has a secret."""
+
+
+class Feishu(Channel[FeishuOptions]):
     type = "feishu"
+    options_class = FeishuOptions
+    # 100/min and 5/s per bot: the per-second limit is the binding one.
+    default_rate_per_minute = 300.0
+    default_burst = 5
     # 9499 "too many requests", 11232 "frequency limited" (100/min, 5/s per bot).
     throttle_codes = {9499: 1.0, 11232: 60.0}
     transient_codes = frozenset({2200})
 
-    def payload(self, note: Notification, budget: int, now: float) -> dict[str, Any]:
-        rendered = self.renderer.render(note)
+    def payload(self, note: Notification, rendered: Rendered, budget: int, now: float) -> dict[str, Any]:
         firing = note.firing
         colour = ("red" if any(a.severity == "critical" for a in firing) else "orange") if firing else "green"
         elements: list[dict[str, Any]] = [
@@ -47,14 +57,15 @@ class Feishu(Channel):
                 "elements": elements,
             },
         }
-        if self.config.secret:
+        if self.options.secret is not None:
             ts = int(now)
-            payload = {"timestamp": str(ts), "sign": sign(self.config.secret, ts), **payload}
+            payload = {"timestamp": str(ts), "sign": sign(self.options.secret.reveal(), ts), **payload}
         return payload
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:
-        _, body = shrink_to_fit(lambda budget: dumps(self.payload(note, budget, now)), MAX_BODY_BYTES)
-        return [HttpRequest("POST", self.config.url, body, {"Content-Type": "application/json"})]
+        rendered = self.renderer.render(note)
+        _, body = shrink_to_fit(lambda budget: dumps(self.payload(note, rendered, budget, now)), MAX_BODY_BYTES)
+        return [HttpRequest("POST", self.config.url.reveal(), body, {"Content-Type": "application/json"})]
 
     def check_body(self, body: Any) -> SendResult:
         if not isinstance(body, dict):

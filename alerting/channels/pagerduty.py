@@ -3,50 +3,111 @@ stable dedup_key per alert lifecycle (so a re-sent trigger is harmless)."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from alerting.channels.base import Channel, HttpRequest, Outcome, SendResult, dumps
+from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps
+from alerting.episode import episode_id
+from alerting.labels import ALERT_LABELS
 from alerting.message import Notification
 from alerting.render import Rendered, to_plain
+from alerting.render.safe import as_text, epoch, finite
+from alerting.secret import UNSET, Secret, secret_from_env
 from streams.models import AlertEvent
+from streams.settings import option
 
 SEVERITY = {"critical": "critical", "warning": "warning"}
 MAX_SUMMARY = 1024
 MAX_DEDUP_KEY = 255
 
 
+MAX_FIELD = 255  # component, group, class: identifiers, kept short
+POST_FIELDS = ("id", "author", "followers", "excerpt", "url", "negative", "reach", "created_at")
+
+
 def dedup_key(alert: AlertEvent) -> str:
-    return f"koubei/{alert.key}/{int(alert.started_at)}"[:MAX_DEDUP_KEY]
+    """One PagerDuty incident per alert lifecycle. An overlong alert key is
+    hashed rather than cut, so two lifecycles never share an incident."""
+    key = f"koubei/{alert.key}/{int(finite(alert.started_at))}"
+    if len(key) <= MAX_DEDUP_KEY and key.isprintable():
+        return key
+    return "koubei/" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class PagerDuty(Channel):
+def _post(post: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in POST_FIELDS:
+        value = post.get(name)
+        if isinstance(value, str):
+            out[name] = as_text(value, 500)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = finite(value) if isinstance(value, float) else value
+    return out
+
+
+def _terms(terms: list[Any]) -> list[list[Any]]:
+    return [[as_text(t[0], 100), t[1] if isinstance(t[1], int) and not isinstance(t[1], bool) else finite(t[1])]
+            for t in terms[:20] if isinstance(t, (list, tuple)) and len(t) >= 2]
+
+
+@dataclass(frozen=True)
+class PagerDutyOptions(ChannelOptions):
+    routing_key: Secret = option(UNSET, key="routing_key_env", env_name=True, parse=secret_from_env(required=True),
+                                 required=True, help="environment variable holding the integration's routing key")
+    source: str = option("koubei-sentinel", help="PagerDuty payload.source")
+    group_label: str = option("brand", help="the alert label (brand, or a brand label such as team) whose value "
+                                            "becomes payload.group")
+
+    def rate_limit_identity(self) -> str:
+        # PagerDuty limits calls per routing key, not per URL.
+        return self.routing_key.reveal()
+
+
+class PagerDuty(Channel[PagerDutyOptions]):
     type = "pagerduty"
+    options_class = PagerDutyOptions
+    default_rate_per_minute = 120.0
+    default_burst = 120
+    default_url = "https://events.pagerduty.com/v2/enqueue"
 
-    def event(self, alert: AlertEvent, rendered: Rendered, index: int) -> dict[str, Any]:
-        key = dedup_key(alert)
-        if alert.state == "resolved":
-            return {"routing_key": self.config.routing_key, "event_action": "resolve", "dedup_key": key}
-        title = self.renderer.title(Notification(self.name, "", {}, [alert], "new", alert.event_time))
-        details = {
-            "brand": alert.brand, "signal": alert.signal, "negative_share": alert.negative_share,
-            "baseline_share": alert.baseline_share, "negative_posts": alert.negative, "posts": alert.total,
-            "volume_change": alert.volume_change, "window_seconds": alert.window_seconds,
-            "risk_terms": alert.risk_terms, "top_posts": alert.top_posts[:3], "summary": alert.summary,
-            "message": to_plain(rendered.sections[index])[:4000],
+    def resolve(self, alert: AlertEvent) -> dict[str, Any]:
+        return {"routing_key": self.options.routing_key.reveal(), "event_action": "resolve",
+                "dedup_key": dedup_key(alert)}
+
+    def trigger(self, note: Notification, alert: AlertEvent, rendered: Rendered, index: int,
+                now: float) -> dict[str, Any]:
+        single = Notification(self.name, "", {}, [alert], "new", alert.event_time,
+                              timelines={k: v for k, v in note.timelines.items() if k == episode_id(alert)})
+        title = self.renderer.title(single)
+        details: dict[str, Any] = {
+            "brand": as_text(alert.brand, MAX_FIELD), "signal": as_text(alert.signal, MAX_FIELD),
+            "negative_share": finite(alert.negative_share), "baseline_share": finite(alert.baseline_share),
+            "negative_posts": alert.negative, "posts": alert.total, "volume_change": finite(alert.volume_change),
+            "window_seconds": finite(alert.window_seconds), "risk_terms": _terms(alert.risk_terms),
+            "top_posts": [_post(p) for p in alert.top_posts[:3] if isinstance(p, dict)],
+            "summary": as_text(alert.summary, 1024), "message": to_plain(rendered.sections[index])[:4000],
         }
+        labels = note.labels.get(alert.key, {})
+        own = {name: as_text(value, MAX_FIELD) for name, value in labels.items() if name not in ALERT_LABELS}
+        if own:  # the brand's labels (brands[].labels)
+            details["labels"] = own
+        timeline = self.renderer.timeline(self.renderer.milestones(note, alert))
+        if timeline:
+            details["timeline"] = timeline
         event: dict[str, Any] = {
-            "routing_key": self.config.routing_key,
+            "routing_key": self.options.routing_key.reveal(),
             "event_action": "trigger",
-            "dedup_key": key,
+            "dedup_key": dedup_key(alert),
             "payload": {
                 "summary": title[:MAX_SUMMARY],
-                "source": self.config.source,
+                "source": self.options.source,
                 "severity": SEVERITY[alert.severity],
-                "timestamp": datetime.fromtimestamp(alert.event_time, timezone.utc).isoformat(),
-                "component": alert.brand,
-                "group": alert.brand,
-                "class": alert.signal,
+                "timestamp": datetime.fromtimestamp(epoch(alert.event_time) or now, timezone.utc).isoformat(),
+                "component": as_text(alert.brand, MAX_FIELD),
+                "group": as_text(labels.get(self.options.group_label) or alert.brand, MAX_FIELD),
+                "class": as_text(alert.signal, MAX_FIELD),
                 "custom_details": details,
             },
             "client": "Koubei Sentinel",
@@ -56,11 +117,23 @@ class PagerDuty(Channel):
             event["links"] = [{"href": url, "text": rendered.strings["dashboard"]}]
         return event
 
-    def build(self, note: Notification, now: float) -> list[HttpRequest]:
+    def events(self, note: Notification, now: float) -> list[dict[str, Any]]:
         rendered = self.renderer.render(note)
-        return [HttpRequest("POST", self.config.url, dumps(self.event(a, rendered, i)),
-                            {"Content-Type": "application/json"})
-                for i, a in enumerate(note.alerts)]
+        out: list[dict[str, Any]] = []
+        for i, alert in enumerate(note.alerts):
+            if alert.state == "firing":
+                out.append(self.trigger(note, alert, rendered, i, now))
+                continue
+            if any(m.kind == "fired" for m in self.renderer.milestones(note, alert)):
+                # PagerDuty never heard this incident open (an outage): open
+                # it with the whole story, then resolve it, so it is on record.
+                out.append(self.trigger(note, alert, rendered, i, now))
+            out.append(self.resolve(alert))
+        return out
+
+    def build(self, note: Notification, now: float) -> list[HttpRequest]:
+        return [HttpRequest("POST", self.config.url.reveal(), dumps(event), {"Content-Type": "application/json"})
+                for event in self.events(note, now)]
 
     def check_body(self, body: Any) -> SendResult:
         if isinstance(body, dict) and body.get("status") == "success":

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from alerting.channels.base import Channel, HttpRequest, Outcome, SendResult, dumps
+from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps
 from alerting.message import Notification
 from alerting.render import to_plain, to_slack_mrkdwn
 
@@ -15,11 +16,32 @@ FALLBACK_CHARS = 3_000
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most ``limit`` characters as Slack counts them (UTF-16 code units:
+    an emoji outside the BMP counts twice)."""
+    units = 0
+    for i, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            keep, room = [], limit - 1
+            for c in text[:i]:
+                room -= 2 if ord(c) > 0xFFFF else 1
+                if room < 0:
+                    break
+                keep.append(c)
+            return "".join(keep) + "…"
+    return text
 
 
-class Slack(Channel):
+@dataclass(frozen=True)
+class SlackOptions(ChannelOptions):
+    """A Slack incoming webhook has no options of its own."""
+
+
+class Slack(Channel[SlackOptions]):
     type = "slack"
+    options_class = SlackOptions
+    default_rate_per_minute = 60.0
+    default_burst = 1
 
     def payload(self, note: Notification) -> dict[str, Any]:
         rendered = self.renderer.render(note)
@@ -40,7 +62,7 @@ class Slack(Channel):
         return {"text": fallback, "blocks": blocks}
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:
-        return [HttpRequest("POST", self.config.url, dumps(self.payload(note)), {"Content-Type": "application/json"})]
+        return [HttpRequest("POST", self.config.url.reveal(), dumps(self.payload(note)), {"Content-Type": "application/json"})]
 
     def check_body(self, body: Any) -> SendResult:
         # Slack answers 200 with the plain text "ok".

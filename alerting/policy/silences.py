@@ -9,16 +9,15 @@ record with ``ends_at`` set to now.
 from __future__ import annotations
 
 import json
-import re
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerting.config import MATCH_FIELDS
-from alerting.policy.routing import labels_of
-from streams.models import SEVERITIES, AlertEvent
-
-_MATCHER = re.compile(r"^(brand|severity|signal)=([^=\s]+)$")
+from alerting.labels import ALERT_LABELS
+from alerting.matchers import Matcher, MatcherError, any_of, matches_all
+from alerting.matchers import parse_matchers as parse_matcher_strings
+from streams.models import SEVERITIES
 
 
 class SilenceError(ValueError):
@@ -28,7 +27,9 @@ class SilenceError(ValueError):
 @dataclass(frozen=True)
 class Silence:
     id: str
-    matchers: dict[str, tuple[str, ...]]
+    # All must match (Alertmanager's matchers; several values given for one
+    # label with "=" on the command line are one "any of" matcher).
+    matchers: tuple[Matcher, ...]
     starts_at: float
     ends_at: float
     comment: str = ""
@@ -38,56 +39,81 @@ class Silence:
     def active(self, now: float) -> bool:
         return self.starts_at <= now < self.ends_at
 
-    def matches(self, event: AlertEvent) -> bool:
-        labels = labels_of(event)
-        return all(labels.get(name) in values for name, values in self.matchers.items())
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return matches_all(self.matchers, labels)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "matchers": {k: list(v) for k, v in self.matchers.items()},
-            "starts_at": self.starts_at, "ends_at": self.ends_at, "comment": self.comment,
-            "created_by": self.created_by, "updated_at": self.updated_at,
-        }
+        """``matchers`` keeps the record format older notifiers read (label ->
+        values, equality); the other matchers go to ``expressions``."""
+        simple: dict[str, list[str]] = {}
+        expressions: list[str] = []
+        for matcher in self.matchers:
+            if matcher.op == "=" and matcher.name not in simple:
+                simple[matcher.name] = [matcher.value]
+            else:
+                expressions.append(str(matcher))
+        out: dict[str, Any] = {"id": self.id, "matchers": simple}
+        if expressions:
+            out["expressions"] = expressions
+        out.update(starts_at=self.starts_at, ends_at=self.ends_at, comment=self.comment,
+                   created_by=self.created_by, updated_at=self.updated_at)
+        return out
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
 
     @classmethod
     def from_dict(cls, data: Any) -> Silence:
         if not isinstance(data, dict):
             raise SilenceError("silence record: expected a JSON object")
         try:
-            matchers = {str(k): tuple(str(x) for x in v) for k, v in dict(data["matchers"]).items()}
-            return cls(id=str(data["id"]), matchers=matchers, starts_at=float(data["starts_at"]),
+            matchers = [any_of(str(k), [str(x) for x in v]) for k, v in dict(data["matchers"]).items()]
+            matchers += parse_matcher_strings(str(x) for x in data.get("expressions", []))
+            return cls(id=str(data["id"]), matchers=tuple(matchers), starts_at=float(data["starts_at"]),
                        ends_at=float(data["ends_at"]), comment=str(data.get("comment", "")),
                        created_by=str(data.get("created_by", "")), updated_at=float(data.get("updated_at", 0.0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise SilenceError(f"silence record: bad or missing field ({exc})") from None
 
 
-def parse_matchers(items: list[str], brand_ids: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """``brand=acme severity=warning`` -> matchers; several values of one
-    label (``brand=a brand=b``) mean either."""
-    if not items:
+def parse_matchers(items: Iterable[str], brand_ids: Sequence[str],
+                       label_names: Sequence[str] = ALERT_LABELS) -> tuple[Matcher, ...]:
+    """``brand=acme severity!=critical 'team=~"east.*"'`` -> matchers, with
+    the routes' semantics; several ``=`` values of one label mean any of them."""
+    given = list(items)
+    if not given:
         raise SilenceError("give at least one matcher, e.g. brand=acme")
-    out: dict[str, list[str]] = {}
-    for item in items:
-        match = _MATCHER.match(item.strip())
-        if not match:
-            raise SilenceError(f"bad matcher {item!r}: expected {'|'.join(MATCH_FIELDS)}=VALUE")
-        name, value = match.group(1), match.group(2)
-        if name == "brand" and value not in brand_ids:
-            raise SilenceError(f"brand={value}: not a configured brand ({', '.join(brand_ids)})")
-        if name == "severity" and value not in SEVERITIES:
-            raise SilenceError(f"severity={value}: must be one of {', '.join(SEVERITIES)}")
-        out.setdefault(name, []).append(value)
-    return {k: tuple(v) for k, v in out.items()}
+    parsed: list[Matcher] = []
+    for item in given:
+        try:
+            matchers = parse_matcher_strings([item])
+        except MatcherError as exc:
+            raise SilenceError(str(exc)) from None
+        for matcher in matchers:
+            if matcher.name not in label_names:
+                raise SilenceError(f"bad matcher {item!r}: unknown label {matcher.name!r} "
+                                   f"(labels: {', '.join(label_names)})")
+            if matcher.op in ("=", "!=") and matcher.name == "brand" and matcher.value not in brand_ids:
+                raise SilenceError(f"brand={matcher.value}: not a configured brand ({', '.join(brand_ids)})")
+            if matcher.op in ("=", "!=") and matcher.name == "severity" and matcher.value not in SEVERITIES:
+                raise SilenceError(f"severity={matcher.value}: must be one of {', '.join(SEVERITIES)}")
+        parsed.extend(matchers)
+    equal: dict[str, list[str]] = {}
+    for matcher in parsed:
+        if matcher.op == "=":
+            equal.setdefault(matcher.name, []).append(matcher.value)
+    out = [any_of(name, values) for name, values in equal.items()]
+    return tuple(out + [m for m in parsed if m.op != "="])
 
 
-def new_silence(matchers: dict[str, tuple[str, ...]], now: float, duration: float, comment: str,
-                created_by: str) -> Silence:
+
+def new_silence(matchers: tuple[Matcher, ...] | Mapping[str, Sequence[str]], now: float, duration: float,
+                comment: str, created_by: str) -> Silence:
+    """A silence from matchers, or from the older label -> values (any of) form."""
     if duration <= 0:
         raise SilenceError("--for must be a positive duration")
+    if isinstance(matchers, Mapping):
+        matchers = tuple(any_of(name, list(values)) for name, values in matchers.items())
     return Silence(id=uuid.uuid4().hex[:12], matchers=matchers, starts_at=now, ends_at=now + duration,
                    comment=comment, created_by=created_by, updated_at=now)
 
@@ -113,15 +139,15 @@ class SilenceStore:
             return False
         try:
             self.apply(Silence.from_dict(json.loads(payload)))
-        except (SilenceError, ValueError):
+        except (SilenceError, ValueError, RecursionError):
             return False
         return True
 
     def active(self, now: float) -> list[Silence]:
         return sorted((s for s in self.silences.values() if s.active(now)), key=lambda s: s.ends_at)
 
-    def is_silenced(self, event: AlertEvent, now: float) -> bool:
-        return any(s.active(now) and s.matches(event) for s in self.silences.values())
+    def is_silenced(self, labels: Mapping[str, str], now: float) -> bool:
+        return any(s.active(now) and s.matches(labels) for s in self.silences.values())
 
     def find(self, prefix: str) -> Silence:
         hits = [s for s in self.silences.values() if s.id.startswith(prefix)]

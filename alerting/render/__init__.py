@@ -11,6 +11,7 @@ so a template never needs loops.
 from __future__ import annotations
 
 import json
+import math
 import re
 import string
 from dataclasses import dataclass
@@ -20,22 +21,25 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from alerting.episode import Milestone, episode_id
 from alerting.message import Notification
+from alerting.render.safe import as_text, count, epoch, finite, scrub, url
 from streams.models import AlertEvent
 
 PACKAGED = Path(__file__).resolve().parent.parent / "templates"
-TEMPLATE_FILES = ("title_firing.tmpl", "title_resolved.tmpl", "title_group.tmpl", "firing.md.tmpl",
-                  "resolved.md.tmpl", "post.md.tmpl", "more.tmpl", "strings.json")
+TEMPLATE_FILES = ("title_firing.tmpl", "title_resolved.tmpl", "title_missed.tmpl", "title_group.tmpl",
+                  "firing.md.tmpl", "resolved.md.tmpl", "post.md.tmpl", "more.tmpl", "strings.json")
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 24
+MAX_TITLE_BRANDS = 600  # characters of brand names in a group's title
 
 
 class TemplateError(ValueError):
     pass
 
 
-def sparkline(values: list[float], points: int = SPARK_POINTS) -> str:
-    recent = [max(0.0, float(v)) for v in values[-points:]]
+def sparkline(values: list[Any], points: int = SPARK_POINTS) -> str:
+    recent = [max(0.0, finite(v)) for v in values[-points:]]
     if not recent:
         return ""
     top = max(recent)
@@ -44,24 +48,44 @@ def sparkline(values: list[float], points: int = SPARK_POINTS) -> str:
     return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1) + 0.5))] for v in recent)
 
 
-def signal_value(signal: str, value: float) -> str:
+def share(value: Any) -> str:
+    number = finite(value, math.nan)
+    if math.isnan(number):
+        return "–"
+    return f"{number:.1%}" if abs(number) < 1e6 else f"{number * 100:.3g}%"
+
+
+def signal_value(signal: str, value: Any) -> str:
     """Shares read as percentages, counts as whole numbers."""
     if signal.endswith("share"):
-        return f"{value:.1%}"
-    return f"{value:,.0f}" if abs(value - round(value)) < 1e-9 else f"{value:,.2f}"
+        return share(value)
+    number = finite(value, math.nan)
+    if math.isnan(number):
+        return "–"
+    if abs(number) >= 1e15:
+        return f"{number:.3g}"
+    return f"{number:,.0f}" if abs(number - round(number)) < 1e-9 else f"{number:,.2f}"
 
 
-def clean_inline(text: str, limit: int = 80) -> str:
-    """Post text goes inside a markdown line: no newlines, no markup of its own."""
-    flat = re.sub(r"\s+", " ", text).strip()
+def clean_inline(text: Any, limit: int = 80) -> str:
+    """Outside text goes inside a markdown line: no newlines, no markup of
+    its own, nothing invisible, at most ``limit`` characters."""
+    flat = re.sub(r"\s+", " ", as_text(text, limit * 4 + 16)).strip()
     flat = flat.translate(str.maketrans({"*": "＊", "`": "'", "[": "［", "]": "］", "<": "＜", ">": "＞",
                                          "#": "＃", "_": "＿", "|": "｜"}))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def plain_inline(text: Any, limit: int) -> str:
+    """An identifier (brand id, alert key, signal name) on one line: flattened,
+    nothing invisible, at most ``limit`` characters; its characters kept."""
+    flat = re.sub(r"\s+", " ", as_text(text, limit * 4 + 16)).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def cut_bytes(text: str, limit: int, ellipsis: str = "…") -> str:
     """Cut at a UTF-8 character boundary so that the result fits ``limit`` bytes."""
-    data = text.encode()
+    data = scrub(text).encode()
     if len(data) <= limit:
         return text
     room = max(0, limit - len(ellipsis.encode()))
@@ -131,9 +155,14 @@ class Renderer:
                 raise TemplateError(f"{path}: invalid placeholder (use $name or ${{name}}; $$ for a dollar sign)")
             self.templates[name] = template
         try:
-            self.strings: dict[str, Any] = json.loads(raw_strings)
+            custom = json.loads(raw_strings)
         except json.JSONDecodeError as exc:
             raise TemplateError(f"strings.json: {exc}") from None
+        if not isinstance(custom, dict):
+            raise TemplateError("strings.json: expected a JSON object")
+        # A user's strings.json from an older release lacks newer entries: the packaged ones fill in.
+        packaged = json.loads((PACKAGED / language / "strings.json").read_text(encoding="utf-8"))
+        self.strings: dict[str, Any] = {**packaged, **custom}
 
     def _locate(self, templates_dir: str | None, name: str) -> Path:
         if templates_dir:
@@ -149,12 +178,25 @@ class Renderer:
             raise TemplateError(f"{name}: unknown placeholder ${exc.args[0]} "
                                 f"(known: {', '.join(sorted(values))})") from None
 
-    def local_time(self, epoch: float) -> str:
-        return datetime.fromtimestamp(epoch, self.tz).strftime("%Y-%m-%d %H:%M")
+    def local_time(self, when: Any) -> str:
+        """``2026-03-02 13:08`` in the alerting time zone; "????-??-?? ??:??" for a time no calendar shows."""
+        seconds = epoch(when)
+        if seconds is None:
+            return "????-??-?? ??:??"
+        try:
+            return datetime.fromtimestamp(seconds, self.tz).strftime("%Y-%m-%d %H:%M")
+        except (OverflowError, OSError, ValueError):
+            return "????-??-?? ??:??"
 
-    def duration(self, seconds: float) -> str:
+    def local_day(self, when: Any) -> str:
+        return self.local_time(when)[:10]
+
+    def local_clock(self, when: Any) -> str:
+        return self.local_time(when)[11:]
+
+    def duration(self, seconds: Any) -> str:
         units = self.strings["units"]
-        minutes = int(round(max(0.0, seconds) / 60))
+        minutes = int(round(min(max(0.0, finite(seconds)), 100 * 365 * 86400.0) / 60))
         if minutes < 60:
             return f"{minutes}{units['minute']}"
         hours, minutes = divmod(minutes, 60)
@@ -164,43 +206,70 @@ class Renderer:
         if not self.grafana_url:
             return ""
         sep = "&" if "?" in self.grafana_url else "?"
-        start_ms = int((event.started_at - 3600) * 1000)
-        return f"{self.grafana_url}{sep}var-brand={quote(event.brand)}&from={start_ms}&to=now"
+        started = epoch(event.started_at)
+        since = f"&from={int((started - 3600) * 1000)}" if started is not None else ""
+        link = f"{self.grafana_url}{sep}var-brand={quote(scrub(event.brand)[:200])}{since}&to=now"
+        return link if len(link) <= 2000 else ""
 
-    def values(self, event: AlertEvent) -> dict[str, Any]:
+    def timeline(self, milestones: list[Milestone]) -> str:
+        """"经过：13:08 触发（警告）→ 13:12 升级为严重 → 13:40 恢复": what a
+        channel missed (an outage), or "" when it missed nothing."""
+        if not milestones:
+            return ""
+        words = self.strings["timeline"]
+        day = self.local_day(milestones[0].at)
+        steps = []
+        for m in milestones:
+            when = self.local_clock(m.at) if self.local_day(m.at) == day else self.local_time(m.at)[5:]
+            severity = self.strings["severity"].get(m.severity, "")
+            if m.kind == "fired":
+                steps.append(f"{when} {words['fired']}" + (self.strings.get("paren", "（{}）").format(severity)
+                                                            if severity else ""))
+            elif m.kind in ("escalated", "deescalated"):
+                steps.append(f"{when} {words[m.kind]}{self.strings.get('space', '')}{severity}")
+            else:
+                steps.append(f"{when} {words['resolved']}")
+        return f"{words['label']}{self.strings.get('colon', '：')}" + " → ".join(steps)
+
+    def values(self, event: AlertEvent, milestones: list[Milestone] | None = None) -> dict[str, Any]:
         s = self.strings
-        posts = [
-            self._fill("post.md.tmpl", {
-                "rank": i + 1,
-                "author": clean_inline(str(p.get("author", "")), 30) or s["anonymous"],
-                "followers": f"{int(p.get('followers', 0) or 0):,}",
-                "excerpt": clean_inline(str(p.get("excerpt", ""))),
-                "url": str(p.get("url", "")) or "",
-                "link": f"[{s['open']}]({p['url']})" if p.get("url") else "",
-            })
-            for i, p in enumerate(event.top_posts[:3])
-        ]
-        terms = [f"{clean_inline(str(t[0]), 20)}({t[1]})" for t in event.risk_terms[:5] if t]
+        posts = []
+        for p in [p for p in event.top_posts[:3] if isinstance(p, dict)]:
+            link = url(p.get("url"))
+            posts.append(self._fill("post.md.tmpl", {
+                "rank": len(posts) + 1,
+                "author": clean_inline(p.get("author"), 30) or s["anonymous"],
+                "followers": count(p.get("followers", 0) or 0),
+                "excerpt": clean_inline(p.get("excerpt")),
+                "url": link,
+                "link": f"[{s['open']}]({link})" if link else "",
+            }))
+        terms = [f"{clean_inline(t[0], 20)}({clean_inline(count(t[1]), 12)})" for t in event.risk_terms[:5]
+                 if isinstance(t, (list, tuple)) and len(t) >= 2 and clean_inline(t[0], 20)]
         dashboard = self.dashboard_url(event)
-        change = event.volume_change
+        change = finite(event.volume_change)
+        signal = plain_inline(event.signal, 40)
+        statistic = finite(event.statistic)
         return {
-            "brand": event.brand,
+            "brand": plain_inline(event.brand, 64),
             "brand_name": clean_inline(event.brand_name or event.brand, 40),
             "severity": event.severity,
             "severity_label": s["severity"].get(event.severity, event.severity),
-            "peak_severity_label": s["severity"].get(event.peak_severity or event.severity, event.severity),
-            "signal": event.signal,
-            "signal_label": s["signal"].get(event.signal, event.signal),
-            "negative_share": f"{event.negative_share:.1%}",
-            "baseline_share": f"{event.baseline_share:.1%}",
-            "negative": event.negative,
-            "total": event.total,
+            "peak_severity_label": s["severity"].get(
+                event.peak_severity if isinstance(event.peak_severity, str) and event.peak_severity else event.severity,
+                s["severity"].get(event.severity, event.severity)),
+            "signal": signal,
+            "signal_label": s["signal"].get(event.signal, clean_inline(event.signal, 40)),
+            "negative_share": share(event.negative_share),
+            "baseline_share": share(event.baseline_share),
+            "negative": count(event.negative),
+            "total": count(event.total),
             "value": signal_value(event.signal, event.value),
             "baseline": signal_value(event.signal, event.baseline),
             "peak_value": signal_value(event.signal, event.peak_value or event.value),
             "value_unit": s.get("value_unit", {}).get(event.signal, ""),
-            "statistic": f"{event.statistic:.1f}",
-            "volume_change": f"{change:.1f}x" if change else s["none"],
+            "statistic": f"{statistic:.1f}" if abs(statistic) < 1e9 else f"{statistic:.3g}",
+            "volume_change": (f"{change:.1f}x" if abs(change) < 1e9 else f"{change:.3g}x") if change else s["none"],
             "window": self.duration(event.window_seconds),
             "sparkline": sparkline(event.sparkline) or s["none"],
             "top_posts": "\n".join(posts) if posts else s["no_posts"],
@@ -210,15 +279,25 @@ class Renderer:
             "started": self.local_time(event.started_at),
             "updated": self.local_time(event.event_time),
             "ended": self.local_time(event.ended_at or event.event_time),
-            "duration": self.duration((event.ended_at or event.event_time) - event.started_at),
+            "duration": self.duration(finite(event.ended_at or event.event_time) - finite(event.started_at)),
             "summary": clean_inline(event.summary, 200),
-            "key": event.key,
+            "key": plain_inline(event.key, 128),
+            "timeline": self.timeline(milestones or []),
         }
+
+    def milestones(self, note: Notification, alert: AlertEvent) -> list[Milestone]:
+        out = []
+        for raw in note.timelines.get(episode_id(alert), []):
+            try:
+                out.append(Milestone.from_dict(raw))
+            except (TypeError, ValueError):
+                continue
+        return out
 
     def render(self, note: Notification) -> Rendered:
         sections = []
         for alert in note.alerts:
-            values = self.values(alert)
+            values = self.values(alert, self.milestones(note, alert))
             body = self._fill("firing.md.tmpl" if alert.state == "firing" else "resolved.md.tmpl", values)
             sections.append(_drop_empty_lines(body))
         return Rendered(title=self.title(note), header="", sections=sections, more=self.templates["more.tmpl"],
@@ -227,15 +306,21 @@ class Renderer:
     def title(self, note: Notification) -> str:
         if len(note.alerts) == 1:
             alert = note.alerts[0]
-            name = "title_firing.tmpl" if alert.state == "firing" else "title_resolved.tmpl"
-            return self._fill(name, self.values(alert))
+            missed = self.milestones(note, alert)
+            if alert.state == "firing":
+                name = "title_firing.tmpl"
+            else:  # a resolve the channel also missed the firing of says so in its title
+                name = "title_missed.tmpl" if any(m.kind == "fired" for m in missed) else "title_resolved.tmpl"
+            return self._fill(name, self.values(alert, missed))
         firing = note.firing
         worst = "critical" if any(a.severity == "critical" for a in firing) else "warning"
+        brands = self.strings["list_separator"].join(
+            dict.fromkeys(clean_inline(a.brand_name or a.brand, 40) for a in note.alerts))
         return self._fill("title_group.tmpl", {
             "count": len(note.alerts), "firing_count": len(firing), "resolved_count": len(note.resolved),
             "severity_label": self.strings["severity"][worst] if firing else self.strings["resolved"],
-            "brands": self.strings["list_separator"].join(
-                dict.fromkeys(clean_inline(a.brand_name or a.brand, 40) for a in note.alerts)),
+            # Bounded: the title heads the message on every platform.
+            "brands": brands if len(brands) <= MAX_TITLE_BRANDS else brands[: MAX_TITLE_BRANDS - 1] + "…",
         })
 
 

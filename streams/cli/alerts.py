@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from alerting.labels import Labeler
 from alerting.policy.silences import Silence, SilenceStore
 from streams.cli.config import KoubeiConfig, load_koubei_config
 from streams.kafka import BrokerQuirks
@@ -49,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     silence = subparsers.add_parser("silence", help="mute alerts for a while (stored durably, honoured by every worker)")
     actions = silence.add_subparsers(dest="silence_command", metavar="ACTION")
     add = actions.add_parser("add", help="add a silence, e.g. `koubei silence add brand=acme --for 2h --comment ...`")
-    add.add_argument("matchers", nargs="+", metavar="LABEL=VALUE", help="brand=ID, severity=warning|critical, signal=NAME")
+    add.add_argument("matchers", nargs="+", metavar="MATCHER",
+                     help="brand=ID, severity!=critical, 'signal=~\"negative_.*\"', team=east (any brand label); "
+                          "all must match, several = values of one label mean any of them")
     add.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 2h, 1d")
     add.add_argument("--comment", required=True, help="why (shown in `silence list`)")
     add.add_argument("--author", default=None, help="who (default: your login name)")
@@ -145,12 +148,12 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"koubei silence add: {exc.message}", file=sys.stderr)
         return 2
-    if duration > acfg.silence_max_duration:
+    if duration > acfg.silences.max_duration:
         print(f"koubei silence add: --for is longer than alerting.silences.max_duration "
-              f"({acfg.silence_max_duration / 86400:g} days)", file=sys.stderr)
+              f"({acfg.silences.max_duration / 86400:g} days)", file=sys.stderr)
         return 2
     try:
-        matchers = parse_matchers(args.matchers, config.brand_ids)
+        matchers = parse_matchers(args.matchers, config.brand_ids, Labeler.of(config.brands).names())
         silence = new_silence(matchers, time.time(), duration, args.comment, args.author or getpass.getuser())
     except SilenceError as exc:
         print(f"koubei silence add: {exc}", file=sys.stderr)
@@ -176,7 +179,7 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'ID':<12}  {'MATCHERS':<32}  {'ENDS':<16}  {'STATE':<7}  BY / COMMENT")
     for s in rows:
-        matchers = " ".join(f"{k}={v}" for k, vs in s.matchers.items() for v in vs)
+        matchers = " ".join(m.display() for m in s.matchers)
         state = "active" if s.active(now) else ("pending" if s.starts_at > now else "expired")
         print(f"{s.id:<12}  {matchers:<32}  {_fmt(s.ends_at, acfg.timezone):<16}  {state:<7}  {s.created_by}: {s.comment}")
     return 0

@@ -80,13 +80,19 @@ class FakePlatform:
         self.received: list[Received] = []
         self.arrivals = 0  # requests that reached the server, answered or not
         self.script: deque[Answer] = deque()
+        # While set, every request gets this answer (an outage: 503s, 429s, stalls).
+        self.outage: Answer | None = None
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
         self.clock = time.time
-        handler = self._handler_class()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
+        self.server = self._serve(0)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.port: int = self.server.server_address[1]
+
+    def _serve(self, port: int) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        server.daemon_threads = True
+        return server
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -95,13 +101,24 @@ class FakePlatform:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def go_down(self) -> None:
+        """Stop listening: connections are refused until ``come_back``."""
         self.server.shutdown()
         self.server.server_close()
 
+    def come_back(self) -> None:
+        """Listen again on the same port (the URL the channel knows)."""
+        self.server = self._serve(self.port)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread.start()
+
     @property
     def base(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
@@ -277,7 +294,8 @@ class FakePlatform:
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with platform.arrived:
-                    answer = platform.script.popleft() if platform.script else Answer()
+                    answer = (platform.outage if platform.outage is not None
+                              else platform.script.popleft() if platform.script else Answer())
                     platform.arrivals += 1
                     platform.arrived.notify_all()
                 if answer.hold is not None:
