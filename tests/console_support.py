@@ -110,6 +110,18 @@ def now_start() -> float:
     return float(int(time.time()) - 1200)
 
 
+async def page(client: Any, path: str, **kwargs: Any) -> tuple[Any, str]:
+    """GET like a browser (an aiohttp test client): follows the same-site
+    reload that a visit without the session cookie gets."""
+    response = await client.get(path, **kwargs)
+    text = await response.text()
+    bounce = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', text)
+    if bounce:
+        response = await client.get(bounce.group(1).replace("&amp;", "&"), **kwargs)
+        text = await response.text()
+    return response, text
+
+
 def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', html)
     assert match, "no CSRF field on the page"

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -28,6 +27,7 @@ from console_support import (  # noqa: E402
     console_config,
     csrf_of,
     now_start,
+    page,
     publish,
     publish_crisis,
     resolves,
@@ -76,17 +76,6 @@ async def running_console(config: KoubeiConfig, bootstrap: str, quirks: BrokerQu
         stop.set()
         await task
         writer.close()
-
-
-async def page(client: TestClient, path: str, **kwargs: Any) -> tuple[ClientResponse, str]:
-    """GET like a browser: follows the same-site reload a cookie-less visit gets."""
-    response = await client.get(path, **kwargs)
-    text = await response.text()
-    bounce = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', text)
-    if bounce:
-        response = await client.get(bounce.group(1).replace("&amp;", "&"), **kwargs)
-        text = await response.text()
-    return response, text
 
 
 async def login(client: TestClient) -> None:

@@ -1,0 +1,86 @@
+"""`koubei backtest --report-json` and the console's backtest pages; the
+console without a broker (nothing here writes to Kafka)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from console_support import ENVIRON, console_raw, page  # noqa: E402
+
+from alerting.console.app import ConsoleSettings, create_app  # noqa: E402
+from alerting.console.follower import KafkaWriter  # noqa: E402
+from alerting.console.state import ConsoleState  # noqa: E402
+from alerting.labels import Labeler  # noqa: E402
+from streams.cli import main as koubei_main  # noqa: E402
+from streams.cli.config import parse_koubei_config  # noqa: E402
+from streams.kafka import BrokerQuirks  # noqa: E402
+from streams.scenario import generate, plan_scenario, write_scenario  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real backtest report (one day, two brands, a sudden crisis) plus files that are not reports."""
+    folder = tmp_path_factory.mktemp("reports")
+    posts = tmp_path_factory.mktemp("scenario") / "sudden.jsonl"
+    spec = plan_scenario("sudden", seed=3, days=1, brands=["chenguang", "qinghe"], scale=0.3)
+    write_scenario(generate(spec), posts, config_out=posts.with_name("koubei.yaml"))
+    assert koubei_main(["backtest", str(posts), "--report-json", str(folder / "sudden.json")]) == 0
+    (folder / "other.json").write_text('{"kind": "something else"}', encoding="utf-8")
+    (folder / "broken.json").write_text("{not json", encoding="utf-8")
+    (folder / "odd.json").write_text(json.dumps({"kind": "koubei-backtest-report", "brands": [{"name": "<b>x</b>"}],
+                                                 "series": {"x": [[1, "a", None], "junk"]},
+                                                 "alerts": ["junk", {"brand": "x", "new": True}],
+                                                 "windows": [{"onset": "soon"}]}), encoding="utf-8")
+    return folder
+
+
+def test_the_report_file_holds_what_the_text_report_prints(report_dir: Path) -> None:
+    report = json.loads((report_dir / "sudden.json").read_text(encoding="utf-8"))
+    assert report["kind"] == "koubei-backtest-report" and report["labelled"] is True
+    brands = {b["brand"]: b for b in report["brands"]}
+    assert brands["chenguang"]["negative_alerts"] >= 1 and brands["qinghe"]["negative_alerts"] == 0
+    [window] = report["windows"]
+    assert window["brand"] == "chenguang" and window["passed"] is True and window["delay_seconds"] >= 0
+    assert len(report["series"]["chenguang"]) > 1000 and report["bucket_seconds"] == 60
+    assert any(a["new"] and a["brand"] == "chenguang" for a in report["alerts"])
+
+
+def _run(report_dir: Path, scenario: Any) -> None:
+    raw = console_raw("kafka://127.0.0.1:1", "koubei", BrokerQuirks.for_kafka(), reports_dir=str(report_dir),
+                      anonymous_read=True)
+    config = parse_koubei_config(raw, environ=ENVIRON)
+    state = ConsoleState({b.id: b.name for b in config.brands}, Labeler.of(config.brands))
+    state.loaded = True
+    writer = KafkaWriter(config, "127.0.0.1:1", BrokerQuirks.for_kafka())  # never used: nothing here acts
+
+    async def go() -> None:
+        async with TestClient(TestServer(create_app(ConsoleSettings(config, config.alerting, config.console),
+                                                    state, writer))) as client:
+            await scenario(client)
+
+    asyncio.run(go())
+
+
+def test_the_console_lists_and_shows_reports(report_dir: Path) -> None:
+    async def scenario(client: TestClient) -> None:
+        _, listing = await page(client, "/backtests")
+        assert "sudden.json" in listing and "odd.json" in listing
+        assert "other.json" not in listing and "broken.json" not in listing
+        response, html = await page(client, "/backtests/sudden.json")
+        assert response.status == 200 and 'id="report-brands"' in html and "chenguang" in html
+        assert html.count("<svg") == 2 and 'class="mark mark-alert"' in html and "正确" in html
+        response, html = await page(client, "/backtests/odd.json")
+        assert response.status in (200, 422) and "<b>x</b>" not in html
+        for name in ("other.json", "broken.json", "..%2Fsudden.json", ".hidden.json", "missing.json"):
+            response, _ = await page(client, f"/backtests/{name}")
+            assert response.status == 404, name
+
+    _run(report_dir, scenario)
