@@ -154,7 +154,12 @@ class EpisodeTrack:
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)
     terms: dict[str, int] = field(default_factory=dict)
     kols: dict[str, dict[str, Any]] = field(default_factory=dict)
-    updates: int = 0
+    seen: set[tuple[str, int, str]] = field(default_factory=set)  # (state, sequence, severity) of updates read
+
+    @property
+    def updates(self) -> int:
+        """Distinct updates read (a record read twice counts once)."""
+        return len(self.seen)
 
     @property
     def end(self) -> float:
@@ -180,7 +185,8 @@ class EpisodeTrack:
         return "critical" if max(ranks) >= _rank("critical") else "warning"
 
     def absorb(self, event: AlertEvent, kol_min_followers: int) -> None:
-        self.updates += 1
+        if len(self.seen) < 10_000:
+            self.seen.add((event.state, int(event.sequence), event.severity))
         if event.state == "resolved":
             ended = epoch(event.ended_at) if event.ended_at is not None else None
             ended = ended if ended is not None else epoch(event.event_time)
