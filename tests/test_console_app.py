@@ -80,7 +80,7 @@ async def running_console(config: KoubeiConfig, bootstrap: str, quirks: BrokerQu
 
 async def login(client: TestClient) -> None:
     _, html = await page(client, "/login")
-    response = await client.post("/login", data={"csrf": csrf_of(html), "token": TOKEN, "user": "王经理"})
+    response = await client.post("/login", data={"csrf": csrf_of(html), "token": TOKEN, "name": "王经理"})
     assert response.status == 200 and "王经理" in await response.text()
 
 

@@ -279,7 +279,8 @@ class ConsoleApp:
         user: str | None = None
         token = form.get("token", "")
         if token and self.cfg.token is not None and token_matches(self.cfg.token.reveal(), token):
-            user = scrub(form.get("user", "").strip())[:64] or "token"
+            # The token is shared; the name people give is what their actions are signed with.
+            user = scrub(form.get("name", "").strip())[:64] or "token"
         name, password = form.get("user", ""), form.get("password", "")
         if user is None and password and name in self.cfg.users:
             if await asyncio.to_thread(verify_password, self.cfg.users[name], password):

@@ -16,6 +16,8 @@ NEGATIVE = "#d62728"
 VOLUME = "#9bb7d4"
 SHARE = "#b22222"
 BASELINE = "#555"
+# A white outline under text drawn over bars keeps it readable.
+HALO = 'stroke="#fff" stroke-width="3" paint-order="stroke"'
 MARK_COLOURS = {"fired": "#ff7f0e", "escalated": "#d62728", "deescalated": "#ff7f0e", "resolved": "#2ca02c",
                 "alert": "#d62728"}
 
@@ -129,8 +131,7 @@ def timeline(points: Sequence[Point], marks: Sequence[Mark] = (), *, baseline: f
         y = share_top + panel - pct / 100 * panel
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#666">{pct}%</text>')
-    out.append(f'<text x="4" y="{vol_top + 10}" fill="#444">{escape(words["volume"])}</text>')
-    out.append(f'<text x="4" y="{share_top - 6}" fill="#444">{escape(words["share"])}</text>')
+    titles = [(vol_top + 11, words["volume"]), (share_top + 11, words["share"])]
     if span is not None and all(math.isfinite(v) for v in span):
         a, b = max(span[0], t0), min(span[1], t1)
         if b > a:
@@ -182,17 +183,25 @@ def timeline(points: Sequence[Point], marks: Sequence[Mark] = (), *, baseline: f
         out.append(f'<text x="{tx:.1f}" y="{height - bottom + 16}" text-anchor="middle" fill="#666">'
                    f'{escape(clock(tick))}</text>')
         tick += step
-    # Marks on top.
-    for i, mark in enumerate(m for m in marks if math.isfinite(m.at)):
+    for y, title in titles:  # panel titles inside the plot, over the bars
+        out.append(f'<text x="{left + 4}" y="{y}" fill="#333" {HALO}>{escape(title)}</text>')
+    # Marks on top; each label on the first row where it does not run into the previous one.
+    row_ends: list[float] = []
+    for mark in sorted((m for m in marks if math.isfinite(m.at)), key=lambda m: m.at):
         mx = x(mark.at)
         colour = MARK_COLOURS.get(mark.kind, "#333")
         out.append(f'<line class="mark mark-{escape(mark.kind)}" x1="{mx:.1f}" x2="{mx:.1f}" y1="{top_pad}" '
                    f'y2="{height - bottom}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="4,2"/>')
-        ty = top_pad + 10 + (i % 3) * 12
-        anchor = "end" if mx > width * 0.8 else "start"
+        wide = sum(11 if ord(ch) > 0x2E80 else 6 for ch in mark.label) + 6
+        anchor = "end" if mx + wide > width - right else "start"
+        lo, hi = (mx - wide, mx) if anchor == "end" else (mx, mx + wide)
+        row = next((i for i, end in enumerate(row_ends) if lo > end), len(row_ends))
+        if row == len(row_ends):
+            row_ends.append(hi)
+        row_ends[row] = hi
         dx = -3 if anchor == "end" else 3
-        out.append(f'<text x="{mx + dx:.1f}" y="{ty}" text-anchor="{anchor}" fill="{colour}">'
-                   f'{escape(mark.label)}</text>')
+        out.append(f'<text x="{mx + dx:.1f}" y="{top_pad + 10 + row * 12}" text-anchor="{anchor}" fill="{colour}" '
+                   f'{HALO}>{escape(mark.label)}</text>')
     out.append("</svg>")
     return "".join(out)
 

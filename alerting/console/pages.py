@@ -432,20 +432,25 @@ def message_page(ctx: PageContext, title_key: str, text_key: str, *, error: bool
 
 
 def login_page(ctx: PageContext, next_path: str, token: bool, users: bool, error: str = "") -> str:
-    fields = ""
+    forms = []
+    hidden = (f'<input type="hidden" name="csrf" value="{escape(ctx.csrf)}">'
+              f'<input type="hidden" name="next" value="{escape(next_path)}">')
     if users:
-        fields += (f'<p><label>{ctx.t("user")} <input type="text" name="user" autocomplete="username"></label></p>'
-                   f'<p><label>{ctx.t("password")} <input type="password" name="password" '
-                   f'autocomplete="current-password"></label></p>')
+        forms.append(f'<form method="post" action="/login">{hidden}'
+                     f'<p><label>{ctx.t("user")} <input type="text" name="user" id="user" autocomplete="username">'
+                     f'</label></p><p><label>{ctx.t("password")} <input type="password" name="password" id="password" '
+                     f'autocomplete="current-password"></label></p>'
+                     f'<button type="submit" class="primary" id="login-password">{ctx.t("login")}</button>'
+                     f'<p class="muted">{ctx.t("login_help_users")}</p></form>')
     if token:
-        fields += (f'<p><label>{ctx.t("token")} <input type="password" name="token" id="token" '
-                   f'autocomplete="off"></label></p>')
+        forms.append(f'<form method="post" action="/login">{hidden}'
+                     f'<p><label>{ctx.t("your_name")} <input type="text" name="name" id="name" maxlength="64">'
+                     f'</label></p><p><label>{ctx.t("token")} <input type="password" name="token" id="token" '
+                     f'autocomplete="off"></label></p>'
+                     f'<button type="submit" class="primary" id="login-submit">{ctx.t("login")}</button>'
+                     f'<p class="muted">{ctx.t("login_help_token")}</p></form>')
     problem = f'<div class="error">{ctx.t(error)}</div>' if error else ""
-    body = (f'<h1>{ctx.t("login")}</h1>{problem}<div class="card"><form method="post" action="/login">'
-            f'<input type="hidden" name="csrf" value="{escape(ctx.csrf)}">'
-            f'<input type="hidden" name="next" value="{escape(next_path)}">{fields}'
-            f'<button type="submit" class="primary" id="login-submit">{ctx.t("login")}</button></form>'
-            f'<p class="muted">{ctx.t("login_help_users" if users else "login_help_token")}</p></div>')
+    body = f'<h1>{ctx.t("login")}</h1>{problem}' + "".join(f'<div class="card">{form}</div>' for form in forms)
     return layout(ctx, ctx.texts["login"], body)
 
 

@@ -69,6 +69,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     from streams.kafka import bootstrap_servers, detect_quirks
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # its connection chatter would drown the console's lines
     config = load_koubei_config(args.config)
     try:
         host, port = parse_listen(args.listen or config.console.listen, "--listen")
