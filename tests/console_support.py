@@ -4,12 +4,16 @@ broker, and a console configuration for it: shared by the console tests."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent / "alerting"))
@@ -126,3 +130,37 @@ def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', html)
     assert match, "no CSRF field on the page"
     return match.group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_console(config_file: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """`koubei console` as its own process; returns once it has read the topics (/readyz)."""
+    env = {**os.environ, **ENVIRON}
+    env.pop("KOUBEI_KAFKA_URL", None)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "console", "-c", str(config_file), "--listen",
+                                 f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("koubei console did not get ready:\n" + log_path.read_text())
+        time.sleep(0.2)
+
+
+def stop_console(proc: subprocess.Popen[bytes]) -> int:
+    """Ctrl-C, as a person would; the exit code."""
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    return proc.wait(timeout=20)

@@ -8,28 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cdp import Browser, find_chromium, safe_js  # noqa: E402
 from console_support import (  # noqa: E402
-    ENVIRON,
     LINK_SECRET,
     TOKEN,
     console_config,
+    free_port,
     now_start,
     publish_crisis,
+    start_console,
+    stop_console,
     write_config_file,
 )
-from test_console_cli import free_port  # noqa: E402
 
 from alerting.console.links import signed_action_url  # noqa: E402
 from streams import topics  # noqa: E402
@@ -53,27 +50,12 @@ def test_silence_an_incident_in_a_real_browser(chromium: str, tmp_path: Path, ka
     config = console_config(kafka_url, topic_prefix, broker_quirks, public_url=base)
     ref = publish_crisis(config, kafka_bootstrap, broker_quirks, now_start())
     cfg = write_config_file(tmp_path / "koubei.yaml", kafka_url, topic_prefix, broker_quirks, public_url=base)
-    env = {**os.environ, **ENVIRON}
-    env.pop("KOUBEI_KAFKA_URL", None)
-    log = (tmp_path / "console.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "console", "-c", str(cfg), "--listen",
-                             f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT, env=env)
     started = time.monotonic()
+    proc = start_console(cfg, port, tmp_path / "console.log")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "console.log").read_text()
-            time.sleep(0.2)
         asyncio.run(_drive(chromium, tmp_path, base, ref))
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
-        log.close()
+        stop_console(proc)
     silences = [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic(topics.SILENCES))]
     assert [(s["matchers"], s["ends_at"] - s["starts_at"]) for s in silences] == [({"brand": ["acme"]}, 3600)]
     [ack] = [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic(topics.ACKS))]

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,7 +12,16 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from console_support import ENVIRON, console_config, now_start, publish_crisis, write_config_file  # noqa: E402
+from console_support import (  # noqa: E402
+    ENVIRON,
+    console_config,
+    free_port,
+    now_start,
+    publish_crisis,
+    start_console,
+    stop_console,
+    write_config_file,
+)
 
 from alerting.console.auth import verify_password  # noqa: E402
 from alerting.incidents import Ack, ack_record, incident_id  # noqa: E402
@@ -26,12 +31,6 @@ from streams import topics  # noqa: E402
 from streams.cli import incidents as incidents_cli  # noqa: E402
 from streams.cli import main  # noqa: E402
 from streams.kafka import BrokerQuirks, make_producer  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.integration
@@ -104,22 +103,10 @@ def test_koubei_console_serves_and_stops_on_ctrl_c(tmp_path: Path, kafka_url: st
     ref = publish_crisis(config, kafka_bootstrap, broker_quirks, now_start())
     cfg = write_config_file(tmp_path / "koubei.yaml", kafka_url, topic_prefix, broker_quirks, anonymous_read=True)
     port = free_port()
-    env = {**os.environ, **ENVIRON}
-    env.pop("KOUBEI_KAFKA_URL", None)
-    log = (tmp_path / "console.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "console", "-c", str(cfg), "--listen",
-                             f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    log_path = tmp_path / "console.log"
+    proc = start_console(cfg, port, log_path)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "console.log").read_text()
-            time.sleep(0.2)
         with httpx.Client(base_url=base, follow_redirects=True) as client:
             first = client.get("/incidents")
             assert "http-equiv=\"refresh\"" in first.text  # a visit without the cookie reloads once
@@ -129,10 +116,8 @@ def test_koubei_console_serves_and_stops_on_ctrl_c(tmp_path: Path, kafka_url: st
             cookie = listing.headers["set-cookie"]
             assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=20)
-        log.close()
-    text = (tmp_path / "console.log").read_text()
+        code = stop_console(proc)
+    text = log_path.read_text()
     assert code == 0, text
     assert f"serving http://127.0.0.1:{port}/" in text and "history read: 1 incidents" in text
 

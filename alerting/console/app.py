@@ -191,9 +191,13 @@ class ConsoleApp:
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def ctx(self, request: web.Request, notice: str = "") -> pages.PageContext:
+    def ctx(self, request: web.Request, notice: str = "", *, page: bool = True) -> pages.PageContext:
+        """The page context; ``page=False`` when only its texts are wanted (the
+        message left for the next page stays for it)."""
         session: Session = request[SESSION]
-        flash, session.flash = session.flash, ""
+        flash = session.flash
+        if page:
+            session.flash = ""
         return pages.PageContext(language=request[LANGUAGE], path=_without_bounce(request),
                                  timezone=self.settings.alerting.timezone, user=request[USER], csrf=session.csrf,
                                  auth_enabled=self.cfg.auth_enabled, notice=notice or flash, now=self.clock())
@@ -321,7 +325,7 @@ class ConsoleApp:
                        comment: str) -> str:
         """Do ``action``; returns the notice to show. Raises on a write failure."""
         now = self.clock()
-        ctx = self.ctx(request)
+        ctx = self.ctx(request, page=False)
         if action == "ack":
             ack = Ack(incident.id, by, now, comment)
             await self.writer.ack(ack)
@@ -357,49 +361,9 @@ class ConsoleApp:
         return self._html(pages.confirm_page(self.ctx(request), action, incident, f"{path}/do/{action}", {},
                                              until, path))
 
-    async def act(self, request: web.Request) -> web.StreamResponse:
-        """POST: do a console action (login and CSRF token required)."""
-        if not request[USER]:
-            raise self._login_redirect(request)
-        form = await self._form(request)
-        refused = self._check_csrf(request, form)
-        if refused is not None:
-            return refused
-        action = request.match_info["action"]
-        incident = self._incident(request)
-        if incident is None or action not in CONSOLE_ACTIONS:
-            return self._not_found(request)
-        path = pages.incident_path(incident.id)
-        try:
-            notice = await self._perform(request, action, incident, request[USER],
-                                         scrub(form.get("comment", "").strip())[:500])
-        except Exception as exc:  # noqa: BLE001 - the request gets a page saying nothing changed
-            return self._write_failed(request, exc, path)
-        request[SESSION].flash = notice
-        return redirect(path)
-
-    async def unsilence(self, request: web.Request) -> web.StreamResponse:
-        if not request[USER]:
-            raise self._login_redirect(request)
-        form = await self._form(request)
-        refused = self._check_csrf(request, form)
-        if refused is not None:
-            return refused
-        incident = self._incident(request)
-        silence = self.state.silences.silences.get(form.get("silence", ""))
-        if incident is None or silence is None:
-            return self._not_found(request)
-        path = pages.incident_path(incident.id)
-        ended = expired(silence, self.clock())
-        try:
-            await self.writer.silence(ended)
-        except Exception as exc:  # noqa: BLE001
-            return self._write_failed(request, exc, path)
-        self.state.silences.apply(ended)
-        request[SESSION].flash = self.ctx(request).t("done_unsilence")
-        return redirect(path)
-
-    async def correct(self, request: web.Request) -> web.StreamResponse:
+    async def _logged_in_post(self, request: web.Request) -> tuple[Mapping[str, str], Incident] | web.Response:
+        """The form and incident of a console action, or the answer refusing it
+        (no login: to the login page; a wrong CSRF token: 403; no such incident: 404)."""
         if not request[USER]:
             raise self._login_redirect(request)
         form = await self._form(request)
@@ -409,7 +373,55 @@ class ConsoleApp:
         incident = self._incident(request)
         if incident is None:
             return self._not_found(request)
+        return form, incident
+
+    async def _write_then_back(self, request: web.Request, incident: Incident,
+                               write: Callable[[], Awaitable[str]]) -> web.Response:
+        """Run ``write`` (it returns the notice to show) and go back to the incident page;
+        a failed write gets a page saying nothing changed."""
         path = pages.incident_path(incident.id)
+        try:
+            notice = await write()
+        except Exception as exc:  # noqa: BLE001 - the request gets an answer, the console keeps serving
+            return self._write_failed(request, exc, path)
+        request[SESSION].flash = notice
+        return redirect(path)
+
+    async def act(self, request: web.Request) -> web.StreamResponse:
+        """POST: do a console action (login and CSRF token required)."""
+        found = await self._logged_in_post(request)
+        if isinstance(found, web.Response):
+            return found
+        form, incident = found
+        action = request.match_info["action"]
+        if action not in CONSOLE_ACTIONS:
+            return self._not_found(request)
+        comment = scrub(form.get("comment", "").strip())[:500]
+        return await self._write_then_back(request, incident,
+                                           lambda: self._perform(request, action, incident, request[USER], comment))
+
+    async def unsilence(self, request: web.Request) -> web.StreamResponse:
+        found = await self._logged_in_post(request)
+        if isinstance(found, web.Response):
+            return found
+        form, incident = found
+        silence = self.state.silences.silences.get(form.get("silence", ""))
+        if silence is None:
+            return self._not_found(request)
+
+        async def end() -> str:
+            ended = expired(silence, self.clock())
+            await self.writer.silence(ended)
+            self.state.silences.apply(ended)
+            return self.ctx(request, page=False).t("done_unsilence")
+
+        return await self._write_then_back(request, incident, end)
+
+    async def correct(self, request: web.Request) -> web.StreamResponse:
+        found = await self._logged_in_post(request)
+        if isinstance(found, web.Response):
+            return found
+        form, incident = found
         post_id, label = form.get("post", ""), form.get("label", "")
         post = next((p for p in incident.top_posts(100) if p.get("id") == post_id), None)
         if post is None or label not in CORRECTION_LABELS:
@@ -417,14 +429,14 @@ class ConsoleApp:
         excerpt = post.get("excerpt")
         correction = Correction(post_id, label, excerpt if isinstance(excerpt, str) else "", request[USER],
                                 self.clock())
-        try:
+
+        async def write() -> str:
             await self.writer.correct(correction)
-        except Exception as exc:  # noqa: BLE001
-            return self._write_failed(request, exc, path)
-        self.state.corrections[post_id] = correction
-        ctx = self.ctx(request)
-        request[SESSION].flash = ctx.t("done_correct", label=ctx.texts.get("label_" + label, label))
-        return redirect(path)
+            self.state.corrections[post_id] = correction
+            ctx = self.ctx(request, page=False)
+            return ctx.t("done_correct", label=ctx.texts.get("label_" + label, label))
+
+        return await self._write_then_back(request, incident, write)
 
     # -- signed chat links ----------------------------------------------------------
 
@@ -464,16 +476,10 @@ class ConsoleApp:
         incident = self._incident(request)
         if incident is None:
             return self._not_found(request)
-        ctx = self.ctx(request)
-        by = request[USER] or ctx.texts["chat_link_user"]
-        path = pages.incident_path(incident.id)
-        try:
-            notice = await self._perform(request, request.match_info["action"], incident, by,
-                                         scrub(form.get("comment", "").strip())[:500])
-        except Exception as exc:  # noqa: BLE001
-            return self._write_failed(request, exc, path)
-        request[SESSION].flash = notice
-        return redirect(path)
+        by = request[USER] or self.ctx(request, page=False).texts["chat_link_user"]
+        comment = scrub(form.get("comment", "").strip())[:500]
+        return await self._write_then_back(
+            request, incident, lambda: self._perform(request, request.match_info["action"], incident, by, comment))
 
     # -- backtest reports --------------------------------------------------------------
 
