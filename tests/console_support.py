@@ -17,7 +17,7 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent / "alerting"))
-from alert_samples import BRANDS, alert  # noqa: E402
+from alert_samples import BRANDS, T0, alert  # noqa: E402
 
 from alerting.console.auth import hash_password  # noqa: E402
 from alerting.incidents import incident_id  # noqa: E402
@@ -26,6 +26,8 @@ from streams import topics  # noqa: E402
 from streams.cli.config import KoubeiConfig, parse_koubei_config  # noqa: E402
 from streams.kafka import BrokerQuirks, ensure_topics, make_producer  # noqa: E402
 from streams.models import AlertEvent  # noqa: E402
+
+__all__ = ["BRANDS", "T0"]  # re-exported for the console tests
 
 TOKEN = "test-console-token-0123456789"
 LINK_SECRET = "test-link-secret-abcdef"

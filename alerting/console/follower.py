@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 # keep that short too.
 POLL_SECONDS = 0.5
 FETCH_MAX_WAIT_MS = 100
-WRITE_TIMEOUT = 30.0
+# A person waits for the answer: a broker that cannot be reached is reported
+# within seconds (kafka-python's defaults wait 30 s to bootstrap, 60 s to send).
+WRITE_TIMEOUT = 15.0
 # Topics read from "history ago" rather than from their beginning.
 TIME_INDEXED = (topics.ALERTS, topics.BUCKETS)
 
@@ -64,12 +66,19 @@ class KafkaWriter:
     config: PipelineConfig
     bootstrap: str
     quirks: BrokerQuirks
+    connect_timeout: float = 5.0
     _producer: Any = None
 
-    def _send(self, topic: str, key: bytes, value: bytes) -> None:
+    def _connected(self) -> Any:
         if self._producer is None:
-            self._producer = make_producer(self.bootstrap, self.quirks, security=self.config.kafka)
-        self._producer.send(topic, key=key, value=value).get(timeout=WRITE_TIMEOUT)
+            ms = int(self.connect_timeout * 1000)
+            self._producer = make_producer(self.bootstrap, self.quirks, security=self.config.kafka,
+                                           bootstrap_timeout_ms=ms, max_block_ms=ms, request_timeout_ms=10_000,
+                                           delivery_timeout_ms=int(WRITE_TIMEOUT * 1000))
+        return self._producer
+
+    def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        self._connected().send(topic, key=key, value=value).get(timeout=WRITE_TIMEOUT)
 
     async def silence(self, silence: Silence, until_resolved: str | None = None) -> None:
         await asyncio.to_thread(self._send, self.config.topic(topics.SILENCES), silence.id.encode(),
@@ -80,6 +89,9 @@ class KafkaWriter:
         await asyncio.to_thread(self._send, self.config.topic(topics.ACKS), key, value)
 
     async def correct(self, correction: Correction) -> None:
+        # The trainers' own writer (streams/sentiment/corrections.py); connecting first
+        # makes an unreachable broker fail fast here too.
+        await asyncio.to_thread(self._connected)
         await asyncio.to_thread(publish_correction, self.config, self.bootstrap, self.quirks, correction)
 
     def close(self) -> None:

@@ -1,5 +1,5 @@
-"""`koubei backtest --report-json` and the console's backtest pages; the
-console without a broker (nothing here writes to Kafka)."""
+"""The console without a broker: `koubei backtest --report-json` and the
+backtest pages; an action when Kafka cannot be reached."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from console_support import ENVIRON, console_raw, page  # noqa: E402
+from console_support import BRANDS, ENVIRON, T0, TOKEN, console_raw, crisis, csrf_of, page  # noqa: E402
 
 from alerting.console.app import ConsoleSettings, create_app  # noqa: E402
 from alerting.console.follower import KafkaWriter  # noqa: E402
 from alerting.console.state import ConsoleState  # noqa: E402
+from alerting.incidents import incident_id  # noqa: E402
 from alerting.labels import Labeler  # noqa: E402
 from streams.cli import main as koubei_main  # noqa: E402
 from streams.cli.config import parse_koubei_config  # noqa: E402
@@ -53,13 +54,15 @@ def test_the_report_file_holds_what_the_text_report_prints(report_dir: Path) -> 
     assert any(a["new"] and a["brand"] == "chenguang" for a in report["alerts"])
 
 
-def _run(report_dir: Path, scenario: Any) -> None:
+def _run(report_dir: Path, scenario: Any, state: ConsoleState | None = None) -> None:
     raw = console_raw("kafka://127.0.0.1:1", "koubei", BrokerQuirks.for_kafka(), reports_dir=str(report_dir),
                       anonymous_read=True)
     config = parse_koubei_config(raw, environ=ENVIRON)
-    state = ConsoleState({b.id: b.name for b in config.brands}, Labeler.of(config.brands))
+    if state is None:
+        state = ConsoleState({b.id: b.name for b in config.brands}, Labeler.of(config.brands))
     state.loaded = True
-    writer = KafkaWriter(config, "127.0.0.1:1", BrokerQuirks.for_kafka())  # never used: nothing here acts
+    # Nothing listens on port 1: an action's write fails (after connect_timeout).
+    writer = KafkaWriter(config, "127.0.0.1:1", BrokerQuirks.for_kafka(), connect_timeout=1.0)
 
     async def go() -> None:
         async with TestClient(TestServer(create_app(ConsoleSettings(config, config.alerting, config.console),
@@ -84,3 +87,21 @@ def test_the_console_lists_and_shows_reports(report_dir: Path) -> None:
             assert response.status == 404, name
 
     _run(report_dir, scenario)
+
+
+def test_an_action_kafka_cannot_take_changes_nothing_and_says_so(tmp_path: Path) -> None:
+    state = ConsoleState({b["id"]: b["name"] for b in BRANDS}, Labeler())
+    for event in crisis(T0):
+        state.book.add_alert(event)
+    ref = incident_id("acme", T0)
+
+    async def scenario(client: TestClient) -> None:
+        _, html = await page(client, "/login")
+        await client.post("/login", data={"csrf": csrf_of(html), "token": TOKEN, "name": "王经理"})
+        _, confirm = await page(client, f"/incidents/{ref}/confirm/silence-1h")
+        response = await client.post(f"/incidents/{ref}/do/silence-1h", data={"csrf": csrf_of(confirm)})
+        assert response.status == 503 and "写入 Kafka 失败，未做任何更改" in await response.text()
+        _, html = await page(client, f"/incidents/{ref}")
+        assert 'class="silence"' not in html and state.silences.silences == {}
+
+    _run(tmp_path, scenario, state)
