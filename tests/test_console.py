@@ -249,6 +249,8 @@ def test_charts_draw_nothing_impossible() -> None:
     assert svg.startswith("<svg") and "nan" not in svg.lower() and "inf" not in svg.lower()
     assert "<b>" not in svg and "&lt;b&gt;" in svg
     assert "<svg" in charts.timeline([]) and "<svg" in charts.sparkline([math.nan, -1, 0, 5], [9, 9])
+    far = charts.timeline(points, [charts.Mark(1e30, "fired", "far"), charts.Mark(T0 + 60, "fired", "near")])
+    assert "near" in far and "far" not in far
     many = [charts.Point(T0 + 60 * i, 60, 1, 1) for i in range(7 * 1440)]
     coarse = charts.downsample(many, 240)
     assert len(coarse) <= 240 and sum(p.total for p in coarse) == 7 * 1440
@@ -281,3 +283,51 @@ def test_pages_render_any_alert_without_markup_from_it(name: str, excerpt: str, 
     assert set(re.findall(r'href="([a-z]+):', html)) <= {"http", "https"}
     assert "\u202e" not in html and "\ud800" not in html
     html.encode("utf-8")
+
+
+record_bytes = st.one_of(
+    st.none(), st.binary(max_size=200),
+    st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=20),
+                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                     st.sampled_from(["brand", "start", "size", "total", "negative", "id", "matchers", "starts_at",
+                                      "ends_at", "until_resolved", "incident", "at", "by", "post_id", "label",
+                                      "key", "channel", "state", "started_at", "delivered_at", "signal"]),
+                     inner, max_size=8), max_leaves=20).map(lambda v: json.dumps(v).encode()))
+
+
+junk = st.none() | st.booleans() | st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10**30, 10**30) \
+    | st.text(max_size=10) | st.lists(st.integers(), max_size=3) | st.dictionaries(st.text(max_size=3), st.integers())
+GOOD = {"alerts": alert().to_dict(), "buckets": {"brand": "acme", "start": T0, "size": 60, "total": 9, "negative": 3},
+        "deliveries": {"channel": "c", "key": "acme:negative_share", "started_at": T0 - 900, "state": "firing",
+                       "sequence": 1, "delivered_at": T0},
+        "silences": {"id": "s1", "matchers": {"brand": ["acme"]}, "starts_at": T0, "ends_at": T0 + 60,
+                     "until_resolved": "acme:1"},
+        "acks": {"incident": "acme:1", "by": "x", "at": T0}, "sentiment.corrections": {"post_id": "p", "label": "neutral"}}
+
+
+@st.composite
+def damaged_records(draw: st.DrawFn) -> tuple[str, Any, Any]:
+    """A real record of a topic with one field replaced by anything."""
+    role = draw(st.sampled_from(sorted(GOOD)))
+    data = json.loads(json.dumps(GOOD[role]))
+    data[draw(st.sampled_from(sorted(data)))] = draw(junk)
+    return role, draw(st.none() | st.binary(max_size=8)), json.dumps(data).encode()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=st.lists(damaged_records() | st.tuples(
+    st.sampled_from(["alerts", "buckets", "deliveries", "silences", "acks", "sentiment.corrections", "unknown"]),
+    st.none() | st.binary(max_size=20), record_bytes), max_size=20))
+def test_any_topic_record_is_applied_or_counted_never_an_error(records: list[tuple[str, Any, Any]]) -> None:
+    state = ConsoleState({"acme": "艾克美"}, Labeler())
+    for role, key, value in records:
+        state.apply(role, key, value)
+    assert sum(state.records.values()) + sum(state.unreadable.values()) == len(records)
+    state.prune()
+    for brand in state.all_brands():
+        state.summary(brand)
+    state.due_expiries(T0)
+    ctx = pages.PageContext(language="zh", path="/", now=T0)
+    pages.overview_page(ctx, [state.summary(b) for b in state.all_brands()], True)
+    for incident in state.book.incidents():
+        pages.incident_page(ctx, incident, state.points(incident.brand, 0, math.inf), [], {}, state.corrections)

@@ -111,9 +111,12 @@ def timeline(points: Sequence[Point], marks: Sequence[Mark] = (), *, baseline: f
         return "".join(out)
     t0 = min(p.start for p in usable)
     t1 = max(p.start + p.size for p in usable)
+    # Marks widen the axis, but only near the data: a mark dated years away
+    # (a damaged record) is left out rather than squeezing the bars to a line.
+    reach = max(t1 - t0, 3600.0)
+    marks = [m for m in marks if math.isfinite(m.at) and t0 - reach <= m.at <= t1 + reach]
     for mark in marks:
-        if math.isfinite(mark.at):
-            t0, t1 = min(t0, mark.at), max(t1, mark.at)
+        t0, t1 = min(t0, mark.at), max(t1, mark.at)
     t1 = t1 if t1 > t0 else t0 + 60
 
     def x(t: float) -> float:
