@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 sys.path.insert(0, str(Path(__file__).parent))
 from console_support import BRANDS, ENVIRON, T0, TOKEN, console_raw, crisis, csrf_of, page  # noqa: E402
 
-from alerting.console.app import ConsoleSettings, create_app  # noqa: E402
+from alerting.console.app import ConsoleSettings, create_app, local_path  # noqa: E402
 from alerting.console.follower import KafkaWriter  # noqa: E402
 from alerting.console.state import ConsoleState  # noqa: E402
 from alerting.incidents import incident_id  # noqa: E402
@@ -105,3 +105,27 @@ def test_an_action_kafka_cannot_take_changes_nothing_and_says_so(tmp_path: Path)
         assert 'class="silence"' not in html and state.silences.silences == {}
 
     _run(tmp_path, scenario, state)
+
+
+def test_next_and_language_links_never_leave_the_site_and_logout_ends_the_login(tmp_path: Path) -> None:
+    assert local_path("/incidents?brand=acme") == "/incidents?brand=acme"
+    for outside in ("//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "", None):
+        assert local_path(outside) == "/"
+
+    async def scenario(client: TestClient) -> None:
+        await page(client, "/")
+        response = await client.get("/lang/en?next=//evil.example/x", allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"] == "/"
+        assert "koubei_lang=en" in response.headers["Set-Cookie"] and "SameSite=Strict" in response.headers["Set-Cookie"]
+        _, html = await page(client, "/login?next=https://evil.example/")
+        assert 'name="next" value="/"' in html and "Log in" in html
+        done = await client.post("/login", data={"csrf": csrf_of(html), "token": TOKEN, "name": "li",
+                                                 "next": "https://evil.example/"}, allow_redirects=False)
+        assert done.status == 303 and done.headers["Location"] == "/"
+        _, html = await page(client, "/")
+        assert "Signed in as li" in html
+        await client.post("/logout", data={"csrf": csrf_of(html)})
+        _, html = await page(client, "/")
+        assert "Signed in as" not in html and 'id="login"' in html
+
+    _run(tmp_path, scenario)
