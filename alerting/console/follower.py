@@ -140,8 +140,12 @@ class Follower:
                 log.info("console: no time index (%s); reading alerts and buckets from their start", exc)
                 found = {}
             for tp, offset in found.items():
-                if offset is not None:
+                if offset is None:
+                    consumer.seek_to_end(tp)  # nothing that recent: only new records matter
+                elif offset.timestamp >= 0:
                     consumer.seek(tp, offset.offset)
+                # A timestamp of -1: the broker keeps no time index (the embedded one); read from
+                # the start, ConsoleState drops what is older than ``history``.
         ends = consumer.end_offsets(assigned)
         return {tp: end for tp, end in ends.items() if end > consumer.position(tp)}
 
