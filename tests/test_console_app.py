@@ -127,6 +127,9 @@ def test_pages_show_what_the_pipeline_wrote(kafka_url: str, kafka_bootstrap: str
             assert "Why it alerted" in english
             _, still = await page(client, "/")
             assert "Brands" in still  # the language cookie stays
+            async with TestClient(TestServer(client.app)) as tool:  # a tool without cookies gets JSON at once
+                fresh = await tool.get(f"/api/incidents/{quote(ref)}")
+                assert fresh.status == 200 and (await fresh.json())["id"] == ref and "Set-Cookie" not in fresh.headers
             api = await client.get("/api/incidents?open=1")
             [data] = await api.json()
             assert data["id"] == ref and data["state"] == "open" and len(data["deliveries"]) == 1

@@ -163,7 +163,10 @@ class ConsoleApp:
             return await handler(request)
         session = self.sessions.get(request.cookies.get(SESSION_COOKIE), now)
         new_session = False
-        if session is None:
+        if session is None and request.path.startswith("/api/"):
+            # Tools: no cookie, no reload, no stored session (a login is HTTP basic per request).
+            session = Session("", "", now)
+        elif session is None:
             if request.method == "GET" and BOUNCE_PARAM not in request.query:
                 target = request.path_qs + ("&" if request.query_string else "?") + f"{BOUNCE_PARAM}=1"
                 return self._html(pages.bounce_page(target))
