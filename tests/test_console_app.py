@@ -40,6 +40,8 @@ from alerting.console.links import signed_action_url  # noqa: E402
 from alerting.console.state import ConsoleState  # noqa: E402
 from alerting.incidents import incident_id  # noqa: E402
 from alerting.labels import Labeler  # noqa: E402
+from alerting.matchers import any_of  # noqa: E402
+from alerting.policy.silences import new_silence  # noqa: E402
 from streams import topics  # noqa: E402
 from streams.cli.config import KoubeiConfig  # noqa: E402
 from streams.kafka import BrokerQuirks, read_topic  # noqa: E402
@@ -230,6 +232,14 @@ def test_silence_until_resolved_ends_when_the_incident_resolves(kafka_url: str, 
         records = [r for r in topic_values(config, kafka_bootstrap, topics.SILENCES) if r["id"] == silence_id]
         assert records[0]["until_resolved"] == ref and records[-1]["ends_at"] <= time.time()
         assert records[0]["ends_at"] - records[0]["starts_at"] == config.alerting.silences.max_duration
+
+        # The incident resolved while no console ran: the next console to start ends the silence.
+        writer = KafkaWriter(config, kafka_bootstrap, broker_quirks)
+        left = new_silence((any_of("brand", ["acme"]),), time.time(), 86400, "", "pr")
+        await writer.silence(left, ref)
+        writer.close()
+        async with running_console(config, kafka_bootstrap, broker_quirks) as (_, state):
+            await eventually(lambda: not state.silences.silences[left.id].active(time.time()))
 
     asyncio.run(scenario())
 
