@@ -564,9 +564,23 @@ class IncidentBook:
         return sorted(found, key=lambda i: (not i.is_open, -(i.opened_at if i.is_open else i.end), i.id))
 
     def get(self, ref: str) -> Incident | None:
-        """The incident an id or any alias of it names."""
+        """The incident an id or any alias of it names; else, for any
+        ``<brand>:<second>``, the brand's incident that was going on then
+        (within ``gap`` of it). A message may name an incident by another
+        moment than a signal's start (when the detector counted it open):
+        its link still lands on the incident."""
         self._rebuild()
-        return self._aliases.get(ref)
+        found = self._aliases.get(ref)
+        if found is not None:
+            return found
+        parsed = parse_incident_id(ref)
+        if parsed is None:
+            return None
+        brand, second = parsed
+        gap = self._gap(brand)
+        near = [(max(i.opened_at - second, second - i.end, 0.0), i.opened_at, i)
+                for i in self._incidents.get(brand, ()) if i.opened_at - gap <= second + 1 and second <= i.end + gap]
+        return min(near, key=lambda n: n[:2])[2] if near else None
 
     def of_event(self, event: AlertEvent) -> Incident | None:
         start = epoch(event.started_at)

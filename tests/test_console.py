@@ -29,6 +29,7 @@ from alerting.console.auth import (  # noqa: E402
 )
 from alerting.console.links import (  # noqa: E402
     LinkError,
+    action_links,
     incident_url,
     message_links,
     signed_action_url,
@@ -126,6 +127,11 @@ def test_message_links_for_the_renderer() -> None:
     unsigned = parse_koubei_config({"brands": BRANDS, "console": {"public_url": "https://pr.example"}}).console
     assert set(message_links(unsigned, "acme", T0, T0)) == {"incident"}
     assert message_links(parse_koubei_config({"brands": BRANDS}).console, "acme", T0, T0) == {}
+    # The same from plain values, wherever the address and the key are configured.
+    plain = action_links("https://pr.example/console", SECRET, "acme", T0 + 0.7, T0 + 7200)
+    assert plain == links
+    assert action_links("https://pr.example", None, "acme", T0, T0).keys() == {"incident"}
+    assert action_links(None, SECRET, "acme", T0, T0) == {} and action_links("https://x", SECRET, "a", math.nan, 0) == {}
 
 
 # -- passwords, tokens, sessions -----------------------------------------------------

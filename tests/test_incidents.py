@@ -237,3 +237,18 @@ def test_any_sequence_of_alert_events(events: list[AlertEvent], gap: float, seed
     for event in shuffled:
         again.add_alert(event)
     assert _shape(again) == _shape(book)
+
+
+def test_any_moment_of_an_incident_names_it() -> None:
+    """A message may name an incident by when the detector counted it open
+    (a bucket after the first signal's start): the link still finds it."""
+    book = IncidentBook(gap=600)
+    for event in lifecycle("acme", "negative_share", START, START + 1200) + lifecycle("acme", "volume", START + 5000,
+                                                                                       START + 5600):
+        book.add_alert(event)
+    first, second = sorted(book.incidents(), key=lambda i: i.opened_at)
+    assert book.get(f"acme:{int(START + 120)}") is first
+    assert book.get(f"acme:{int(START + 1200 + 500)}") is first  # within the gap after its end
+    assert book.get(f"acme:{int(START + 5000 - 300)}") is second  # just before the second one opened
+    assert book.get(f"acme:{int(START + 3000)}") is None  # between them, far from both
+    assert book.get(f"bolt:{int(START + 120)}") is None and book.get("acme:soon") is None

@@ -8,8 +8,9 @@ message renderer can call them without loading the web app:
   that lets whoever holds it silence or acknowledge one incident until
   ``expires``, without logging in. It opens a confirmation page; only the
   button there (a POST with the page's CSRF token) acts;
-* ``message_links(config, brand, started_at, now)``: both, from the
-  ``console`` section, for one alert.
+* ``action_links(base, secret, brand, started_at, expires)``: all of them
+  for one incident, as a dict; ``message_links(config, brand, started_at,
+  now)`` the same from the ``console`` section.
 
 The signature is HMAC-SHA256 over the action, the incident id and the
 expiry (unix seconds), with a secret only the console and the notifier
@@ -98,18 +99,26 @@ def verify_action(secret: str, action: str, incident_id: str, expires: str, sign
     return exp
 
 
-def message_links(config: ConsoleConfig, brand: str, started_at: float, now: float,
-                  language: str | None = None) -> dict[str, str]:
-    """For a chat message about an alert of ``brand`` that started at
-    ``started_at``: ``{"incident": url, "silence-1h": url, "ack": url}``.
-    Empty when ``console.public_url`` is not set; without
-    ``console.link_secret_env`` only the incident link."""
-    if not config.public_url or not math.isfinite(started_at):
+def action_links(base: str | None, secret: str | None, brand: str, started_at: float, expires: float,
+                 language: str | None = None) -> dict[str, str]:
+    """For a chat message about an incident of ``brand`` that started at
+    ``started_at`` (any of its alerts' ``started_at``, or a moment while it
+    was going on): ``{"incident": url, "silence-1h": url, "ack": url}``, the
+    action links valid until ``expires``. Empty without ``base``; only the
+    incident link without ``secret``."""
+    if not base or not math.isfinite(started_at):
         return {}
     ref = make_incident_id(brand, started_at)
-    links = {"incident": incident_url(config.public_url, ref, language)}
-    if config.link_secret is not None:
-        secret = config.link_secret.reveal()
+    links = {"incident": incident_url(base, ref, language)}
+    if secret:
         for action in ("silence-1h", "ack"):
-            links[action] = signed_action_url(config.public_url, secret, action, ref, now + config.link_ttl, language)
+            links[action] = signed_action_url(base, secret, action, ref, expires, language)
     return links
+
+
+def message_links(config: ConsoleConfig, brand: str, started_at: float, now: float,
+                  language: str | None = None) -> dict[str, str]:
+    """``action_links`` from the ``console`` section: ``console.public_url``,
+    ``console.link_secret_env``, valid ``console.link_ttl`` from ``now``."""
+    secret = config.link_secret.reveal() if config.link_secret is not None else None
+    return action_links(config.public_url, secret, brand, started_at, now + config.link_ttl, language)
