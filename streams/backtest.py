@@ -585,6 +585,35 @@ def write_alerts_json(result: BacktestResult, out: str | Path) -> int:
     return len(result.alerts)
 
 
+def write_report_json(result: BacktestResult, out: str | Path, source: str, bucket_seconds: float) -> None:
+    """The run as one JSON document for the PR console's backtest page
+    (alerting/console, docs/console.md): per-brand summary, labelled windows,
+    alerts and every bucket's counts. Only numbers the text report prints."""
+    def number(value: float | None) -> float | None:
+        return value if value is not None and math.isfinite(value) else None
+
+    report = {
+        "kind": "koubei-backtest-report", "version": 1, "source": source, "detector": result.detector,
+        "first_time": result.first_time, "last_time": result.last_time, "bucket_seconds": bucket_seconds,
+        "labelled": result.labels is not None,
+        "summary": {"posts": len(result.file.posts), "matched_posts": result.matched_posts,
+                    "invalid_lines": len(result.file.invalid),
+                    "false_alerts_per_brand_week": number(result.false_alerts_per_brand_week())},
+        "brands": [{"brand": b.brand, "name": b.name, "mentions": b.mentions, "negative": b.negative,
+                    "negative_share": b.negative_share, "negative_alerts": b.negative_alerts,
+                    "volume_alerts": b.volume_alerts, "false_alerts": b.false_alerts} for b in result.brands.values()],
+        "windows": [{"brand": w.brand, "kind": w.kind, "onset": w.onset, "end": w.end, "expected": w.expected,
+                     "passed": w.passed, "delay_seconds": number(w.delay_seconds),
+                     "emitted_delay_seconds": number(w.emitted_delay_seconds)} for w in result.outcomes],
+        "alerts": [{"brand": r.event.brand, "signal": r.event.signal, "state": r.event.state,
+                    "severity": r.event.severity, "started_at": r.event.started_at, "event_time": r.event.event_time,
+                    "emitted_at": r.emitted_at, "new": r.new, "negative": r.negative} for r in result.alerts],
+        "series": {brand: [[p.start, p.total, p.negative] for p in points] for brand, points in result.series.items()},
+    }
+    Path(out).write_text(json.dumps(report, ensure_ascii=False, separators=(",", ":"), allow_nan=False),
+                         encoding="utf-8")
+
+
 def write_plots(result: BacktestResult, folder: str | Path) -> list[Path]:
     """One PNG per brand: volume bars, negative share, baseline band, alerts."""
     import matplotlib
@@ -713,6 +742,10 @@ def run_backtest(args: argparse.Namespace) -> int:
     if json_out:
         count = write_alerts_json(result, json_out)
         print(f"\n{count} alert events written to {json_out}")
+    report_out = getattr(args, "report_json", None)
+    if report_out:
+        write_report_json(result, report_out, posts_path.name, config.buckets.size_seconds)
+        print(f"report for the console written to {report_out}")
     plot_dir = getattr(args, "plot", None)
     if plot_dir:
         try:

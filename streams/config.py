@@ -231,7 +231,7 @@ def _detection(value: Any, where: str, context: Mapping[str, Any]) -> DetectionC
 
 # Top-level sections validated by the layers above (the composition root,
 # streams/cli/config.py): the pipeline accepts them without reading them.
-DELEGATED_SECTIONS = ("alerting", "connectors")
+DELEGATED_SECTIONS = ("alerting", "connectors", "console")
 
 
 @dataclass(frozen=True)

@@ -62,11 +62,15 @@ SILENCES = TopicSpec("silences", "silence id", "silence created / expired", sing
 # People's sentiment corrections: the newest per post counts (compacted), read whole by whoever trains.
 SENTIMENT_CORRECTIONS = TopicSpec("sentiment.corrections", "post id", "a person's label for a post's sentiment",
                                   single_partition=True, compacted=True)
+# Acknowledgements of incidents from the PR console (alerting/incidents.py Ack): the newest per incident id counts.
+ACKS = TopicSpec("acks", "incident id", "someone acknowledged an incident", single_partition=True, compacted=True)
 
 # The stream worker's own topics, and the notifier's.
 PIPELINE = (POSTS, POSTS_DEAD, MENTIONS, BUCKETS, ALERTS, INTERNAL_DEAD)
 NOTIFIER = (ALERTS, ALERTS_RETRY, ALERTS_DEAD, DELIVERIES, SILENCES)
-ALL = tuple(dict.fromkeys(PIPELINE + NOTIFIER + (SENTIMENT_CORRECTIONS,)))
+# What the PR console (`koubei console`) reads; it writes silences, acks and sentiment corrections.
+CONSOLE = (ALERTS, BUCKETS, DELIVERIES, SILENCES, ACKS, SENTIMENT_CORRECTIONS)
+ALL = tuple(dict.fromkeys(PIPELINE + NOTIFIER + CONSOLE))
 BY_SUFFIX = {spec.suffix: spec for spec in ALL}
 
 

@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "streams.detection.cli",
     "streams.cli.alerts",
     "streams.cli.connect",
+    "streams.cli.console",
+    "streams.cli.incidents",
 )
 
 

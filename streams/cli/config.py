@@ -1,5 +1,5 @@
 """The whole koubei.yaml: the pipeline's sections plus the delivery and
-ingestion layers' (``alerting``, ``connectors``).
+ingestion layers' (``alerting``, ``connectors``, ``console``).
 
 This is the composition root's view of the file. The layers below read
 only their own part: ``streams.config.PipelineConfig`` for the stream
@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from alerting.config import AlertingConfig, parse_alerting
+from alerting.console.config import ConsoleConfig
 from connectors.config import ConnectorsConfig, parse_connectors
 from streams.config import PipelineConfig, read_config_file
 from streams.settings import option, read_section
@@ -36,6 +37,7 @@ class KoubeiConfig(PipelineConfig):
                                       help="chat channels, routing and delivery (docs/alerting.md)")
     connectors: ConnectorsConfig = option(ConnectorsConfig(), parse=_connectors,
                                           help="named connector instances (docs/connectors.md)")
+    console: ConsoleConfig = option(ConsoleConfig(), help="the PR team's web console (docs/console.md)")
 
 
 def parse_koubei_config(raw: Any, *, environ: Mapping[str, str] | None = None, source: str = "") -> KoubeiConfig:

@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (brands, detection settings)")
     parser.add_argument("--plot", metavar="DIR", help="write one PNG per brand into DIR")
     parser.add_argument("--json", metavar="OUT", help="also write every alert event as a JSON line (as on koubei.alerts)")
+    parser.add_argument("--report-json", metavar="FILE",
+                        help="also write the run as one JSON report for the PR console's backtest page")
     parser.set_defaults(func=run)
 
 
