@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
@@ -81,6 +82,18 @@ def _endpoint(value: Any, where: str, context: Mapping[str, Any]) -> Secret:
     return secret
 
 
+def _templates_dir(value: Any, where: str, context: Mapping[str, Any]) -> str | None:
+    """A channel's own templates: a folder laid out like alerting.templates_dir
+    (``<language>/<name>``, or the files directly in it)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str) or not value.strip():
+        raise ConfigError(where, "expected the path of a folder of templates")
+    if not Path(value).is_dir():
+        raise ConfigError(where, f"{value!r} is not a folder")
+    return value
+
+
 def _rate_per_minute(value: Any, where: str, context: Mapping[str, Any]) -> float:
     kind: type[Channel[Any]] = context["channel_type"]
     if value is None:
@@ -117,6 +130,9 @@ class ChannelConfig:
                                     help="token bucket per destination (channels posting to one robot share it)")
     burst: int = option(1, parse=_burst, shown_default="the platform's limit", help="requests allowed back to back")
     send_resolved: bool = option(True, help="also tell the channel when an alert resolves")
+    templates_dir: str | None = option(None, parse=_templates_dir,
+                                       help="this channel's own templates (files it lacks come from "
+                                            "alerting.templates_dir, then the packaged ones)")
     options: ChannelOptions = field(default_factory=ChannelOptions)
 
     @property
