@@ -94,3 +94,36 @@ def test_by_default_a_brand_s_signals_are_one_message_and_brands_are_not_mixed()
     notes = [dispatcher.materialize(job, T0 + 10)[0] for job in jobs]
     assert sorted(sorted(a.key for a in n.alerts) for n in notes if n is not None) == [
         ["acme:negative_share", "acme:negative_volume"], ["bolt:negative_share"]]
+
+
+def test_a_message_knows_what_its_channel_already_heard_and_whom_its_route_mentions() -> None:
+    from alerting.episode import episode_id
+    from alerting.labels import Labeler
+    from alerting.pipeline import Dispatcher
+    from alerting.policy.dedup import DeliveryLog
+    from alerting.policy.silences import SilenceStore
+
+    acfg = config({"channels": [HOOK], "routes": {"receiver": "hook", "group_wait": "0s", "group_interval": "1s",
+                                                  "mention": {"mobiles": ["13800000000"]}}}).alerting
+    dispatcher = Dispatcher(acfg, Labeler(), DeliveryLog(), SilenceStore())
+
+    def deliver(now: float) -> Any:
+        [job], _ = dispatcher.due(now)
+        note, _ = dispatcher.materialize(job, now)
+        dispatcher.delivered(job, note, now)
+        return note
+
+    fired = alert("acme", peak_value=0.46)
+    dispatcher.accept(fired, None, T0)
+    first = deliver(T0)
+    assert first.told == {} and first.mentions == {"mobiles": ["13800000000"], "users": [], "all": False}
+    critical = alert("acme", severity="critical", sequence=2, value=0.61, peak_value=0.61)
+    volume = alert("acme", signal="negative_volume")
+    dispatcher.accept(critical, None, T0 + 60)
+    dispatcher.accept(volume, None, T0 + 60)
+    second = deliver(T0 + 60)
+    assert {a.key for a in second.alerts} == {"acme:negative_share", "acme:negative_volume"}
+    assert second.told == {episode_id(critical): {"sequence": 1, "current": False, "severity": "warning",
+                                                  "peak_value": 0.46}}
+    again = type(second).from_dict(second.to_dict())
+    assert (again.told, again.mentions) == (second.told, second.mentions)
