@@ -163,6 +163,34 @@ class Mentions(ChannelOptions):
     mention_all: bool = option(False, help="@ everyone in the group")
 
 
+@dataclass(frozen=True)
+class Targets:
+    """Whom one message @: the channel's own mentions and its route's."""
+
+    mobiles: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    everyone: bool = False
+
+
+_MENTION = re.compile(r"^\+?[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+
+
+def mention_targets(options: ChannelOptions, note: Notification) -> Targets:
+    """The channel's mention_* options (DingTalk, WeCom) plus the route's
+    ``mention`` the notification carries; each once. Values read back from a
+    parked notification are checked again: they go inside markup."""
+    own = options if isinstance(options, Mentions) else Mentions()
+    route = note.mentions if isinstance(note.mentions, dict) else {}
+
+    def listed(name: str) -> list[str]:
+        raw = route.get(name)
+        return [v for v in raw if isinstance(v, str) and _MENTION.match(v)] if isinstance(raw, list) else []
+
+    return Targets(tuple(dict.fromkeys([*own.mention_mobiles, *listed("mobiles")])),
+                   tuple(dict.fromkeys([*own.mention_users, *listed("users")])),
+                   own.mention_all or route.get("all") is True)
+
+
 class Outcome(enum.Enum):
     DELIVERED = "delivered"
     RETRY = "retry"  # transient: try again later
@@ -215,13 +243,17 @@ def shrink_to_fit(build: Callable[[int], bytes], limit: int) -> tuple[int, bytes
     """Find a text budget whose whole request body fits ``limit`` bytes.
 
     JSON escaping and fixed fields make the body larger than the text, by an
-    amount that depends on the text, so shrink by the measured excess."""
+    amount that depends on the text, so shrink by the measured excess; and
+    by twice as much each time the body did not shrink enough (a message
+    drops whole incidents, not single bytes)."""
     budget = limit
     body = build(budget)
-    for _ in range(8):
+    step = 0
+    for _ in range(16):
         if len(body) <= limit:
             return budget, body
-        budget = max(64, budget - (len(body) - limit) - 16)
+        step = max(len(body) - limit + 16, step * 2)
+        budget = max(64, budget - step)
         body = build(budget)
     if len(body) > limit:  # fixed parts alone are too large (huge mentions?): the least text there is
         budget = 64
@@ -256,7 +288,7 @@ class Channel(Generic[OptionsT]):
             raise TypeError(f"channel {config.name!r}: {type(self).__name__} needs {self.options_class.__name__}")
         self.config = config
         self.options: OptionsT = config.options  # type: ignore[assignment] - checked just above
-        self.renderer = renderer
+        self.renderer = renderer.for_channel(config.templates_dir)
 
     @property
     def name(self) -> str:
