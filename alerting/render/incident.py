@@ -278,7 +278,10 @@ def _incident(note: Notification, alerts: list[AlertEvent]) -> Incident:
         if isinstance(story_counts, dict):
             counts.update(story_counts)
     posts = sample_posts(alerts)
-    stories = stories_of(posts, counts)[:STORIES_SHOWN]
+    # Posts from producers that predate story keys cannot be grouped into
+    # stories (nor their reposts counted): they are listed as posts only.
+    grouped = any(isinstance(p.get("story"), str) and p.get("story") for p in posts)
+    stories = stories_of(posts, counts)[:STORIES_SHOWN] if grouped else []
     # A post of a story already told (its copies and reposts) is not listed again.
     told_stories = {s.key for s in stories}
     others = [p for i, p in enumerate(posts) if _story_key(p, i) not in told_stories]
