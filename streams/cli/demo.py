@@ -190,8 +190,9 @@ def metric_sum(samples: dict[str, float], name: str, **labels: str) -> float:
 
 
 def demo_config(labels: dict[str, Any], kafka_url: str, receiver_url: str, data_dir: Path,
-                language: str, web_port: int) -> dict[str, Any]:
-    """A koubei.yaml for a scenario: its brands, fast bucket closing, one webhook."""
+                language: str, web_port: int, console_url: str | None = None) -> dict[str, Any]:
+    """A koubei.yaml for a scenario: its brands, fast bucket closing, one webhook
+    and, when given, the console's address (messages link each incident's page)."""
     brands = []
     for brand in labels["brands"]:
         entry = {"id": brand["id"], "name": brand.get("name", brand["id"]), "aliases": brand["aliases"]}
@@ -213,6 +214,7 @@ def demo_config(labels: dict[str, Any], kafka_url: str, receiver_url: str, data_
             "channels": [{"name": "pr-team", "type": "webhook", "url": receiver_url}],
             "routes": {"receiver": "pr-team", "group_by": ["brand"], "group_wait": "0s",
                        "group_interval": "2s", "repeat_interval": "4h"},
+            **({"console_url": console_url} if console_url else {}),
         },
     }
 
@@ -234,9 +236,10 @@ def _summary(labels: dict[str, Any], samples: dict[str, float], receiver: AlertI
         resolved = [a for a in negative if a.get("state") == "resolved"]
         expected = "crisis" if brand.get("expected") == NEGATIVE_ALERT else "calm"
         ok = bool(fired) == (expected == "crisis")
+        messages = sum(1 for m in receiver.all if any(a.get("brand") == bid for a in m.get("alerts", [])))
         rows.append([bid, f"{mentions:.0f}", f"{negatives:.0f}",
                      f"{(negatives / mentions if mentions else 0):.1%}", expected,
-                     str(len({a['key'] for a in fired})), str(len({a['key'] for a in resolved})),
+                     str(len({a['key'] for a in fired})), str(len({a['key'] for a in resolved})), str(messages),
                      "OK" if ok else "UNEXPECTED"])
     return rows
 
@@ -280,7 +283,9 @@ def run_demo(args: argparse.Namespace) -> int:
             receiver = AlertInbox().start()
             stack.callback(receiver.stop)
             web_port = free_port()
-            config = demo_config(labels, broker.url, receiver.url, workdir / "state", args.language, web_port)
+            # The PR console's pages are served on the worker's web port.
+            config = demo_config(labels, broker.url, receiver.url, workdir / "state", args.language, web_port,
+                                 console_url=f"http://127.0.0.1:{web_port}/")
             config_path = workdir / "koubei.yaml"
             config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
             print(f"[2/4] webhook receiver at {receiver.url}; config {config_path}", flush=True)
@@ -290,6 +295,8 @@ def run_demo(args: argparse.Namespace) -> int:
             stack.callback(worker.stop)
             worker.wait_ready()
             print(f"[3/4] worker ready (metrics: http://127.0.0.1:{web_port}/metrics)", flush=True)
+            if loaded.alerting.console_url:
+                print(f"      PR console (incidents, brands, silences): {loaded.alerting.console_url}", flush=True)
 
             records = load_records(scenario, gate=Gate(loaded.input))
             times = [r.event_time for r in records if r.event_time is not None]
@@ -352,10 +359,12 @@ def run_demo(args: argparse.Namespace) -> int:
             samples = worker.metrics()
             rows = _summary(labels, samples, receiver)
             print("\nSummary per brand:")
-            print(format_table(["brand", "mentions", "negative", "neg. share", "expected", "alerts fired",
-                                "resolved", "verdict"], rows), flush=True)
+            print(format_table(["brand", "mentions", "negative", "neg. share", "expected", "signals fired",
+                                "resolved", "messages", "verdict"], rows), flush=True)
             fired_ok = all(r[-1] == "OK" for r in rows)
             resolved_ok = crisis_brands <= seen_resolved
+            if loaded.alerting.console_url:
+                print(f"\nThe incidents are in the PR console: {loaded.alerting.console_url}")
             if fired_ok and resolved_ok:
                 print("\nkoubei demo: the crisis was alerted and resolved; no alert for calm brands.")
                 exit_code = 0
