@@ -14,16 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "alerting"))
 from alert_samples import T0, alert, config  # noqa: E402
-
-from streams.settings import ConfigError  # noqa: E402
+from alert_samples import config_error as error_of  # noqa: E402
 
 HOOK = {"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/hook"}
-
-
-def error_of(alerting: dict[str, Any], environ: dict[str, str] | None = None) -> ConfigError:
-    with pytest.raises(ConfigError) as caught:
-        config(alerting, environ=environ)
-    return caught.value
 
 
 # ---- configuration ----------------------------------------------------------

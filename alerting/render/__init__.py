@@ -410,13 +410,7 @@ class Renderer:
         return f"{head}{self.strings.get('colon', '：')}" + " → ".join(steps)
 
     def milestones(self, note: Notification, alert: AlertEvent) -> list[Milestone]:
-        out = []
-        for raw in note.timelines.get(episode_id(alert), []):
-            try:
-                out.append(Milestone.from_dict(raw))
-            except (TypeError, ValueError):
-                continue
-        return out
+        return view.milestones(note, alert)
 
     def severity_label(self, severity: Any) -> str:
         labels = self.strings["severity"]

@@ -220,7 +220,8 @@ def drivers_of(alerts: Sequence[AlertEvent], posts: Sequence[dict[str, Any]]) ->
     return sorted(found.values(), key=lambda d: -finite(d.followers))[:DRIVERS_SHOWN]
 
 
-def _milestones(note: Notification, alert: AlertEvent) -> list[Milestone]:
+def milestones(note: Notification, alert: AlertEvent) -> list[Milestone]:
+    """What the channel missed of an alert's episode (readable entries only)."""
     out = []
     for raw in note.timelines.get(episode_id(alert), []):
         try:
@@ -257,7 +258,7 @@ def _incident(note: Notification, alerts: list[AlertEvent]) -> Incident:
     told = [t for a in alerts if isinstance(t := note.told.get(episode_id(a)), dict)]
     heard = {episode_id(a) for a in alerts if isinstance(note.told.get(episode_id(a)), dict)}
     news = {id(a) for a in alerts if _is_news(note, a)}
-    timelines = [(a, m) for a in alerts if (m := _milestones(note, a))]
+    timelines = [(a, m) for a in alerts if (m := milestones(note, a))]
     latest = max(alerts, key=lambda a: (finite(a.event_time), a.state == "firing"))
     missed = False
     if not firing:

@@ -137,3 +137,14 @@ def crisis_resolved() -> list[AlertEvent]:
     for event in (volume, risk):
         event.evidence["incident"].update(negative=1412, total=3347, stories=609)
     return [volume, risk]
+
+
+def config_error(alerting: dict[str, Any], environ: dict[str, str] | None = None) -> Any:
+    """The ConfigError a config with this alerting section fails with (AssertionError if none)."""
+    from streams.settings import ConfigError
+
+    try:
+        config(alerting, environ=environ)
+    except ConfigError as exc:
+        return exc
+    raise AssertionError("the configuration was accepted")
