@@ -672,7 +672,7 @@ class Renderer:
                          "unit": self._unit(a.signal) if isinstance(a.signal, str) else "",
                          "window_seconds": number(a.window_seconds), "z": number(a.statistic),
                          "peak": number(a.peak_value), "started_at": number(a.started_at),
-                         "new": a in inc.new_signals} for a in inc.alerts],
+                         "new": any(a is n for n in inc.new_signals)} for a in inc.alerts],
             "stories": [{**post(s.post), "posts": s.posts, "reposts": s.reposts, "terms": list(s.terms)}
                          for s in inc.stories],
             "kols": [{"author": as_text(d.author, 200), "followers": number(d.followers), "verified": d.verified,
