@@ -254,3 +254,14 @@ def test_the_firing_message_says_why_in_the_signal_s_own_units(language: str, ex
                  language=language)
     text = make_renderer(cfg, cfg.alerting).render(Notification("hook", "r", {}, [event], "new", T0)).text()
     assert expected in text.splitlines()
+
+
+def test_a_strings_json_changes_single_labels_and_wrong_types_stop_start_up(tmp_path: Path) -> None:
+    (tmp_path / "zh").mkdir()
+    (tmp_path / "zh" / "strings.json").write_text('{"links": {"incident": "事件页"}, "open": "原帖"}', encoding="utf-8")
+    renderer = Renderer("zh", templates_dir=str(tmp_path))
+    assert renderer.strings["links"]["incident"] == "事件页" and renderer.strings["links"]["acknowledge"] == "确认"
+    for broken in ('{"links": "事件页"}', '{"open": 3}', '{"severity": {"critical": ["严重"]}}'):
+        (tmp_path / "zh" / "strings.json").write_text(broken, encoding="utf-8")
+        with pytest.raises(TemplateError, match="strings.json"):
+            Renderer("zh", templates_dir=str(tmp_path))

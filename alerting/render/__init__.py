@@ -326,7 +326,16 @@ class Renderer:
                 raise TemplateError(f"{path}: {exc}") from None
             if not isinstance(custom, dict):
                 raise TemplateError(f"{path}: expected a JSON object")
-            strings.update(custom)
+            for key, value in custom.items():
+                known = strings.get(key)
+                if isinstance(known, dict):  # a group of labels: the entries given replace ours
+                    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                        raise TemplateError(f"{path}: {key}: expected an object of texts like {json.dumps(known)}")
+                    strings[key] = {**known, **value}
+                elif known is not None and not isinstance(value, str):
+                    raise TemplateError(f"{path}: {key}: expected a text, got {json.dumps(value)[:80]}")
+                else:
+                    strings[key] = value
         for key, fields in FORMATS.items():
             group, _, name = key.partition(".")
             fmt = strings.get(group, {}).get(name) if name else strings.get(group)
