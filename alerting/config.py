@@ -44,6 +44,10 @@ DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0
 DEFAULT_REPEAT_INTERVAL = 4 * 3600.0
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+# One message tells one brand's incident: all of a brand's signals travel
+# together unless a route says otherwise (Alertmanager's own default, one
+# group for everything, would put unrelated brands in one message).
+DEFAULT_GROUP_BY = ("brand",)
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _YEARS = re.compile(r"(\d+)y")
 
@@ -129,7 +133,7 @@ def _duration(minimum: float) -> Callable[[Any, str], float]:
 def _group_by(value: Any, where: str, context: Mapping[str, Any]) -> tuple[str, ...]:
     if value is None:
         parent: Mapping[str, Any] | None = context.get("parent")
-        return parent["group_by"] if parent is not None else ()
+        return parent["group_by"] if parent is not None else DEFAULT_GROUP_BY
     path, _, name = where.rpartition(".")
     names = tuple(get_str_list({name: value}, name, path))
     allowed = (*context.get("label_names", ALERT_LABELS), "...")
@@ -174,6 +178,47 @@ def _matcher_list(value: Any, where: str, context: Mapping[str, Any]) -> tuple[M
         out.extend(parsed)
         paths.extend([join(where, i)] * len(parsed))
     return check_matchers(tuple(out), where, context, paths)
+
+
+_MOBILE = re.compile(r"^\+?[0-9]{5,20}$")
+# Platform user ids: DingTalk userId, WeCom userid, Feishu open_id (ou_...),
+# Slack member id (U...). They go inside markup (<@U123>, <at id=...>), so
+# nothing that could close or open a tag.
+_USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+
+
+def _checked_list(pattern: re.Pattern[str], what: str) -> FieldParser:
+    def parse(value: Any, where: str, context: Mapping[str, Any]) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        path, _, name = where.rpartition(".")
+        items = get_str_list({name: [str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                                     for v in (value if isinstance(value, list) else [value])]}, name, path)
+        for i, item in enumerate(items):
+            if not pattern.match(item):
+                raise ConfigError(join(where, i), f"{item!r} is not {what}")
+        return tuple(items)
+
+    return parse
+
+
+@dataclass(frozen=True)
+class MentionConfig:
+    """Whom a route's messages @ in the chat: DingTalk, WeCom, Feishu and
+    Slack notify only the people a message names this way."""
+
+    mobiles: tuple[str, ...] = option((), parse=_checked_list(_MOBILE, "a mobile number"),
+                                      help="mobile numbers to @ (DingTalk; WeCom with msgtype: text)")
+    users: tuple[str, ...] = option((), parse=_checked_list(_USER_ID, "a user id"),
+                                    help="user ids to @: DingTalk userId, WeCom userid, Feishu open_id, Slack member id")
+    all: bool = option(False, help="@ everyone in the group (Slack: @channel)")
+
+
+def _route_mention(value: Any, where: str, context: Mapping[str, Any]) -> MentionConfig | None:
+    if value is None:
+        parent: Mapping[str, Any] | None = context.get("parent")
+        return parent["mention"] if parent is not None else None
+    return read_section(MentionConfig, value, where, context)
 
 
 def _route_quiet_hours(value: Any, where: str, context: Mapping[str, Any]) -> QuietHours | None:
@@ -269,8 +314,8 @@ class RouteConfig:
                                            help='Alertmanager matchers, e.g. [\'severity="critical"\', \'brand=~"a|b"\']')
     match: tuple[Matcher, ...] = option((), parse=_match,
                                         help="deprecated: {label: value or [values]} (equal to any of them)")
-    group_by: tuple[str, ...] = option((), parse=_group_by,
-                                       help="labels that split groups, or \"...\" (inherited)")
+    group_by: tuple[str, ...] = option(DEFAULT_GROUP_BY, parse=_group_by,
+                                       help="labels that split groups, [] for one group, or \"...\" (inherited)")
     group_wait: float = option(DEFAULT_GROUP_WAIT, parse=_inherited("group_wait", DEFAULT_GROUP_WAIT, _duration(0.0)),
                                duration=True, help="wait before a new group's first message (inherited)")
     group_interval: float = option(DEFAULT_GROUP_INTERVAL, duration=True,
@@ -288,6 +333,8 @@ class RouteConfig:
                                                                         "sends nothing")
     quiet_hours: QuietHours | None = option(None, parse=_route_quiet_hours,
                                             help="deprecated: hold matching severities in a daily window (inherited)")
+    mention: MentionConfig | None = option(None, parse=_route_mention,
+                                           help="whom its messages @: {mobiles, users, all} (inherited)")
     routes: tuple[RouteConfig, ...] = option((), parse=_child_routes, help="child routes")
     path: str = ""
 

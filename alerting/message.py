@@ -104,6 +104,13 @@ class Notification:
     timelines: dict[str, list[dict[str, Any]]] = field(default_factory=dict, compare=False)
     # Per alert key: the labels routes matched on (brand labels included).
     labels: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
+    # Per episode: what the channel was told of it before this message,
+    # {"sequence", "current" (it heard this very update), "severity",
+    # "peak_value" (of the last firing update it heard)}; absent: nothing.
+    # The renderer then tells a known incident's changes, not all of it again.
+    told: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
+    # Whom the route's messages @: {"mobiles": [...], "users": [...], "all": bool}.
+    mentions: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def id(self) -> str:
@@ -134,6 +141,8 @@ class Notification:
             "created_at": self.created_at,
             "timelines": self.timelines,
             "labels": self.labels,
+            "told": self.told,
+            "mentions": self.mentions,
         }
 
     @classmethod
@@ -148,6 +157,8 @@ class Notification:
             timelines={str(k): list(v) for k, v in dict(data.get("timelines") or {}).items()},
             labels={str(k): {str(n): str(v) for n, v in dict(ls).items()}
                     for k, ls in dict(data.get("labels") or {}).items()},
+            told={str(k): dict(v) for k, v in dict(data.get("told") or {}).items() if isinstance(v, dict)},
+            mentions=dict(data.get("mentions") or {}),
         )
 
     def to_json(self) -> bytes:

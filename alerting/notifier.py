@@ -44,7 +44,7 @@ from alerting.policy.grouping import Grouper
 from alerting.policy.offsets import OffsetTracker
 from alerting.policy.ratelimit import TokenBucket
 from alerting.policy.silences import SilenceStore
-from alerting.render import Renderer
+from alerting.render import LinkProvider, Renderer
 from streams import topics as topic_table
 from streams.config import PipelineConfig
 from streams.kafka import BrokerQuirks, aiokafka_security, ensure_topics
@@ -107,10 +107,12 @@ def partition_of(key: str, partition_count: int) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % max(1, partition_count)
 
 
-def make_renderer(config: PipelineConfig, acfg: AlertingConfig) -> Renderer:
+def make_renderer(config: PipelineConfig, acfg: AlertingConfig, links: LinkProvider | None = None) -> Renderer:
+    """``links``: the console's incident and action links for a message (alerting.console.links.link_provider)."""
     return Renderer(language=acfg.language or config.language, templates_dir=acfg.templates_dir,
                     timezone=acfg.timezone,
-                    grafana_url=acfg.grafana_url if acfg.grafana_url is not None else config.grafana_url)
+                    grafana_url=acfg.grafana_url if acfg.grafana_url is not None else config.grafana_url,
+                    links=links)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -135,7 +137,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class Notifier:
     def __init__(self, config: PipelineConfig, alerting: AlertingConfig, bootstrap: str, quirks: BrokerQuirks, *,
-                 clock: Callable[[], float] = time.time, http: httpx.AsyncClient | None = None) -> None:
+                 clock: Callable[[], float] = time.time, http: httpx.AsyncClient | None = None,
+                 links: LinkProvider | None = None) -> None:
         self.config = config
         self.acfg = alerting
         self.bootstrap = bootstrap
@@ -143,7 +146,7 @@ class Notifier:
         self.clock = clock
         self.topics = topic_names(config)
         self.group_id = f"{config.worker.app_id}-notifier"
-        self.renderer = make_renderer(config, alerting)
+        self.renderer = make_renderer(config, alerting, links)
         self.channels: dict[str, Channel[Any]] = {c.name: make_channel(c, self.renderer) for c in self.acfg.channels}
         now = clock()
         # One bucket per destination, not per channel: two channels that post

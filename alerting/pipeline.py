@@ -189,6 +189,18 @@ class DedupStage:
                             and any(e.latest.state == "firing" for e in batch.visible))
 
 
+def told_of(ledger: DeliveryLog, channel: str, event: AlertEvent) -> dict[str, Any] | None:
+    """What ``channel`` was told of ``event``'s episode (None: nothing), so
+    that a message about an incident it knows tells only what changed."""
+    if not ledger.heard_any(channel, event):
+        return None
+    told: dict[str, Any] = {"sequence": ledger.heard_sequence(channel, event), "current": ledger.heard(channel, event)}
+    last = ledger.active.get((channel, event.key))
+    if last is not None and last.event.started_at == event.started_at:
+        told.update(severity=last.event.severity, peak_value=last.event.peak_value)
+    return told
+
+
 def notify_stages(inhibitor: Inhibitor, silences: SilenceStore, ledger: DeliveryLog) -> tuple[Stage, ...]:
     """The notify pipeline after grouping, in order (Alertmanager's MultiStage)."""
     return (
@@ -359,12 +371,16 @@ class Dispatcher:
             untold = episode.untold(self.ledger.heard_sequence(group.channel, episode.latest))
             if len(untold) >= 2:  # it missed more than this update: tell the whole story
                 timelines[episode.id] = [m.to_dict() for m in untold]
+        told = {e.id: heard for e in shown if (heard := told_of(self.ledger, group.channel, e.latest)) is not None}
+        mention = group.route.mention
         alerts = sorted((e.latest for e in shown),
                         key=lambda a: (a.state != "firing", a.severity != "critical", a.brand, a.key))
         note = Notification(
             channel=group.channel, group_key=group.key, group_labels=dict(group.labels), alerts=alerts,
             kind="new" if news else "repeat", created_at=now, tokens=tokens, timelines=timelines,
-            labels={e.latest.key: dict(group.alert_labels.get(e.id, {})) for e in shown},
+            labels={e.latest.key: dict(group.alert_labels.get(e.id, {})) for e in shown}, told=told,
+            mentions={"mobiles": list(mention.mobiles), "users": list(mention.users), "all": mention.all}
+            if mention is not None else {},
         )
         job.tokens += tokens
         job.note = note

@@ -139,6 +139,15 @@ class SamplePost:
     negative: float
     reach: float
     created_at: float
+    # Optional, so that records written before them still parse: the story
+    # the post spreads (Mention.story, else the post's own key), the
+    # platform's repost counter, the author's verified badge and the post's
+    # risk terms. The alert message groups its posts into stories by them
+    # and names the verified accounts among the posters.
+    story: str = ""
+    reposts: int = 0
+    verified: bool = False
+    terms: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,9 +179,15 @@ class Bucket:
     # "verified", "story", "reposts"}; empty when no negative post. The
     # detector's KOL signal compares it with the brand's usual reach.
     kol: dict[str, Any] = field(default_factory=dict)
+    # Negative posts per story (Mention.story, else the post's key) as
+    # [posts, their repost counters summed]; at most MAX_STORIES stories, a
+    # later story is not counted. The alert message says how many posts tell
+    # each of its top stories (streams/detection/incident.py sums them).
+    stories: dict[str, list[int]] = field(default_factory=dict)
 
     TOP_N = 5
     MAX_RISK_STORIES = 64
+    MAX_STORIES = 32
 
     @property
     def end(self) -> float:
@@ -184,17 +199,23 @@ class Bucket:
 
     def add(self, mention: Mention) -> None:
         self.total += 1
+        story = mention.story or mention.post_key
         if mention.risk_terms:
             self.risk_hits += 1
             for term in mention.risk_terms:
                 self.risk_terms[term] = self.risk_terms.get(term, 0) + 1
-            story = mention.story or mention.post_key
             if story not in self.risk_stories and len(self.risk_stories) < self.MAX_RISK_STORIES:
                 self.risk_stories.append(story)
         if not mention.is_negative:
             return
         self.negative += 1
         self.reach_negative += mention.reach
+        counts = self.stories.get(story)
+        if counts is None and len(self.stories) < self.MAX_STORIES:
+            counts = self.stories[story] = [0, 0]
+        if counts is not None:
+            counts[0] += 1
+            counts[1] += max(0, mention.reposts)
         weight = mention.followers * (3 if mention.verified else 1)
         kol = self.kol
         if not kol or weight > kol["followers"] * (3 if kol["verified"] else 1):
@@ -209,6 +230,10 @@ class Bucket:
             negative=round(mention.negative, 4),
             reach=round(mention.reach, 4),
             created_at=mention.created_at,
+            story=story,
+            reposts=mention.reposts,
+            verified=mention.verified,
+            terms=list(mention.risk_terms[:5]),
         ).to_dict()
         # Keep the few most far-reaching negative posts; O(TOP_N) per mention.
         self.top_negative.append(sample)
@@ -230,6 +255,7 @@ class Bucket:
             "sources": dict(self.sources),
             "risk_stories": list(self.risk_stories),
             "kol": dict(self.kol),
+            "stories": {k: list(v) for k, v in self.stories.items()},
         }
 
     @classmethod
@@ -248,6 +274,7 @@ class Bucket:
             sources={str(k): list(v) for k, v in data.get("sources", {}).items()},
             risk_stories=[str(x) for x in data.get("risk_stories", [])],
             kol=dict(data.get("kol") or {}),
+            stories={str(k): [int(v[0]), int(v[1])] for k, v in (data.get("stories") or {}).items()},
         )
 
 

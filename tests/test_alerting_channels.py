@@ -159,7 +159,7 @@ def test_sixty_brands_at_once_fit_the_platform_limit_with_a_visible_note(kind: s
         assert send(channel_for(fake), note_of(*many)).outcome is Outcome.DELIVERED
     raw = fake.received[0].body.decode()
     assert fake.received[0].problem == ""
-    assert "还有" in raw and "条告警未显示" in raw
+    assert "还有" in raw and "个事件未显示" in raw  # a message tells incidents (one per brand)
 
 
 def test_robot_tokens_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> None:

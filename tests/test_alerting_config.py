@@ -29,11 +29,16 @@ def test_absent_section_is_valid() -> None:
     assert acfg.channels == () and acfg.route is None
 
 
-def test_defaults_are_alertmanagers() -> None:
+def test_timings_default_to_alertmanager_s_and_a_brand_is_one_group() -> None:
     route = config({"channels": [HOOK], "routes": {"receiver": "hook"}}).alerting.route
     assert (route.group_wait, route.group_interval, route.repeat_interval) == (
         DEFAULT_GROUP_WAIT, DEFAULT_GROUP_INTERVAL, DEFAULT_REPEAT_INTERVAL) == (30.0, 300.0, 14400.0)
-    assert route.group_by == ()
+    # Unlike Alertmanager (one group for everything): one message per brand incident.
+    assert route.group_by == ("brand",)
+    assert [c.group_by for c in config({"channels": [HOOK]}).alerting.route.routes] == [("brand",)]
+    explicit = config({"channels": [HOOK], "routes": {"receiver": "hook", "group_by": [],
+                                                      "routes": [{"receiver": "hook"}]}}).alerting.route
+    assert explicit.group_by == explicit.routes[0].group_by == ()
 
 
 def test_children_inherit_and_override_timings() -> None:

@@ -226,7 +226,9 @@ def test_a_permanent_rejection_goes_straight_to_the_dead_letter_topic(
 def test_a_replay_of_delivered_alerts_sends_nothing_twice(
         kafka_url: str, kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str) -> None:
     with FakePlatform("webhook", secret="hook-secret") as fake:
-        cfg = notifier_config(kafka_url, topic_prefix, fake.url, quirks=broker_quirks)
+        # One group for all brands (group_by: []): the second message carries bolt with acme's resolve.
+        cfg = notifier_config(kafka_url, topic_prefix, fake.url, quirks=broker_quirks,
+                              route={**FAST_ROUTE, "group_by": []})
 
         async def first_run(notifier: Notifier) -> None:
             await asyncio.to_thread(produce, kafka_bootstrap, broker_quirks, cfg.topic("alerts"),
@@ -240,7 +242,8 @@ def test_a_replay_of_delivered_alerts_sends_nothing_twice(
         assert len(fake.accepted) == 2
         # A new consumer group re-reads the whole topic, as after lost offsets;
         # the delivery log (read at start) must keep every alert from going out again.
-        replay = notifier_config(kafka_url, topic_prefix, fake.url, quirks=broker_quirks)
+        replay = notifier_config(kafka_url, topic_prefix, fake.url, quirks=broker_quirks,
+                                 route={**FAST_ROUTE, "group_by": []})
         replayed = sample("koubei_alert_events_received_total", brand="acme", outcome="replayed")
 
         async def second_run(notifier: Notifier) -> None:
@@ -264,7 +267,7 @@ def test_twenty_brands_spiking_together_make_one_message(
     events = [alert(f"brand{i:02d}") for i in range(20)]
     with FakePlatform("webhook", secret="hook-secret") as fake:
         run_scenario(kafka_url, kafka_bootstrap, broker_quirks, topic_prefix, fake, events, 1, settle=0.3,
-                     route={**FAST_ROUTE, "group_wait": "2s"})
+                     route={**FAST_ROUTE, "group_wait": "2s", "group_by": []})
         assert len(fake.accepted) == 1
         assert len(fake.accepted[0].json()["alerts"]) == 20
 

@@ -109,7 +109,7 @@ def test_absent_alerting_section_routes_nothing() -> None:
 # ---- grouping -------------------------------------------------------------
 
 def test_group_wait_collects_a_scandal_into_one_message_per_channel() -> None:
-    p = Pipeline(routed({"receiver": "pr"}))
+    p = Pipeline(routed({"receiver": "pr", "group_by": []}))
     for i in range(20):
         p.push(alert(f"brand{i:02d}"), token=i)
         p.now += 0.5  # they trickle in over ten seconds
@@ -213,7 +213,7 @@ def test_already_delivered_replays_are_remembered_but_not_resent() -> None:
 # ---- silences and quiet hours --------------------------------------------
 
 def test_silence_mutes_matching_alerts_and_they_are_sent_when_it_expires() -> None:
-    p = Pipeline(routed({"receiver": "pr", "group_interval": "1m"}))
+    p = Pipeline(routed({"receiver": "pr", "group_by": [], "group_interval": "1m"}))
     silence = new_silence({"brand": ("acme",)}, p.now, 600, "known issue", "pr-team")
     p.silences.apply(silence)
     p.push(alert("acme"), token="a")

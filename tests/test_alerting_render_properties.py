@@ -11,6 +11,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,8 @@ from alerting.channels import HttpRequest, make_channel  # noqa: E402
 from alerting.episode import episode_id  # noqa: E402
 from alerting.message import Notification  # noqa: E402
 from alerting.notifier import make_renderer  # noqa: E402
+from alerting.render.incident import IncidentLinks, IncidentRef  # noqa: E402
+from alerting.render.safe import scrub  # noqa: E402
 from streams.models import AlertEvent  # noqa: E402
 
 ODD = ["", " ", "\x00\x01\x1b[31m\x7f", "🚨🔥" * 300, "\u200b\u202e\ufeff", "**[click](http://evil)**\n# big",
@@ -36,10 +39,27 @@ TIME = st.one_of(st.just(T0), NUMBER)
 JSON = st.recursive(st.one_of(st.none(), st.booleans(), NUMBER, TEXT),
                     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(TEXT, inner, max_size=4)),
                     max_leaves=12)
-POST_KEYS = st.sampled_from(["id", "author", "followers", "excerpt", "url", "negative", "reach", "created_at"])
+POST_KEYS = st.sampled_from(["id", "author", "followers", "excerpt", "url", "negative", "reach", "created_at",
+                             "story", "reposts", "verified", "terms"])
 POST = st.dictionaries(st.one_of(POST_KEYS, TEXT), JSON, max_size=8)
 THOUSAND_POSTS = [{"id": f"w:{i}", "author": f"用户{i}" * 20, "followers": 10**i if i < 30 else "1.5万",
                    "excerpt": "投诉" * 100, "url": "https://weibo.example/" + "x" * 300} for i in range(1000)]
+
+
+SIGNAL_NAMES = st.sampled_from(["negative_share", "negative_volume", "risk_terms", "volume", "kol",
+                                "negative_sequential"])
+# The detector's incident tally (streams/detection/incident.py), as it is and as anything else.
+TALLY = st.fixed_dictionaries({}, optional={
+    "opened_at": TIME, "negative": st.one_of(st.integers(-(2**70), 2**70), JSON),
+    "total": st.one_of(st.integers(-(2**70), 2**70), JSON), "stories": st.one_of(st.integers(-5, 10**6), JSON),
+    "more_stories": JSON, "severity": st.one_of(st.sampled_from(["warning", "critical"]), JSON),
+    "signals": st.one_of(st.lists(st.one_of(st.sampled_from(["kol", "volume", "risk_terms"]), TEXT), max_size=8), JSON),
+    "story_counts": st.one_of(st.dictionaries(TEXT, st.one_of(st.lists(NUMBER, min_size=2, max_size=2), JSON),
+                                              max_size=5), JSON)})
+EVIDENCE = st.one_of(st.dictionaries(TEXT, JSON, max_size=5), st.just({"raw": None}),
+                     st.fixed_dictionaries({"incident": st.one_of(TALLY, JSON)}, optional={
+                         "account": JSON, "account_followers": NUMBER, "account_verified": JSON,
+                         "usual_per_week": NUMBER}))
 
 
 def deep(depth: int) -> Any:
@@ -52,7 +72,7 @@ def deep(depth: int) -> Any:
 @st.composite
 def alert_events(draw: st.DrawFn) -> AlertEvent:
     return AlertEvent(
-        key=draw(TEXT) or "k", brand=draw(TEXT) or "b", brand_name=draw(TEXT), signal=draw(TEXT),
+        key=draw(TEXT) or "k", brand=draw(TEXT) or "b", brand_name=draw(TEXT), signal=draw(st.one_of(SIGNAL_NAMES, TEXT)),
         state=draw(st.sampled_from(["firing", "resolved"])), severity=draw(st.sampled_from(["warning", "critical"])),
         started_at=draw(TIME), event_time=draw(TIME), window_seconds=draw(NUMBER), value=draw(NUMBER),
         baseline=draw(NUMBER), statistic=draw(NUMBER), negative=draw(st.integers(-(2**70), 2**70)),
@@ -64,7 +84,7 @@ def alert_events(draw: st.DrawFn) -> AlertEvent:
         top_posts=draw(st.one_of(st.lists(POST, max_size=5), st.just(THOUSAND_POSTS), st.lists(JSON, max_size=3))),
         sparkline=draw(st.lists(JSON, max_size=40)),
         sequence=draw(st.integers(-(2**70), 2**70)), detector=draw(TEXT),
-        evidence=draw(st.one_of(st.dictionaries(TEXT, JSON, max_size=5), st.just({"raw": deep(5000)}))),
+        evidence=draw(st.one_of(EVIDENCE, st.just({"raw": deep(5000)}))),
     )
 
 
@@ -79,8 +99,17 @@ def notifications(draw: st.DrawFn) -> Notification:
                 "kind": st.sampled_from(["fired", "escalated", "deescalated", "resolved"]), "at": NUMBER,
                 "severity": st.one_of(st.sampled_from(["warning", "critical", ""]), TEXT),
                 "sequence": st.integers(-5, 10)}), max_size=5))
+    # What the channel heard of each episode, and whom to @: as the pipeline writes them, or anything.
+    told = {episode_id(a): draw(st.one_of(st.fixed_dictionaries({
+        "sequence": st.integers(-5, 10), "current": st.booleans(),
+        "severity": st.one_of(st.sampled_from(["warning", "critical", ""]), TEXT), "peak_value": NUMBER}),
+        st.dictionaries(TEXT, JSON, max_size=3))) for a in alerts[:3] if draw(st.booleans())}
+    mentions = draw(st.one_of(st.just({}), st.fixed_dictionaries({
+        "mobiles": st.lists(st.one_of(st.just("13800000000"), TEXT), max_size=3),
+        "users": st.lists(st.one_of(st.just("U024BE7LH"), TEXT), max_size=3), "all": JSON}),
+        st.dictionaries(TEXT, JSON, max_size=3)))
     return Notification("c", draw(TEXT), {}, alerts, draw(st.sampled_from(["new", "repeat"])), T0,
-                        timelines=timelines)
+                        timelines=timelines, told=told, mentions=mentions)
 
 
 CHANNELS = [("dingtalk", {"secret_env": "S", "mention_mobiles": ["13800000000"], "mention_users": ["u1"]}),
@@ -91,13 +120,21 @@ CHANNELS = [("dingtalk", {"secret_env": "S", "mention_mobiles": ["13800000000"],
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def links(ref: IncidentRef) -> IncidentLinks:
+    """A console's links, built from the incident's (hostile) brand as a console would."""
+    page = f"https://console.example/incidents/{quote(scrub(ref.brand)[:200])}-{ref.started_at!r}"
+    return IncidentLinks(page, page + "/silence?sig=x", page + "/ack?sig=y")
+
+
 def channel(kind: str, extra: dict[str, Any], language: str) -> Any:
     spec = {"name": f"{kind}-1", "type": kind, **extra}
     if kind != "pagerduty":
         spec["url"] = "https://example.com/hook"
     cfg = config({"channels": [spec]}, environ={"S": "secret", "PD": "routing-key"}, language=language,
                  grafana_url="https://grafana.example/d/koubei")
-    return make_channel(cfg.alerting.channels[0], make_renderer(cfg, cfg.alerting))
+    renderer = make_renderer(cfg, cfg.alerting)
+    renderer.links = links
+    return make_channel(cfg.alerting.channels[0], renderer)
 
 
 def strict_json(request: HttpRequest) -> Any:

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps
-from alerting.episode import episode_id
 from alerting.labels import LABEL_NAME
 from alerting.message import Notification
 from alerting.render import to_plain
@@ -67,15 +66,18 @@ class Alertmanager(Channel[AlertmanagerOptions]):
     def alerts(self, note: Notification, now: float) -> list[dict[str, Any]]:
         rendered = self.renderer.render(note)
         out = []
-        for i, alert in enumerate(note.alerts):
-            single = Notification(self.name, "", {}, [alert], "new", now,
-                                  timelines={k: v for k, v in note.timelines.items() if k == episode_id(alert)})
+        for alert in note.alerts:
+            incident = rendered.of(alert)
             ends = ((epoch(alert.ended_at) or now) if alert.state == "resolved"
                     else now + ENDS_AT_INTERVALS * self.options.resend_interval)
-            annotations = {"summary": self.renderer.title(single),
-                           "description": to_plain(rendered.sections[i]),
+            # Each signal is one Alertmanager alert (its labels identify it);
+            # each carries its brand's incident: title, the message, the page.
+            annotations = {"summary": self.renderer.standing_title(incident.incident),
+                           "description": to_plain(incident.body()),
                            "negative_share": ratio(alert.negative_share),
                            "baseline_share": ratio(alert.baseline_share)}
+            if incident.links.incident:
+                annotations["incident_url"] = incident.links.incident
             timeline = self.renderer.timeline(self.renderer.milestones(note, alert))
             if timeline:
                 annotations["timeline"] = timeline
@@ -89,7 +91,7 @@ class Alertmanager(Channel[AlertmanagerOptions]):
                 "annotations": {name: text[:MAX_ANNOTATION] for name, text in annotations.items()},
                 "startsAt": iso(alert.started_at, now),
                 "endsAt": iso(ends, now),
-                "generatorURL": self.renderer.dashboard_url(alert),
+                "generatorURL": incident.links.incident or self.renderer.dashboard_url(alert),
             })
         return out
 

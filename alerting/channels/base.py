@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
@@ -81,6 +82,18 @@ def _endpoint(value: Any, where: str, context: Mapping[str, Any]) -> Secret:
     return secret
 
 
+def _templates_dir(value: Any, where: str, context: Mapping[str, Any]) -> str | None:
+    """A channel's own templates: a folder laid out like alerting.templates_dir
+    (``<language>/<name>``, or the files directly in it)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str) or not value.strip():
+        raise ConfigError(where, "expected the path of a folder of templates")
+    if not Path(value).is_dir():
+        raise ConfigError(where, f"{value!r} is not a folder")
+    return value
+
+
 def _rate_per_minute(value: Any, where: str, context: Mapping[str, Any]) -> float:
     kind: type[Channel[Any]] = context["channel_type"]
     if value is None:
@@ -117,6 +130,9 @@ class ChannelConfig:
                                     help="token bucket per destination (channels posting to one robot share it)")
     burst: int = option(1, parse=_burst, shown_default="the platform's limit", help="requests allowed back to back")
     send_resolved: bool = option(True, help="also tell the channel when an alert resolves")
+    templates_dir: str | None = option(None, parse=_templates_dir,
+                                       help="this channel's own templates (files it lacks come from "
+                                            "alerting.templates_dir, then the packaged ones)")
     options: ChannelOptions = field(default_factory=ChannelOptions)
 
     @property
@@ -145,6 +161,34 @@ class Mentions(ChannelOptions):
     mention_mobiles: tuple[str, ...] = option((), help="mobile numbers to @")
     mention_users: tuple[str, ...] = option((), help="user ids to @")
     mention_all: bool = option(False, help="@ everyone in the group")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Whom one message @: the channel's own mentions and its route's."""
+
+    mobiles: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    everyone: bool = False
+
+
+_MENTION = re.compile(r"^\+?[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+
+
+def mention_targets(options: ChannelOptions, note: Notification) -> Targets:
+    """The channel's mention_* options (DingTalk, WeCom) plus the route's
+    ``mention`` the notification carries; each once. Values read back from a
+    parked notification are checked again: they go inside markup."""
+    own = options if isinstance(options, Mentions) else Mentions()
+    route = note.mentions if isinstance(note.mentions, dict) else {}
+
+    def listed(name: str) -> list[str]:
+        raw = route.get(name)
+        return [v for v in raw if isinstance(v, str) and _MENTION.match(v)] if isinstance(raw, list) else []
+
+    return Targets(tuple(dict.fromkeys([*own.mention_mobiles, *listed("mobiles")])),
+                   tuple(dict.fromkeys([*own.mention_users, *listed("users")])),
+                   own.mention_all or route.get("all") is True)
 
 
 class Outcome(enum.Enum):
@@ -199,13 +243,17 @@ def shrink_to_fit(build: Callable[[int], bytes], limit: int) -> tuple[int, bytes
     """Find a text budget whose whole request body fits ``limit`` bytes.
 
     JSON escaping and fixed fields make the body larger than the text, by an
-    amount that depends on the text, so shrink by the measured excess."""
+    amount that depends on the text, so shrink by the measured excess; and
+    by twice as much each time the body did not shrink enough (a message
+    drops whole incidents, not single bytes)."""
     budget = limit
     body = build(budget)
-    for _ in range(8):
+    step = 0
+    for _ in range(16):
         if len(body) <= limit:
             return budget, body
-        budget = max(64, budget - (len(body) - limit) - 16)
+        step = max(len(body) - limit + 16, step * 2)
+        budget = max(64, budget - step)
         body = build(budget)
     if len(body) > limit:  # fixed parts alone are too large (huge mentions?): the least text there is
         budget = 64
@@ -240,7 +288,7 @@ class Channel(Generic[OptionsT]):
             raise TypeError(f"channel {config.name!r}: {type(self).__name__} needs {self.options_class.__name__}")
         self.config = config
         self.options: OptionsT = config.options  # type: ignore[assignment] - checked just above
-        self.renderer = renderer
+        self.renderer = renderer.for_channel(config.templates_dir)
 
     @property
     def name(self) -> str:

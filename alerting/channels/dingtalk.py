@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
-from alerting.channels.base import Channel, HttpRequest, Mentions, SendResult, SigningSecret, dumps, shrink_to_fit
+from alerting.channels.base import (
+    Channel,
+    HttpRequest,
+    Mentions,
+    SendResult,
+    SigningSecret,
+    dumps,
+    mention_targets,
+    shrink_to_fit,
+)
 from alerting.message import Notification
 from alerting.render import Rendered
 
@@ -46,19 +55,16 @@ class DingTalk(Channel[DingTalkOptions]):
         return f"{url}{sep}timestamp={ms}&sign={sign(self.options.secret.reveal(), ms)}"
 
     def payload(self, note: Notification, rendered: Rendered, budget: int) -> dict[str, Any]:
-        cfg = self.options
-        # DingTalk only notifies someone whose @mobile appears in the text.
-        mentions = " ".join([f"@{m}" for m in cfg.mention_mobiles] + [f"@{u}" for u in cfg.mention_users])
+        targets = mention_targets(self.options, note)
+        # DingTalk only notifies someone whose @mobile (or @userId) appears in the text.
+        mentions = " ".join([f"@{m}" for m in targets.mobiles] + [f"@{u}" for u in targets.users])
         tail = f"\n\n{mentions}" if mentions else ""
-        # A single alert's section starts with its own title; a group needs one.
-        header = f"### {rendered.title}" if len(note.alerts) > 1 else ""
-        prefix = f"{header}\n\n" if header else ""
-        text = prefix + rendered.text(max(64, budget - len(prefix.encode()) - len(tail.encode())))
+        text = rendered.text(max(64, budget - len(tail.encode())), heading="###")
         return {
             "msgtype": "markdown",
             "markdown": {"title": rendered.title[:64], "text": text + tail},
-            "at": {"atMobiles": list(cfg.mention_mobiles), "atUserIds": list(cfg.mention_users),
-                   "isAtAll": cfg.mention_all},
+            "at": {"atMobiles": list(targets.mobiles), "atUserIds": list(targets.users),
+                   "isAtAll": targets.everyone},
         }
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:

@@ -8,7 +8,15 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from alerting.channels.base import Channel, HttpRequest, SendResult, SigningSecret, dumps, shrink_to_fit
+from alerting.channels.base import (
+    Channel,
+    HttpRequest,
+    SendResult,
+    SigningSecret,
+    dumps,
+    mention_targets,
+    shrink_to_fit,
+)
 from alerting.message import Notification
 from alerting.render import Rendered
 
@@ -40,15 +48,27 @@ class Feishu(Channel[FeishuOptions]):
     def payload(self, note: Notification, rendered: Rendered, budget: int, now: float) -> dict[str, Any]:
         firing = note.firing
         colour = ("red" if any(a.severity == "critical" for a in firing) else "orange") if firing else "green"
+        targets = mention_targets(self.options, note)
+        # Feishu notifies the open_ids named in <at> tags (mobiles cannot be mentioned by a bot).
+        ats = "".join(f"<at id={u}></at>" for u in targets.users) + ("<at id=all></at>" if targets.everyone else "")
         elements: list[dict[str, Any]] = [
-            {"tag": "div", "text": {"tag": "lark_md", "content": rendered.text(budget)}},
+            # The card's header shows the title; one incident's links are buttons.
+            {"tag": "div", "text": {"tag": "lark_md", "content": rendered.text(max(64, budget - len(ats.encode())), heading="")}},
         ]
-        dashboards = [self.renderer.dashboard_url(a) for a in note.alerts[:1] if self.renderer.dashboard_url(a)]
-        if dashboards:
-            elements.append({"tag": "action", "actions": [{
-                "tag": "button", "type": "primary", "url": dashboards[0],
-                "text": {"tag": "plain_text", "content": rendered.strings["dashboard"]},
-            }]})
+        if ats:
+            elements.append({"tag": "div", "text": {"tag": "lark_md", "content": ats}})
+        if len(rendered.incidents) == 1:
+            one = rendered.incidents[0]
+            words = rendered.strings["links"]
+            buttons = [(words["incident"], one.links.incident, "primary")]
+            if one.incident.firing:
+                buttons += [(words["silence_1h"], one.links.silence_1h, "default"),
+                            (words["acknowledge"], one.links.acknowledge, "default")]
+            buttons.append((rendered.strings["dashboard"], one.dashboard_url, "default"))
+            actions = [{"tag": "button", "type": kind, "url": link, "text": {"tag": "plain_text", "content": text}}
+                       for text, link, kind in buttons if link]
+            if actions:
+                elements.append({"tag": "action", "actions": actions})
         payload: dict[str, Any] = {
             "msg_type": "interactive",
             "card": {
@@ -63,7 +83,8 @@ class Feishu(Channel[FeishuOptions]):
         return payload
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:
-        rendered = self.renderer.render(note)
+        # One incident: links as buttons, not in the text; several: each incident's links in its text.
+        rendered = self.renderer.render(note, inline_links=len({a.brand for a in note.alerts}) > 1)
         _, body = shrink_to_fit(lambda budget: dumps(self.payload(note, rendered, budget, now)), MAX_BODY_BYTES)
         return [HttpRequest("POST", self.config.url.reveal(), body, {"Content-Type": "application/json"})]
 

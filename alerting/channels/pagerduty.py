@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps
-from alerting.episode import episode_id
 from alerting.labels import ALERT_LABELS
 from alerting.message import Notification
 from alerting.render import Rendered, to_plain
@@ -24,7 +23,6 @@ MAX_DEDUP_KEY = 255
 
 
 MAX_FIELD = 255  # component, group, class: identifiers, kept short
-POST_FIELDS = ("id", "author", "followers", "excerpt", "url", "negative", "reach", "created_at")
 
 
 def dedup_key(alert: AlertEvent) -> str:
@@ -34,17 +32,6 @@ def dedup_key(alert: AlertEvent) -> str:
     if len(key) <= MAX_DEDUP_KEY and key.isprintable():
         return key
     return "koubei/" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _post(post: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in POST_FIELDS:
-        value = post.get(name)
-        if isinstance(value, str):
-            out[name] = as_text(value, 500)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[name] = finite(value) if isinstance(value, float) else value
-    return out
 
 
 def _terms(terms: list[Any]) -> list[list[Any]]:
@@ -76,18 +63,18 @@ class PagerDuty(Channel[PagerDutyOptions]):
         return {"routing_key": self.options.routing_key.reveal(), "event_action": "resolve",
                 "dedup_key": dedup_key(alert)}
 
-    def trigger(self, note: Notification, alert: AlertEvent, rendered: Rendered, index: int,
-                now: float) -> dict[str, Any]:
-        single = Notification(self.name, "", {}, [alert], "new", alert.event_time,
-                              timelines={k: v for k, v in note.timelines.items() if k == episode_id(alert)})
-        title = self.renderer.title(single)
+    def trigger(self, note: Notification, alert: AlertEvent, rendered: Rendered, now: float) -> dict[str, Any]:
+        incident = rendered.of(alert)
+        # One PagerDuty incident per alert lifecycle (dedup_key); each carries
+        # the brand's whole incident: its signals, stories, KOLs, posts, links.
         details: dict[str, Any] = {
-            "brand": as_text(alert.brand, MAX_FIELD), "signal": as_text(alert.signal, MAX_FIELD),
+            "brand": as_text(alert.brand, MAX_FIELD), "brand_name": as_text(alert.brand_name, MAX_FIELD),
+            "signal": as_text(alert.signal, MAX_FIELD),
             "negative_share": finite(alert.negative_share), "baseline_share": finite(alert.baseline_share),
-            "negative_posts": alert.negative, "posts": alert.total, "volume_change": finite(alert.volume_change),
             "window_seconds": finite(alert.window_seconds), "risk_terms": _terms(alert.risk_terms),
-            "top_posts": [_post(p) for p in alert.top_posts[:3] if isinstance(p, dict)],
-            "summary": as_text(alert.summary, 1024), "message": to_plain(rendered.sections[index])[:4000],
+            **{name: incident.data[name] for name in ("signals", "stories", "kols", "posts", "links", "totals")
+               if name in incident.data},
+            "summary": as_text(alert.summary, 1024), "message": to_plain(incident.body())[:4000],
         }
         labels = note.labels.get(alert.key, {})
         own = {name: as_text(value, MAX_FIELD) for name, value in labels.items() if name not in ALERT_LABELS}
@@ -101,7 +88,7 @@ class PagerDuty(Channel[PagerDutyOptions]):
             "event_action": "trigger",
             "dedup_key": dedup_key(alert),
             "payload": {
-                "summary": title[:MAX_SUMMARY],
+                "summary": self.renderer.standing_title(incident.incident)[:MAX_SUMMARY],
                 "source": self.options.source,
                 "severity": SEVERITY[alert.severity],
                 "timestamp": datetime.fromtimestamp(epoch(alert.event_time) or now, timezone.utc).isoformat(),
@@ -112,22 +99,26 @@ class PagerDuty(Channel[PagerDutyOptions]):
             },
             "client": "Koubei Sentinel",
         }
-        url = self.renderer.dashboard_url(alert)
-        if url:
-            event["links"] = [{"href": url, "text": rendered.strings["dashboard"]}]
+        links = [{"href": incident.links.incident, "text": rendered.strings["links"]["incident"]}] \
+            if incident.links.incident else []
+        dashboard = self.renderer.dashboard_url(alert)
+        if dashboard:
+            links.append({"href": dashboard, "text": rendered.strings["dashboard"]})
+        if links:
+            event["links"] = links
         return event
 
     def events(self, note: Notification, now: float) -> list[dict[str, Any]]:
         rendered = self.renderer.render(note)
         out: list[dict[str, Any]] = []
-        for i, alert in enumerate(note.alerts):
+        for alert in note.alerts:
             if alert.state == "firing":
-                out.append(self.trigger(note, alert, rendered, i, now))
+                out.append(self.trigger(note, alert, rendered, now))
                 continue
             if any(m.kind == "fired" for m in self.renderer.milestones(note, alert)):
-                # PagerDuty never heard this incident open (an outage): open
-                # it with the whole story, then resolve it, so it is on record.
-                out.append(self.trigger(note, alert, rendered, i, now))
+                # PagerDuty never heard this incident open (an outage): open it
+                # with the whole story, then resolve it, so it is on record.
+                out.append(self.trigger(note, alert, rendered, now))
             out.append(self.resolve(alert))
         return out
 

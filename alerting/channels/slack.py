@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps
+from alerting.channels.base import Channel, ChannelOptions, HttpRequest, Outcome, SendResult, dumps, mention_targets
 from alerting.message import Notification
 from alerting.render import to_plain, to_slack_mrkdwn
 
@@ -48,17 +48,26 @@ class Slack(Channel[SlackOptions]):
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": _cut(rendered.title, MAX_HEADER_CHARS)}},
         ]
-        room = MAX_BLOCKS - 2  # header + a possible "... N more" context block
-        shown = rendered.sections[:room]
-        for section in shown:
+        targets = mention_targets(self.options, note)
+        # Slack notifies <@member id>s and, for everyone, <!channel>; mobiles mean nothing there.
+        mentions = " ".join([f"<@{u}>" for u in targets.users] + (["<!channel>"] if targets.everyone else []))
+        room = MAX_BLOCKS - 2 - (1 if mentions else 0)  # header, a possible "... N more" note, the mentions
+        if len(rendered.incidents) == 1:
+            # One incident: a section per paragraph (why, stories, accounts, posts, links).
+            texts = [p for _, p in rendered.incidents[0].paragraphs] or [rendered.incidents[0].title]
+            omitted = 0
+        else:
+            texts = rendered.sections
+            omitted = max(0, len(texts) - room)
+        for text in texts[:room]:
             blocks.append({"type": "section",
-                           "text": {"type": "mrkdwn", "text": _cut(to_slack_mrkdwn(section), MAX_SECTION_CHARS)}})
-        omitted = len(rendered.sections) - len(shown)
+                           "text": {"type": "mrkdwn", "text": _cut(to_slack_mrkdwn(text), MAX_SECTION_CHARS)}})
         if omitted:
             blocks.append({"type": "context", "elements": [
                 {"type": "mrkdwn", "text": rendered.more.safe_substitute(count=omitted)}]})
-        fallback = _cut(rendered.title + "\n" + to_plain(rendered.sections[0] if rendered.sections else ""),
-                        FALLBACK_CHARS)
+        if mentions:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mentions}})
+        fallback = _cut(to_plain(rendered.text()), FALLBACK_CHARS)
         return {"text": fallback, "blocks": blocks}
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:

@@ -68,8 +68,13 @@ class Webhook(Channel[WebhookOptions]):
             "title": rendered.title,
             "text": rendered.text(),
             "language": self.renderer.language,
+            # The message's incidents as data: signals, stories, KOLs, posts, links (docs/alerting.md).
+            "incidents": [json_safe(r.data, max_string=MAX_STRING, max_items=MAX_ITEMS)
+                          for r in rendered.incidents[:MAX_ITEMS]],
             "alerts": [self.alert(note, a) for a in alerts],
         }
+        if note.mentions:
+            out["mentions"] = json_safe(note.mentions, max_string=MAX_STRING, max_items=MAX_ITEMS)
         if len(alerts) < len(note.alerts):
             out["alerts_omitted"] = len(note.alerts) - len(alerts)
         return out

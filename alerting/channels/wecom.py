@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from alerting.channels.base import Channel, HttpRequest, Mentions, SendResult, dumps
+from alerting.channels.base import Channel, HttpRequest, Mentions, SendResult, dumps, mention_targets
 from alerting.message import Notification
 from alerting.render import cut_bytes, to_plain
 from streams.settings import option
 
 MAX_MARKDOWN_BYTES = 4_096
 MAX_TEXT_BYTES = 2_048
-MAX_TITLE_BYTES = 512  # text mode: a group's title lists its brands; keep room for the alerts
 
 
 @dataclass(frozen=True)
@@ -34,26 +33,20 @@ class WeCom(Channel[WeComOptions]):
 
     def payload(self, note: Notification) -> dict[str, Any]:
         rendered = self.renderer.render(note)
-        cfg = self.options
-        title = cut_bytes(rendered.title, MAX_TITLE_BYTES)
-        if cfg.msgtype == "text":
-            limit = MAX_TEXT_BYTES - len(title.encode()) - 2
-            content = title + "\n\n" + to_plain(rendered.text(limit))
+        targets = mention_targets(self.options, note)
+        if self.options.msgtype == "text":
+            content = to_plain(rendered.text(MAX_TEXT_BYTES))
             text: dict[str, Any] = {"content": cut_bytes(content, MAX_TEXT_BYTES)}
-            mobiles = list(cfg.mention_mobiles) + (["@all"] if cfg.mention_all else [])
-            if cfg.mention_users:
-                text["mentioned_list"] = list(cfg.mention_users)
+            mobiles = list(targets.mobiles) + (["@all"] if targets.everyone else [])
+            if targets.users:
+                text["mentioned_list"] = list(targets.users)
             if mobiles:
                 text["mentioned_mobile_list"] = mobiles
             return {"msgtype": "text", "text": text}
         # In markdown only <@userid> notifies (mobiles cannot be mentioned).
-        mentions = "".join(f"<@{u}>" for u in cfg.mention_users)
+        mentions = "".join(f"<@{u}>" for u in targets.users)
         tail = f"\n\n{mentions}" if mentions else ""
-        # A single alert's section starts with its own title; a group needs one.
-        header = f"### {rendered.title}" if len(note.alerts) > 1 else ""
-        prefix = f"{header}\n\n" if header else ""
-        budget = MAX_MARKDOWN_BYTES - len(prefix.encode()) - len(tail.encode())
-        content = f"{prefix}{rendered.text(budget)}{tail}"
+        content = rendered.text(MAX_MARKDOWN_BYTES - len(tail.encode()), heading="###") + tail
         return {"msgtype": "markdown", "markdown": {"content": cut_bytes(content, MAX_MARKDOWN_BYTES)}}
 
     def build(self, note: Notification, now: float) -> list[HttpRequest]:

@@ -24,11 +24,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from alerting.incidents import incident_id as make_incident_id
 from alerting.incidents import parse_incident_id
+from alerting.render.incident import IncidentLinks, IncidentRef, LinkProvider
 
 if TYPE_CHECKING:
     from alerting.console.config import ConsoleConfig
@@ -122,3 +125,13 @@ def message_links(config: ConsoleConfig, brand: str, started_at: float, now: flo
     ``console.link_secret_env``, valid ``console.link_ttl`` from ``now``."""
     secret = config.link_secret.reveal() if config.link_secret is not None else None
     return action_links(config.public_url, secret, brand, started_at, now + config.link_ttl, language)
+
+
+def link_provider(config: ConsoleConfig, clock: Callable[[], float] = time.time) -> LinkProvider:
+    """The renderer's links for a message about an incident: its console page
+    and, with ``console.link_secret_env``, the signed 静默 1 小时 / 确认 links.
+    No links without ``console.public_url``."""
+    def provide(ref: IncidentRef) -> IncidentLinks:
+        found = message_links(config, ref.brand, ref.started_at, clock())
+        return IncidentLinks(found.get("incident", ""), found.get("silence-1h", ""), found.get("ack", ""))
+    return provide

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from alerting.console.links import link_provider
 from alerting.labels import Labeler
 from alerting.policy.silences import Silence, SilenceStore
 from streams.cli.config import KoubeiConfig, load_koubei_config
@@ -104,7 +105,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await Notifier(config, config.alerting, bootstrap, quirks).run(stop)
+        await Notifier(config, config.alerting, bootstrap, quirks, links=link_provider(config.console)).run(stop)
 
     asyncio.run(main())
     return 0
@@ -224,7 +225,7 @@ def cmd_test_alert(args: argparse.Namespace) -> int:
         known = ", ".join(c.name for c in acfg.channels) or "none configured"
         print(f"koubei test-alert: no channel {args.channel!r} (channels: {known})", file=sys.stderr)
         return 2
-    renderer = make_renderer(config, config.alerting)
+    renderer = make_renderer(config, config.alerting, link_provider(config.console))
     now = time.time()
     alert = sample_alert(config, "resolved" if args.resolved else "firing", now)
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import queue
+import secrets
 import shutil
 import signal
 import subprocess
@@ -37,6 +38,8 @@ from streams.scenario import labels_path as scenario_labels_path
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED_SCENARIO = DATA_DIR / "demo_scenario.jsonl"
+CONSOLE_TOKEN_ENV = "KOUBEI_DEMO_CONSOLE_TOKEN"
+LINK_SECRET_ENV = "KOUBEI_DEMO_LINK_SECRET"
 DEMO_SECONDS = 45.0
 
 
@@ -178,6 +181,27 @@ class WorkerRunner:
             return ""
 
 
+class ConsoleRunner(WorkerRunner):
+    """``koubei console`` in a child process; ready once its overview page answers."""
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "streams.cli", "console", "-c", str(self.config_path)]
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"the console exited early; see {self.log_path}:\n{self.tail()}")
+            try:
+                status, _ = self.get("/")
+                if status < 500:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"console not ready after {timeout:.0f}s; see {self.log_path}:\n{self.tail()}")
+
+
 def metric_sum(samples: dict[str, float], name: str, **labels: str) -> float:
     total = 0.0
     for key, value in samples.items():
@@ -190,8 +214,10 @@ def metric_sum(samples: dict[str, float], name: str, **labels: str) -> float:
 
 
 def demo_config(labels: dict[str, Any], kafka_url: str, receiver_url: str, data_dir: Path,
-                language: str, web_port: int) -> dict[str, Any]:
-    """A koubei.yaml for a scenario: its brands, fast bucket closing, one webhook."""
+                language: str, web_port: int, console_port: int | None = None) -> dict[str, Any]:
+    """A koubei.yaml for a scenario: its brands, fast bucket closing, one webhook
+    and, when given, the PR console (messages link each incident's page and
+    carry signed 静默 1 小时 / 确认 links)."""
     brands = []
     for brand in labels["brands"]:
         entry = {"id": brand["id"], "name": brand.get("name", brand["id"]), "aliases": brand["aliases"]}
@@ -214,6 +240,9 @@ def demo_config(labels: dict[str, Any], kafka_url: str, receiver_url: str, data_
             "routes": {"receiver": "pr-team", "group_by": ["brand"], "group_wait": "0s",
                        "group_interval": "2s", "repeat_interval": "4h"},
         },
+        **({"console": {"listen": f"127.0.0.1:{console_port}", "public_url": f"http://127.0.0.1:{console_port}/",
+                        "token_env": CONSOLE_TOKEN_ENV, "link_secret_env": LINK_SECRET_ENV,
+                        "anonymous_read": True}} if console_port else {}),
     }
 
 
@@ -234,9 +263,10 @@ def _summary(labels: dict[str, Any], samples: dict[str, float], receiver: AlertI
         resolved = [a for a in negative if a.get("state") == "resolved"]
         expected = "crisis" if brand.get("expected") == NEGATIVE_ALERT else "calm"
         ok = bool(fired) == (expected == "crisis")
+        messages = sum(1 for m in receiver.all if any(a.get("brand") == bid for a in m.get("alerts", [])))
         rows.append([bid, f"{mentions:.0f}", f"{negatives:.0f}",
                      f"{(negatives / mentions if mentions else 0):.1%}", expected,
-                     str(len({a['key'] for a in fired})), str(len({a['key'] for a in resolved})),
+                     str(len({a['key'] for a in fired})), str(len({a['key'] for a in resolved})), str(messages),
                      "OK" if ok else "UNEXPECTED"])
     return rows
 
@@ -279,8 +309,12 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"[1/4] embedded broker ready at {broker.url}", flush=True)
             receiver = AlertInbox().start()
             stack.callback(receiver.stop)
-            web_port = free_port()
-            config = demo_config(labels, broker.url, receiver.url, workdir / "state", args.language, web_port)
+            web_port, console_port = free_port(), free_port()
+            # The console's login token and the key of the chat messages' action links, for this run only.
+            os.environ.setdefault(CONSOLE_TOKEN_ENV, secrets.token_urlsafe(12))
+            os.environ.setdefault(LINK_SECRET_ENV, secrets.token_urlsafe(24))
+            config = demo_config(labels, broker.url, receiver.url, workdir / "state", args.language, web_port,
+                                 console_port=console_port)
             config_path = workdir / "koubei.yaml"
             config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
             print(f"[2/4] webhook receiver at {receiver.url}; config {config_path}", flush=True)
@@ -290,6 +324,11 @@ def run_demo(args: argparse.Namespace) -> int:
             stack.callback(worker.stop)
             worker.wait_ready()
             print(f"[3/4] worker ready (metrics: http://127.0.0.1:{web_port}/metrics)", flush=True)
+            console = ConsoleRunner(config_path, workdir / "console.log", console_port).start()
+            stack.callback(console.stop)
+            console.wait_ready()
+            print(f"      PR console: {loaded.console.public_url} (login token for actions: "
+                  f"{os.environ[CONSOLE_TOKEN_ENV]})", flush=True)
 
             records = load_records(scenario, gate=Gate(loaded.input))
             times = [r.event_time for r in records if r.event_time is not None]
@@ -352,10 +391,12 @@ def run_demo(args: argparse.Namespace) -> int:
             samples = worker.metrics()
             rows = _summary(labels, samples, receiver)
             print("\nSummary per brand:")
-            print(format_table(["brand", "mentions", "negative", "neg. share", "expected", "alerts fired",
-                                "resolved", "verdict"], rows), flush=True)
+            print(format_table(["brand", "mentions", "negative", "neg. share", "expected", "signals fired",
+                                "resolved", "messages", "verdict"], rows), flush=True)
             fired_ok = all(r[-1] == "OK" for r in rows)
             resolved_ok = crisis_brands <= seen_resolved
+            print(f"\nThe incidents are in the PR console: {loaded.console.public_url} "
+                  "(it stops with the demo; --keep keeps the logs)")
             if fired_ok and resolved_ok:
                 print("\nkoubei demo: the crisis was alerted and resolved; no alert for calm brands.")
                 exit_code = 0

@@ -12,6 +12,7 @@ import asyncio
 import faust
 from mode import Service
 
+from alerting.console.links import link_provider
 from alerting.notifier import Notifier
 from streams.app import AttachedService, create_app
 from streams.cli.config import KoubeiConfig
@@ -30,7 +31,8 @@ def notifier_service(config: KoubeiConfig, quirks: BrokerQuirks) -> AttachedServ
             self._task: asyncio.Task[None] | None = None
 
         async def on_start(self) -> None:
-            notifier = Notifier(config, config.alerting, bootstrap_servers(config.kafka.url), quirks)
+            notifier = Notifier(config, config.alerting, bootstrap_servers(config.kafka.url), quirks,
+                                links=link_provider(config.console))
             holder["notifier"] = notifier
             self._task = asyncio.ensure_future(notifier.run(self._stop_event))
 

@@ -27,6 +27,7 @@ from collections import deque
 from typing import Any
 
 from streams.detection.baseline import Baseline, BaselineState, Frame
+from streams.detection.incident import IncidentTally
 from streams.detection.migrate import STATE_VERSION, migrate_state
 from streams.detection.params import AdaptiveParams
 from streams.detection.policy import AlertPolicy, AlertState
@@ -35,7 +36,10 @@ from streams.detection.signals.base import Signal, Test
 from streams.detection.stats import count_z, share_z, upper_tail_p, wilson_lower
 from streams.models import AlertEvent, Bucket
 
-TOP_POSTS = 3
+# Posts an alert carries: enough for the message's three top stories and
+# the farthest-reaching posts beside them (alerting/render/incident.py).
+TOP_POSTS = 6
+RECENT_POSTS = 3  # posts kept from each bucket just before an incident, to seed it
 INCIDENT_TERMS = 20
 RECENT_BUCKETS_FOR_EVIDENCE = 2
 RECENT_TERMS = 5  # risk terms kept per recent bucket
@@ -76,6 +80,7 @@ class AdaptiveDetector:
         self.recent_terms: deque[dict[str, int]] = deque(s.get("recent_terms", []), maxlen=RECENT_BUCKETS_FOR_EVIDENCE)
         self.incident_top: list[dict[str, Any]] = list(s.get("incident_top", []))
         self.incident_terms: dict[str, int] = dict(s.get("incident_terms", {}))
+        self.incident = IncidentTally.from_dict(s.get("incident"))
         self.firing_keys = frozenset(k for k, st in self.alerts.items() if st.firing is not None)
         self.was_hot = any(st.hot for st in self.alerts.values())
         self.relearn_buckets = 1
@@ -160,10 +165,11 @@ class AdaptiveDetector:
             "alerts": {k: st.to_dict() for k, st in self.alerts.items()},
             "sparkline": list(self.sparkline),
             "volume_sparkline": list(self.volume_sparkline),
-            "recent_top": [x[:TOP_POSTS] for x in self.recent_top],
+            "recent_top": [x[:RECENT_POSTS] for x in self.recent_top],
             "recent_terms": [_top_dict(x, RECENT_TERMS) for x in self.recent_terms],
             "incident_top": list(self.incident_top),
             "incident_terms": dict(self.incident_terms),
+            "incident": self.incident.to_dict(),
         }
 
     # -- the entry point -------------------------------------------------------
@@ -191,6 +197,7 @@ class AdaptiveDetector:
         incident_was_open = bool(self.firing_keys)
         if incident_was_open:
             self._collect_evidence(bucket)
+            self.incident.collect(bucket)
         # The common case (nothing hot now or in the previous bucket, nothing
         # firing) has nothing to advance.
         if hot or incident_was_open or self.was_hot:
@@ -201,13 +208,17 @@ class AdaptiveDetector:
         incident_open = bool(self.firing_keys)
         if not incident_was_open and incident_open:
             self._open_incident(bucket)
+            self.incident.open(bucket)
             # The firing events were built before the incident's evidence existed.
             for event in events:
                 event.top_posts = [dict(x) for x in self.incident_top]
                 event.risk_terms = self._top_terms()
-        elif incident_was_open and not incident_open:
+        self.incident.describe(events)
+        if incident_was_open and not incident_open:
             self.incident_top = []
             self.incident_terms = {}
+            self.incident.close()
+        self.incident.remember(bucket)
         self.recent_top.append(bucket.top_negative)
         self.recent_terms.append(bucket.risk_terms)
         self._learn(f)
@@ -388,7 +399,7 @@ class AdaptiveDetector:
         that started a crisis are usually in the buckets that made it hot."""
         posts: list[dict[str, Any]] = [dict(x) for x in bucket.top_negative]
         for earlier in self.recent_top:
-            posts.extend(earlier[:TOP_POSTS])
+            posts.extend(earlier[:RECENT_POSTS])
         self.incident_top = _top_posts(posts)
         terms: dict[str, int] = dict(bucket.risk_terms)
         for earlier_terms in self.recent_terms:
