@@ -9,11 +9,14 @@ plus a human message that names the offending field.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+import orjson
 
 ALERT_STATES = ("firing", "resolved")
 SEVERITIES = ("warning", "critical")
@@ -61,8 +64,9 @@ class Post:
         """The Kafka key: a re-sent post gets the same key, so it is recognisable."""
         return f"{self.source}:{self.id}"
 
-    @property
+    @functools.cached_property
     def event_time(self) -> float:
+        # Computed once: a post's time is read several times per stage.
         return self.created_at.timestamp()
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,6 +174,9 @@ class Bucket:
     # "verified", "story", "reposts"}; empty when no negative post. The
     # detector's KOL signal compares it with the brand's usual reach.
     kol: dict[str, Any] = field(default_factory=dict)
+    # Only in a part on the wire (``MentionCounts``): reach revisions of posts
+    # counted in earlier parts (``revise``), applied after the part's counts.
+    revisions: list[dict[str, Any]] = field(default_factory=list)
 
     TOP_N = 5
     MAX_RISK_STORIES = 64
@@ -188,30 +195,74 @@ class Bucket:
             self.risk_hits += 1
             for term in mention.risk_terms:
                 self.risk_terms[term] = self.risk_terms.get(term, 0) + 1
-            story = mention.story or mention.post_key
-            if story not in self.risk_stories and len(self.risk_stories) < self.MAX_RISK_STORIES:
-                self.risk_stories.append(story)
+            self._add_story(mention.story or mention.post_key)
         if not mention.is_negative:
             return
         self.negative += 1
         self.reach_negative += mention.reach
-        weight = mention.followers * (3 if mention.verified else 1)
+        self._offer_kol({"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
+                         "verified": mention.verified, "story": mention.story, "reposts": mention.reposts})
+        reach = round(mention.reach, 4)
+        top = self.top_negative
+        # Most negative mentions do not make the top few: decide before building their sample.
+        if len(top) >= self.TOP_N and (-reach, mention.post_key) >= (-top[-1]["reach"], top[-1]["id"]):
+            return
+        # SamplePost.to_dict(), without the dataclass round trip.
+        self._offer_samples([{"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
+                              "excerpt": mention.text[:140], "url": mention.url,
+                              "negative": round(mention.negative, 4), "reach": reach,
+                              "created_at": mention.created_at}])
+
+    def merge(self, part: Bucket) -> None:
+        """Add the counts of ``part`` (another bucket of the same brand, built
+        from other mentions): the result is what adding all of its mentions
+        one by one would give (counts exactly; stories, samples and the KOL
+        in the order the parts arrive)."""
+        self.total += part.total
+        self.negative += part.negative
+        self.reach_negative += part.reach_negative
+        self.risk_hits += part.risk_hits
+        for term, count in part.risk_terms.items():
+            self.risk_terms[term] = self.risk_terms.get(term, 0) + count
+        for story in part.risk_stories:
+            self._add_story(story)
+        if part.kol:
+            self._offer_kol(part.kol)
+        if part.top_negative:
+            self._offer_samples(part.top_negative)
+        for revision in part.revisions:
+            self.revise(revision)
+
+    def revise(self, revision: dict[str, Any]) -> None:
+        """A post counted before was seen again with more engagement: its reach
+        evidence changes, its counts do not. ``revision``: ``{"id", "reach_delta",
+        "sample", "kol"}`` (``ReachRevision.to_dict``)."""
+        self.reach_negative += float(revision.get("reach_delta", 0.0))
+        sample = revision.get("sample")
+        if sample:
+            self.top_negative = [s for s in self.top_negative if s["id"] != sample["id"]]
+            self._offer_samples([sample])
+        kol = revision.get("kol")
+        if kol:
+            if self.kol.get("id") == kol["id"]:
+                self.kol = dict(kol)
+            else:
+                self._offer_kol(kol)
+
+    def _add_story(self, story: str) -> None:
+        if story not in self.risk_stories and len(self.risk_stories) < self.MAX_RISK_STORIES:
+            self.risk_stories.append(story)
+
+    def _offer_kol(self, account: dict[str, Any]) -> None:
+        # Strictly heavier wins: the first of equals stays.
         kol = self.kol
-        if not kol or weight > kol["followers"] * (3 if kol["verified"] else 1):
-            self.kol = {"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
-                        "verified": mention.verified, "story": mention.story, "reposts": mention.reposts}
-        sample = SamplePost(
-            id=mention.post_key,
-            author=mention.author_name,
-            followers=mention.followers,
-            excerpt=mention.text[:140],
-            url=mention.url,
-            negative=round(mention.negative, 4),
-            reach=round(mention.reach, 4),
-            created_at=mention.created_at,
-        ).to_dict()
-        # Keep the few most far-reaching negative posts; O(TOP_N) per mention.
-        self.top_negative.append(sample)
+        if not kol or account["followers"] * (3 if account["verified"] else 1) > kol["followers"] * (3 if kol["verified"] else 1):
+            self.kol = dict(account)
+
+    def _offer_samples(self, samples: list[dict[str, Any]]) -> None:
+        # Keep the few most far-reaching negative posts, each post once.
+        known = {s["id"] for s in self.top_negative}
+        self.top_negative.extend(s for s in samples if s["id"] not in known)
         self.top_negative.sort(key=lambda s: (-s["reach"], s["id"]))
         del self.top_negative[self.TOP_N :]
 
@@ -232,6 +283,17 @@ class Bucket:
             "kol": dict(self.kol),
         }
 
+    def part_dict(self) -> dict[str, Any]:
+        """The bucket as a part of a ``MentionCounts`` record: its counts and
+        evidence, without the de-duplication marks (the record's posts range
+        is the mark)."""
+        out = self.to_dict()
+        del out["brand"], out["size"], out["last_offset"], out["sources"]
+        out["reach_negative"] = self.reach_negative  # rounded once, in the stored bucket
+        if self.revisions:
+            out["revisions"] = list(self.revisions)
+        return out
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Bucket:
         return cls(
@@ -248,7 +310,128 @@ class Bucket:
             sources={str(k): list(v) for k, v in data.get("sources", {}).items()},
             risk_stories=[str(x) for x in data.get("risk_stories", [])],
             kol=dict(data.get("kol") or {}),
+            revisions=[dict(r) for r in data.get("revisions") or []],
         )
+
+
+@dataclass
+class MentionCounts:
+    """One brand's counts from one batch of posts of one posts partition, on
+    ``koubei.mentions`` keyed by brand (``kind: "counts"``).
+
+    The score stage combines before the shuffle: instead of one record per
+    (post, brand) it sends, per batch, one record per (brand, posts
+    partition) holding a part of each bucket the batch touched
+    (``Bucket.part_dict``). ``first``..``last`` is the range of posts offsets
+    the batch covered on ``partition``: every post of that range that
+    mentions the brand is in the parts, so the aggregator can tell a record
+    it has already counted (a re-delivery, or the score stage re-processing
+    posts after a crash) from a new one by the range alone
+    (streams/aggregate.py). ``waits`` are, per counted mention, the
+    milliseconds between the post's record timestamp on ``koubei.posts`` and
+    ``sent`` (wall time the record was sent): the aggregator adds its own
+    delay to measure post-to-bucket latency.
+    """
+
+    brand: str
+    partition: int
+    first: int
+    last: int
+    buckets: list[Bucket]
+    sent: float = 0.0
+    waits: list[int] = field(default_factory=list)
+
+    KIND = "counts"
+
+    @property
+    def mentions(self) -> int:
+        return sum(b.total for b in self.buckets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.KIND, "v": 1, "brand": self.brand, "partition": self.partition, "first": self.first,
+                "last": self.last, "sent": self.sent, "waits": list(self.waits),
+                "buckets": [b.part_dict() for b in self.buckets]}
+
+    def to_json(self) -> bytes:
+        # orjson: a counts record is the largest thing the score stage encodes.
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], size: float) -> MentionCounts:
+        """Raises ValueError/TypeError/KeyError for a record that is not one."""
+        try:
+            return cls._from_dict(data, size)
+        except OverflowError as exc:  # int() of an infinite number
+            raise ValueError(str(exc)) from None
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any], size: float) -> MentionCounts:
+        brand = str(data["brand"])
+        partition, first, last = int(data["partition"]), int(data["first"]), int(data["last"])
+        if partition < 0 or first < 0 or last < first:
+            raise ValueError(f"bad posts range {partition}:{first}..{last}")
+        buckets = [_part_from_dict(part, brand, float(size)) for part in data["buckets"]]
+        waits = data.get("waits") or []
+        return cls(brand=brand, partition=partition, first=first, last=last, buckets=buckets,
+                   sent=float(data.get("sent") or 0.0), waits=[int(w) for w in waits])
+
+
+def _check_sample(sample: Any) -> None:
+    if not isinstance(sample, dict) or not isinstance(sample.get("id"), str):
+        raise ValueError("a sample post needs a string id")
+    if not isinstance(sample.get("reach"), (int, float)) or isinstance(sample.get("reach"), bool):
+        raise ValueError(f"sample {sample['id']!r}: reach must be a number")
+
+
+def _check_account(account: Any) -> None:
+    if not isinstance(account, dict) or not isinstance(account.get("id"), str):
+        raise ValueError("a KOL account needs a string id")
+    if not isinstance(account.get("followers"), int) or not isinstance(account.get("verified"), bool):
+        raise ValueError(f"account {account['id']!r}: followers must be an integer and verified a boolean")
+
+
+def _typed(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise TypeError(f"{what}: expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _part_from_dict(part: Any, brand: str, size: float) -> Bucket:
+    """A bucket part of a counts record, as decoded from the wire: its
+    containers are used as they are (nothing else holds them), its numbers
+    and shapes are checked."""
+    part = _typed(part, dict, "bucket part")
+    bucket = Bucket(
+        brand=brand, start=float(part["start"]), size=size,
+        total=int(part.get("total", 0)), negative=int(part.get("negative", 0)),
+        reach_negative=float(part.get("reach_negative", 0.0)), risk_hits=int(part.get("risk_hits", 0)),
+        risk_terms=_typed(part.get("risk_terms") or {}, dict, "risk_terms"),
+        top_negative=_typed(part.get("top_negative") or [], list, "top_negative"),
+        risk_stories=[str(x) for x in _typed(part.get("risk_stories") or [], list, "risk_stories")],
+        kol=_typed(part.get("kol") or {}, dict, "kol"),
+        revisions=[_typed(r, dict, "revision") for r in _typed(part.get("revisions") or [], list, "revisions")],
+    )
+    _check_part(bucket)
+    return bucket
+
+
+def _check_part(bucket: Bucket) -> None:
+    """A bucket part from the wire is checked whole before anything is merged,
+    so that a malformed record fails alone and never half-applied."""
+    for sample in bucket.top_negative:
+        _check_sample(sample)
+    if bucket.kol:
+        _check_account(bucket.kol)
+    for revision in bucket.revisions:
+        if not isinstance(revision.get("id"), str):
+            raise ValueError("a revision needs a string id")
+        float(revision.get("reach_delta", 0.0))
+        if revision.get("sample"):
+            _check_sample(revision["sample"])
+        if revision.get("kol"):
+            _check_account(revision["kol"])
+    if any(not isinstance(v, int) for v in bucket.risk_terms.values()):
+        raise ValueError("risk term counts must be integers")
 
 
 @dataclass

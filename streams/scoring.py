@@ -3,18 +3,21 @@
 Brands are matched first and only posts that mention a tracked brand are
 scored (scoring is the expensive step; most of a firehose mentions none of
 our brands). One post mentioning two brands yields two mentions with the
-same score. The scorer reads each post with the tracked brands' names
+same score. In the worker the mentions of a batch are combined before they
+leave the stage (``MentionCounter``): one ``MentionCounts`` record per brand
+and posts range instead of one record per mention. The scorer reads each post with the tracked brands' names
 masked (``PostScorer.scoring_texts``, ``BrandMatcher.mask``): a brand's
 name is not an opinion about it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from streams.brands import BrandMatcher
-from streams.models import Mention, Post, reach_weight
+from streams.models import Bucket, Mention, MentionCounts, Post, reach_weight
 from streams.sentiment.preprocess import story_key
 
 
@@ -95,3 +98,40 @@ class PostScorer:
             return []
         scores = self.scorer.score_many(self.scoring_texts(matched))
         return self.build(matched, scores)
+
+
+# (posts partition, first offset, last offset): the posts a batch covered on one partition.
+PostsRange = tuple[int, int, int]
+
+
+class MentionCounter:
+    """Combines the mentions of one batch into ``MentionCounts`` records: per
+    brand and posts range, a part of each bucket the mentions fall in, built
+    with ``Bucket.add`` (the aggregator merges parts with ``Bucket.merge``,
+    which gives the counts adding the mentions one by one would give)."""
+
+    def __init__(self, size: float) -> None:
+        self.size = float(size)
+        self.parts: dict[tuple[str, PostsRange], dict[float, Bucket]] = {}
+        self.waits: dict[tuple[str, PostsRange], list[int]] = {}
+
+    def bucket_start(self, t: float) -> float:
+        return math.floor(t / self.size) * self.size
+
+    def _part(self, brand: str, source: PostsRange, start: float) -> Bucket:
+        parts = self.parts.setdefault((brand, source), {})
+        part = parts.get(start)
+        if part is None:
+            part = parts[start] = Bucket(brand, start, self.size)
+        return part
+
+    def add(self, mention: Mention, source: PostsRange, wait_ms: int | None = None) -> None:
+        self._part(mention.brand, source, self.bucket_start(mention.created_at)).add(mention)
+        if wait_ms is not None:
+            self.waits.setdefault((mention.brand, source), []).append(wait_ms)
+
+    def records(self, sent: float) -> list[MentionCounts]:
+        return [MentionCounts(brand=brand, partition=source[0], first=source[1], last=source[2],
+                              buckets=[parts[start] for start in sorted(parts)], sent=sent,
+                              waits=self.waits.get((brand, source), []))
+                for (brand, source), parts in self.parts.items()]
