@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams import topics  # noqa: E402
+from streams.app import SCORE_BATCH  # noqa: E402
 from streams.broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.cli.config import load_koubei_config  # noqa: E402
 from streams.kafka import ensure_topics  # noqa: E402
@@ -255,16 +256,24 @@ def run_once(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def pieces(bootstrap: str, topic: str, values: list[bytes], config: Any) -> list[tuple[str, float]]:
-    """CPU microseconds per post of each piece of the worker's work, alone."""
-    from streams.aggregate import Aggregator, AggregatorState, DictBucketStore
+    """CPU microseconds per post of each piece of the worker's work, alone: the
+    same code the stages run, on the same posts, in batches of 1,000 posts
+    covering every posts partition as the worker's do, without Faust and Kafka
+    (except where the piece is Kafka's: fetching posts, producing records)."""
+    import orjson
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from streams.aggregate import Aggregator, AggregatorState
+    from streams.app import BrandBucketStore
     from streams.brands import BrandMatcher
+    from streams.detection import create_detector
     from streams.gate import Gate
-    from streams.models import MentionCounts
+    from streams.models import Bucket, MentionCounts
     from streams.scoring import MentionCounter, PostScorer, mentions_for
     from streams.sentiment.pool import ScoringPool
 
     n = len(values)
-    batch = 1000
+    batch = SCORE_BATCH
     out: list[tuple[str, float]] = []
 
     def per_post(seconds: float) -> float:
@@ -276,6 +285,15 @@ def pieces(bootstrap: str, topic: str, values: list[bytes], config: Any) -> list
     t = time.process_time()
     posts = [gate.admit(v) for v in values]
     out.append(("input gate (parse + validate)", per_post(time.process_time() - t)))
+    partitioner = DefaultPartitioner()
+    everyone = list(range(PARTITIONS))
+    partition_of = {id(p): partitioner(post_key(v), everyone, everyone) for p, v in zip(posts, values, strict=True)}
+    offsets: dict[int, int] = {}
+    offset_of = {}
+    for p in posts:
+        part = partition_of[id(p)]
+        offset_of[id(p)] = offsets.get(part, 0)
+        offsets[part] = offsets.get(part, 0) + 1
     matcher = BrandMatcher(config.brands)
     scorer = PostScorer(matcher, None, config.sentiment.negative_threshold)
     t = time.process_time()
@@ -288,25 +306,65 @@ def pieces(bootstrap: str, topic: str, values: list[bytes], config: Any) -> list
     results = []
     for i in range(0, len(texts), batch):
         results.extend(pool.score_many(texts[i:i + batch]))
-    out.append(("sentiment scoring (batches of 1,000, brand masking included)", per_post(time.process_time() - t)))
+    out.append((f"sentiment scoring (batches of {batch:,}, brand masking included)", per_post(time.process_time() - t)))
     size = config.buckets.size_seconds
     t = time.process_time()
-    records: list[bytes] = []
+    batches: list[list[bytes]] = []
     for i in range(0, len(matched), batch):
+        chunk = list(zip(matched[i:i + batch], results[i:i + batch], strict=True))
+        ranges: dict[int, tuple[int, int]] = {}
+        for (post, _), _ in chunk:
+            part, offset = partition_of[id(post)], offset_of[id(post)]
+            first, last = ranges.get(part, (offset, offset))
+            ranges[part] = (min(first, offset), max(last, offset))
         counter = MentionCounter(size)
-        for j, ((post, brands), result) in enumerate(zip(matched[i:i + batch], results[i:i + batch], strict=True)):
-            for mention in mentions_for(post, brands, result, scorer.negative_threshold, (0, i + j)):
-                counter.add(mention, (0, i, i + batch - 1), 5)
-        records.extend(r.to_json() for r in counter.records(time.time()))
+        for (post, brands), result in chunk:
+            part = partition_of[id(post)]
+            for mention in mentions_for(post, brands, result, scorer.negative_threshold, (part, offset_of[id(post)])):
+                counter.add(mention, "fresh", 5)
+        fresh = {"fresh": [(part, first, last) for part, (first, last) in ranges.items()]}
+        batches.append([r.to_json() for r in counter.records(fresh, time.time())])
     out.append(("mentions combined into counts records + JSON", per_post(time.process_time() - t)))
+    records = [r for b in batches for r in b]
     out.append(("produce the counts records (batched)", per_post(asyncio.run(_produce_cpu(bootstrap, records)))))
+
+    class Table(dict):  # a table whose writes are encoded, as a changelog's are
+        def __setitem__(self, key: str, value: Any) -> None:
+            orjson.dumps(value)
+            super().__setitem__(key, value)
+
     b = config.buckets
-    aggregator = Aggregator(size, b.allowed_lateness_seconds, b.idle_close_seconds, DictBucketStore(), AggregatorState())
+    state = AggregatorState()
+    table: Table = Table()
+    decoded: dict = {}
+    closed: list[list[bytes]] = []
     t = time.process_time()
-    for value in records:
-        counts = MentionCounts.from_dict(json.loads(value), size)
-        aggregator.add_counts(counts, time.time())
-    out.append(("decode + aggregate the counts records", per_post(time.process_time() - t)))
+    for batch_records in batches:
+        store = BrandBucketStore(table, None, decoded)
+        aggregator = Aggregator(size, b.allowed_lateness_seconds, b.idle_close_seconds, store, state)
+        newest = 0.0
+        for value in batch_records:
+            counts = MentionCounts.from_dict(orjson.loads(value), size)
+            aggregator.add_counts(counts, 0.0)
+            newest = max([newest] + [part.start + size for part in counts.buckets])
+        aggregator.observe_time(newest, 0.0, clock="bench")
+        closed.append([orjson.dumps(bucket.to_dict()) for bucket in aggregator.close_ready(0.0)])
+        store.flush(state.next_close)
+    out.append(("aggregate: decode, count, close and store the buckets", per_post(time.process_time() - t)))
+    t = time.process_time()
+    states: dict[str, Any] = {}
+    for batch_buckets in closed:
+        detectors: dict[str, Any] = {}
+        for value in batch_buckets:
+            bucket = Bucket.from_dict(orjson.loads(value))
+            if bucket.brand not in detectors:
+                detectors[bucket.brand] = create_detector(config, bucket.brand, state=states.get(bucket.brand))
+            detectors[bucket.brand].update(bucket)
+        for brand, detector in detectors.items():
+            states[brand] = detector.to_state()
+            orjson.dumps(states[brand])
+    out.append((f"detect: {sum(map(len, closed)):,} buckets decoded, detectors updated, states stored",
+                per_post(time.process_time() - t)))
     return out
 
 

@@ -45,15 +45,16 @@ Watermark (documented policy, also in README.md and docs/operations.md):
   score stage re-processes posts after a crash. Together these keep counts
   exact under Kafka's at-least-once delivery;
 * the worker's score stage sends counts, not mentions (``MentionCounts``:
-  one brand's part of each bucket from one batch of posts, covering the
-  posts offsets ``first..last`` of one posts partition). Each bucket marks,
-  per posts partition, the end of the last range it counted, in the same
-  table write as the counts. A part whose range ends at or before the mark
-  was counted; one that starts after it is new. The score stage never sends
-  a range that straddles a range it may have sent before (it records its
-  batch boundaries before sending, streams/app.py), so no third case
-  arises; if one does (an upgrade from per-mention records in the middle
-  of a re-run) it is counted and reported as an overlap.
+  one brand's part of each bucket from one batch of posts, covering a range
+  of posts offsets on each of one or more posts partitions). Each bucket
+  marks, per posts partition, the end of the last range it counted, in the
+  same table write as the counts. A part whose ranges all end at or before
+  the marks was counted; one whose ranges all start after them is new. The
+  score stage never sends a range that straddles a range it may have sent
+  before, and sends a range that may have been sent before on its own
+  (streams/ledger.py), so no third case arises; if one does (an upgrade
+  from per-mention records in the middle of a re-run) it is counted and
+  reported as an overlap.
 """
 
 from __future__ import annotations
@@ -119,24 +120,29 @@ def _mark(bucket: Bucket, mention: Mention, offset: int | None) -> None:
             bucket.sources[key] = position
 
 
-def _range_status(bucket: Bucket, partition: int, first: int, last: int) -> str:
-    """Has ``bucket`` counted the posts range ``first..last`` of ``partition``:
+def _range_status(bucket: Bucket, ranges: dict[int, tuple[int, int]]) -> str:
+    """Has ``bucket`` counted the posts ``ranges`` (partition -> first, last):
     ``"counted"``, ``"new"`` or (never by design) ``"overlap"``?"""
-    mark = bucket.sources.get(str(partition))
-    if mark is None or mark[0] < first:
+    new = counted = 0
+    for partition, (first, last) in ranges.items():
+        mark = bucket.sources.get(str(partition))
+        if mark is None or mark[0] < first:
+            new += 1
+        elif mark[0] >= last:
+            counted += 1
+    if new == len(ranges):
         return "new"
-    if mark[0] >= last:
-        return "counted"
-    return "overlap"
+    return "counted" if counted == len(ranges) else "overlap"
 
 
-def _mark_range(bucket: Bucket, partition: int, last: int, offset: int | None) -> None:
+def _mark_ranges(bucket: Bucket, ranges: dict[int, tuple[int, int]], offset: int | None) -> None:
     if offset is not None and offset > bucket.last_offset:
         bucket.last_offset = offset
-    key = str(partition)
-    position = [last, RANGE_INDEX]
-    if bucket.sources.get(key) is None or position > bucket.sources[key]:
-        bucket.sources[key] = position
+    for partition, (_, last) in ranges.items():
+        key = str(partition)
+        position = [last, RANGE_INDEX]
+        if bucket.sources.get(key) is None or position > bucket.sources[key]:
+            bucket.sources[key] = position
 
 
 @dataclass
@@ -288,7 +294,7 @@ class Aggregator:
             home = self.bucket_start(part.start)
             stored = self.store.get(counts.brand, home)
             home_bucket = stored if stored is not None else Bucket(counts.brand, home, self.size)
-            status = _range_status(home_bucket, counts.partition, counts.first, counts.last)
+            status = _range_status(home_bucket, counts.ranges)
             if status == "counted":
                 result.duplicate += part.total
                 continue
@@ -298,7 +304,7 @@ class Aggregator:
             if late:
                 state.late += part.total
                 if stored is not None:  # never re-create a bucket that retention deleted
-                    _mark_range(home_bucket, counts.partition, counts.last, offset)
+                    _mark_ranges(home_bucket, counts.ranges, offset)
                     self.store.put(counts.brand, home, home_bucket)
                 if self.late_policy == "drop":
                     result.dropped += part.total
@@ -309,7 +315,7 @@ class Aggregator:
             if state.next_close is None and (state.earliest_open is None or home < state.earliest_open):
                 state.earliest_open = home
             self._first_seen(counts.brand, home)
-            _mark_range(home_bucket, counts.partition, counts.last, offset)
+            _mark_ranges(home_bucket, counts.ranges, offset)
             home_bucket.merge(part)
             self.store.put(counts.brand, home, home_bucket)
             result.added += part.total

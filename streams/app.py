@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,13 +42,14 @@ from streams.aggregate import Aggregator, AggregatorState, CountsResult
 from streams.brands import BrandMatcher
 from streams.config import PipelineConfig
 from streams.detection import create_detector
-from streams.faust_app import WorkerApp
+from streams.faust_app import RawSchema, WorkerApp
 from streams.gate import Gate, Rejection, internal_error
 from streams.health import StageHealth
 from streams.kafka import BrokerQuirks, bootstrap_servers
 from streams.ledger import LedgerBatch, PostsLedger
 from streams.models import AlertEvent, Bucket, Mention, MentionCounts, Post, dead_letter
 from streams.outbox import Outbox
+from streams.repeats import counted_at, remember, repeat
 from streams.scoring import MentionCounter, PostScorer, PostsRange, mentions_for
 from streams.sentiment import ScoreResult
 from streams.sentiment.auto import AutoModel, AutoSettings, StreamLearner
@@ -84,7 +85,7 @@ TOPOLOGY = (
 
 # Batches: as large as a backlog allows, as short a wait as a trickle needs
 # (a batch waits at most *_WAIT seconds for more records).
-SCORE_BATCH = 1000
+SCORE_BATCH = 2000
 SCORE_BATCH_WAIT = 0.1
 AGGREGATE_BATCH = 1000
 AGGREGATE_BATCH_WAIT = 0.1
@@ -92,9 +93,12 @@ DETECT_BATCH = 1000
 DETECT_BATCH_WAIT = 0.1
 MAX_POLL_RECORDS = 500
 CORRECTIONS_INTERVAL = 300.0  # seconds between reads of the sentiment corrections topic
-# How long the score stage keeps a batch's record in its ledger (streams.ledger):
-# far longer than any commit takes, which is all it needs.
+# How long the score stage keeps a batch's record in its ledger (streams.ledger)
+# at least, and how young a record is never forgotten to keep dedup.max_posts:
+# far longer than any commit takes, which is all a record's end is needed for.
 LEDGER_HORIZON = 3600.0
+LEDGER_MIN_AGE = 600.0
+FRESH = "fresh"  # the record group of the posts ranges a batch sends for the first time
 
 
 class WindowedBucketStore:
@@ -286,12 +290,9 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         **quirks.faust_settings(),
     )
 
-    posts_topic = app.topic(config.topic(topics.POSTS), key_type=bytes, value_type=bytes,
-                            key_serializer="raw", value_serializer="raw")
-    mentions_topic = app.topic(config.topic(topics.MENTIONS), key_type=bytes, value_type=bytes,
-                               key_serializer="raw", value_serializer="raw")
-    buckets_topic = app.topic(config.topic(topics.BUCKETS), key_type=bytes, value_type=bytes,
-                              key_serializer="raw", value_serializer="raw")
+    posts_topic = app.topic(config.topic(topics.POSTS), schema=RawSchema())
+    mentions_topic = app.topic(config.topic(topics.MENTIONS), schema=RawSchema())
+    buckets_topic = app.topic(config.topic(topics.BUCKETS), schema=RawSchema())
     names = {spec: config.topic(spec) for spec in (topics.POSTS, topics.POSTS_DEAD, topics.MENTIONS, topics.BUCKETS,
                                                    topics.ALERTS, topics.INTERNAL_DEAD)}
 
@@ -309,7 +310,8 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
     # The score stage's ledger (streams.ledger), one record per batch and
     # posts partition, in that posts partition's changelog partition.
     ledger_table = app.Table("score-batches", default=dict, partitions=kafka.partitions)
-    ledger = PostsLedger(LEDGER_HORIZON)
+    dedup = config.dedup.horizon_seconds > 0
+    ledger = PostsLedger(max(LEDGER_HORIZON, config.dedup.horizon_seconds), config.dedup.max_posts, LEDGER_MIN_AGE)
     ledger_generation: dict[str, int] = {}
 
     health = StageHealth([(stage.name, config.topic(stage.reads)) for stage in TOPOLOGY],
@@ -447,25 +449,35 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             ledger.load(partition, [LedgerBatch.from_dict(v) for k, v in list(ledger_table.items())
                                     if isinstance(k, str) and k.startswith(prefix) and v])
 
-    def record_ranges(ranges: Sequence[PostsRange], first_event: dict[int, EventT]) -> list[Awaitable[Any]]:
-        """Write the ends of ``ranges`` to the ledger (streams.ledger); returns
-        the writes, which must be durable before the ranges' counts are sent.
-        Ends already recorded are skipped."""
+    def record_ranges(ranges: Sequence[PostsRange], first_event: dict[int, EventT],
+                      remembered: dict[PostsRange, dict[str, Any]]) -> list[Awaitable[Any]]:
+        """Write the ends of ``ranges`` to the ledger (streams.ledger), with the
+        posts each range counted (``remembered``); returns the writes, which
+        must be durable before the ranges' counts are sent. Ends already
+        recorded are skipped: those ranges were recorded, posts included, by
+        the run that first sent them."""
         now = time.time()
         pending: list[Awaitable[Any]] = []
         for partition, first, last in ranges:
             if ledger.is_end(partition, last):
                 continue
-            batch = LedgerBatch(partition, first, last, now)
+            batch = LedgerBatch(partition, first, last, now, remembered.get((partition, first, last), {}))
             ledger.add(batch)
             on_partition(first_event[partition])
-            ledger_table.data[batch.key] = batch.to_dict()
-            pending.append(ledger_table.send_changelog(partition, batch.key, batch.to_dict()))
-        for partition in {r[0] for r in ranges}:
-            on_partition(first_event[partition])
-            for old in ledger.expire(partition, now):
-                if old.key in ledger_table.data:
-                    del ledger_table[old.key]
+            value = batch.to_dict()
+            ledger_table.data[batch.key] = value
+            pending.append(ledger_table.send_changelog(partition, batch.key, value))
+        old = [b for partition in {r[0] for r in ranges} for b in ledger.expire(partition, now)] + ledger.evict(now)
+        for batch in old:
+            if batch.partition in first_event and batch.key in ledger_table.data:
+                on_partition(first_event[batch.partition])
+                del ledger_table[batch.key]
+            elif batch.key in ledger_table.data:
+                # Another partition's record, forgotten for dedup.max_posts: its
+                # changelog partition is the record's own.
+                del ledger_table.data[batch.key]
+                ledger_table.send_changelog(batch.partition, batch.key, None, value_serializer="raw")
+        metrics.REMEMBERED_POSTS.set(ledger.remembered)
         return pending
 
     @app.task
@@ -517,34 +529,61 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
 
     async def score_batch(scorer: PostScorer, events: Sequence[EventT]) -> tuple[Outbox, list[Awaitable[Any]]]:
         """One batch of posts: validated, matched, scored and combined into
-        per-brand counts per posts range (``MentionCounter``); returns the
-        outbox to send and the ledger writes to wait for first."""
+        per-brand counts per posts range (``MentionCounter``); a post seen
+        before is not counted again (streams.repeats). Returns the outbox to
+        send and the ledger writes to wait for first."""
         out = outbox()
         posts: list[Post] = []
-        where: dict[int, tuple[EventT, PostsRange]] = {}
+        where: dict[int, tuple[EventT, Hashable, PostsRange]] = {}
         progress: dict[int, float] = {}
         ingested: dict[str, int] = {}
         first_event: dict[int, EventT] = {}
+        # Ranges never sent before share one record per brand (FRESH); a range
+        # that may have been sent before gets a record of its own (streams.ledger).
+        groups: dict[Hashable, list[PostsRange]] = {}
+        counted_here: dict[tuple[int, str], int] = {}  # (partition, post key) -> offset, this batch
+        repeats: list[tuple[Post, EventT, Hashable, PostsRange]] = []
+        duplicates: dict[str, int] = {}
         for partition, partition_events in by_partition(events).items():
             first_event[partition] = partition_events[0]
             ledger_for(partition, partition_events[0])
+            last_end = ledger.last_end(partition)
             offsets = [e.message.offset for e in partition_events]
             pieces = iter(ledger.split(partition, offsets))
-            piece = next(pieces)
+            piece: tuple[int, int] = (-1, -1)
+            group: Hashable = FRESH
+            source: PostsRange = (partition, -1, -1)
             for event in partition_events:
-                if event.message.offset > piece[1]:
+                offset = event.message.offset
+                if offset > piece[1]:
                     piece = next(pieces)
+                    source = (partition, piece[0], piece[1])
+                    group = FRESH if piece[0] > last_end else source
+                    groups.setdefault(group, []).append(source)
                 post = gate.admit(event.value)
                 if isinstance(post, Rejection):
                     dead_post(out, event.value, post.reason, post.message)
                     continue
                 ingested[post.source] = ingested.get(post.source, 0) + 1
-                progress[partition] = max(progress.get(partition, post.event_time), post.event_time)
+                event_time = post.event_time
+                progress[partition] = max(progress.get(partition, event_time), event_time)
+                if dedup:
+                    entry = ledger.seen(partition, post.key)
+                    first_offset = counted_here.get((partition, post.key), offset) if entry is None \
+                        else counted_at(entry)
+                    if first_offset != offset:  # seen before at another offset: a repeat
+                        duplicates[post.source] = duplicates.get(post.source, 0) + 1
+                        repeats.append((post, event, group, source))
+                        continue
+                    counted_here[(partition, post.key)] = offset
                 posts.append(post)
-                where[id(post)] = (event, (partition, piece[0], piece[1]))
-        for source, n in ingested.items():
-            metrics.POSTS_INGESTED.labels(source).inc(n)
+                where[id(post)] = (event, group, source)
+        for name, n in ingested.items():
+            metrics.POSTS_INGESTED.labels(name).inc(n)
+        for name, n in duplicates.items():
+            metrics.DUPLICATE_POSTS.labels(name).inc(n)
         counter = MentionCounter(size)
+        remembered: dict[PostsRange, dict[str, Any]] = {}
         matched = scorer.match(posts)
         if matched:
             metrics.POSTS_MATCHED.inc(len(matched))
@@ -554,7 +593,7 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             now = time.time()
             latencies: list[float] = []
             for (post, brands), result in zip(matched, results, strict=True):
-                event, source = where[id(post)]
+                event, group, source = where[id(post)]
                 try:
                     if isinstance(result, Exception):
                         raise result
@@ -562,21 +601,44 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
                                             (event.message.partition, event.message.offset))
                     wait = max(0, int((now - (event.message.timestamp or now)) * 1000))
                     for mention in mentions:
-                        counter.add(mention, source, wait)
+                        counter.add(mention, group, wait)
                 except Exception as exc:  # noqa: BLE001 - one post, not the stream
                     metrics.RECORD_FAILURES.labels("score").inc()
                     log.error("score: cannot score post %s", post.key, exc_info=exc)
                     failure = internal_error(exc)
                     dead_post(out, event.value, failure.reason, failure.message)
                     continue
+                if dedup:
+                    first = mentions[0]
+                    remembered.setdefault(source, {})[post.key] = remember(
+                        post, event.message.offset, brands, first.negative, first.is_negative, first.story)
                 latencies.append(now - post.event_time)
             metrics.observe_many(metrics.SCORE_LATENCY, latencies)
-        records = counter.records(sent=time.time())
-        ledger_writes = record_ranges(sorted({(r.partition, r.first, r.last) for r in records}), first_event)
+        for post, event, group, source in repeats:
+            partition = event.message.partition
+            entry = _remembered_now(remembered, partition, post.key)
+            if entry is None:
+                entry = ledger.seen(partition, post.key)
+            if entry is None:
+                continue  # its first sighting (this batch) was not counted: nothing to update
+            try:
+                change = repeat(entry, post, event.message.offset)
+            except (ValueError, TypeError, IndexError) as exc:  # a remembered entry this version cannot read
+                log.warning("score: cannot read what is remembered of %s (%s); counted once, reach not updated",
+                            post.key, exc)
+                continue
+            if change.entry is not None:
+                remembered.setdefault(source, {})[post.key] = change.entry
+            for brand, revision in change.revisions:
+                counter.revise(brand, group, change.event_time, revision)
+        records = counter.records(groups, sent=time.time())
+        ledger_writes = record_ranges(sorted({(p, first, last) for r in records for p, (first, last) in r.ranges.items()}),
+                                      first_event, remembered)
         for record in records:
             out.add(names[topics.MENTIONS], record.to_json(), key=record.brand.encode())
             mentions = record.mentions
-            metrics.MENTIONS.labels(record.brand).inc(mentions)
+            if mentions:
+                metrics.MENTIONS.labels(record.brand).inc(mentions)
             negative = sum(b.negative for b in record.buckets)
             if negative:
                 metrics.NEGATIVE_MENTIONS.labels(record.brand).inc(negative)
@@ -783,6 +845,15 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
 
     app.koubei_config = config  # type: ignore[attr-defined]
     return app
+
+
+def _remembered_now(remembered: dict[PostsRange, dict[str, Any]], partition: int, key: str) -> Any:
+    """The newest entry for a post among this batch's remembered posts (ranges in offset order)."""
+    found = None
+    for (p, _, _), posts in sorted(remembered.items()):
+        if p == partition and key in posts:
+            found = posts[key]
+    return found
 
 
 def _last_per_brand(buckets: Sequence[Bucket]) -> list[Bucket]:

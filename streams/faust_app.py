@@ -80,12 +80,11 @@ def _is_wait_of(coro: Any, event: Any) -> bool:
 
 
 class QuickSizeProducerBuffer(ProducerBuffer):
-    """``size`` without a settings lookup per call (the worker's producer is not threaded)."""
+    """``size`` without a settings lookup per call; only installed for a
+    producer that is not threaded (``QuickSizeProducer``)."""
 
     @property
     def size(self) -> int:
-        if self.app is not None and self.app.conf.producer_threaded:  # pragma: no cover - not used by the worker
-            return super().size
         return len(self.pending._queue)  # type: ignore[attr-defined]
 
 
@@ -96,6 +95,24 @@ class QuickSizeProducer(faust_aiokafka.Producer):
             buffer = QuickSizeProducerBuffer(loop=self.loop, beacon=self.beacon)
             buffer.app = self.app
             self.buffer = buffer
+
+
+class RawSchema(faust.Schema):
+    """Keys and values as the bytes on the wire (the ``raw`` codec), without
+    Faust's serializer registry on the way: the stages decode records
+    themselves."""
+
+    def __init__(self) -> None:
+        super().__init__(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    def compile(self, app: Any, *, on_key_decode_error: Any = None, on_value_decode_error: Any = None,
+                default_propagate: bool = False) -> Any:
+        event_type = app.conf.Event  # App.create_event reads the setting for every message
+
+        async def decode(message: Any, *, propagate: bool = default_propagate) -> Any:
+            return event_type(app, message.key, message.value, message.headers, message)
+
+        return decode
 
 
 class WorkerTransport(faust_aiokafka.Transport):
@@ -190,6 +207,10 @@ class BatchedPrometheusMonitor(PrometheusMonitor):
         if state is not None:
             self._metrics.producer_error_send_latency.observe(self.ms_since(state))
 
+    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
+        # Faust calls this for every record it fetches.
+        self.tp_end_offsets[tp] = offset
+
     def count_sent(self, topic: str, n: int) -> None:
         """Records a stage sent through its own outbox (streams.outbox), acknowledged."""
         self._sent_by_topic[topic] += n
@@ -206,6 +227,8 @@ class BatchedPrometheusMonitor(PrometheusMonitor):
         for tp, offset in self._read_offsets.items():
             m.messages_received_per_topics_partition.labels(topic=tp.topic, partition=tp.partition).set(offset)
         self._read_offsets.clear()
+        for tp, offset in self.tp_end_offsets.items():
+            m.topic_partition_end_offset.labels(topic=tp.topic, partition=tp.partition).set(offset)
         self._active_messages += received - self._acked
         self._acked = 0
         m.active_messages.set(self._active_messages)

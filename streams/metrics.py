@@ -18,6 +18,13 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 POSTS_INGESTED = Counter(
     "koubei_posts_ingested_total", "Valid posts read from koubei.posts", ["source"]
 )
+DUPLICATE_POSTS = Counter(
+    "koubei_duplicate_posts_total",
+    "Posts seen again (same source:id within dedup.horizon) and not counted again", ["source"]
+)
+REMEMBERED_POSTS = Gauge(
+    "koubei_remembered_posts", "Posts the worker remembers to recognise them when seen again (bound: dedup.max_posts)"
+)
 POSTS_MATCHED = Counter(
     "koubei_posts_matched_total", "Posts that mention at least one tracked brand (and were scored)"
 )

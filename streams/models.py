@@ -9,7 +9,6 @@ plus a human message that names the offending field.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -64,9 +63,8 @@ class Post:
         """The Kafka key: a re-sent post gets the same key, so it is recognisable."""
         return f"{self.source}:{self.id}"
 
-    @functools.cached_property
+    @property
     def event_time(self) -> float:
-        # Computed once: a post's time is read several times per stage.
         return self.created_at.timestamp()
 
     def to_dict(self) -> dict[str, Any]:
@@ -261,10 +259,19 @@ class Bucket:
 
     def _offer_samples(self, samples: list[dict[str, Any]]) -> None:
         # Keep the few most far-reaching negative posts, each post once.
-        known = {s["id"] for s in self.top_negative}
-        self.top_negative.extend(s for s in samples if s["id"] not in known)
-        self.top_negative.sort(key=lambda s: (-s["reach"], s["id"]))
-        del self.top_negative[self.TOP_N :]
+        top = self.top_negative
+        worst = (-top[-1]["reach"], top[-1]["id"]) if len(top) >= self.TOP_N else None
+        added = False
+        for sample in samples:
+            if worst is not None and (-sample["reach"], sample["id"]) >= worst:
+                continue  # would be cut again below
+            if any(kept["id"] == sample["id"] for kept in top):
+                continue
+            top.append(sample)
+            added = True
+        if added:
+            top.sort(key=_sample_order)
+            del top[self.TOP_N :]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -316,27 +323,25 @@ class Bucket:
 
 @dataclass
 class MentionCounts:
-    """One brand's counts from one batch of posts of one posts partition, on
-    ``koubei.mentions`` keyed by brand (``kind: "counts"``).
+    """One brand's counts from one batch of posts, on ``koubei.mentions``
+    keyed by brand (``kind: "counts"``).
 
     The score stage combines before the shuffle: instead of one record per
-    (post, brand) it sends, per batch, one record per (brand, posts
-    partition) holding a part of each bucket the batch touched
-    (``Bucket.part_dict``). ``first``..``last`` is the range of posts offsets
-    the batch covered on ``partition``: every post of that range that
-    mentions the brand is in the parts, so the aggregator can tell a record
-    it has already counted (a re-delivery, or the score stage re-processing
-    posts after a crash) from a new one by the range alone
-    (streams/aggregate.py). ``waits`` are, per counted mention, the
-    milliseconds between the post's record timestamp on ``koubei.posts`` and
-    ``sent`` (wall time the record was sent): the aggregator adds its own
-    delay to measure post-to-bucket latency.
+    (post, brand) it sends, per batch, one record per brand holding a part
+    of each bucket the batch touched (``Bucket.part_dict``). ``ranges`` maps
+    each posts partition the record covers to the (first, last) offsets of
+    posts it covered there: every post of those ranges that mentions the
+    brand is in the parts, so the aggregator can tell a record it has
+    already counted (a re-delivery, or the score stage re-processing posts
+    after a crash) from a new one by the ranges alone (streams/aggregate.py).
+    ``waits`` are, per counted mention, the milliseconds between the post's
+    record timestamp on ``koubei.posts`` and ``sent`` (wall time the record
+    was sent): the aggregator adds its own delay to measure post-to-bucket
+    latency.
     """
 
     brand: str
-    partition: int
-    first: int
-    last: int
+    ranges: dict[int, tuple[int, int]]
     buckets: list[Bucket]
     sent: float = 0.0
     waits: list[int] = field(default_factory=list)
@@ -348,9 +353,9 @@ class MentionCounts:
         return sum(b.total for b in self.buckets)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.KIND, "v": 1, "brand": self.brand, "partition": self.partition, "first": self.first,
-                "last": self.last, "sent": self.sent, "waits": list(self.waits),
-                "buckets": [b.part_dict() for b in self.buckets]}
+        return {"kind": self.KIND, "v": 1, "brand": self.brand,
+                "ranges": {str(p): [first, last] for p, (first, last) in sorted(self.ranges.items())},
+                "sent": self.sent, "waits": list(self.waits), "buckets": [b.part_dict() for b in self.buckets]}
 
     def to_json(self) -> bytes:
         # orjson: a counts record is the largest thing the score stage encodes.
@@ -367,13 +372,19 @@ class MentionCounts:
     @classmethod
     def _from_dict(cls, data: dict[str, Any], size: float) -> MentionCounts:
         brand = str(data["brand"])
-        partition, first, last = int(data["partition"]), int(data["first"]), int(data["last"])
-        if partition < 0 or first < 0 or last < first:
-            raise ValueError(f"bad posts range {partition}:{first}..{last}")
-        buckets = [_part_from_dict(part, brand, float(size)) for part in data["buckets"]]
+        ranges: dict[int, tuple[int, int]] = {}
+        for key, value in _typed(data["ranges"], dict, "ranges").items():
+            partition = int(key)
+            first, last = (int(x) for x in _typed(value, list, "range"))
+            if partition < 0 or first < 0 or last < first:
+                raise ValueError(f"bad posts range {partition}:{first}..{last}")
+            ranges[partition] = (first, last)
+        if not ranges:
+            raise ValueError("a counts record covers no posts range")
+        buckets = [_part_from_dict(part, brand, float(size)) for part in _typed(data["buckets"], list, "buckets")]
         waits = data.get("waits") or []
-        return cls(brand=brand, partition=partition, first=first, last=last, buckets=buckets,
-                   sent=float(data.get("sent") or 0.0), waits=[int(w) for w in waits])
+        return cls(brand=brand, ranges=ranges, buckets=buckets, sent=float(data.get("sent") or 0.0),
+                   waits=[int(w) for w in _typed(waits, list, "waits")])
 
 
 def _check_sample(sample: Any) -> None:
@@ -388,6 +399,10 @@ def _check_account(account: Any) -> None:
         raise ValueError("a KOL account needs a string id")
     if not isinstance(account.get("followers"), int) or not isinstance(account.get("verified"), bool):
         raise ValueError(f"account {account['id']!r}: followers must be an integer and verified a boolean")
+
+
+def _sample_order(sample: dict[str, Any]) -> tuple[float, str]:
+    return (-sample["reach"], sample["id"])
 
 
 def _typed(value: Any, kind: type, what: str) -> Any:

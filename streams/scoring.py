@@ -13,7 +13,7 @@ name is not an opinion about it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
 from streams.brands import BrandMatcher
@@ -37,6 +37,7 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
     if story is None:
         story = story_key(post.text) or ""
     story = story or post.key
+    created_at = post.event_time
     return [
         Mention(
             brand=brand,
@@ -49,7 +50,7 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
             verified=post.author.verified,
             text=post.text[:500],
             url=post.url,
-            created_at=post.event_time,
+            created_at=created_at,
             negative=float(score.negative),
             sentiment=float(score.sentiment),
             is_negative=is_negative,
@@ -106,32 +107,38 @@ PostsRange = tuple[int, int, int]
 
 class MentionCounter:
     """Combines the mentions of one batch into ``MentionCounts`` records: per
-    brand and posts range, a part of each bucket the mentions fall in, built
-    with ``Bucket.add`` (the aggregator merges parts with ``Bucket.merge``,
-    which gives the counts adding the mentions one by one would give)."""
+    brand and group of posts ranges, a part of each bucket the mentions fall
+    in, built with ``Bucket.add`` (the aggregator merges parts with
+    ``Bucket.merge``, which gives the counts adding the mentions one by one
+    would give). ``group`` names the record a mention goes to; ``ranges``
+    given to ``records`` say which posts ranges each group covers."""
 
     def __init__(self, size: float) -> None:
         self.size = float(size)
-        self.parts: dict[tuple[str, PostsRange], dict[float, Bucket]] = {}
-        self.waits: dict[tuple[str, PostsRange], list[int]] = {}
+        self.parts: dict[tuple[str, Hashable], dict[float, Bucket]] = {}
+        self.waits: dict[tuple[str, Hashable], list[int]] = {}
 
     def bucket_start(self, t: float) -> float:
         return math.floor(t / self.size) * self.size
 
-    def _part(self, brand: str, source: PostsRange, start: float) -> Bucket:
-        parts = self.parts.setdefault((brand, source), {})
+    def _part(self, brand: str, group: Hashable, start: float) -> Bucket:
+        parts = self.parts.setdefault((brand, group), {})
         part = parts.get(start)
         if part is None:
             part = parts[start] = Bucket(brand, start, self.size)
         return part
 
-    def add(self, mention: Mention, source: PostsRange, wait_ms: int | None = None) -> None:
-        self._part(mention.brand, source, self.bucket_start(mention.created_at)).add(mention)
+    def add(self, mention: Mention, group: Hashable, wait_ms: int | None = None) -> None:
+        self._part(mention.brand, group, self.bucket_start(mention.created_at)).add(mention)
         if wait_ms is not None:
-            self.waits.setdefault((mention.brand, source), []).append(wait_ms)
+            self.waits.setdefault((mention.brand, group), []).append(wait_ms)
 
-    def records(self, sent: float) -> list[MentionCounts]:
-        return [MentionCounts(brand=brand, partition=source[0], first=source[1], last=source[2],
+    def revise(self, brand: str, group: Hashable, event_time: float, revision: dict[str, Any]) -> None:
+        """A reach revision (streams.repeats) for the brand's bucket at ``event_time``."""
+        self._part(brand, group, self.bucket_start(event_time)).revisions.append(revision)
+
+    def records(self, ranges: Mapping[Hashable, Sequence[PostsRange]], sent: float) -> list[MentionCounts]:
+        return [MentionCounts(brand=brand, ranges={p: (first, last) for p, first, last in ranges[group]},
                               buckets=[parts[start] for start in sorted(parts)], sent=sent,
-                              waits=self.waits.get((brand, source), []))
-                for (brand, source), parts in self.parts.items()]
+                              waits=self.waits.get((brand, group), []))
+                for (brand, group), parts in self.parts.items()]

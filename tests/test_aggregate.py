@@ -228,11 +228,14 @@ def wire(record: MentionCounts, size: float = 60.0) -> MentionCounts:
     return MentionCounts.from_dict(json.loads(record.to_json()), size)
 
 
-def counts_of(mentions: list[tuple[Mention, int]], partition: int, first: int, last: int) -> list[MentionCounts]:
+def counts_of(mentions: list[tuple[Mention, int]], partition: int, first: int, last: int,
+              *more: tuple[int, int, int]) -> list[MentionCounts]:
+    """The records of one batch whose mentions come from posts ``first..last``
+    of ``partition`` (and the ranges in ``more``)."""
     counter = MentionCounter(60)
     for mention, wait in mentions:
-        counter.add(mention, (partition, first, last), wait)
-    return [wire(r) for r in counter.records(sent=1000.0)]
+        counter.add(mention, "batch", wait)
+    return [wire(r) for r in counter.records({"batch": [(partition, first, last), *more]}, sent=1000.0)]
 
 
 def summary(bucket: Bucket | None) -> tuple[object, ...]:
@@ -336,6 +339,22 @@ def test_ledger_pieces_cover_the_batch_in_order_and_never_straddle_an_end(offset
         assert not any(first <= e < last for e in ends)
 
 
+def test_a_record_over_several_partitions_is_counted_once_and_recognised_range_by_range() -> None:
+    """A batch's fresh ranges of two partitions share a record; after a crash
+    the re-run sends the ranges that may have gone out on their own (the
+    ledger knows them), and each is recognised as counted."""
+    agg = make()
+    a = [(rich("a", f"w:{i}", 10.0 + i, i % 2 == 0, i, False, ""), 0) for i in range(6)]
+    combined = counts_of(a, 0, 100, 102, (1, 50, 52))[0]
+    assert combined.ranges == {0: (100, 102), 1: (50, 52)}
+    assert agg.add_counts(combined, wall_now=0.0).added == 6
+    assert agg.add_counts(counts_of(a[:3], 0, 100, 102)[0], wall_now=0.0).duplicate == 3
+    assert agg.add_counts(counts_of(a[3:], 1, 50, 52)[0], wall_now=0.0).duplicate == 3
+    newer = counts_of([(rich("a", "w:9", 12.0, False, 1, False, ""), 0)], 0, 103, 110, (1, 53, 60))[0]
+    assert agg.add_counts(newer, wall_now=0.0).added == 1
+    assert agg.store.get("a", 0).total == 7
+
+
 def test_a_range_that_overlaps_one_already_counted_is_counted_and_reported() -> None:
     agg = make()
     agg.add_counts(counts_of([(rich("a", "w:1", 10, False, 1, False, ""), 0)], 0, 0, 9)[0], wall_now=0.0)
@@ -350,6 +369,7 @@ def test_late_parts_go_to_the_oldest_open_bucket_once() -> None:
     assert [b.start for b in agg.close_ready(130)] == [0, 60]
     record = counts_of([(rich("a", "w:late", 30, True, 50, True, "x"), 0),
                         (rich("a", "w:now", 125, True, 10, False, ""), 0)], 2, 40, 49)[0]
+    assert record.ranges == {2: (40, 49)}
     result = agg.add_counts(record, wall_now=131, offset=3)
     assert (result.added, result.late) == (1, 1)
     assert agg.state.late == 1
