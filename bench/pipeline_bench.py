@@ -13,17 +13,23 @@ producer goes, and measures:
   post's record timestamp, the wall clock when it was sent, to its count in
   a bucket), for the saturated run and for a paced phase after it
   (``--paced-posts`` at ``--paced-rate`` posts/s, below capacity);
-* each worker's peak resident memory (VmHWM);
+* the workers' CPU time per post (user + system, from /proc) and their peak
+  resident memory (VmHWM);
 * the CPU per post of each piece of the work alone, measured in this process
-  on the same posts after the run: fetching and decoding the posts records,
-  the input gate, brand matching, sentiment scoring, combining mentions into
-  counts records, producing those records (batched), decoding and
-  aggregating them; their sum is the per-core ceiling of a worker that did
-  nothing else, and the table shows how much of it the pipeline reaches.
+  on the same posts after the run, with the stages' own code: fetching and
+  decoding the posts records, the input gate, brand matching, sentiment
+  scoring, combining mentions into counts records, producing those records
+  (batched), aggregating (decode, count, close, store), detecting; their sum
+  is the per-core ceiling of a worker that did nothing else. "of ceiling"
+  is posts/s end to end over that ceiling; "pieces/CPU" is the pieces' sum
+  over the worker's measured CPU per post (what is not framework, waiting
+  for the broker or bookkeeping).
 
-Not a test: it prints numbers. Usage:
+The load average is printed with each run: the numbers are only comparable
+between runs at similar load. Not a test: it prints numbers. Usage:
 
-    .venv/bin/python bench/pipeline_bench.py --posts 20000 [--workers 1|2] [--runs 3] [--scorer fast|snownlp]
+    .venv/bin/python bench/pipeline_bench.py --posts 20000 [--workers 1|2] [--runs 3] [--span SECONDS]
+        [--paced-posts N --paced-rate R] [--broker-quirks auto|none] [--no-pieces] [--scorer fast|snownlp]
 
 ``--scorer snownlp`` runs the same pipeline with the SnowNLP library as the
 scorer (the foundation's baseline, bench/snownlp_worker.py).
@@ -205,7 +211,7 @@ def run_once(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     values = make_posts(n, args.span)
     with EmbeddedBroker(log_path=str(workdir / "broker.log")) as broker:
         config = {
-            "kafka": {"url": broker.url, "partitions": PARTITIONS},
+            "kafka": {"url": broker.url, "partitions": PARTITIONS, "broker_quirks": args.broker_quirks},
             "worker": {"app_id": "koubei-bench", "data_dir": str(workdir / "state")},
             "scoring": {"processes": args.processes},
             "brands": [{"id": bid, "name": name, "aliases": [name]} for bid, name in BRANDS],
@@ -268,7 +274,7 @@ def pieces(bootstrap: str, topic: str, values: list[bytes], config: Any) -> list
     from streams.brands import BrandMatcher
     from streams.detection import create_detector
     from streams.gate import Gate
-    from streams.models import Bucket, MentionCounts
+    from streams.models import Bucket, MentionCounts, bucket_record, read_bucket_record
     from streams.scoring import MentionCounter, PostScorer, mentions_for
     from streams.sentiment.pool import ScoringPool
 
@@ -348,22 +354,27 @@ def pieces(bootstrap: str, topic: str, values: list[bytes], config: Any) -> list
             aggregator.add_counts(counts, 0.0)
             newest = max([newest] + [part.start + size for part in counts.buckets])
         aggregator.observe_time(newest, 0.0, clock="bench")
-        closed.append([orjson.dumps(bucket.to_dict()) for bucket in aggregator.close_ready(0.0)])
+        by_brand: dict[str, list[Bucket]] = {}
+        for bucket in aggregator.close_ready(0.0):
+            by_brand.setdefault(bucket.brand, []).append(bucket)
+        closed.append([bucket_record(buckets) for buckets in by_brand.values()])
         store.flush(state.next_close)
     out.append(("aggregate: decode, count, close and store the buckets", per_post(time.process_time() - t)))
     t = time.process_time()
     states: dict[str, Any] = {}
-    for batch_buckets in closed:
+    n_buckets = 0
+    for batch_records in closed:
         detectors: dict[str, Any] = {}
-        for value in batch_buckets:
-            bucket = Bucket.from_dict(orjson.loads(value))
-            if bucket.brand not in detectors:
-                detectors[bucket.brand] = create_detector(config, bucket.brand, state=states.get(bucket.brand))
-            detectors[bucket.brand].update(bucket)
+        for value in batch_records:
+            for bucket in read_bucket_record(orjson.loads(value)):
+                n_buckets += 1
+                if bucket.brand not in detectors:
+                    detectors[bucket.brand] = create_detector(config, bucket.brand, state=states.get(bucket.brand))
+                detectors[bucket.brand].update(bucket)
         for brand, detector in detectors.items():
             states[brand] = detector.to_state()
             orjson.dumps(states[brand])
-    out.append((f"detect: {sum(map(len, closed)):,} buckets decoded, detectors updated, states stored",
+    out.append((f"detect: {n_buckets:,} buckets decoded, detectors updated, states stored",
                 per_post(time.process_time() - t)))
     return out
 
@@ -424,6 +435,8 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=0, help="scoring.processes for the worker")
     parser.add_argument("--paced-posts", type=int, default=5000, help="posts of the paced latency phase (0: none)")
     parser.add_argument("--paced-rate", type=float, default=1000.0, help="posts/s of the paced phase")
+    parser.add_argument("--broker-quirks", choices=("auto", "tansu", "none"), default="auto",
+                        help="kafka.broker_quirks of the workers (none: the embedded broker's workarounds off)")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--no-pieces", dest="pieces", action="store_false",
                         help="skip measuring the pieces alone (e.g. to run this script against an older version)")

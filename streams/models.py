@@ -321,6 +321,25 @@ class Bucket:
         )
 
 
+BUCKETS_KIND = "buckets"
+
+
+def bucket_record(buckets: list[Bucket]) -> bytes:
+    """One record on ``koubei.buckets`` for one brand's buckets closed together, in order."""
+    return orjson.dumps({"kind": BUCKETS_KIND, "brand": buckets[0].brand, "buckets": [b.to_dict() for b in buckets]})
+
+
+def read_bucket_record(data: Any) -> list[Bucket]:
+    """The buckets of a ``koubei.buckets`` record: a list (``bucket_record``), or
+    one bucket alone (the previous versions' records). Raises ValueError,
+    TypeError or KeyError for anything else."""
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+    if data.get("kind") == BUCKETS_KIND:
+        return [Bucket.from_dict(_typed(b, dict, "bucket")) for b in _typed(data["buckets"], list, "buckets")]
+    return [Bucket.from_dict(data)]
+
+
 @dataclass
 class MentionCounts:
     """One brand's counts from one batch of posts, on ``koubei.mentions``

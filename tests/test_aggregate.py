@@ -540,3 +540,15 @@ def test_brand_store_takes_over_the_buckets_of_the_windowed_table() -> None:
                           wall_now=0.0).added == 1
     store.flush(None)
     assert table["a"]["buckets"][0]["total"] == 4
+
+
+def test_bucket_records_carry_one_brands_buckets_and_old_single_buckets_still_read() -> None:
+    from streams.models import bucket_record, read_bucket_record
+
+    buckets = [Bucket("a", 0.0, 60.0, total=3, negative=1), Bucket("a", 60.0, 60.0, total=0)]
+    again = read_bucket_record(json.loads(bucket_record(buckets)))
+    assert [b.to_dict() for b in again] == [b.to_dict() for b in buckets]
+    assert [b.total for b in read_bucket_record(json.loads(json.dumps(buckets[0].to_dict())))] == [3]
+    for bad in ([1, 2], {"kind": "buckets", "buckets": "x"}, {"kind": "buckets", "buckets": [3]}, {"brand": "a"}):
+        with pytest.raises((ValueError, TypeError, KeyError)):
+            read_bucket_record(bad)

@@ -32,6 +32,7 @@ from tests.pipeline_support import (
     Pipeline,
     SmallScenario,
     bucket_counts,
+    buckets_of,
     build_small_scenario,
     wait_for,
     write_lines,
@@ -108,7 +109,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory, kafka_url: str, kafk
             "alerts": list(pipeline.receiver.alerts()),
             "messages": list(pipeline.receiver.all),
             "buckets": bucket_counts(read_topic(kafka_bootstrap, config.topic("buckets"))),
-            "raw_buckets": [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("buckets"))],
+            "raw_buckets": buckets_of(read_topic(kafka_bootstrap, config.topic("buckets"))),
             "dead": [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("posts.dead"))],
             "alerts_topic": [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("alerts"))],
         }
@@ -319,14 +320,15 @@ def test_posts_seen_again_are_counted_once_and_update_reach(uninterrupted: Any, 
                  what="the repeats to be recognised and every bucket closed", on_timeout=worker.tail)
         time.sleep(3.0)  # the bucket that took the late reach revisions closes too
         samples = worker.metrics()
-        raw = [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("buckets"))]
+        records = read_topic(kafka_bootstrap, config.topic("buckets"))
     finally:
         pipeline.close()
     assert metric_sum(samples, "koubei_duplicate_posts_total", source="weibo") == len(again_now) + len(viral)
     assert metric_sum(samples, "koubei_posts_ingested_total") == scenario.valid + len(again_now) + len(viral)
     for brand, count in expected_mentions(scenario).items():
         assert metric_sum(samples, "koubei_mentions_total", brand=brand) == count, brand
-    counts = bucket_counts([_Record(json.dumps(b).encode()) for b in raw])
+    counts = bucket_counts(records)
+    raw = buckets_of(records)
     before = {k: v for k, v in uninterrupted["buckets"].items() if k[1] in SCENARIO_BUCKETS}
     after = {k: v for k, v in counts.items() if k[1] in SCENARIO_BUCKETS}
     assert after == before
@@ -339,8 +341,3 @@ def test_posts_seen_again_are_counted_once_and_update_reach(uninterrupted: Any, 
         v for (brand, _), v in reach_before.items() if brand == "xinghe")
     # Each viral repost adds log10 of ~3,000,000 followers and 50,000 reposts, less what it had.
     assert grown > 5 * len(viral)
-
-
-class _Record:
-    def __init__(self, value: bytes) -> None:
-        self.value = value
