@@ -274,7 +274,9 @@ def pieces(bootstrap: str, topic: str, values: list[bytes], config: Any) -> list
     from streams.brands import BrandMatcher
     from streams.detection import create_detector
     from streams.gate import Gate
+    from streams.ledger import LedgerBatch
     from streams.models import Bucket, MentionCounts, bucket_record, read_bucket_record
+    from streams.repeats import remember
     from streams.scoring import MentionCounter, PostScorer, mentions_for
     from streams.sentiment.pool import ScoringPool
 
@@ -332,6 +334,17 @@ def pieces(bootstrap: str, topic: str, values: list[bytes], config: Any) -> list
         batches.append([r.to_json() for r in counter.records(fresh, time.time())])
     out.append(("mentions combined into counts records + JSON", per_post(time.process_time() - t)))
     records = [r for b in batches for r in b]
+    t = time.process_time()
+    for i in range(0, len(matched), batch):
+        remembered: dict[int, dict[str, Any]] = {}
+        for (post, brands), result in zip(matched[i:i + batch], results[i:i + batch], strict=True):
+            part = partition_of[id(post)]
+            story = getattr(result, "story", None) or post.key
+            remembered.setdefault(part, {})[post.key] = remember(
+                post, offset_of[id(post)], brands, result.negative, result.negative >= scorer.negative_threshold, story)
+        for part, posts_of in remembered.items():
+            orjson.dumps(LedgerBatch(part, 0, 0, 0.0, posts_of).to_dict())
+    out.append(("remember the counted posts (ledger records + JSON)", per_post(time.process_time() - t)))
     out.append(("produce the counts records (batched)", per_post(asyncio.run(_produce_cpu(bootstrap, records)))))
 
     class Table(dict):  # a table whose writes are encoded, as a changelog's are
