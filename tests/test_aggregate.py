@@ -438,7 +438,7 @@ def test_any_json_is_a_counts_record_or_a_clear_error(data: object) -> None:
     agg = make()
     try:
         record = MentionCounts.from_dict(data, 60)  # type: ignore[arg-type]
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError):  # what the aggregate stage dead-letters with its reason
         return
     result = agg.add_counts(record, wall_now=0.0)
     assert isinstance(result, CountsResult)
