@@ -6,6 +6,13 @@ match + sentiment), ``Aggregator`` (buckets + watermark) and
 ``create_detector`` (spike rule). Alert delivery is not part of the
 pipeline: the composition root attaches it (``AttachedService``).
 
+Every agent works per batch (issue 16): the score stage combines a batch's
+mentions into one counts record per brand before the shuffle, and each
+stage sends its output once per batch through an ``Outbox``, acknowledging
+its input only once the output is safe. The wiring that keeps counts exact
+under re-delivery is the score stage's ledger (streams/ledger.py) and the
+buckets' range marks (streams/aggregate.py).
+
     koubei.posts ──score──▶ koubei.mentions ──aggregate──▶ koubei.buckets ──detect──▶ koubei.alerts ──notify──▶ channels
          │ (invalid)            (keyed by brand;            (closed buckets,              (firing / resolved,
          ▼                       + watermark ticks)          keyed by brand)               keyed by alert key)
@@ -86,7 +93,8 @@ class Stage:
 # a record it cannot handle goes to a dead-letter topic with its reason.
 TOPOLOGY = (
     Stage("score", topics.POSTS, (topics.MENTIONS, topics.POSTS_DEAD),
-          "streams.gate.Gate, then streams.scoring.PostScorer (brand match + sentiment)"),
+          "streams.gate.Gate, streams.repeats (posts seen again), streams.scoring.PostScorer (brand match + "
+          "sentiment) and MentionCounter (one counts record per brand and batch)"),
     Stage("aggregate", topics.MENTIONS, (topics.BUCKETS, topics.INTERNAL_DEAD),
           "streams.aggregate.Aggregator (event-time buckets + watermark)"),
     Stage("detect", topics.BUCKETS, (topics.ALERTS, topics.INTERNAL_DEAD),

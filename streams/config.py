@@ -126,7 +126,7 @@ class DedupConfig:
     # reach evidence of its bucket (streams/repeats.py). Remembered per posts
     # partition in the worker's score-batches table.
     horizon_seconds: float = option(3 * 86400.0, key="horizon", duration=True, minimum=0.0,
-                                    help="a post seen again within this (wall time) counts once; 0 = no de-duplication")
+                                    help="a post seen again within this (wall time since it was counted) counts once; 0 = off")
     max_posts: int = option(300_000, minimum=1000,
                             help="posts a worker remembers; beyond it the oldest batches are forgotten first")
 
