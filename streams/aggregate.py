@@ -43,7 +43,18 @@ Watermark (documented policy, also in README.md and docs/operations.md):
   after a crash and is skipped; so is a mention whose originating post
   (posts partition, offset) was already counted, which happens when the
   score stage re-processes posts after a crash. Together these keep counts
-  exact under Kafka's at-least-once delivery.
+  exact under Kafka's at-least-once delivery;
+* the worker's score stage sends counts, not mentions (``MentionCounts``:
+  one brand's part of each bucket from one batch of posts, covering a range
+  of posts offsets on each of one or more posts partitions). Each bucket
+  marks, per posts partition, the end of the last range it counted, in the
+  same table write as the counts. A part whose ranges all end at or before
+  the marks was counted; one whose ranges all start after them is new. The
+  score stage never sends a range that straddles a range it may have sent
+  before, and sends a range that may have been sent before on its own
+  (streams/ledger.py), so no third case arises; if one does (an upgrade
+  from per-mention records in the middle of a re-run) it is counted and
+  reported as an overlap.
 """
 
 from __future__ import annotations
@@ -53,7 +64,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from streams.models import Bucket, Mention
+from streams.models import Bucket, Mention, MentionCounts
 
 # If event time jumps further than this (a replay of another day, a clock
 # fix), emitting every empty bucket in between would flood the detector with
@@ -64,12 +75,20 @@ MAX_GAP_BUCKETS = 7 * 24 * 60
 # time never blocks the event loop.
 MAX_CLOSE_PER_CALL = 5000
 LATE_POLICIES = ("open_bucket", "drop")
+# The brand index of a range mark: ``[last offset, RANGE_INDEX]`` compares
+# after every ``[offset, brand index]`` mark of a single mention at or before
+# ``last``, so per-mention records and counts records share one mark.
+RANGE_INDEX = 1 << 30
 
 
 class BucketStore(Protocol):
-    def get(self, brand: str, start: float) -> dict[str, Any] | None: ...
+    """Where the buckets live. ``get`` returns the stored bucket itself: the
+    aggregator changes it and then ``put``s it back (a store that persists
+    buckets writes what was ``put``)."""
 
-    def put(self, brand: str, start: float, bucket: dict[str, Any]) -> None: ...
+    def get(self, brand: str, start: float) -> Bucket | None: ...
+
+    def put(self, brand: str, start: float, bucket: Bucket) -> None: ...
 
     def delete(self, brand: str, start: float) -> None: ...
 
@@ -101,16 +120,53 @@ def _mark(bucket: Bucket, mention: Mention, offset: int | None) -> None:
             bucket.sources[key] = position
 
 
+def _range_status(bucket: Bucket, ranges: dict[int, tuple[int, int]]) -> str:
+    """Has ``bucket`` counted the posts ``ranges`` (partition -> first, last):
+    ``"counted"``, ``"new"`` or (never by design) ``"overlap"``?"""
+    new = counted = 0
+    for partition, (first, last) in ranges.items():
+        mark = bucket.sources.get(str(partition))
+        if mark is None or mark[0] < first:
+            new += 1
+        elif mark[0] >= last:
+            counted += 1
+    if new == len(ranges):
+        return "new"
+    return "counted" if counted == len(ranges) else "overlap"
+
+
+def _mark_ranges(bucket: Bucket, ranges: dict[int, tuple[int, int]], offset: int | None) -> None:
+    if offset is not None and offset > bucket.last_offset:
+        bucket.last_offset = offset
+    for partition, (_, last) in ranges.items():
+        key = str(partition)
+        position = [last, RANGE_INDEX]
+        if bucket.sources.get(key) is None or position > bucket.sources[key]:
+            bucket.sources[key] = position
+
+
+@dataclass
+class CountsResult:
+    """What ``Aggregator.add_counts`` did with one record's mentions."""
+
+    added: int = 0  # counted in their own bucket
+    late: int = 0  # counted in the oldest open bucket (their own had closed)
+    dropped: int = 0  # late, not counted (late_policy: drop)
+    duplicate: int = 0  # already counted
+    overlaps: int = 0  # bucket parts whose range overlapped a counted one (counted)
+    latencies: list[float] = field(default_factory=list)  # post record timestamp -> counted, seconds
+
+
 class DictBucketStore:
     """The offline store: a plain dict keyed by (brand, start)."""
 
     def __init__(self) -> None:
-        self.data: dict[tuple[str, float], dict[str, Any]] = {}
+        self.data: dict[tuple[str, float], Bucket] = {}
 
-    def get(self, brand: str, start: float) -> dict[str, Any] | None:
+    def get(self, brand: str, start: float) -> Bucket | None:
         return self.data.get((brand, start))
 
-    def put(self, brand: str, start: float, bucket: dict[str, Any]) -> None:
+    def put(self, brand: str, start: float, bucket: Bucket) -> None:
         self.data[(brand, start)] = bucket
 
     def delete(self, brand: str, start: float) -> None:
@@ -197,22 +253,21 @@ class Aggregator:
         # a crash either both survived or neither did. A late mention is
         # checked and marked there too, so re-reading it after a crash cannot
         # count it a second time in an open bucket.
-        raw = self.store.get(mention.brand, home)
-        home_bucket = Bucket.from_dict(raw) if raw else Bucket(mention.brand, home, self.size)
+        stored = self.store.get(mention.brand, home)
+        home_bucket = stored if stored is not None else Bucket(mention.brand, home, self.size)
         if _already_counted(home_bucket, mention, offset):
             return AddResult("duplicate", home)
         late = state.next_close is not None and home < state.next_close
         if late:
             state.late += 1
-            if raw is not None:  # never re-create a bucket that retention deleted
+            if stored is not None:  # never re-create a bucket that retention deleted
                 _mark(home_bucket, mention, offset)
-                self.store.put(mention.brand, home, home_bucket.to_dict())
+                self.store.put(mention.brand, home, home_bucket)
             if self.late_policy == "drop":
                 return AddResult("dropped", home)
             assert state.next_close is not None
             start = state.next_close
-            target_raw = self.store.get(mention.brand, start)
-            bucket = Bucket.from_dict(target_raw) if target_raw else Bucket(mention.brand, start, self.size)
+            bucket = self.store.get(mention.brand, start) or Bucket(mention.brand, start, self.size)
         else:
             start, bucket = home, home_bucket
             if state.next_close is None and (state.earliest_open is None or start < state.earliest_open):
@@ -222,10 +277,66 @@ class Aggregator:
             state.brands[mention.brand] = start
         _mark(bucket, mention, offset)
         bucket.add(mention)
-        self.store.put(mention.brand, start, bucket.to_dict())
+        self.store.put(mention.brand, start, bucket)
         if clock is not None:
             self.observe_time(mention.created_at, wall_now, clock=clock)
         return AddResult("late" if late else "added", start)
+
+    def add_counts(self, counts: MentionCounts, wall_now: float, offset: int | None = None) -> CountsResult:
+        """Count a ``MentionCounts`` record: each bucket part goes to its own
+        bucket, or, when that has closed, to the oldest open one (like a late
+        mention); the range mark is checked and set in the part's own bucket,
+        as for a single mention (see ``add``)."""
+        state = self.state
+        result = CountsResult()
+        late_parts: list[Bucket] = []
+        for part in counts.buckets:
+            home = self.bucket_start(part.start)
+            stored = self.store.get(counts.brand, home)
+            home_bucket = stored if stored is not None else Bucket(counts.brand, home, self.size)
+            status = _range_status(home_bucket, counts.ranges)
+            if status == "counted":
+                result.duplicate += part.total
+                continue
+            if status == "overlap":
+                result.overlaps += 1
+            late = state.next_close is not None and home < state.next_close
+            if late:
+                state.late += part.total
+                if stored is not None:  # never re-create a bucket that retention deleted
+                    _mark_ranges(home_bucket, counts.ranges, offset)
+                    self.store.put(counts.brand, home, home_bucket)
+                if self.late_policy == "drop":
+                    result.dropped += part.total
+                else:
+                    result.late += part.total
+                    late_parts.append(part)
+                continue
+            if state.next_close is None and (state.earliest_open is None or home < state.earliest_open):
+                state.earliest_open = home
+            self._first_seen(counts.brand, home)
+            _mark_ranges(home_bucket, counts.ranges, offset)
+            home_bucket.merge(part)
+            self.store.put(counts.brand, home, home_bucket)
+            result.added += part.total
+        if late_parts:
+            assert state.next_close is not None
+            start = state.next_close
+            target = self.store.get(counts.brand, start) or Bucket(counts.brand, start, self.size)
+            for part in late_parts:
+                target.merge(part)
+            self._first_seen(counts.brand, start)
+            self.store.put(counts.brand, start, target)
+        counted = result.added + result.late
+        if counted and not result.duplicate and counts.sent and counts.waits:
+            delay = max(0.0, wall_now - counts.sent)
+            result.latencies = [delay + w / 1000.0 for w in counts.waits]
+        return result
+
+    def _first_seen(self, brand: str, start: float) -> None:
+        first = self.state.brands.get(brand)
+        if first is None or start < first:
+            self.state.brands[brand] = start
 
     def observe_time(self, event_time: float, wall_now: float, clock: str = "local") -> None:
         """A clock reports that event time has reached ``event_time`` (idempotent)."""
@@ -297,9 +408,8 @@ class Aggregator:
             for brand, first in sorted(state.brands.items()):
                 if start < first:
                     continue  # a brand's history starts with its first mention
-                raw = self.store.get(brand, start)
                 closed += 1
-                yield Bucket.from_dict(raw) if raw else Bucket(brand, start, self.size)
+                yield self.store.get(brand, start) or Bucket(brand, start, self.size)
                 old = start - self.size * self.retention_buckets
                 self.store.delete(brand, old)
             state.next_close = start + self.size

@@ -184,6 +184,18 @@ class ScoringConfig:
     cache_size: int = option(50_000, minimum=0, help="scores remembered per distinct text")
 
 
+@dataclass(frozen=True)
+class DedupConfig:
+    # A post seen again (same source:id: a re-crawl, an overlapping search, a
+    # second crawler) is counted once; with more engagement it updates the
+    # reach evidence of its bucket (streams/repeats.py). Remembered per posts
+    # partition in the worker's score-batches table.
+    horizon_seconds: float = option(3 * 86400.0, key="horizon", duration=True, minimum=0.0,
+                                    help="a post seen again within this (wall time since it was counted) counts once; 0 = off")
+    max_posts: int = option(300_000, minimum=1000,
+                            help="posts a worker remembers; beyond it the oldest batches are forgotten first")
+
+
 def _brand_id(value: Any, where: str, context: Mapping[str, Any]) -> str:
     if value is None:
         raise ConfigError(where, "required field is missing")
@@ -245,6 +257,7 @@ class PipelineConfig:
     buckets: BucketConfig = option(BucketConfig(), help="event-time buckets and the watermark")
     sentiment: SentimentConfig = option(SentimentConfig(), help="the sentiment model")
     scoring: ScoringConfig = option(ScoringConfig(), help="where and how posts are scored")
+    dedup: DedupConfig = option(DedupConfig(), help="posts seen again are counted once (README: Processing guarantees)")
     input: InputRules = option(InputRules(), help="what the input gate accepts (README: Bad input)")
     language: str = option("zh", choices=("zh", "en"), help="language of alerts and messages")
     grafana_url: str = option("", allow_empty=True, help="linked from alerts")

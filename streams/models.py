@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 ALERT_STATES = ("firing", "resolved")
 SEVERITIES = ("warning", "critical")
 
@@ -184,6 +186,9 @@ class Bucket:
     # later story is not counted. The alert message says how many posts tell
     # each of its top stories (streams/detection/incident.py sums them).
     stories: dict[str, list[int]] = field(default_factory=dict)
+    # Only in a part on the wire (``MentionCounts``): reach revisions of posts
+    # counted in earlier parts (``revise``), applied after the part's counts.
+    revisions: list[dict[str, Any]] = field(default_factory=list)
 
     TOP_N = 5
     MAX_RISK_STORIES = 64
@@ -204,41 +209,97 @@ class Bucket:
             self.risk_hits += 1
             for term in mention.risk_terms:
                 self.risk_terms[term] = self.risk_terms.get(term, 0) + 1
-            if story not in self.risk_stories and len(self.risk_stories) < self.MAX_RISK_STORIES:
-                self.risk_stories.append(story)
+            self._add_story(mention.story or mention.post_key)
         if not mention.is_negative:
             return
         self.negative += 1
         self.reach_negative += mention.reach
+        story = mention.story or mention.post_key
+        self._count_story(story, 1, max(0, mention.reposts))
+        self._offer_kol({"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
+                         "verified": mention.verified, "story": mention.story, "reposts": mention.reposts})
+        reach = round(mention.reach, 4)
+        top = self.top_negative
+        # Most negative mentions do not make the top few: decide before building their sample.
+        if len(top) >= self.TOP_N and (-reach, mention.post_key) >= (-top[-1]["reach"], top[-1]["id"]):
+            return
+        # SamplePost.to_dict(), without the dataclass round trip.
+        self._offer_samples([{"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
+                              "excerpt": mention.text[:140], "url": mention.url,
+                              "negative": round(mention.negative, 4), "reach": reach,
+                              "created_at": mention.created_at, "story": story, "reposts": mention.reposts,
+                              "verified": mention.verified, "terms": list(mention.risk_terms[:5])}])
+
+    def merge(self, part: Bucket) -> None:
+        """Add the counts of ``part`` (another bucket of the same brand, built
+        from other mentions): the result is what adding all of its mentions
+        one by one would give (counts exactly; stories, samples and the KOL
+        in the order the parts arrive)."""
+        self.total += part.total
+        self.negative += part.negative
+        self.reach_negative += part.reach_negative
+        self.risk_hits += part.risk_hits
+        for term, count in part.risk_terms.items():
+            self.risk_terms[term] = self.risk_terms.get(term, 0) + count
+        for story in part.risk_stories:
+            self._add_story(story)
+        for story, (posts, reposts) in part.stories.items():
+            self._count_story(story, posts, reposts)
+        if part.kol:
+            self._offer_kol(part.kol)
+        if part.top_negative:
+            self._offer_samples(part.top_negative)
+        for revision in part.revisions:
+            self.revise(revision)
+    def revise(self, revision: dict[str, Any]) -> None:
+        """A post counted before was seen again with more engagement: its reach
+        evidence changes, its counts do not. ``revision``: ``{"id", "reach_delta",
+        "sample", "kol"}`` (``ReachRevision.to_dict``)."""
+        self.reach_negative += float(revision.get("reach_delta", 0.0))
+        sample = revision.get("sample")
+        if sample:
+            self.top_negative = [s for s in self.top_negative if s["id"] != sample["id"]]
+            self._offer_samples([sample])
+        kol = revision.get("kol")
+        if kol:
+            if self.kol.get("id") == kol["id"]:
+                self.kol = dict(kol)
+            else:
+                self._offer_kol(kol)
+
+    def _count_story(self, story: str, posts: int, reposts: int) -> None:
         counts = self.stories.get(story)
         if counts is None and len(self.stories) < self.MAX_STORIES:
             counts = self.stories[story] = [0, 0]
         if counts is not None:
-            counts[0] += 1
-            counts[1] += max(0, mention.reposts)
-        weight = mention.followers * (3 if mention.verified else 1)
+            counts[0] += posts
+            counts[1] += reposts
+
+    def _add_story(self, story: str) -> None:
+        if story not in self.risk_stories and len(self.risk_stories) < self.MAX_RISK_STORIES:
+            self.risk_stories.append(story)
+
+    def _offer_kol(self, account: dict[str, Any]) -> None:
+        # Strictly heavier wins: the first of equals stays.
         kol = self.kol
-        if not kol or weight > kol["followers"] * (3 if kol["verified"] else 1):
-            self.kol = {"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
-                        "verified": mention.verified, "story": mention.story, "reposts": mention.reposts}
-        sample = SamplePost(
-            id=mention.post_key,
-            author=mention.author_name,
-            followers=mention.followers,
-            excerpt=mention.text[:140],
-            url=mention.url,
-            negative=round(mention.negative, 4),
-            reach=round(mention.reach, 4),
-            created_at=mention.created_at,
-            story=story,
-            reposts=mention.reposts,
-            verified=mention.verified,
-            terms=list(mention.risk_terms[:5]),
-        ).to_dict()
-        # Keep the few most far-reaching negative posts; O(TOP_N) per mention.
-        self.top_negative.append(sample)
-        self.top_negative.sort(key=lambda s: (-s["reach"], s["id"]))
-        del self.top_negative[self.TOP_N :]
+        if not kol or account["followers"] * (3 if account["verified"] else 1) > kol["followers"] * (3 if kol["verified"] else 1):
+            self.kol = dict(account)
+
+    def _offer_samples(self, samples: list[dict[str, Any]]) -> None:
+        # Keep the few most far-reaching negative posts, each post once.
+        top = self.top_negative
+        worst = (-top[-1]["reach"], top[-1]["id"]) if len(top) >= self.TOP_N else None
+        added = False
+        for sample in samples:
+            if worst is not None and (-sample["reach"], sample["id"]) >= worst:
+                continue  # would be cut again below
+            if any(kept["id"] == sample["id"] for kept in top):
+                continue
+            top.append(sample)
+            added = True
+        if added:
+            top.sort(key=_sample_order)
+            del top[self.TOP_N :]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -258,6 +319,17 @@ class Bucket:
             "stories": {k: list(v) for k, v in self.stories.items()},
         }
 
+    def part_dict(self) -> dict[str, Any]:
+        """The bucket as a part of a ``MentionCounts`` record: its counts and
+        evidence, without the de-duplication marks (the record's posts range
+        is the mark)."""
+        out = self.to_dict()
+        del out["brand"], out["size"], out["last_offset"], out["sources"]
+        out["reach_negative"] = self.reach_negative  # rounded once, in the stored bucket
+        if self.revisions:
+            out["revisions"] = list(self.revisions)
+        return out
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Bucket:
         return cls(
@@ -275,7 +347,157 @@ class Bucket:
             risk_stories=[str(x) for x in data.get("risk_stories", [])],
             kol=dict(data.get("kol") or {}),
             stories={str(k): [int(v[0]), int(v[1])] for k, v in (data.get("stories") or {}).items()},
+            revisions=[dict(r) for r in data.get("revisions") or []],
         )
+
+
+BUCKETS_KIND = "buckets"
+
+
+def bucket_record(buckets: list[Bucket]) -> bytes:
+    """One record on ``koubei.buckets`` for one brand's buckets closed together, in order."""
+    return orjson.dumps({"kind": BUCKETS_KIND, "brand": buckets[0].brand, "buckets": [b.to_dict() for b in buckets]})
+
+
+def read_bucket_record(data: Any) -> list[Bucket]:
+    """The buckets of a ``koubei.buckets`` record: a list (``bucket_record``), or
+    one bucket alone (the previous versions' records). Raises ValueError,
+    TypeError or KeyError for anything else."""
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+    if data.get("kind") == BUCKETS_KIND:
+        return [Bucket.from_dict(_typed(b, dict, "bucket")) for b in _typed(data["buckets"], list, "buckets")]
+    return [Bucket.from_dict(data)]
+
+
+@dataclass
+class MentionCounts:
+    """One brand's counts from one batch of posts, on ``koubei.mentions``
+    keyed by brand (``kind: "counts"``).
+
+    The score stage combines before the shuffle: instead of one record per
+    (post, brand) it sends, per batch, one record per brand holding a part
+    of each bucket the batch touched (``Bucket.part_dict``). ``ranges`` maps
+    each posts partition the record covers to the (first, last) offsets of
+    posts it covered there: every post of those ranges that mentions the
+    brand is in the parts, so the aggregator can tell a record it has
+    already counted (a re-delivery, or the score stage re-processing posts
+    after a crash) from a new one by the ranges alone (streams/aggregate.py).
+    ``waits`` are, per counted mention, the milliseconds between the post's
+    record timestamp on ``koubei.posts`` and ``sent`` (wall time the record
+    was sent): the aggregator adds its own delay to measure post-to-bucket
+    latency.
+    """
+
+    brand: str
+    ranges: dict[int, tuple[int, int]]
+    buckets: list[Bucket]
+    sent: float = 0.0
+    waits: list[int] = field(default_factory=list)
+
+    KIND = "counts"
+
+    @property
+    def mentions(self) -> int:
+        return sum(b.total for b in self.buckets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.KIND, "v": 1, "brand": self.brand,
+                "ranges": {str(p): [first, last] for p, (first, last) in sorted(self.ranges.items())},
+                "sent": self.sent, "waits": list(self.waits), "buckets": [b.part_dict() for b in self.buckets]}
+
+    def to_json(self) -> bytes:
+        # orjson: a counts record is the largest thing the score stage encodes.
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], size: float) -> MentionCounts:
+        """Raises ValueError/TypeError/KeyError for a record that is not one."""
+        try:
+            return cls._from_dict(data, size)
+        except OverflowError as exc:  # int() of an infinite number
+            raise ValueError(str(exc)) from None
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any], size: float) -> MentionCounts:
+        brand = str(data["brand"])
+        ranges: dict[int, tuple[int, int]] = {}
+        for key, value in _typed(data["ranges"], dict, "ranges").items():
+            partition = int(key)
+            first, last = (int(x) for x in _typed(value, list, "range"))
+            if partition < 0 or first < 0 or last < first:
+                raise ValueError(f"bad posts range {partition}:{first}..{last}")
+            ranges[partition] = (first, last)
+        if not ranges:
+            raise ValueError("a counts record covers no posts range")
+        buckets = [_part_from_dict(part, brand, float(size)) for part in _typed(data["buckets"], list, "buckets")]
+        waits = data.get("waits") or []
+        return cls(brand=brand, ranges=ranges, buckets=buckets, sent=float(data.get("sent") or 0.0),
+                   waits=[int(w) for w in _typed(waits, list, "waits")])
+
+
+def _check_sample(sample: Any) -> None:
+    if not isinstance(sample, dict) or not isinstance(sample.get("id"), str):
+        raise ValueError("a sample post needs a string id")
+    if not isinstance(sample.get("reach"), (int, float)) or isinstance(sample.get("reach"), bool):
+        raise ValueError(f"sample {sample['id']!r}: reach must be a number")
+
+
+def _check_account(account: Any) -> None:
+    if not isinstance(account, dict) or not isinstance(account.get("id"), str):
+        raise ValueError("a KOL account needs a string id")
+    if not isinstance(account.get("followers"), int) or not isinstance(account.get("verified"), bool):
+        raise ValueError(f"account {account['id']!r}: followers must be an integer and verified a boolean")
+
+
+def _sample_order(sample: dict[str, Any]) -> tuple[float, str]:
+    return (-sample["reach"], sample["id"])
+
+
+def _typed(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise TypeError(f"{what}: expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _part_from_dict(part: Any, brand: str, size: float) -> Bucket:
+    """A bucket part of a counts record, as decoded from the wire: its
+    containers are used as they are (nothing else holds them), its numbers
+    and shapes are checked."""
+    part = _typed(part, dict, "bucket part")
+    bucket = Bucket(
+        brand=brand, start=float(part["start"]), size=size,
+        total=int(part.get("total", 0)), negative=int(part.get("negative", 0)),
+        reach_negative=float(part.get("reach_negative", 0.0)), risk_hits=int(part.get("risk_hits", 0)),
+        risk_terms=_typed(part.get("risk_terms") or {}, dict, "risk_terms"),
+        top_negative=_typed(part.get("top_negative") or [], list, "top_negative"),
+        risk_stories=[str(x) for x in _typed(part.get("risk_stories") or [], list, "risk_stories")],
+        kol=_typed(part.get("kol") or {}, dict, "kol"),
+        stories={str(k): [int(v[0]), int(v[1])]
+                 for k, v in _typed(part.get("stories") or {}, dict, "stories").items()},
+        revisions=[_typed(r, dict, "revision") for r in _typed(part.get("revisions") or [], list, "revisions")],
+    )
+    _check_part(bucket)
+    return bucket
+
+
+def _check_part(bucket: Bucket) -> None:
+    """A bucket part from the wire is checked whole before anything is merged,
+    so that a malformed record fails alone and never half-applied."""
+    for sample in bucket.top_negative:
+        _check_sample(sample)
+    if bucket.kol:
+        _check_account(bucket.kol)
+    for revision in bucket.revisions:
+        if not isinstance(revision.get("id"), str):
+            raise ValueError("a revision needs a string id")
+        float(revision.get("reach_delta", 0.0))
+        if revision.get("sample"):
+            _check_sample(revision["sample"])
+        if revision.get("kol"):
+            _check_account(revision["kol"])
+    if any(not isinstance(v, int) for v in bucket.risk_terms.values()):
+        raise ValueError("risk term counts must be integers")
 
 
 @dataclass

@@ -3,18 +3,21 @@
 Brands are matched first and only posts that mention a tracked brand are
 scored (scoring is the expensive step; most of a firehose mentions none of
 our brands). One post mentioning two brands yields two mentions with the
-same score. The scorer reads each post with the tracked brands' names
+same score. In the worker the mentions of a batch are combined before they
+leave the stage (``MentionCounter``): one ``MentionCounts`` record per brand
+and posts range instead of one record per mention. The scorer reads each post with the tracked brands' names
 masked (``PostScorer.scoring_texts``, ``BrandMatcher.mask``): a brand's
 name is not an opinion about it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
 from streams.brands import BrandMatcher
-from streams.models import Mention, Post, reach_weight
+from streams.models import Bucket, Mention, MentionCounts, Post, reach_weight
 from streams.sentiment.preprocess import story_key
 
 
@@ -34,6 +37,7 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
     if story is None:
         story = story_key(post.text) or ""
     story = story or post.key
+    created_at = post.event_time
     return [
         Mention(
             brand=brand,
@@ -46,7 +50,7 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
             verified=post.author.verified,
             text=post.text[:500],
             url=post.url,
-            created_at=post.event_time,
+            created_at=created_at,
             negative=float(score.negative),
             sentiment=float(score.sentiment),
             is_negative=is_negative,
@@ -95,3 +99,46 @@ class PostScorer:
             return []
         scores = self.scorer.score_many(self.scoring_texts(matched))
         return self.build(matched, scores)
+
+
+# (posts partition, first offset, last offset): the posts a batch covered on one partition.
+PostsRange = tuple[int, int, int]
+
+
+class MentionCounter:
+    """Combines the mentions of one batch into ``MentionCounts`` records: per
+    brand and group of posts ranges, a part of each bucket the mentions fall
+    in, built with ``Bucket.add`` (the aggregator merges parts with
+    ``Bucket.merge``, which gives the counts adding the mentions one by one
+    would give). ``group`` names the record a mention goes to; ``ranges``
+    given to ``records`` say which posts ranges each group covers."""
+
+    def __init__(self, size: float) -> None:
+        self.size = float(size)
+        self.parts: dict[tuple[str, Hashable], dict[float, Bucket]] = {}
+        self.waits: dict[tuple[str, Hashable], list[int]] = {}
+
+    def bucket_start(self, t: float) -> float:
+        return math.floor(t / self.size) * self.size
+
+    def _part(self, brand: str, group: Hashable, start: float) -> Bucket:
+        parts = self.parts.setdefault((brand, group), {})
+        part = parts.get(start)
+        if part is None:
+            part = parts[start] = Bucket(brand, start, self.size)
+        return part
+
+    def add(self, mention: Mention, group: Hashable, wait_ms: int | None = None) -> None:
+        self._part(mention.brand, group, self.bucket_start(mention.created_at)).add(mention)
+        if wait_ms is not None:
+            self.waits.setdefault((mention.brand, group), []).append(wait_ms)
+
+    def revise(self, brand: str, group: Hashable, event_time: float, revision: dict[str, Any]) -> None:
+        """A reach revision (streams.repeats) for the brand's bucket at ``event_time``."""
+        self._part(brand, group, self.bucket_start(event_time)).revisions.append(revision)
+
+    def records(self, ranges: Mapping[Hashable, Sequence[PostsRange]], sent: float) -> list[MentionCounts]:
+        return [MentionCounts(brand=brand, ranges={p: (first, last) for p, first, last in ranges[group]},
+                              buckets=[parts[start] for start in sorted(parts)], sent=sent,
+                              waits=self.waits.get((brand, group), []))
+                for (brand, group), parts in self.parts.items()]

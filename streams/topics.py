@@ -48,8 +48,10 @@ class TopicSpec:
 POSTS = TopicSpec("posts", "source:id", "a post (streams.models.Post JSON)")
 POSTS_DEAD = TopicSpec("posts.dead", "source:id when known", "an invalid post with its reason and original bytes",
                        max_message_bytes=DEAD_LETTER_MAX_BYTES)
-MENTIONS = TopicSpec("mentions", "brand id", "a scored mention, or a watermark tick (key __tick__)")
-BUCKETS = TopicSpec("buckets", "brand id", "a closed per-brand bucket")
+MENTIONS = TopicSpec("mentions", "brand id",
+                     "a brand's counts from a batch of posts (streams.models.MentionCounts), or a watermark tick "
+                     "(key __tick__); per-mention records of earlier versions are still read")
+BUCKETS = TopicSpec("buckets", "brand id", "a brand's buckets closed together (streams.models.bucket_record)")
 ALERTS = TopicSpec("alerts", "brand:signal", "an alert lifecycle event")
 INTERNAL_DEAD = TopicSpec("internal.dead", "none", "an internal record a stage could not process, with the reason",
                           max_message_bytes=DEAD_LETTER_MAX_BYTES)

@@ -168,13 +168,20 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
 
 
+def buckets_of(records: list[Any]) -> list[dict[str, Any]]:
+    """The buckets in koubei.buckets records, in order (a record holds one
+    brand's buckets closed together; records of earlier versions one bucket)."""
+    from streams.models import read_bucket_record
+
+    return [bucket.to_dict() for record in records for bucket in read_bucket_record(json.loads(record.value))]
+
+
 def bucket_counts(records: list[Any]) -> dict[tuple[str, float], tuple[int, int, int, tuple[str, ...]]]:
     """(brand, start) -> (total, negative, risk hits, sorted risk stories)
     from koubei.buckets records (stories sorted: their order follows the
     interleaving of posts partitions, which may differ between runs)."""
     out: dict[tuple[str, float], tuple[int, int, int, tuple[str, ...]]] = {}
-    for record in records:
-        bucket = json.loads(record.value)
+    for bucket in buckets_of(records):
         out[(bucket["brand"], float(bucket["start"]))] = (
             bucket["total"], bucket["negative"], bucket["risk_hits"], tuple(sorted(bucket["risk_stories"])))
     return out

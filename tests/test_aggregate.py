@@ -39,7 +39,7 @@ def test_late_mentions_go_to_the_oldest_open_bucket_by_default() -> None:
     result = agg.add(mention("a", 30, negative=True), wall_now=131)
     assert (result.status, result.bucket_start) == ("late", 120)
     assert agg.state.late == 1
-    assert agg.store.get("a", 120)["negative"] == 1
+    assert agg.store.get("a", 120).negative == 1
 
 
 def test_late_mentions_are_dropped_with_the_drop_policy() -> None:
@@ -49,7 +49,7 @@ def test_late_mentions_are_dropped_with_the_drop_policy() -> None:
     list(agg.close_ready(130))
     assert agg.add(mention("a", 30, negative=True), wall_now=131).status == "dropped"
     assert agg.state.late == 1
-    assert agg.store.get("a", 120)["negative"] == 0
+    assert agg.store.get("a", 120).negative == 0
 
 
 def test_allowed_lateness_keeps_buckets_open() -> None:
@@ -69,7 +69,7 @@ def test_redelivered_offsets_are_skipped() -> None:
     assert agg.add(mention("a", 11), 11, offset=5).status == "duplicate"
     assert agg.add(mention("a", 12), 12, offset=4).status == "duplicate"
     assert agg.add(mention("a", 13), 13, offset=6).status == "added"
-    assert agg.store.get("a", 0)["total"] == 2
+    assert agg.store.get("a", 0).total == 2
 
 
 def test_idle_partition_closes_buckets_by_wall_clock() -> None:
@@ -197,5 +197,358 @@ def test_a_late_mention_read_again_after_a_crash_is_not_counted_twice() -> None:
     again = mention("a", 20, negative=True)
     again.src_partition, again.src_offset = 1, 7
     assert agg.add(again, wall_now=251, offset=9).status == "duplicate"
-    assert agg.store.get("a", 120)["negative"] == 1
-    assert agg.store.get("a", 240)["negative"] == 0
+    assert agg.store.get("a", 120).negative == 1
+    assert agg.store.get("a", 240).negative == 0
+
+
+# ---- counts records: the score stage's per-batch parts (streams.models.MentionCounts)
+
+import json  # noqa: E402
+import random  # noqa: E402
+
+import pytest  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from streams.aggregate import CountsResult  # noqa: E402
+from streams.ledger import LedgerBatch, PostsLedger  # noqa: E402
+from streams.models import Bucket, MentionCounts  # noqa: E402
+from streams.scoring import MentionCounter  # noqa: E402
+
+
+def rich(brand: str, key: str, t: float, negative: bool, followers: int, risk: bool, story: str) -> Mention:
+    return Mention(brand=brand, post_key=key, source="w", post_id=key, author_id="a", author_name=f"n{key}",
+                   followers=followers, verified=followers % 7 == 0, text=f"text {key}", url="", created_at=t,
+                   negative=0.9 if negative else 0.1, sentiment=0.1 if negative else 0.9, is_negative=negative,
+                   reach=1.0 + followers / 1000, risk_terms=["召回"] if risk else [], story=story, reposts=followers % 5)
+
+
+def wire(record: MentionCounts, size: float = 60.0) -> MentionCounts:
+    """Through JSON and back, as the aggregate stage reads it."""
+    return MentionCounts.from_dict(json.loads(record.to_json()), size)
+
+
+def counts_of(mentions: list[tuple[Mention, int]], partition: int, first: int, last: int,
+              *more: tuple[int, int, int]) -> list[MentionCounts]:
+    """The records of one batch whose mentions come from posts ``first..last``
+    of ``partition`` (and the ranges in ``more``)."""
+    counter = MentionCounter(60)
+    for mention, wait in mentions:
+        counter.add(mention, "batch", wait)
+    return [wire(r) for r in counter.records({"batch": [(partition, first, last), *more]}, sent=1000.0)]
+
+
+def summary(bucket: Bucket | None) -> tuple[object, ...]:
+    if bucket is None:
+        return (0, 0, 0, {}, (), (), 0.0)
+    return (bucket.total, bucket.negative, bucket.risk_hits, dict(bucket.risk_terms), tuple(sorted(bucket.risk_stories)),
+            tuple(s["id"] for s in bucket.top_negative), round(bucket.reach_negative, 4),
+            bucket.kol.get("followers", 0) * (3 if bucket.kol.get("verified") else 1))
+
+
+mention_strategy = st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 299), st.booleans(),
+                                      st.integers(0, 10_000), st.booleans(), st.sampled_from(["s1", "s2", "s3", ""])),
+                            min_size=1, max_size=60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(mention_strategy, st.lists(st.integers(1, 59), max_size=5))
+def test_counts_records_give_the_buckets_adding_each_mention_gives(spec: list[tuple], cuts: list[int]) -> None:
+    """Combining before the shuffle changes nothing in the buckets: counts,
+    risk terms and stories, the top negative posts, the reach and the KOL."""
+    mentions = [rich(brand, f"w:{i}", float(t), neg, fol, risk, story)
+                for i, (brand, t, neg, fol, risk, story) in enumerate(spec)]
+    one_by_one = make(idle=10**9)
+    for mention in mentions:
+        one_by_one.add(mention, wall_now=0.0, clock=None)
+    combined = make(idle=10**9)
+    edges = sorted({0, len(mentions), *(c for c in cuts if c < len(mentions))})
+    for first, last in zip(edges, edges[1:], strict=False):  # batches of consecutive posts
+        for record in counts_of([(m, 0) for m in mentions[first:last]], 0, first, last - 1):
+            combined.add_counts(record, wall_now=0.0)
+    for brand in ("a", "b"):
+        for start in (0.0, 60.0, 120.0, 180.0, 240.0):
+            assert summary(combined.store.get(brand, start)) == summary(one_by_one.store.get(brand, start)), (brand, start)
+
+
+def test_a_counts_record_read_again_is_not_counted_again() -> None:
+    agg = make()
+    records = counts_of([(rich("a", "w:1", 10, True, 5, True, "s"), 0), (rich("a", "w:2", 70, False, 5, False, ""), 0)],
+                        partition=1, first=100, last=199)
+    first = agg.add_counts(records[0], wall_now=0.0, offset=7)
+    again = agg.add_counts(records[0], wall_now=1.0, offset=7)
+    assert (first.added, first.duplicate) == (2, 0)
+    assert (again.added, again.duplicate) == (0, 2)
+    assert agg.store.get("a", 0).total == 1 and agg.store.get("a", 60).total == 1
+
+
+def test_a_batch_scored_again_after_a_crash_counts_each_post_once() -> None:
+    """The first run sent counts for posts 0..9 and 10..19 of partition 0; the
+    re-run reads 0..29 at once. Cut at the ledger's ends, its ranges are either
+    counted already or new: every post is counted exactly once."""
+    posts = [rich("a", f"w:{i}", 10.0 + i, i % 3 == 0, i, i % 2 == 0, f"s{i % 4}") for i in range(30)]
+    ledger = PostsLedger(horizon=3600)
+    agg = make()
+    for first, last in ((0, 9), (10, 19)):
+        ledger.add(LedgerBatch(0, first, last, at=0.0))
+        for record in counts_of([(p, 0) for p in posts[first:last + 1]], 0, first, last):
+            agg.add_counts(record, wall_now=0.0)
+    rerun = ledger.split(0, list(range(30)))
+    assert rerun == [(0, 9), (10, 19), (20, 29)]
+    duplicates = 0
+    for first, last in rerun:
+        for record in counts_of([(p, 0) for p in posts[first:last + 1]], 0, first, last):
+            duplicates += agg.add_counts(record, wall_now=0.0).duplicate
+    assert duplicates == 20
+    reference = make()
+    for post in posts:
+        reference.add(post, wall_now=0.0, clock=None)
+    assert summary(agg.store.get("a", 0)) == summary(reference.store.get("a", 0))
+
+
+def test_the_ledger_cuts_a_batch_after_every_end_it_spans() -> None:
+    ledger = PostsLedger(horizon=100)
+    for first, last, at in ((0, 4, 1.0), (5, 11, 2.0), (12, 20, 3.0)):
+        ledger.add(LedgerBatch(3, first, last, at))
+    assert ledger.split(3, [2, 3, 4, 5, 9, 11, 12, 15, 30]) == [(2, 4), (5, 11), (12, 15), (30, 30)]
+    assert ledger.split(3, [30, 31]) == [(30, 31)]
+    assert ledger.split(1, [0, 1, 2]) == [(0, 2)]  # another partition's ends do not cut
+    assert ledger.split(3, [13, 25]) == [(13, 13), (25, 25)]  # an end between two offsets with a gap
+    expired = ledger.expire(3, now=102.5)
+    assert [b.last for b in expired] == [4, 11]
+    assert ledger.ends(3) == [20]
+    reloaded = PostsLedger(horizon=100)
+    reloaded.load(3, [LedgerBatch.from_dict(b.to_dict()) for b in expired] + [LedgerBatch(3, 12, 20, 3.0)])
+    assert reloaded.ends(3) == [4, 11, 20] and reloaded.is_end(3, 11) and not reloaded.is_end(3, 12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=40, unique=True).map(sorted),
+       st.lists(st.integers(0, 50), max_size=8))
+def test_ledger_pieces_cover_the_batch_in_order_and_never_straddle_an_end(offsets: list[int], ends: list[int]) -> None:
+    ledger = PostsLedger(horizon=10)
+    for i, end in enumerate(sorted(set(ends))):
+        ledger.add(LedgerBatch(0, end, end, float(i)))
+    pieces = ledger.split(0, offsets)
+    assert pieces[0][0] == offsets[0] and pieces[-1][1] == offsets[-1]
+    for (_, last), (first, _) in zip(pieces, pieces[1:], strict=False):
+        assert last < first
+        assert any(last <= e < first for e in ends)
+    for first, last in pieces:
+        assert first <= last
+        assert not any(first <= e < last for e in ends)
+
+
+def test_a_record_over_several_partitions_is_counted_once_and_recognised_range_by_range() -> None:
+    """A batch's fresh ranges of two partitions share a record; after a crash
+    the re-run sends the ranges that may have gone out on their own (the
+    ledger knows them), and each is recognised as counted."""
+    agg = make()
+    a = [(rich("a", f"w:{i}", 10.0 + i, i % 2 == 0, i, False, ""), 0) for i in range(6)]
+    combined = counts_of(a, 0, 100, 102, (1, 50, 52))[0]
+    assert combined.ranges == {0: (100, 102), 1: (50, 52)}
+    assert agg.add_counts(combined, wall_now=0.0).added == 6
+    assert agg.add_counts(counts_of(a[:3], 0, 100, 102)[0], wall_now=0.0).duplicate == 3
+    assert agg.add_counts(counts_of(a[3:], 1, 50, 52)[0], wall_now=0.0).duplicate == 3
+    newer = counts_of([(rich("a", "w:9", 12.0, False, 1, False, ""), 0)], 0, 103, 110, (1, 53, 60))[0]
+    assert agg.add_counts(newer, wall_now=0.0).added == 1
+    assert agg.store.get("a", 0).total == 7
+
+
+def test_a_range_that_overlaps_one_already_counted_is_counted_and_reported() -> None:
+    agg = make()
+    agg.add_counts(counts_of([(rich("a", "w:1", 10, False, 1, False, ""), 0)], 0, 0, 9)[0], wall_now=0.0)
+    result = agg.add_counts(counts_of([(rich("a", "w:2", 11, False, 1, False, ""), 0)], 0, 5, 14)[0], wall_now=0.0)
+    assert (result.added, result.overlaps) == (1, 1)
+
+
+def test_late_parts_go_to_the_oldest_open_bucket_once() -> None:
+    agg = make()
+    agg.add(mention("a", 10), wall_now=10)
+    agg.add(mention("a", 130), wall_now=130)
+    assert [b.start for b in agg.close_ready(130)] == [0, 60]
+    record = counts_of([(rich("a", "w:late", 30, True, 50, True, "x"), 0),
+                        (rich("a", "w:now", 125, True, 10, False, ""), 0)], 2, 40, 49)[0]
+    assert record.ranges == {2: (40, 49)}
+    result = agg.add_counts(record, wall_now=131, offset=3)
+    assert (result.added, result.late) == (1, 1)
+    assert agg.state.late == 1
+    target = agg.store.get("a", 120)
+    assert (target.total, target.negative, target.risk_hits) == (3, 2, 1)
+    assert agg.store.get("a", 0).sources["2"][0] == 49  # marked in its own (closed) bucket
+    again = agg.add_counts(record, wall_now=132, offset=3)
+    assert again.duplicate == 2 and agg.store.get("a", 120).total == 3
+
+
+def test_late_parts_are_dropped_with_the_drop_policy() -> None:
+    agg = Aggregator(60, 0, 3600, DictBucketStore(), AggregatorState(), late_policy="drop")
+    agg.add(mention("a", 10), wall_now=10)
+    agg.add(mention("a", 130), wall_now=130)
+    list(agg.close_ready(130))
+    result = agg.add_counts(counts_of([(rich("a", "w:l", 30, True, 1, False, ""), 0)], 0, 0, 0)[0], wall_now=131)
+    assert (result.dropped, result.late, result.added) == (1, 0, 0)
+    assert agg.store.get("a", 120).negative == 0
+
+
+def test_counts_records_measure_post_to_bucket_latency() -> None:
+    agg = make()
+    record = counts_of([(rich("a", "w:1", 10, False, 1, False, ""), 250), (rich("a", "w:2", 11, False, 1, False, ""), 1000)],
+                       0, 0, 1)[0]
+    assert record.sent == 1000.0
+    result = agg.add_counts(record, wall_now=1000.5)
+    assert result.latencies == pytest.approx([0.75, 1.5])
+    assert agg.add_counts(record, wall_now=1001.0).latencies == []  # a repeat measures nothing
+
+
+def test_records_of_the_previous_version_still_count() -> None:
+    """A per-mention record from a worker not yet upgraded shares the marks
+    with counts records: a post counted by either is counted once."""
+    agg = make()
+    old = rich("a", "w:1", 10, True, 5, False, "")
+    old.src_partition, old.src_offset, old.src_index = 0, 4, 0
+    assert agg.add(Mention.from_dict(json.loads(json.dumps(old.to_dict()))), wall_now=0, offset=1,
+                   clock=None).status == "added"
+    assert agg.add_counts(counts_of([(old, 0)], 0, 0, 4)[0], wall_now=0).duplicate == 1
+    assert agg.add_counts(counts_of([(rich("a", "w:2", 11, False, 5, False, ""), 0)], 0, 5, 9)[0],
+                          wall_now=0).added == 1
+    assert agg.store.get("a", 0).total == 2
+
+
+BAD_PARTS = [
+    {"start": "x"}, {"start": 0, "total": "many"}, {"start": 0, "top_negative": [{"id": 1}]},
+    {"start": 0, "top_negative": [{"id": "w:1", "reach": "far"}]}, {"start": 0, "kol": {"id": "w:1"}},
+    {"start": 0, "risk_terms": {"召回": "2"}}, {"start": 0, "revisions": [{"reach_delta": 1}]}, "not an object",
+    {"start": 0, "risk_terms": ["召回"]},
+]
+
+
+@pytest.mark.parametrize("part", BAD_PARTS)
+def test_a_malformed_counts_record_is_refused_whole(part: object) -> None:
+    good = counts_of([(rich("a", "w:1", 10, True, 5, True, "s"), 0)], 0, 0, 0)[0].to_dict()
+    record = {**good, "buckets": [good["buckets"][0], part]}
+    with pytest.raises((ValueError, TypeError, KeyError)):
+        MentionCounts.from_dict(json.loads(json.dumps(record)), 60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=6),
+                    max_leaves=30))
+def test_any_json_is_a_counts_record_or_a_clear_error(data: object) -> None:
+    agg = make()
+    try:
+        record = MentionCounts.from_dict(data, 60)  # type: ignore[arg-type]
+    except (ValueError, TypeError, KeyError):  # what the aggregate stage dead-letters with its reason
+        return
+    result = agg.add_counts(record, wall_now=0.0)
+    assert isinstance(result, CountsResult)
+
+
+def test_counts_of_random_batches_survive_any_redelivery_order() -> None:
+    """Records re-delivered after a crash (any of them, again and again)
+    leave the buckets as one delivery of each does."""
+    rng = random.Random(5)
+    posts = [rich(rng.choice("ab"), f"w:{i}", rng.uniform(0, 240), rng.random() < 0.3, rng.randint(0, 999),
+                  rng.random() < 0.2, f"s{rng.randint(0, 5)}") for i in range(200)]
+    records = []
+    for first in range(0, 200, 25):
+        records.extend(counts_of([(p, 0) for p in posts[first:first + 25]], 1, first, first + 24))
+    once = make(idle=10**9)
+    for record in records:
+        once.add_counts(record, wall_now=0.0)
+    replayed = make(idle=10**9)
+    delivered: list[MentionCounts] = []
+    for record in records:
+        delivered.append(record)
+        for again in rng.sample(delivered, k=min(2, len(delivered))):
+            replayed.add_counts(again, wall_now=0.0)
+        replayed.add_counts(record, wall_now=0.0)
+    for brand in "ab":
+        for start in (0.0, 60.0, 120.0, 180.0):
+            assert summary(replayed.store.get(brand, start)) == summary(once.store.get(brand, start))
+
+
+# ---- the worker's bucket store (streams.app.BrandBucketStore), on a plain dict as its table
+
+from streams.app import BrandBucketStore  # noqa: E402
+
+
+def test_brand_store_keeps_open_buckets_whole_and_closed_ones_as_marks() -> None:
+    table: dict[str, dict] = {}
+    decoded: dict = {}
+    store = BrandBucketStore(table, None, decoded)
+    agg = Aggregator(60, 0, 10**9, store, AggregatorState())
+    record = counts_of([(rich("a", "w:1", 10, True, 50, True, "s"), 0), (rich("a", "w:2", 70, True, 5, False, ""), 0)],
+                       0, 0, 9)[0]
+    agg.add_counts(record, wall_now=0.0)
+    store.flush(agg.state.next_close)
+    assert [b["start"] for b in table["a"]["buckets"]] == [0.0, 60.0] and "a#closed" not in table
+    # Next batch: event time moves on, bucket 0 closes.
+    store = BrandBucketStore(table, None, decoded)
+    agg.store = store
+    assert store.get("a", 0.0) is decoded[("a", 0.0)][1]  # not decoded again
+    agg.observe_time(125.0, wall_now=0.0, clock="x")
+    closed = list(agg.close_ready(0.0))
+    assert [(b.start, b.total) for b in closed] == [(0.0, 1), (60.0, 1)]
+    store.flush(agg.state.next_close)
+    assert [b["start"] for b in table["a"]["buckets"]] == []
+    marks = table["a#closed"]["buckets"]
+    assert [(b["start"], b["sources"]) for b in marks] == [(0.0, {"0": [9, 1 << 30]}), (60.0, {"0": [9, 1 << 30]})]
+    assert "total" not in marks[0]
+    # A late part of a range already counted is still recognised after the close.
+    store = BrandBucketStore(table, None, decoded)
+    agg.store = store
+    assert agg.add_counts(record, wall_now=1.0).duplicate == 2
+    store.flush(agg.state.next_close)
+
+
+def test_brand_store_writes_only_what_changed() -> None:
+    class Table(dict):
+        writes = 0
+
+        def __setitem__(self, key: str, value: dict) -> None:
+            Table.writes += 1
+            super().__setitem__(key, value)
+
+    table = Table()
+    store = BrandBucketStore(table)
+    agg = Aggregator(60, 0, 10**9, store, AggregatorState())
+    agg.add_counts(counts_of([(rich("a", "w:1", 10, False, 5, False, ""), 0)], 0, 0, 0)[0], wall_now=0.0)
+    store.flush(agg.state.next_close)
+    assert Table.writes == 1
+    store = BrandBucketStore(table)
+    store.get("a", 0.0)
+    store.flush(None)
+    assert Table.writes == 1
+
+
+def test_brand_store_takes_over_the_buckets_of_the_windowed_table() -> None:
+    from streams.app import WindowedBucketStore
+
+    old = Bucket("a", 0.0, 60.0, total=3, negative=1, sources={"1": [40, 0]})
+
+    class Windowed:
+        class table:  # noqa: N801 - the shape of Faust's WindowWrapper.table
+            data = {("a", (0.0, 59.9)): old.to_dict(), ("b", (0.0, 59.9)): Bucket("b", 0.0, 60.0, total=9).to_dict()}
+
+    table: dict[str, dict] = {}
+    store = BrandBucketStore(table, WindowedBucketStore(Windowed()))
+    agg = Aggregator(60, 0, 10**9, store, AggregatorState())
+    assert agg.add_counts(counts_of([(rich("a", "w:9", 10, False, 5, False, ""), 0)], 1, 30, 40)[0],
+                          wall_now=0.0).duplicate == 1
+    assert agg.add_counts(counts_of([(rich("a", "w:9", 10, False, 5, False, ""), 0)], 1, 41, 41)[0],
+                          wall_now=0.0).added == 1
+    store.flush(None)
+    assert table["a"]["buckets"][0]["total"] == 4
+
+
+def test_bucket_records_carry_one_brands_buckets_and_old_single_buckets_still_read() -> None:
+    from streams.models import bucket_record, read_bucket_record
+
+    buckets = [Bucket("a", 0.0, 60.0, total=3, negative=1), Bucket("a", 60.0, 60.0, total=0)]
+    again = read_bucket_record(json.loads(bucket_record(buckets)))
+    assert [b.to_dict() for b in again] == [b.to_dict() for b in buckets]
+    assert [b.total for b in read_bucket_record(json.loads(json.dumps(buckets[0].to_dict())))] == [3]
+    for bad in ([1, 2], {"kind": "buckets", "buckets": "x"}, {"kind": "buckets", "buckets": [3]}, {"brand": "a"}):
+        with pytest.raises((ValueError, TypeError, KeyError)):
+            read_bucket_record(bad)

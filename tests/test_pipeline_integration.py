@@ -32,6 +32,7 @@ from tests.pipeline_support import (
     Pipeline,
     SmallScenario,
     bucket_counts,
+    buckets_of,
     build_small_scenario,
     wait_for,
     write_lines,
@@ -108,6 +109,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory, kafka_url: str, kafk
             "alerts": list(pipeline.receiver.alerts()),
             "messages": list(pipeline.receiver.all),
             "buckets": bucket_counts(read_topic(kafka_bootstrap, config.topic("buckets"))),
+            "raw_buckets": buckets_of(read_topic(kafka_bootstrap, config.topic("buckets"))),
             "dead": [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("posts.dead"))],
             "alerts_topic": [json.loads(r.value) for r in read_topic(kafka_bootstrap, config.topic("alerts"))],
         }
@@ -279,3 +281,65 @@ def test_two_workers_split_the_brands_and_count_exactly_once(uninterrupted: Any,
     firings = [a["key"] for a in alerts if a["state"] == "firing" and a["sequence"] == 1]
     assert firings and all(key.startswith("xinghe:") for key in firings)
     assert len(firings) == len(set(firings)), "an alert was opened twice: two workers ran one brand's detector"
+
+
+CRISIS_WORDS = ("爆炸", "曝光", "翻车", "避雷", "拒绝退款")
+
+
+def test_posts_seen_again_are_counted_once_and_update_reach(uninterrupted: Any, tmp_path: Path, kafka_url: str,
+                                                           kafka_bootstrap: str, broker_quirks: BrokerQuirks) -> None:
+    """A crawler sends posts again: right after themselves (a re-crawl in the
+    same run), and later, after the worker has counted them, with far more
+    followers and reposts (the post went viral). Every bucket counts what the
+    file without repeats gives; the repeats are counted in
+    koubei_duplicate_posts_total; the crisis brand's reach evidence grows."""
+    scenario, _, pipeline, config = prepare(tmp_path, kafka_url, kafka_bootstrap, "rp")
+    crisis = [p for p in scenario.posts if "星河手机" in p["text"] and any(w in p["text"] for w in CRISIS_WORDS)]
+    # Posts that name no tracked brand are not remembered (nothing counts them).
+    calm = [p for p in scenario.posts if p not in crisis
+            and any(alias in p["text"] for brand in BRANDS for alias in brand["aliases"])]
+    again_now = calm[::40] + crisis[::10]  # sent again at once, unchanged or with a few more likes
+    viral = crisis[5::12]  # sent again later with far more reach
+    assert len(again_now) > 20 and len(viral) > 10
+    lines = list(scenario.lines) + [json.dumps({**p, "likes": p["likes"] + 3}, ensure_ascii=False).encode()
+                                    for p in again_now]
+    first = write_lines(tmp_path / "with-repeats.jsonl", lines)
+    later = write_lines(tmp_path / "viral.jsonl", [json.dumps(
+        {**p, "reposts": 50_000, "author": {**p["author"], "followers": 3_000_000}}, ensure_ascii=False).encode()
+        for p in viral])
+    try:
+        pipeline.start_worker()
+        assert pipeline.worker is not None
+        worker = pipeline.worker
+        run_replay(first, kafka_bootstrap, broker_quirks, config.topic("posts"))
+        expected = sum(expected_mentions(scenario).values())
+        wait_for(lambda: metric_sum(worker.metrics(), "koubei_mentions_aggregated_total")
+                 + metric_sum(worker.metrics(), "koubei_late_mentions_total") >= expected, timeout=180,
+                 what="the worker to count the first replay", on_timeout=worker.tail)
+        run_replay(later, kafka_bootstrap, broker_quirks, config.topic("posts"))
+        wait_for(lambda: metric_sum(worker.metrics(), "koubei_duplicate_posts_total") >= len(again_now) + len(viral)
+                 and scenario_done(pipeline, need_resolved=False), timeout=240,
+                 what="the repeats to be recognised and every bucket closed", on_timeout=worker.tail)
+        time.sleep(3.0)  # the bucket that took the late reach revisions closes too
+        samples = worker.metrics()
+        records = read_topic(kafka_bootstrap, config.topic("buckets"))
+    finally:
+        pipeline.close()
+    assert metric_sum(samples, "koubei_duplicate_posts_total", source="weibo") == len(again_now) + len(viral)
+    assert metric_sum(samples, "koubei_posts_ingested_total") == scenario.valid + len(again_now) + len(viral)
+    for brand, count in expected_mentions(scenario).items():
+        assert metric_sum(samples, "koubei_mentions_total", brand=brand) == count, brand
+    counts = bucket_counts(records)
+    raw = buckets_of(records)
+    before = {k: v for k, v in uninterrupted["buckets"].items() if k[1] in SCENARIO_BUCKETS}
+    after = {k: v for k, v in counts.items() if k[1] in SCENARIO_BUCKETS}
+    assert after == before
+    reach = {(b["brand"], b["start"]): b["reach_negative"] for b in raw}
+    reach_before = {(b["brand"], b["start"]): b["reach_negative"] for b in uninterrupted["raw_buckets"]}
+    for key in reach_before:
+        if key in reach and key[1] in SCENARIO_BUCKETS:
+            assert reach[key] >= reach_before[key] - 1e-6, key
+    grown = sum(v for (brand, _), v in reach.items() if brand == "xinghe") - sum(
+        v for (brand, _), v in reach_before.items() if brand == "xinghe")
+    # Each viral repost adds log10 of ~3,000,000 followers and 50,000 reposts, less what it had.
+    assert grown > 5 * len(viral)

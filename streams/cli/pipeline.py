@@ -59,10 +59,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from faust.sensors.prometheus import setup_prometheus_sensors
     from faust.worker import Worker
 
     from streams.cli.worker import build_worker_app
+    from streams.faust_app import setup_faust_sensors
     from streams.kafka import bootstrap_servers, describe_security, detect_quirks, ensure_topics
     from streams.metrics import BUILD_INFO, publish_brand_info
 
@@ -84,7 +84,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     BUILD_INFO.labels(__version__).set(1)
     publish_brand_info((brand.id, brand.name) for brand in config.brands)
-    setup_prometheus_sensors(app, name_prefix="koubei_faust")
+    setup_faust_sensors(app, name_prefix="koubei_faust")
     worker = Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0

@@ -1,0 +1,272 @@
+"""The Faust application class the worker runs: Faust, minus two per-message costs.
+
+Measured on the embedded broker with an agent that does nothing but read
+posts in batches (issue 16; docs/benchmarks.md has the numbers and the
+command), Faust 0.15 spends most of its per-message time in two places that
+do nothing for this pipeline:
+
+* its consumer hands every fetched message to the topic's queue through
+  ``Service.wait_first(callback(message), suspend_flow.wait())``, which
+  creates three tasks and an ``asyncio.wait`` per message so that a
+  rebalance can interrupt a hand-off blocked on a full queue. The hand-off
+  normally completes at once (the conductor puts without waiting unless the
+  queue is full), so ``HandOffConsumer`` awaits it directly while the flow
+  is not suspended, and keeps Faust's path otherwise (a rebalance in
+  progress);
+* before each message the conductor asks the producer buffer for its size,
+  which reads a setting through Faust's settings descriptor every time;
+  ``QuickSizeProducer`` reads it once.
+
+Faust also fixes its consumer's ``fetch_max_wait_ms`` at 1,500. Apache
+Kafka answers a fetch as soon as there is data, but the embedded broker
+holds it for a share of that wait (measured: 1,500 ms gives a record
+372 ms p50 / 752 ms max to arrive, 50 ms gives 3 / 31 ms), on every hop
+of the pipeline. ``WorkerApp(fetch_max_wait=...)`` sets it
+(``BrokerQuirks.fetch_max_wait``).
+
+Nothing else changes: offsets, acks, commits, rebalances and tables are
+Faust's own.
+
+Faust's Prometheus sensor updates several labelled series for every
+message and every event (about a tenth of the worker's time, issue 16).
+``BatchedPrometheusMonitor`` keeps its metric names and labels but only
+counts in the hooks; the counts reach Prometheus when /metrics is read
+(``setup_faust_sensors``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import faust
+from aiohttp.web import Response
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.producer import ProducerBuffer
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+
+class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait = getattr(self.app, "fetch_max_wait", None)
+        if wait is not None:
+            # Read when the consumer starts its fetcher, after this.
+            consumer._fetch_max_wait_ms = int(wait * 1000)
+        return consumer
+
+
+class HandOffConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with a direct hand-off while flow is not suspended."""
+
+    def _new_consumer_thread(self) -> Any:
+        return WorkerConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def wait_first(self, *coros: Any, timeout: Any = None) -> Any:
+        if len(coros) == 2 and not self.suspend_flow.is_set() and _is_wait_of(coros[1], self.suspend_flow):
+            # The message hand-off of Consumer._drain_messages (the only caller
+            # passing the suspend_flow wait); its result is not used there.
+            coros[1].close()
+            await coros[0]
+            return None
+        return await super().wait_first(*coros, timeout=timeout)
+
+
+def _is_wait_of(coro: Any, event: Any) -> bool:
+    """Is ``coro`` the not yet started ``event.wait()``?"""
+    frame = getattr(coro, "cr_frame", None)
+    return frame is not None and getattr(coro, "__name__", "") == "wait" and frame.f_locals.get("self") is event
+
+
+class QuickSizeProducerBuffer(ProducerBuffer):
+    """``size`` without a settings lookup per call; only installed for a
+    producer that is not threaded (``QuickSizeProducer``)."""
+
+    @property
+    def size(self) -> int:
+        return len(self.pending._queue)  # type: ignore[attr-defined]
+
+
+class QuickSizeProducer(faust_aiokafka.Producer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.app.conf.producer_threaded:
+            buffer = QuickSizeProducerBuffer(loop=self.loop, beacon=self.beacon)
+            buffer.app = self.app
+            self.buffer = buffer
+
+
+class RawSchema(faust.Schema):
+    """Keys and values as the bytes on the wire (the ``raw`` codec), without
+    Faust's serializer registry on the way: the stages decode records
+    themselves."""
+
+    def __init__(self) -> None:
+        super().__init__(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    def compile(self, app: Any, *, on_key_decode_error: Any = None, on_value_decode_error: Any = None,
+                default_propagate: bool = False) -> Any:
+        event_type = app.conf.Event  # App.create_event reads the setting for every message
+
+        async def decode(message: Any, *, propagate: bool = default_propagate) -> Any:
+            return event_type(app, message.key, message.value, message.headers, message)
+
+        return decode
+
+
+class WorkerTransport(faust_aiokafka.Transport):
+    Consumer = HandOffConsumer
+    Producer = QuickSizeProducer
+
+
+class WorkerApp(faust.App):
+    """``faust.App`` on ``WorkerTransport`` (for kafka:// and aiokafka:// URLs).
+
+    ``fetch_max_wait``: seconds a fetch may wait for data (None: Faust's 1.5 s)."""
+
+    def __init__(self, *args: Any, fetch_max_wait: float | None = None, **kwargs: Any) -> None:
+        self.fetch_max_wait = fetch_max_wait
+        super().__init__(*args, **kwargs)
+
+    def _new_transport(self) -> Any:
+        return WorkerTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        return WorkerTransport(self.conf.broker_producer, self)
+
+
+class BatchedPrometheusMonitor(PrometheusMonitor):
+    """Faust's Prometheus sensor, updated per scrape instead of per message.
+
+    The per-message and per-event hooks count into plain integers; ``flush``
+    adds the counts to the Prometheus series (the same names and labels as
+    Faust's). One event in ``SAMPLE`` has its runtime observed, and one send
+    in ``SAMPLE`` its latency. Hooks that fire per rebalance, commit or
+    assignment are Faust's own.
+    """
+
+    SAMPLE = 64
+
+    def __init__(self, metrics: FaustMetrics, **kwargs: Any) -> None:
+        super().__init__(metrics, **kwargs)
+        self._received: Counter[str] = Counter()
+        self._read_offsets: dict[Any, int] = {}
+        self._acked = 0
+        self._events: Counter[Any] = Counter()
+        self._events_out = 0
+        self._table_ops: Counter[tuple[str, str]] = Counter()
+        self._sent_by_topic: Counter[str] = Counter()
+        self._sent = 0
+        self._tick = 0
+        self._stream_labels: dict[Any, str] = {}
+        self._active_messages = 0
+        self._active_events = 0
+
+    def _sampled(self) -> bool:
+        self._tick += 1
+        return self._tick % self.SAMPLE == 0
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        self._received[tp.topic] += 1
+        self._read_offsets[tp] = offset
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> Any:
+        self._events[stream] += 1
+        return {"time_in": self.time()} if self._sampled() else None
+
+    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None) -> None:
+        self._events_out += 1
+        if state is not None:
+            self._metrics.events_runtime_latency.observe(self.secs_to_ms(self.time() - state["time_in"]))
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        self._acked += 1
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        self._table_ops[(table.name, self.KEYS_RETRIEVED)] += 1
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        self._table_ops[(table.name, self.KEYS_UPDATED)] += 1
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        self._table_ops[(table.name, self.KEYS_DELETED)] += 1
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> Any:
+        self._sent_by_topic[topic] += 1
+        return self.time() if self._sampled() else None
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        self._sent += 1
+        if state is not None:
+            self._metrics.producer_send_latency.observe(self.ms_since(state))
+
+    def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
+        self.send_errors += 1
+        self._metrics.total_error_messages_sent.inc()
+        if state is not None:
+            self._metrics.producer_error_send_latency.observe(self.ms_since(state))
+
+    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
+        # Faust calls this for every record it fetches.
+        self.tp_end_offsets[tp] = offset
+
+    def count_sent(self, topic: str, n: int) -> None:
+        """Records a stage sent through its own outbox (streams.outbox), acknowledged."""
+        self._sent_by_topic[topic] += n
+        self._sent += n
+
+    def flush(self) -> None:
+        m = self._metrics
+        received = sum(self._received.values())
+        if received:
+            m.messages_received.inc(received)
+            for topic, n in self._received.items():
+                m.messages_received_per_topics.labels(topic=topic).inc(n)
+            self._received.clear()
+        for tp, offset in self._read_offsets.items():
+            m.messages_received_per_topics_partition.labels(topic=tp.topic, partition=tp.partition).set(offset)
+        self._read_offsets.clear()
+        for tp, offset in self.tp_end_offsets.items():
+            m.topic_partition_end_offset.labels(topic=tp.topic, partition=tp.partition).set(offset)
+        self._active_messages += received - self._acked
+        self._acked = 0
+        m.active_messages.set(self._active_messages)
+        events = sum(self._events.values())
+        if events:
+            m.total_events.inc(events)
+            for stream, n in self._events.items():
+                label = self._stream_labels.get(stream)
+                if label is None:
+                    label = self._stream_labels[stream] = self._stream_label(stream)
+                m.total_events_per_stream.labels(stream=f"stream.{label}.events").inc(n)
+            self._events.clear()
+        self._active_events += events - self._events_out
+        self._events_out = 0
+        m.total_active_events.set(self._active_events)
+        for (table, operation), n in self._table_ops.items():
+            m.table_operations.labels(table=f"table.{table}", operation=operation).inc(n)
+        self._table_ops.clear()
+        for topic, n in self._sent_by_topic.items():
+            m.topic_messages_sent.labels(topic=f"topic.{topic}").inc(n)
+        self._sent_by_topic.clear()
+        if self._sent:
+            m.total_sent_messages.inc(self._sent)
+            self._sent = 0
+
+
+def setup_faust_sensors(app: faust.App, name_prefix: str,
+                        registry: CollectorRegistry = REGISTRY) -> BatchedPrometheusMonitor:
+    """Faust's Prometheus metrics on /metrics, as
+    ``faust.sensors.prometheus.setup_prometheus_sensors`` exposes them, with
+    ``BatchedPrometheusMonitor`` (flushed before each scrape)."""
+    prefix = name_prefix.replace("-", "_").replace(".", "_")
+    monitor = BatchedPrometheusMonitor(metrics=FaustMetrics.create(registry, prefix))
+    app.monitor = monitor
+
+    @app.page("/metrics")
+    async def metrics_page(self: Any, request: Any) -> Any:
+        monitor.flush()
+        return Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}, status=200)
+
+    return monitor
