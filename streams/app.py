@@ -72,6 +72,7 @@ from streams.sentiment import ScoreResult
 from streams.sentiment.auto import AutoModel, AutoSettings, StreamLearner
 from streams.sentiment.corrections import read_corrections
 from streams.sentiment.pool import ScoringPool
+from streams.table_writes import TableWrites
 from streams.topics import TopicSpec
 
 log = logging.getLogger("koubei.worker")
@@ -216,10 +217,14 @@ class BrandBucketStore:
             self.decoded.pop((brand, start), None)
             self.dirty.add(brand)
 
-    def flush(self, next_close: float | None) -> None:
+    def flush(self, next_close: float | None, write: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         """Write the brands changed in this batch. Buckets before ``next_close``
         are closed (already sent): only their marks are kept. (Every brand with
-        a bucket that closed was read in this batch, by ``close_ready``.)"""
+        a bucket that closed was read in this batch, by ``close_ready``.)
+        ``write(key, value)``: how an entry is written (the worker's waits for
+        its changelog record, streams.table_writes); the table's own setter
+        by default."""
+        put = write if write is not None else self.table.__setitem__
         for brand in sorted(self.raw):
             raw, touched, objects = self.raw[brand], self.touched[brand], self.objects[brand]
             opened: list[dict[str, Any]] = []
@@ -239,9 +244,9 @@ class BrandBucketStore:
             # without it: one changelog partition keeps the order, so after a
             # crash a bucket's marks are in one entry or the other.
             if closed != stored_closed:
-                self.table[_closed_key(brand)] = {"buckets": closed}
+                put(_closed_key(brand), {"buckets": closed})
             if opened != stored_open:
-                self.table[brand] = {"buckets": opened}
+                put(brand, {"buckets": opened})
             self.stored[brand] = (opened, closed)
             self.raw[brand] = {float(b["start"]): b for b in closed + opened}
             objects.clear()
@@ -778,13 +783,16 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             metrics.BUCKET_MENTIONS.labels(bucket.brand).set(bucket.total)
             metrics.BUCKET_NEGATIVE.labels(bucket.brand).set(bucket.negative)
             metrics.NEGATIVE_SHARE.labels(bucket.brand).set(bucket.negative_share)
-        store.flush(state.next_close)
+        # The table writes are acknowledged before the batch is (streams.table_writes).
+        writes = TableWrites()
+        store.flush(state.next_close, lambda key, value: writes.set(brand_buckets, key, value, partition))
         mark = aggregator.watermark(wall)
         if mark is not None:
             metrics.WATERMARK.labels(str(partition)).set(mark)
         new_state = state.to_dict()
         if new_state != saved:
-            aggregator_table[state_key] = new_state
+            writes.set(aggregator_table, state_key, new_state, partition)
+        await writes.wait()
 
     @app.agent(buckets_topic)
     @guarded("detect")
@@ -810,12 +818,15 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
                 if bucket.brand in brand_ids:
                     detect_bucket(out, event, bucket, detectors, applied, last_event)
         await out.deliver()
+        writes = TableWrites()
         for brand, detector in detectors.items():
             if brand not in last_event:
                 continue
-            on_partition(last_event[brand])  # the detector state lives with the brand's buckets partition
-            detector_table[brand] = detector.to_state()
+            # The detector state lives with the brand's buckets partition, and
+            # is acknowledged before the batch is (streams.table_writes).
+            writes.set(detector_table, brand, detector.to_state(), last_event[brand].message.partition)
             _export_detector_gauges(detector, brand)
+        await writes.wait()
 
     def detect_bucket(out: Outbox, event: EventT, bucket: Bucket, detectors: dict[str, Any],
                       applied: dict[str, list[Bucket]], last_event: dict[str, EventT]) -> None:
