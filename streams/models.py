@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+# A repost spreads another's post: Weibo writes it ``own words//@author:original``
+# (the same mark streams.sentiment.preprocess splits repost chains on).
+_REPOST = re.compile(r"//\s*@")
 
 ALERT_STATES = ("firing", "resolved")
 SEVERITIES = ("warning", "critical")
@@ -170,9 +175,17 @@ class Bucket:
     # "verified", "story", "reposts"}; empty when no negative post. The
     # detector's KOL signal compares it with the brand's usual reach.
     kol: dict[str, Any] = field(default_factory=dict)
+    # The distinct opinions among the negative posts, at most
+    # MAX_NEGATIVE_STORIES: a repost (``//@`` in its text) counts as the
+    # story it spreads (Mention.story), any other post as itself. Ten reposts
+    # of one complaint are one opinion told ten times; ten accounts posting
+    # the same words (a bot flood) are ten. The detector counts opinions.
+    # Empty with negative > 0 means "no story information" (an older producer).
+    negative_stories: list[str] = field(default_factory=list)
 
     TOP_N = 5
     MAX_RISK_STORIES = 64
+    MAX_NEGATIVE_STORIES = 128
 
     @property
     def end(self) -> float:
@@ -195,6 +208,9 @@ class Bucket:
             return
         self.negative += 1
         self.reach_negative += mention.reach
+        opinion = (mention.story or mention.post_key) if _REPOST.search(mention.text) else mention.post_key
+        if opinion not in self.negative_stories and len(self.negative_stories) < self.MAX_NEGATIVE_STORIES:
+            self.negative_stories.append(opinion)
         weight = mention.followers * (3 if mention.verified else 1)
         kol = self.kol
         if not kol or weight > kol["followers"] * (3 if kol["verified"] else 1):
@@ -230,6 +246,7 @@ class Bucket:
             "sources": dict(self.sources),
             "risk_stories": list(self.risk_stories),
             "kol": dict(self.kol),
+            "negative_stories": list(self.negative_stories),
         }
 
     @classmethod
@@ -248,6 +265,7 @@ class Bucket:
             sources={str(k): list(v) for k, v in data.get("sources", {}).items()},
             risk_stories=[str(x) for x in data.get("risk_stories", [])],
             kol=dict(data.get("kol") or {}),
+            negative_stories=[str(x) for x in data.get("negative_stories", [])],
         )
 
 

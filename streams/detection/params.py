@@ -40,6 +40,12 @@ class AdaptiveParams:
     z_critical: float = 6.0
     # A bucket is "quiet" for an alert when every window is below resolve_z.
     resolve_z: float = 2.0
+    # negative_volume tests negative stories given the window's non-negative
+    # posts, with attention varying like the volume's learned overdispersion
+    # phi, but never less than this (a young seasonal profile, a day unlike
+    # the last ones): the larger, the more a window's own non-negative posts
+    # say what to expect.
+    attention_phi_floor: float = 0.05
     # Fewest negative posts in a window before a negative signal may fire.
     min_negative: int = 5
     # Fewest posts in a window before the volume signal may fire.
@@ -112,17 +118,14 @@ class AdaptiveParams:
     kol_max_per_week: float = 0.25
     kol_min_followers: int = 100_000
     # negative_sequential: CUSUMs of the per-bucket log-likelihood ratio of
-    # the negative count (shifts of +1x and +4x the expected, at least
-    # sequential_min_shift extra negative posts a minute; quasi-Poisson,
-    # divided by the learned overdispersion) gated by a CUSUM of the
-    # negative share (odds ratio sequential_odds). Threshold
-    # h = log(2 x sequential_arl_weeks x buckets a week): by Lorden's bound
-    # at most one false alarm per sequential_arl_weeks brand-weeks under the
-    # model; the share CUSUM must reach sequential_gate (nats).
+    # the negative stories (shifts of +1x and +4x the expected, at least
+    # sequential_min_shift extra a minute; quasi-Poisson, divided by the
+    # learned overdispersion). Threshold h = log(2 x sequential_arl_weeks x
+    # buckets a week): by Lorden's bound at most one false alarm per
+    # sequential_arl_weeks brand-weeks were the expectation exact; the run
+    # must also pass the exact test of negative_volume at z_fire.
     sequential_arl_weeks: float = 4.0
     sequential_min_shift: float = 0.2
-    sequential_odds: float = 3.0
-    sequential_gate: float = 3.0
 
 
 SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
