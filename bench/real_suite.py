@@ -93,12 +93,14 @@ GROUPS: dict[str, list[tuple[str, bool]]] = {
     "reviews": [("waimai_10k.csv", False), ("ChnSentiCorp_htl_all.csv", False), ("online_shopping_10_cats.zip", False)],
     "weibo": [("weibo2018_train.txt", False), ("weibo_senti_100k_split.csv", True)],
 }
-# The grid: the sequential signal's stated false-alarm rate and design, the
-# window tests' threshold. Small on purpose: every point is a claim to check.
+# The grid: the negative tests' threshold, how far attention may wander
+# before a window's own non-negative posts decide what to expect, and the
+# sequential signal's stated false-alarm rate. Small on purpose: every point
+# is a claim to check.
 GRID: dict[str, list[Any]] = {
-    "sequential_arl_weeks": [2.0, 4.0, 8.0],
-    "sequential_min_shift": [0.1, 0.2, 0.4],
-    "z_fire": [3.5, 4.0],
+    "z_fire": [4.0, 4.25, 4.5],
+    "attention_phi_floor": [0.05, 0.1, 0.2],
+    "sequential_arl_weeks": [4.0, 16.0],
 }
 ORACLE_LLR = 9.2  # log of one week of one-minute buckets
 DELAY_CAP = 120.0

@@ -271,6 +271,8 @@ def test_state_stays_under_20_kb_in_the_worst_case() -> None:
         # Every post a new story with a risk term: the story memory at its cap.
         bucket.risk_stories = [f"{int(bucket.start // 60) * 64 + k:08x}"[-8:] for k in range(Bucket.MAX_RISK_STORIES)]
         bucket.risk_hits = len(bucket.risk_stories)
+        # ... and every negative post a new opinion with a long post key: that memory at its cap too.
+        bucket.negative_stories = [f"weibo:{int(bucket.start // 60) * 128 + k}" for k in range(bucket.negative)]
         detector.update(bucket)
         if bucket.start - T0 > 2 * DAY:
             largest = max(largest, len(json.dumps(detector.to_state()).encode()))
@@ -467,7 +469,9 @@ def test_a_story_counts_once_per_longest_window() -> None:
         if i == 120:
             # Not seen for 61 buckets (the longest window is 60): it counts again.
             assert sum(entry[3] for entry in detector.baseline.ring) == 1
-            assert detector.to_state()["baseline"]["risk_seen"] == {"same": 0}
+            # Saved as {buckets since last seen: 8-character keys}: one story, seen now.
+            seen = detector.to_state()["baseline"]["risk_seen"]
+            assert list(seen) == ["0"] and len(seen["0"]) == 8
     # An hour later it is forgotten: the saved state keeps only the last hour's stories.
     assert detector.to_state()["baseline"]["risk_seen"] == {}
 

@@ -26,6 +26,7 @@ teach the baseline that crises are normal).
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,10 +61,32 @@ LONG_MAD_TO_SD = 1.25  # mean absolute deviation x this = sd for a normal distri
 # Risk stories remembered (story key -> bucket index last seen), newest
 # last; a story not seen for the longest window counts as fresh again.
 MAX_RISK_SEEN = 128
-# Negative stories remembered the same way: at a busy brand the oldest are
-# forgotten first, which only matters for a repost cascade older than the
-# last MAX_NEGATIVE_SEEN negative stories.
-MAX_NEGATIVE_SEEN = 192
+# Negative stories remembered the same way. At a busy brand the oldest are
+# forgotten first (64 covers ten minutes at six negative opinions a minute):
+# a repost cascade matters most where it is large against the usual count,
+# at a small brand, and there 64 cover the hour. The memory is part of the
+# saved state, which must stay under 20 KB.
+MAX_NEGATIVE_SEEN = 64
+KEY_CHARS = 8  # story keys (streams.sentiment.preprocess.story_key) are 8 hex digits; others are hashed to 8
+
+
+def _short_key(key: str) -> str:
+    """An 8-character key for a story key of another length (a post key)."""
+    return f"{zlib.crc32(key.encode('utf-8', 'surrogatepass')):08x}"
+
+
+def _load_seen(stored: dict[str, Any], newest: int) -> dict[str, int]:
+    """{story: bucket index last seen}, oldest first, from either stored layout."""
+    out: dict[str, int] = {}
+    items = list(stored.items())
+    if items and isinstance(items[0][1], str):
+        for age, keys in sorted(items, key=lambda kv: -int(kv[0])):
+            for i in range(0, len(keys), KEY_CHARS):
+                out[keys[i:i + KEY_CHARS]] = newest - int(age)
+    else:
+        for key, age in items:
+            out[str(key) if len(str(key)) == KEY_CHARS else _short_key(str(key))] = newest - int(age)
+    return out
 # Fresh negative stories per negative post assumed before any is seen
 # (every post its own opinion), worth this many posts.
 PRIOR_STORY_WEIGHT = 10.0
@@ -265,12 +288,17 @@ class BaselineState:
     share_rho: list[list[Any]] = field(default_factory=list)
     reach_per_negative: float = 0.0
     volume_long: list[Any] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0, 0])
-    # Risk stories seen within the longest window: {story: buckets since last seen}.
-    risk_seen: dict[str, int] = field(default_factory=dict)
+    # Risk stories seen within the longest window, as {buckets since last
+    # seen: the 8-character story keys concatenated} (states saved before
+    # negative stories were counted hold {story: buckets since last seen}).
+    risk_seen: dict[str, Any] = field(default_factory=dict)
     # The same for negative stories, and the discounted sums of fresh
     # negative stories and negative posts (their usual ratio).
-    negative_seen: dict[str, int] = field(default_factory=dict)
+    negative_seen: dict[str, Any] = field(default_factory=dict)
     stories: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    # Exponentially weighted non-negative posts and their expectation (the
+    # long scale's half-life): the attention level the negative tests use.
+    calm_long: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BaselineState:
@@ -310,9 +338,10 @@ class Baseline:
         self.long_observed, self.long_expected = float(long[0]), float(long[1])
         self.long_centre, self.long_mad, self.long_learned = float(long[2]), float(long[3]), int(long[4])
         newest = int(self.last_start // self.size) if self.last_start is not None and self.size else 0
-        self.risk_seen: dict[str, int] = {str(k): newest - int(age) for k, age in s.risk_seen.items()}
-        self.negative_seen: dict[str, int] = {str(k): newest - int(age) for k, age in s.negative_seen.items()}
+        self.risk_seen = _load_seen(s.risk_seen, newest)
+        self.negative_seen = _load_seen(s.negative_seen, newest)
         self.story_neg, self.story_posts = float(s.stories[0]), float(s.stories[1])
+        self.calm_observed, self.calm_expected = float(s.calm_long[0]), float(s.calm_long[1])
         self.clock_hours = -1
         self.clock: tuple[int, int, int] = (0, 0, 0)
         self.frame = Frame()
@@ -332,22 +361,30 @@ class Baseline:
             risk_seen=self._stored_seen(self.risk_seen),
             negative_seen=self._stored_seen(self.negative_seen),
             stories=[self.story_neg, self.story_posts],
+            calm_long=[self.calm_observed, self.calm_expected],
         )
 
-    def _stored_seen(self, seen_at: dict[str, int]) -> dict[str, int]:
+    def _stored_seen(self, seen_at: dict[str, int]) -> dict[str, str]:
         """The remembered stories still inside the longest window, as
-        {story: buckets since it was last seen}, oldest first."""
+        {buckets since last seen: their keys concatenated}, oldest first
+        (8 characters a story: the memory is a large part of the state)."""
         if self.size is None or not seen_at:
             return {}
         newest = int((self.last_start or 0.0) // self.size)
-        return {k: newest - v for k, v in seen_at.items() if newest - v < self.ring_length}
+        out: dict[str, str] = {}
+        for key, index in seen_at.items():
+            age = newest - index
+            if age < self.ring_length:
+                out[str(age)] = out.get(str(age), "") + key
+        return out
 
     def _fresh(self, stories: list[str], seen_at: dict[str, int], index: int, cap: int) -> int:
         """How many of ``stories`` are new: a story counts when it first
         appears and again only after it was not seen for the longest window."""
         horizon = self.ring_length
         fresh = 0
-        for key in stories:
+        for story in stories:
+            key = story if len(story) == KEY_CHARS else _short_key(story)
             last = seen_at.pop(key, None)
             if last is None or index - last >= horizon:
                 fresh += 1
@@ -433,6 +470,8 @@ class Baseline:
             self.volume.level *= ratio
             self.long_observed *= ratio
             self.long_expected *= ratio
+            self.calm_observed *= ratio
+            self.calm_expected *= ratio
         self.size = size
         self.ring = []
         self.sums = []
@@ -531,9 +570,14 @@ class Baseline:
         f.story_ratio = self.story_ratio
         # The brand's attention level over the last hours, as of the previous
         # bucket (centre-adjusted), never below 1: a launch or news day that
-        # has run at 3x for hours makes 3x the negative posts at the usual tone.
-        level = (self.long_observed + 1.0) / (self.long_expected + 1.0) * math.exp(-self.long_centre)
+        # has run at 3x for hours makes 3x the negative posts at the usual
+        # tone. Measured on the non-negative posts only: a slow burn adds
+        # negative posts, and must not raise the bar it is tested against.
+        level = (self.calm_observed + 1.0) / (self.calm_expected + 1.0) * math.exp(-self.long_centre)
         f.level = level if level > 1.0 else 1.0
+        a = self.a_long
+        self.calm_observed += a * (total - negative - self.calm_observed)
+        self.calm_expected += a * (mu_total * (1.0 - f.base_share) - self.calm_expected)
         return f
 
     def advance_long(self, volume_hot: bool) -> None:
