@@ -29,14 +29,14 @@ class AdaptiveParams:
     z_fire: float = 4.25
     # Mention volume alone is heavy-tailed on social media (one repost
     # cascade is a 10x bucket), so the volume signal needs a higher bar.
-    volume_z_fire: float = 8.0
+    volume_z_fire: float = 6.0
     # ... and must also beat the brand's usual daily maximum of that
     # statistic times this margin (learned, capped so one crisis day moves it
     # little): "more surprising than an ordinary day's biggest burst".
     volume_tail_margin: float = 1.2
     # ... and the longest window must reach this z too: a five-minute repost
     # cascade is a blip, an hour of unusual attention is a volume event (0 = off).
-    volume_confirm_z: float = 5.0
+    volume_confirm_z: float = 0.0
     # ... and the alert is critical when it reaches z_critical together with
     # the effect-size condition of its signal (below).
     z_critical: float = 6.0
@@ -143,10 +143,10 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
     "balanced": {},
     "high": {
         "z_fire": 3.5, "z_critical": 5.0, "resolve_z": 1.5, "min_negative": 3, "min_volume": 5,
-        "volume_z_fire": 6.0, "min_ratio": 3.0, "negative_min_ratio": 1.5,
+        "volume_z_fire": 5.0, "min_ratio": 3.0, "negative_min_ratio": 1.5,
         "min_share_lift": 0.05, "critical_share_lift": 0.20, "critical_ratio": 4.0,
         "fire_after": 1, "resolve_after": 15, "cooldown": 900.0,
-        "volume_confirm_z": 4.0, "volume_cooldown": 6 * 3600.0, "volume_long_z": 3.0,
+        "volume_confirm_z": 0.0, "volume_cooldown": 6 * 3600.0, "volume_long_z": 3.0,
         "risk_z_fire": 4.25, "risk_min_hits": 3, "risk_min_negative": 2,
         "kol_max_per_week": 0.5, "sequential_arl_weeks": 1.0,
     },
