@@ -413,9 +413,12 @@ def print_summary(title: str, s: Summary, details: bool = False) -> None:
         delays = [o.delay for o in rows if o.delay is not None]
         bounds = [o.bound for o in rows if o.bound is not None]
         listed = ", ".join(f"{fmt(o.delay)}@{o.per_minute:g}/min" for o in rows)
+        # The bound per crisis, in the same order ('never': the oracle does
+        # not reach one false alarm a week inside the window).
+        bound_cells = ", ".join(fmt(o.bound) if o.bound is not None else "never" for o in rows) if bounds else "-"
         print(f"| {kind} | {len(rows)} | {sum(o.alerted for o in rows)} | "
               f"{fmt(statistics.median(delays)) if delays else '-'} | {fmt(max(delays)) if delays else '-'} | "
-              f"{listed} | {', '.join(fmt(b) for b in bounds) or '-'} |")
+              f"{listed} | {bound_cells} |")
     total = len(s.outcomes)
     alerted = sum(o.alerted for o in s.outcomes)
     print(f"\ncrises alerted: {alerted}/{total} ({100.0 * alerted / max(total, 1):.0f} %); "

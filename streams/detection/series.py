@@ -113,7 +113,8 @@ def count_scale(rows: list[SeriesRow]) -> float:
     positive = sorted(r.value for r in rows if r.value > 0)
     if not positive:
         return 1.0
-    return PSEUDO_COUNT_MEDIAN / positive[len(positive) // 2]
+    # A median below 1e-9 (denormal noise around zero) is taken as 1e-9.
+    return PSEUDO_COUNT_MEDIAN / max(positive[len(positive) // 2], 1e-9)
 
 
 def squash(z: float, z_fire: float) -> float:
