@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -19,6 +20,13 @@ from typing import Any
 # A repost spreads another's post: Weibo writes it ``own words//@author:original``
 # (the same mark streams.sentiment.preprocess splits repost chains on).
 _REPOST = re.compile(r"//\s*@")
+
+
+def opinion_key(key: str) -> str:
+    """An 8-character key for an opinion: a story key (8 hex digits) as it
+    is, any other key (a post key) hashed (crc32) to the same length, so a
+    bucket's list of opinions stays small."""
+    return key if len(key) == 8 else f"{zlib.crc32(key.encode('utf-8', 'surrogatepass')):08x}"
 
 ALERT_STATES = ("firing", "resolved")
 SEVERITIES = ("warning", "critical")
@@ -175,9 +183,10 @@ class Bucket:
     # "verified", "story", "reposts"}; empty when no negative post. The
     # detector's KOL signal compares it with the brand's usual reach.
     kol: dict[str, Any] = field(default_factory=dict)
-    # The distinct opinions among the negative posts, at most
-    # MAX_NEGATIVE_STORIES: a repost (``//@`` in its text) counts as the
-    # story it spreads (Mention.story), any other post as itself. Ten reposts
+    # The distinct opinions among the negative posts (8-character keys,
+    # ``opinion_key``), at most MAX_NEGATIVE_STORIES: a repost (``//@`` in
+    # its text) counts as the story it spreads (Mention.story), any other
+    # post as itself. Ten reposts
     # of one complaint are one opinion told ten times; ten accounts posting
     # the same words (a bot flood) are ten. The detector counts opinions.
     # Empty with negative > 0 means "no story information" (an older producer).
@@ -185,7 +194,7 @@ class Bucket:
 
     TOP_N = 5
     MAX_RISK_STORIES = 64
-    MAX_NEGATIVE_STORIES = 128
+    MAX_NEGATIVE_STORIES = 64
 
     @property
     def end(self) -> float:
@@ -208,7 +217,7 @@ class Bucket:
             return
         self.negative += 1
         self.reach_negative += mention.reach
-        opinion = (mention.story or mention.post_key) if _REPOST.search(mention.text) else mention.post_key
+        opinion = opinion_key((mention.story or mention.post_key) if _REPOST.search(mention.text) else mention.post_key)
         if opinion not in self.negative_stories and len(self.negative_stories) < self.MAX_NEGATIVE_STORIES:
             self.negative_stories.append(opinion)
         weight = mention.followers * (3 if mention.verified else 1)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from streams.gate import Gate, InputRules, Rejection
-from streams.models import Bucket, Mention, Post, dead_letter
+from streams.models import Bucket, Mention, Post, dead_letter, opinion_key
 
 
 def good_post(**overrides: object) -> dict:
@@ -169,7 +169,8 @@ def test_bucket_counts_negative_opinions_reposts_as_the_story_they_spread() -> N
         bucket.add(mention(f"w:b{i}", "太差了", "s1"))
     bucket.add(mention("w:p", "很好", "s5", negative=False))  # not negative: not counted
     assert bucket.negative == 10
-    assert bucket.negative_stories == ["s1", "w:b0", "w:b1", "w:b2"]
+    assert bucket.negative_stories == [opinion_key("s1"), opinion_key("w:b0"), opinion_key("w:b1"), opinion_key("w:b2")]
+    assert all(len(key) == 8 for key in bucket.negative_stories)  # post keys hashed: the list stays small
     assert Bucket.from_dict(bucket.to_dict()).negative_stories == bucket.negative_stories
     for i in range(300):
         bucket.add(mention(f"x:{i}", "差", f"t{i}"))
