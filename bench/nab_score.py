@@ -1,8 +1,12 @@
 """Score the detector on NAB's realTweets series with NAB's protocol.
 
-Our own implementation of the scoring rules written down in
-``../shared/data/README.md`` (windows.json, profiles.json, 15 % probation,
-scaled sigmoid, normalised against the null and the perfect detector).
+Our own implementation of NAB's published scoring rules, reading the label
+windows and profiles that come with the data: detections in the first 15 %
+of a series (probation) are ignored; within a label window the first
+detection scores by a scaled sigmoid of its position; a detection outside
+every window costs the profile's false-positive weight and a window without
+one its false-negative weight; the sum is normalised between the null
+detector (0) and the perfect one (100).
 
 Usage::
 
@@ -12,7 +16,8 @@ Usage::
 
 ``--loco``: leave-one-category-out over the 53 series of
 ``combined_windows.json``. Every setting of a small grid of the volume
-signal's parameters is run on every series once; for each category, the
+signal's parameters (36 settings) is run on every series once (``--jobs``
+settings at a time); for each category, the
 setting with the best standard score on the *other* categories is picked
 and that category's score with it is reported (held out). The table says
 which setting each category got; only the held-out column is a claim.
@@ -190,30 +195,39 @@ def _category_score(files: dict[str, FileScore]) -> float:
     return 100.0 * (raw - null) / (perfect - null) if perfect != null else 0.0
 
 
-def loco(data: Path, progress: bool = True) -> dict[str, Any]:
-    """Leave-one-category-out over combined_windows.json (see the module docstring)."""
-    import itertools
-
+def _score_setting(job: tuple[Path, dict[str, float]]) -> dict[str, FileScore]:
+    """Every series of combined_windows.json with one setting (one process's work)."""
     from streams.detection.params import build_params
     from streams.detection.series import score_series
 
+    data, overrides = job
     windows = load_windows(data / "combined_windows.json")
     standard = load_profiles(data / "profiles.json")["standard"]
-    series = {name: _shifted_series(data / name) for name in sorted(windows)}
+    params = build_params("balanced", overrides)
+    scores = {}
+    for name in sorted(windows):
+        scored = score_series(_shifted_series(data / name), params)
+        scores[name] = score_file([r.row.epoch for r in scored], [r.alert == 1 for r in scored], windows[name],
+                                  standard)
+    return scores
+
+
+def loco(data: Path, progress: bool = True, jobs: int = 1) -> dict[str, Any]:
+    """Leave-one-category-out over combined_windows.json (see the module docstring)."""
+    import itertools
+    from concurrent.futures import ProcessPoolExecutor
+
+    windows = load_windows(data / "combined_windows.json")
+    series = sorted(windows)
     names = list(LOCO_GRID)
     settings = [dict(zip(names, values, strict=True)) for values in itertools.product(*(LOCO_GRID[n] for n in names))]
     per_setting: list[dict[str, FileScore]] = []
-    for i, overrides in enumerate(settings):
-        params = build_params("balanced", overrides)
-        scores = {}
-        for name, rows in series.items():
-            scored = score_series(rows, params)
-            scores[name] = score_file([r.row.epoch for r in scored], [r.alert == 1 for r in scored], windows[name],
-                                      standard)
-        per_setting.append(scores)
-        if progress:
-            print(f"  setting {i + 1}/{len(settings)} {overrides}: all-series score "
-                  f"{_category_score(scores):.1f}", file=sys.stderr, flush=True)
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for i, scores in enumerate(pool.map(_score_setting, [(data, o) for o in settings])):
+            per_setting.append(scores)
+            if progress:
+                print(f"  setting {i + 1}/{len(settings)} {settings[i]}: all-series score "
+                      f"{_category_score(scores):.1f}", file=sys.stderr, flush=True)
     categories = sorted({name.split("/")[0] for name in series})
     rows = []
     for held in categories:
@@ -261,12 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scored", type=Path, help="folder of OUT.csv files from koubei backtest --series")
     parser.add_argument("--threshold", type=float, help="score anomaly_score >= T instead of the alert column")
     parser.add_argument("--loco", action="store_true", help="leave-one-category-out over combined_windows.json")
+    parser.add_argument("--jobs", type=int, default=1, help="--loco: settings scored at once")
     args = parser.parse_args(argv)
     if args.loco:
         if not (args.data / "combined_windows.json").is_file():
             print(f"nab_score: {args.data}/combined_windows.json not found", file=sys.stderr)
             return 2
-        out = loco(args.data)
+        out = loco(args.data, jobs=args.jobs)
         print("| held-out category | files | setting chosen on the other categories | their score | "
               "**held-out standard score** | with today's defaults | TP | FP | FN |")
         print("|---|---|---|---|---|---|---|---|---|")

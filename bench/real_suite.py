@@ -1,12 +1,23 @@
 """Crisis detection on scenarios made of real, human-labelled posts: tune on some corpora, report on others.
 
-Not a test: it prints numbers. For each corpus group and seed it writes a
+Not a test: it prints numbers. For each corpus group and seed it builds a
 ``koubei scenario --texts ... --kind mix`` scenario (five brands from about
 0.3 to 10 mentions a minute over ten days; each brand one crisis of a
 different kind: sudden, night, slow_burn, kol, bot_flood; positive viral
 hours and news days as decoys), scores and buckets it once with the
-stream's own stages (``streams.backtest.aggregate_posts``), then replays
-the detector over the buckets (``detect_buckets``) for each setting tried.
+stream's own stages (the input gate, ``streams.backtest.aggregate_posts``),
+then replays the detector over the buckets (``detect_buckets``) for each
+setting tried.
+
+Scoring is what costs (about a minute and a half per seed); detection
+over the buckets takes about two seconds. So the scored and bucketed
+scenario is cached on disk (``--cache``, default
+``/tmp/koubei-real-suite``), keyed by corpus group, seed, days, the
+sentiment model (a model file by its path, size and time) and a hash of the
+source of every stage that makes the buckets (the scenario generator, the
+gate, brand matching, scoring, the sentiment package, the aggregator, the
+bucket model). Change any of them and the cache is rebuilt; change the
+detector and it is not. ``--jobs 2`` builds two seeds at once.
 
 Protocol (docs/benchmarks.md): ``--tune GROUP`` tries every setting of the
 grid on that group's scenarios and picks one by the rule below; ``--report
@@ -21,28 +32,39 @@ smallest mean of min(delay, 120 min). Groups (``--data`` is the shared
 
 Delays are minutes from the labelled onset to the end of the bucket whose
 closing fired the first negative alert (add ``allowed_lateness`` for when
-the stream sends it). The slow burn's oracle bound is computed per window
-as in bench/slow_burn_bound.py: the first minute at which an oracle that
-knows the onset and the labelled shape reaches log-likelihood ratio 9.2
-(one false alarm a week) on the negative-post count.
+the stream sends it). The slow burn's oracle bound is computed per window:
+the first minute at which an oracle that knows the onset and the labelled
+shape reaches log-likelihood ratio 9.2 (one false alarm a week) on the
+negative-post count (bench/slow_burn_bound.py explains the bound).
+
+``--explain`` adds, per crisis: the share of the crisis's own posts the
+model scored negative against the brand's calm share, and per signal the
+first minute it was hot and its largest statistic in the window (so a
+missed or slow crisis says which signal should have fired and what held
+it); and every false alert with its signal and statistic.
 
 Usage::
 
-    .venv/bin/python bench/real_suite.py --data ../shared/data/sentiment --tune reviews --report weibo --seeds 1 2 3
-    .venv/bin/python bench/real_suite.py --data ../shared/data/sentiment --report weibo --model /tmp/weibo2018.model
+    nice .venv/bin/python bench/real_suite.py --data ../shared/data/sentiment --report weibo --seeds 1 2 3 --explain
+    nice .venv/bin/python bench/real_suite.py --data ../shared/data/sentiment --tune reviews --report weibo
+    nice .venv/bin/python bench/real_suite.py --data ../shared/data/sentiment --report reviews --model /tmp/weibo2018.model
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import itertools
 import json
 import math
+import os
+import pickle
 import statistics
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,30 +72,43 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from streams import backtest  # noqa: E402
 from streams.backtest import (  # noqa: E402
     Aggregated,
+    PostFile,
     aggregate_posts,
     config_from_labels,
     detect_buckets,
+    history_gate,
     load_configured_scorer,
-    read_posts,
 )
-from streams.scenario import NEGATIVE_ALERT, NO_NEGATIVE_ALERT, labels_path, load_labels, write_scenario  # noqa: E402
+from streams.brands import BrandMatcher  # noqa: E402
+from streams.gate import Rejection  # noqa: E402
+from streams.models import Post  # noqa: E402
+from streams.scenario import NEGATIVE_ALERT, NO_NEGATIVE_ALERT  # noqa: E402
 from streams.scenario_real import CRISIS_KINDS, LabelledTexts, generate_real, plan_real, read_labelled_texts  # noqa: E402
+from streams.scoring import PostScorer  # noqa: E402
 
 GROUPS: dict[str, list[tuple[str, bool]]] = {
     "reviews": [("waimai_10k.csv", False), ("ChnSentiCorp_htl_all.csv", False), ("online_shopping_10_cats.zip", False)],
     "weibo": [("weibo2018_train.txt", False), ("weibo_senti_100k_split.csv", True)],
 }
-# The grid: the sequential signal's stated false-alarm rate and design, the
-# window tests' threshold. Small on purpose: every point is a claim to check.
+# The grid: the negative tests' threshold, how far attention may wander
+# before a window's own non-negative posts decide what to expect, and the
+# sequential signal's stated false-alarm rate. Small on purpose: every point
+# is a claim to check.
 GRID: dict[str, list[Any]] = {
-    "sequential_arl_weeks": [2.0, 4.0, 8.0],
-    "sequential_min_shift": [0.1, 0.2, 0.4],
-    "z_fire": [3.5, 4.0],
+    "z_fire": [4.0, 4.25, 4.5],
+    "attention_phi_floor": [0.05, 0.1, 0.2],
+    "sequential_arl_weeks": [4.0, 16.0],
 }
 ORACLE_LLR = 9.2  # log of one week of one-minute buckets
 DELAY_CAP = 120.0
+# Sources whose change changes the buckets (the cache key hashes them).
+BUCKET_SOURCES = ("streams/scenario_real.py", "streams/scenario.py", "streams/scenario_texts.py", "streams/gate.py",
+                  "streams/brands.py", "streams/scoring.py", "streams/aggregate.py", "streams/models.py",
+                  "streams/config.py")
+CACHE_FORMAT = 1
 
 
 @dataclass
@@ -82,6 +117,9 @@ class Case:
     seed: int
     labels: dict[str, Any]
     agg: Aggregated
+    # Per brand: {"calm": [posts, negative] outside every labelled window,
+    # kind: [posts, negative] of that event's own posts}.
+    tone: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +131,17 @@ class Outcome:
     delay: float | None
     signals: list[str]
     bound: float | None = None
+    seed: int = 0
+
+
+@dataclass
+class FalseAlert:
+    seed: int
+    brand: str
+    time: float
+    signal: str
+    z: float
+    summary: str
 
 
 @dataclass
@@ -100,8 +149,10 @@ class Summary:
     outcomes: list[Outcome] = field(default_factory=list)
     decoys: int = 0
     decoy_alerts: int = 0
+    decoy_details: list[str] = field(default_factory=list)
     false_alerts: int = 0
     false_signals: dict[str, int] = field(default_factory=dict)
+    false_details: list[FalseAlert] = field(default_factory=list)
     brand_weeks: float = 0.0
 
     @property
@@ -115,6 +166,8 @@ class Summary:
         return (0.0 if feasible else 1.0, -detected, statistics.mean(delays) if delays else 0.0)
 
 
+# ---------------------------------------------------------------- building and caching
+
 def load_group(data: Path, group: str) -> LabelledTexts:
     texts = LabelledTexts()
     for name, strip in GROUPS[group]:
@@ -122,27 +175,112 @@ def load_group(data: Path, group: str) -> LabelledTexts:
     return texts
 
 
-def build_cases(data: Path, group: str, seeds: list[int], model: str | None, folder: Path,
-                days: float) -> list[Case]:
+def _model_identity(model: str | None) -> str:
+    if model and Path(model).exists():
+        stat = Path(model).stat()
+        return f"{Path(model).resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+    return model or "configured-default"
+
+
+def _sources_hash() -> str:
+    digest = hashlib.sha256()
+    files = [REPO / name for name in BUCKET_SOURCES]
+    files += sorted((REPO / "streams" / "sentiment").rglob("*.py"))
+    files += sorted((REPO / "streams" / "sentiment" / "data").glob("*.model"))
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    # Only the scoring half of streams/backtest.py makes buckets.
+    for fn in (backtest.aggregate_posts, backtest._MemoScorer, backtest.load_configured_scorer, _build_case):
+        digest.update(inspect.getsource(fn).encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_path(cache: Path, data: Path, group: str, seed: int, days: float, model: str | None) -> Path:
+    corpora = [f"{name}:{(data / name).stat().st_size}" for name, _ in GROUPS[group]]
+    key = json.dumps([CACHE_FORMAT, group, seed, days, _model_identity(model), corpora, _sources_hash()])
+    return cache / f"{group}-s{seed}-d{days:g}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.pickle"
+
+
+def _build_case(data: Path, group: str, seed: int, days: float, model: str | None) -> Case:
+    """Generate one seed's scenario in memory, admit it through the input
+    gate, score and bucket it with the stream's stages (no file round trip:
+    the posts are the dicts a scenario file would hold)."""
     texts = load_group(data, group)
+    scenario = generate_real(plan_real("mix", seed=seed, days=days), texts)
+    labels = scenario.labels
+    gate = history_gate()
+    posts: list[Post] = []
+    event_posts: dict[tuple[str, str], list[Post]] = {}
+    for record in scenario.posts:
+        post = gate.admit_mapping(record)
+        if isinstance(post, Rejection):
+            continue
+        role = "bot_flood" if record["raw"]["role"] == "bot" else record["raw"]["role"]
+        if role not in ("background", "noise"):
+            event_posts.setdefault((str(record["raw"]["brand"]), role), []).append(post)
+        posts.append(replace(post, raw={}) if post.raw else post)
     settings: dict[str, Any] = {"sentiment": {"model": model}} if model else {}
+    config = config_from_labels(labels, settings)
+    scorer = load_configured_scorer(config)
+    agg = aggregate_posts(PostFile(posts, [], len(posts)), config, scorer)
+    # How the model read each event's own posts (is a crisis post scored negative?).
+    post_scorer = PostScorer(BrandMatcher(config.brands), scorer, config.sentiment.negative_threshold)
+    tone: dict[str, dict[str, list[int]]] = {b["id"]: {} for b in labels["brands"]}
+    for (brand, role), items in event_posts.items():
+        mentions = [m for m in post_scorer.score_posts(items) if m.brand == brand]
+        tone[brand][role] = [len(mentions), sum(m.is_negative for m in mentions)]
+    for brand in labels["brands"]:
+        spans = [(datetime.fromisoformat(w["onset"]).timestamp(), datetime.fromisoformat(w["end"]).timestamp() + 3600.0)
+                 for w in brand["windows"]]
+        calm = [0, 0]
+        for bucket, _ in agg.buckets:
+            if bucket.brand == brand["id"] and not any(a <= bucket.start < b for a, b in spans):
+                calm[0] += bucket.total
+                calm[1] += bucket.negative
+        tone[brand["id"]]["calm"] = calm
+    # Detection reads only the first and last post (the span and the time zone).
+    kept = [agg.file.posts[0], agg.file.posts[-1]] if agg.file.posts else []
+    agg = replace(agg, file=PostFile(kept, [], agg.file.lines))
+    return Case(group, seed, labels, agg, tone)
+
+
+def _build_into(args: tuple[Path, str, int, float, str | None, Path]) -> str:
+    data, group, seed, days, model, path = args
+    started = time.perf_counter()
+    case = _build_case(data, group, seed, days, model)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with tmp.open("wb") as handle:
+        # Plain parts, not the Case class: its module is __main__ when run as a script.
+        pickle.dump({"group": case.group, "seed": case.seed, "labels": case.labels, "agg": case.agg,
+                     "tone": case.tone}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+    return f"  {group} seed {seed}: built in {time.perf_counter() - started:.0f} s -> {path.name}"
+
+
+def build_cases(data: Path, group: str, seeds: list[int], model: str | None, cache: Path, days: float,
+                jobs: int = 1) -> list[Case]:
+    cache.mkdir(parents=True, exist_ok=True)
+    paths = {seed: cache_path(cache, data, group, seed, days, model) for seed in seeds}
+    missing = [(data, group, seed, days, model, paths[seed]) for seed in seeds if not paths[seed].exists()]
+    if missing:
+        print(f"  {group}: building {len(missing)} of {len(seeds)} seeds (model {model or 'configured default'}) ...",
+              file=sys.stderr, flush=True)
+        if jobs > 1 and len(missing) > 1:
+            with ProcessPoolExecutor(max_workers=min(jobs, len(missing))) as pool:
+                for line in pool.map(_build_into, missing):
+                    print(line, file=sys.stderr, flush=True)
+        else:
+            for item in missing:
+                print(_build_into(item), file=sys.stderr, flush=True)
     cases = []
-    scorer = None
     for seed in seeds:
-        started = time.perf_counter()
-        out = folder / f"{group}-{seed}.jsonl"
-        write_scenario(generate_real(plan_real("mix", seed=seed, days=days), texts), out)
-        labels = load_labels(labels_path(out))
-        config = config_from_labels(labels, settings)
-        if scorer is None:
-            scorer = load_configured_scorer(config)
-        agg = aggregate_posts(read_posts(out), config, scorer)
-        out.unlink()
-        cases.append(Case(group, seed, labels, agg))
-        print(f"  {group} seed {seed}: {len(agg.file.posts):,} posts scored and bucketed in "
-              f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        with paths[seed].open("rb") as handle:
+            cases.append(Case(**pickle.load(handle)))
     return cases
 
+
+# ---------------------------------------------------------------- scoring the detector
 
 def oracle_bound(points: dict[float, tuple[int, int]], window: dict[str, Any], size: float) -> float | None:
     """Minutes after onset at which the oracle reaches ORACLE_LLR on the negative count."""
@@ -166,11 +304,16 @@ def oracle_bound(points: dict[float, tuple[int, int]], window: dict[str, Any], s
     return None
 
 
-def evaluate(cases: list[Case], overrides: dict[str, Any], model: str | None) -> Summary:
-    out = Summary()
+def _settings(overrides: dict[str, Any], model: str | None) -> dict[str, Any]:
     settings: dict[str, Any] = {"detection": dict(overrides)} if overrides else {}
     if model:
         settings["sentiment"] = {"model": model}
+    return settings
+
+
+def evaluate(cases: list[Case], overrides: dict[str, Any], model: str | None) -> Summary:
+    out = Summary()
+    settings = _settings(overrides, model)
     for case in cases:
         config = config_from_labels(case.labels, settings)
         result = detect_buckets(case.agg, config, case.labels)
@@ -186,10 +329,13 @@ def evaluate(cases: list[Case], overrides: dict[str, Any], model: str | None) ->
                     bound = oracle_bound(points, label, size)
                 delay = window.delay_seconds / 60.0 if window.delay_seconds is not None else None
                 out.outcomes.append(Outcome(window.kind, window.brand, per_minute[window.brand], window.alerted,
-                                            delay, [a.event.signal for a in window.alerts[:3]], bound))
+                                            delay, [a.event.signal for a in window.alerts[:3]], bound, case.seed))
             elif window.expected == NO_NEGATIVE_ALERT:
                 out.decoys += 1
                 out.decoy_alerts += window.alerted
+                for a in window.alerts:
+                    out.decoy_details.append(f"seed {case.seed} {window.brand} {window.kind}: {a.event.signal} "
+                                             f"z={a.event.statistic:.1f} {a.event.summary}")
         out.false_alerts += sum(s.false_alerts for s in result.brands.values())
         out.brand_weeks += result.span_days / 7.0 * len(result.brands)
         explained = {id(a) for w in result.outcomes for a in w.alerts}
@@ -199,14 +345,64 @@ def evaluate(cases: list[Case], overrides: dict[str, Any], model: str | None) ->
                 inside = any(w.brand == record.event.brand and w.onset <= t <= w.end + 3600.0 for w in result.outcomes)
                 if not inside:
                     out.false_signals[record.event.signal] = out.false_signals.get(record.event.signal, 0) + 1
+                    out.false_details.append(FalseAlert(case.seed, record.event.brand, t, record.event.signal,
+                                                        record.event.statistic, record.event.summary))
     return out
+
+
+def explain(cases: list[Case], overrides: dict[str, Any], model: str | None) -> None:
+    """Per crisis: how the model read its posts, and what every signal did inside the window."""
+    from streams.detection import create_detector
+
+    settings = _settings(overrides, model)
+    print("\n#### per crisis: the model's reading and each signal's first hot minute (max statistic)\n")
+    print("| seed | kind | brand | /min | crisis posts negative | calm share | first alert | signals: first hot min "
+          "(max z) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for case in cases:
+        config = config_from_labels(case.labels, settings)
+        windows = {b["id"]: [w for w in b["windows"] if w["expected"] == NEGATIVE_ALERT] for b in case.labels["brands"]}
+        detectors = {b.id: create_detector(config, b.id) for b in config.brands}
+        seen: dict[tuple[str, str], dict[str, list[float]]] = {}
+        first_alert: dict[tuple[str, str], str] = {}
+        for bucket, _ in case.agg.buckets:
+            detector = detectors[bucket.brand]
+            events = detector.update(bucket)
+            for w in windows[bucket.brand]:
+                onset = datetime.fromisoformat(w["onset"]).timestamp()
+                end = datetime.fromisoformat(w["end"]).timestamp()
+                if not onset <= bucket.start < end:
+                    continue
+                minute = (bucket.start + bucket.size - onset) / 60.0
+                per = seen.setdefault((bucket.brand, w["kind"]), {})
+                for name, test in detector.last_tests.items():
+                    entry = per.setdefault(name, [math.inf, 0.0])
+                    if test.hot and entry[0] == math.inf:
+                        entry[0] = minute
+                    if math.isfinite(test.z):
+                        entry[1] = max(entry[1], test.z)
+                key = (bucket.brand, w["kind"])
+                for e in events:
+                    if e.state == "firing" and e.signal != "volume" and key not in first_alert:
+                        first_alert[key] = f"{minute:.0f} min {e.signal}"
+        for b in case.labels["brands"]:
+            tone = case.tone.get(b["id"], {})
+            calm = tone.get("calm", [0, 0])
+            for w in windows[b["id"]]:
+                posts, negative = tone.get(w["kind"], [0, 0])
+                per = seen.get((b["id"], w["kind"]), {})
+                cells = ", ".join(f"{name} {'-' if v[0] == math.inf else f'{v[0]:.0f}'} ({v[1]:.1f})"
+                                  for name, v in per.items() if v[1] > 0 or v[0] != math.inf)
+                print(f"| {case.seed} | {w['kind']} | {b['id']} | {b['per_minute']:g} | "
+                      f"{negative}/{posts} = {negative / max(posts, 1):.0%} | {calm[1] / max(calm[0], 1):.0%} | "
+                      f"{first_alert.get((b['id'], w['kind']), 'MISSED')} | {cells} |")
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def print_summary(title: str, s: Summary) -> None:
+def print_summary(title: str, s: Summary, details: bool = False) -> None:
     print(f"\n#### {title}\n")
     print("| kind | crises | alerted | median delay (min) | worst delay (min) | delays (min) | oracle bound (min) |")
     print("|---|---|---|---|---|---|---|")
@@ -217,15 +413,32 @@ def print_summary(title: str, s: Summary) -> None:
         delays = [o.delay for o in rows if o.delay is not None]
         bounds = [o.bound for o in rows if o.bound is not None]
         listed = ", ".join(f"{fmt(o.delay)}@{o.per_minute:g}/min" for o in rows)
+        # The bound per crisis, in the same order ('never': the oracle does
+        # not reach one false alarm a week inside the window).
+        bound_cells = ", ".join(fmt(o.bound) if o.bound is not None else "never" for o in rows) if bounds else "-"
         print(f"| {kind} | {len(rows)} | {sum(o.alerted for o in rows)} | "
               f"{fmt(statistics.median(delays)) if delays else '-'} | {fmt(max(delays)) if delays else '-'} | "
-              f"{listed} | {', '.join(fmt(b) for b in bounds) or '-'} |")
+              f"{listed} | {bound_cells} |")
     total = len(s.outcomes)
     alerted = sum(o.alerted for o in s.outcomes)
     print(f"\ncrises alerted: {alerted}/{total} ({100.0 * alerted / max(total, 1):.0f} %); "
           f"false negative alerts: {s.false_alerts} in {s.brand_weeks:.1f} brand-weeks = {s.false_rate:.2f} per "
           f"brand-week (by signal: {json.dumps(s.false_signals, sort_keys=True)}); "
           f"decoy windows with a negative alert: {s.decoy_alerts}/{s.decoys}")
+    if details:
+        for line in s.decoy_details:
+            print(f"  decoy alert: {line}")
+        for f in s.false_details:
+            print(f"  false alert: seed {f.seed} {f.brand} {datetime.fromtimestamp(f.time).strftime('%m-%d %H:%M')} "
+                  f"{f.signal} z={f.z:.1f}: {f.summary}")
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        out[name] = json.loads(value) if value[:1] in "[{\"" or value.replace(".", "", 1).lstrip("-").isdigit() else value
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,34 +448,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", choices=tuple(GROUPS), required=True, help="report on this group")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--days", type=float, default=10.0)
-    parser.add_argument("--model", default=None, help="sentiment.model (default: the stock model)")
+    parser.add_argument("--model", default=None, help="sentiment.model (default: the configured default)")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/koubei-real-suite"),
+                        help="where scored and bucketed scenarios are kept between runs")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds built at once (scoring is the slow part)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="detection overrides for the report (an experiment, not a default)")
+    parser.add_argument("--explain", action="store_true", help="per crisis: the model's reading and every signal")
     args = parser.parse_args(argv)
     if args.tune == args.report:
         parser.error("--tune and --report must be different groups: never report on the data that chose")
+    overrides = parse_overrides(args.set)
+    started = time.perf_counter()
     print(f"# real-text suite: report on {args.report}, tune on {args.tune or '-'}, seeds {args.seeds}, "
-          f"model {args.model or 'stock'}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    with tempfile.TemporaryDirectory(prefix="koubei-real-") as tmp:
-        chosen: dict[str, Any] = {}
-        if args.tune:
-            tune_cases = build_cases(args.data, args.tune, args.seeds, args.model, Path(tmp), args.days)
-            names = list(GRID)
-            results = []
-            for values in itertools.product(*(GRID[n] for n in names)):
-                overrides = dict(zip(names, values, strict=True))
-                summary = evaluate(tune_cases, overrides, args.model)
-                results.append((summary.key(), overrides, summary))
-                print(f"  tune {overrides}: key {tuple(round(x, 2) for x in summary.key())}", file=sys.stderr)
-            results.sort(key=lambda r: r[0])
-            chosen = results[0][1]
-            print(f"\nchosen on {args.tune}: {chosen}")
-            print_summary(f"tuning group {args.tune} (in-sample, for reference only)", results[0][2])
-            print_summary(f"tuning group {args.tune}, defaults (in-sample)", evaluate(tune_cases, {}, args.model))
-            del tune_cases
-        report_cases = build_cases(args.data, args.report, args.seeds, args.model, Path(tmp), args.days)
-        print_summary(f"held-out group {args.report}, defaults", evaluate(report_cases, {}, args.model))
-        if chosen:
-            print_summary(f"held-out group {args.report}, setting chosen on {args.tune}",
-                          evaluate(report_cases, chosen, args.model))
+          f"model {args.model or 'configured default'}, overrides {overrides or '-'}, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    chosen: dict[str, Any] = {}
+    if args.tune:
+        tune_cases = build_cases(args.data, args.tune, args.seeds, args.model, args.cache, args.days, args.jobs)
+        names = list(GRID)
+        results = []
+        for values in itertools.product(*(GRID[n] for n in names)):
+            setting = dict(zip(names, values, strict=True))
+            summary = evaluate(tune_cases, setting, args.model)
+            results.append((summary.key(), setting, summary))
+            print(f"  tune {setting}: key {tuple(round(x, 2) for x in summary.key())}", file=sys.stderr)
+        results.sort(key=lambda r: r[0])
+        chosen = results[0][1]
+        print(f"\nchosen on {args.tune}: {chosen}")
+        print_summary(f"tuning group {args.tune} (in-sample, for reference only)", results[0][2])
+        print_summary(f"tuning group {args.tune}, defaults (in-sample)", evaluate(tune_cases, {}, args.model))
+        del tune_cases
+    report_cases = build_cases(args.data, args.report, args.seeds, args.model, args.cache, args.days, args.jobs)
+    title = f"held-out group {args.report}, " + (f"overrides {overrides}" if overrides else "defaults")
+    print_summary(title, evaluate(report_cases, overrides, args.model), details=args.explain)
+    if args.explain:
+        explain(report_cases, overrides, args.model)
+    if chosen:
+        print_summary(f"held-out group {args.report}, setting chosen on {args.tune}",
+                      evaluate(report_cases, chosen, args.model), details=args.explain)
+    print(f"\n({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return 0
 
 

@@ -11,11 +11,24 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import orjson
+
+# A repost spreads another's post: Weibo writes it ``own words//@author:original``
+# (the same mark streams.sentiment.preprocess splits repost chains on).
+_REPOST = re.compile(r"//\s*@")
+
+
+def opinion_key(key: str) -> str:
+    """An 8-character key for an opinion: a story key (8 hex digits) as it
+    is, any other key (a post key) hashed (crc32) to the same length, so a
+    bucket's list of opinions stays small."""
+    return key if len(key) == 8 else f"{zlib.crc32(key.encode('utf-8', 'surrogatepass')):08x}"
 
 ALERT_STATES = ("firing", "resolved")
 SEVERITIES = ("warning", "critical")
@@ -190,9 +203,19 @@ class Bucket:
     # counted in earlier parts (``revise``), applied after the part's counts.
     revisions: list[dict[str, Any]] = field(default_factory=list)
 
+    # The distinct opinions among the negative posts (8-character keys,
+    # ``opinion_key``), at most MAX_NEGATIVE_STORIES: a repost (``//@`` in
+    # its text) counts as the story it spreads (Mention.story), any other
+    # post as itself. Ten reposts of one complaint are one opinion told ten
+    # times; ten accounts posting the same words (a bot flood) are ten. The
+    # detector counts opinions. Empty with negative > 0 means "no story
+    # information" (an older producer).
+    negative_stories: list[str] = field(default_factory=list)
+
     TOP_N = 5
     MAX_RISK_STORIES = 64
     MAX_STORIES = 32
+    MAX_NEGATIVE_STORIES = 64
 
     @property
     def end(self) -> float:
@@ -216,6 +239,7 @@ class Bucket:
         self.reach_negative += mention.reach
         story = mention.story or mention.post_key
         self._count_story(story, 1, max(0, mention.reposts))
+        self._add_opinion(opinion_key(story if _REPOST.search(mention.text) else mention.post_key))
         self._offer_kol({"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
                          "verified": mention.verified, "story": mention.story, "reposts": mention.reposts})
         reach = round(mention.reach, 4)
@@ -245,12 +269,15 @@ class Bucket:
             self._add_story(story)
         for story, (posts, reposts) in part.stories.items():
             self._count_story(story, posts, reposts)
+        for opinion in part.negative_stories:
+            self._add_opinion(opinion)
         if part.kol:
             self._offer_kol(part.kol)
         if part.top_negative:
             self._offer_samples(part.top_negative)
         for revision in part.revisions:
             self.revise(revision)
+
     def revise(self, revision: dict[str, Any]) -> None:
         """A post counted before was seen again with more engagement: its reach
         evidence changes, its counts do not. ``revision``: ``{"id", "reach_delta",
@@ -274,6 +301,10 @@ class Bucket:
         if counts is not None:
             counts[0] += posts
             counts[1] += reposts
+
+    def _add_opinion(self, opinion: str) -> None:
+        if opinion not in self.negative_stories and len(self.negative_stories) < self.MAX_NEGATIVE_STORIES:
+            self.negative_stories.append(opinion)
 
     def _add_story(self, story: str) -> None:
         if story not in self.risk_stories and len(self.risk_stories) < self.MAX_RISK_STORIES:
@@ -317,6 +348,7 @@ class Bucket:
             "risk_stories": list(self.risk_stories),
             "kol": dict(self.kol),
             "stories": {k: list(v) for k, v in self.stories.items()},
+            "negative_stories": list(self.negative_stories),
         }
 
     def part_dict(self) -> dict[str, Any]:
@@ -348,6 +380,7 @@ class Bucket:
             kol=dict(data.get("kol") or {}),
             stories={str(k): [int(v[0]), int(v[1])] for k, v in (data.get("stories") or {}).items()},
             revisions=[dict(r) for r in data.get("revisions") or []],
+            negative_stories=[str(x) for x in data.get("negative_stories", [])],
         )
 
 
@@ -475,6 +508,7 @@ def _part_from_dict(part: Any, brand: str, size: float) -> Bucket:
         kol=_typed(part.get("kol") or {}, dict, "kol"),
         stories={str(k): [int(v[0]), int(v[1])]
                  for k, v in _typed(part.get("stories") or {}, dict, "stories").items()},
+        negative_stories=[str(x) for x in _typed(part.get("negative_stories") or [], list, "negative_stories")],
         revisions=[_typed(r, dict, "revision") for r in _typed(part.get("revisions") or [], list, "revisions")],
     )
     _check_part(bucket)

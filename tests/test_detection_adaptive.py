@@ -277,6 +277,8 @@ def test_state_stays_under_20_kb_in_the_worst_case() -> None:
         # Every post a new story with a risk term: the story memory at its cap.
         bucket.risk_stories = [f"{int(bucket.start // 60) * 64 + k:08x}"[-8:] for k in range(Bucket.MAX_RISK_STORIES)]
         bucket.risk_hits = len(bucket.risk_stories)
+        # ... and every negative post a new opinion with a long post key: that memory at its cap too.
+        bucket.negative_stories = [f"weibo:{int(bucket.start // 60) * 128 + k}" for k in range(bucket.negative)]
         detector.update(bucket)
         if bucket.start - T0 > 2 * DAY:
             largest = max(largest, len(json.dumps(detector.to_state()).encode()))
@@ -473,7 +475,9 @@ def test_a_story_counts_once_per_longest_window() -> None:
         if i == 120:
             # Not seen for 61 buckets (the longest window is 60): it counts again.
             assert sum(entry[3] for entry in detector.baseline.ring) == 1
-            assert detector.to_state()["baseline"]["risk_seen"] == {"same": 0}
+            # Saved as {buckets since last seen: 8-character keys}: one story, seen now.
+            seen = detector.to_state()["baseline"]["risk_seen"]
+            assert list(seen) == ["0"] and len(seen["0"]) == 8
     # An hour later it is forgotten: the saved state keeps only the last hour's stories.
     assert detector.to_state()["baseline"]["risk_seen"] == {}
 
@@ -499,16 +503,20 @@ def test_a_state_saved_by_the_single_class_detector_migrates_with_what_it_learne
     b = restored.baseline
     assert b.seen == old["seen"] and b.last_start == old["last_start"]
     assert b.volume.level == old["volume"]["level"] and [b.share_neg, b.share_tot] == old["share"]
-    assert b.ring == old["ring"] and b.pos == old["pos"]
+    # Ring entries gain the bucket's negative stories; a state saved before
+    # stories were counted has none, so each negative post is its own story.
+    assert [e[:5] for e in b.ring] == old["ring"] and b.pos == old["pos"]
+    assert all(e[5] == e[1] for e in b.ring)
     assert restored.signals["risk_terms"].state.stories == old["risk"][0]
     assert restored.signals["volume"].state.typical == old["volume_tail"][1]
-    assert set(restored.firing_keys) == {k for k, st in old["alerts"].items() if st["firing"]}
+    firing = set(restored.firing_keys)
+    assert firing == {k for k, st in old["alerts"].items() if st["firing"]}
     # The open alerts carry on (no second opening) and resolve when the crisis ends.
     onset = 2 * DAY + 11 * HOUR
     crisis = Crisis(onset=onset, duration=40 * MINUTE, extra_per_bucket=40, negative_share=0.9)
     rest = [bk for bk in stream(2.9, crises=(crisis,)) if bk.start > old["last_start"]]
     events = run(restored, iter(rest))
-    assert not [e for e in events if e.state == "firing" and e.sequence == 1 and e.signal in restored.firing_keys
+    assert not [e for e in events if e.state == "firing" and e.sequence == 1 and e.signal in firing
                 | {"negative_share", "negative_volume", "risk_terms"} and e.event_time < T0 + onset + HOUR]
     resolved = {e.signal for e in events if e.state == "resolved"}
     assert {"negative_share", "negative_volume"} <= resolved

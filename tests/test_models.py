@@ -7,7 +7,7 @@ import json
 import pytest
 
 from streams.gate import Gate, InputRules, Rejection
-from streams.models import Bucket, Mention, Post, dead_letter
+from streams.models import Bucket, Mention, Post, dead_letter, opinion_key
 
 
 def good_post(**overrides: object) -> dict:
@@ -152,6 +152,32 @@ def test_bucket_lists_each_risk_story_once_up_to_its_cap() -> None:
     old = bucket.to_dict()
     del old["risk_stories"]
     assert Bucket.from_dict(old).risk_stories == []
+
+
+def test_bucket_counts_negative_opinions_reposts_as_the_story_they_spread() -> None:
+    def mention(key: str, text: str, story: str, negative: bool = True) -> Mention:
+        return Mention(brand="xinghe", post_key=key, source="w", post_id=key, author_id=key, author_name=key,
+                       followers=1, verified=False, text=text, url="", created_at=1.0,
+                       negative=0.9 if negative else 0.1, sentiment=0.1, is_negative=negative, reach=1.0,
+                       story=story)
+
+    bucket = Bucket("xinghe", 0.0, 60.0)
+    for i in range(6):  # a cascade: six reposts of one complaint are one opinion
+        bucket.add(mention(f"w:r{i}", "转发微博//@张三:太差了", "s1"))
+    bucket.add(mention("w:r9", "同感 // @张三:太差了", "s1"))  # the same mark with spaces
+    for i in range(3):  # the same words from three accounts (a bot flood): three opinions
+        bucket.add(mention(f"w:b{i}", "太差了", "s1"))
+    bucket.add(mention("w:p", "很好", "s5", negative=False))  # not negative: not counted
+    assert bucket.negative == 10
+    assert bucket.negative_stories == [opinion_key("s1"), opinion_key("w:b0"), opinion_key("w:b1"), opinion_key("w:b2")]
+    assert all(len(key) == 8 for key in bucket.negative_stories)  # post keys hashed: the list stays small
+    assert Bucket.from_dict(bucket.to_dict()).negative_stories == bucket.negative_stories
+    for i in range(300):
+        bucket.add(mention(f"x:{i}", "差", f"t{i}"))
+    assert len(bucket.negative_stories) == Bucket.MAX_NEGATIVE_STORIES
+    old = bucket.to_dict()
+    del old["negative_stories"]
+    assert Bucket.from_dict(old).negative_stories == []
 
 
 def test_mentions_carry_the_story_their_post_spreads() -> None:

@@ -146,7 +146,7 @@ class AdaptiveDetector:
         score = max([sig.last.z for sig in self.signal_list if sig.negative] + [0.0])
         base = f.base_share
         b = self.baseline
-        for index, (total, negative, mu_total, _risk) in enumerate(b.sums):
+        for index, (total, negative, mu_total, _risk, _stories) in enumerate(b.sums):
             if negative < self.params.min_negative or negative <= total * base:
                 continue
             score = max(score, share_z(negative, total, base, b.share_rho[index].rho),
@@ -181,7 +181,7 @@ class AdaptiveDetector:
         if b.size != bucket.size:
             b.change_size(bucket.size)
             self._derive()
-        f = b.observe(bucket, b.fresh_risk(bucket))
+        f = b.observe(bucket, b.fresh_risk(bucket), b.fresh_negative(bucket))
         f.firing = self.firing_keys
         hot = f.hot
         hot.clear()
@@ -293,7 +293,7 @@ class AdaptiveDetector:
         p = self.params
         b = self.baseline
         index = test.index if test.index < len(b.sums) else 0
-        total, negative, mu_total, risk_sum = b.sums[index] if b.sums else (0, 0, 0.0, 0)
+        total, negative, mu_total, risk_sum, stories_sum = b.sums[index] if b.sums else (0, 0, 0.0, 0, 0)
         width = b.windows[index] if b.windows else 1
         reach_sum = b.ring_reach(width)
         base = f.base_share
@@ -303,7 +303,7 @@ class AdaptiveDetector:
         expected_reach = mu_negative * b.reach_per_negative
         window = {
             "index": index, "width": width, "total": total, "negative": negative, "mu_total": mu_total,
-            "risk": risk_sum, "share": share, "wilson_lower": lower, "mu_negative": mu_negative,
+            "risk": risk_sum, "stories": stories_sum, "share": share, "wilson_lower": lower, "mu_negative": mu_negative,
             "reach": reach_sum,
             "reach_ratio": reach_sum / expected_reach if expected_reach > 0 else 0.0,
             "volume_change": total / mu_total if mu_total > 0 else 0.0,

@@ -26,16 +26,19 @@ teach the baseline that crises are normal).
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.detection.stats import half_life_alpha
+from streams.detection.stats import conditional_negative, half_life_alpha
 from streams.models import Bucket
 
-# Ring entries: total, negative, reach_negative, fresh risk stories, expected total.
-TOT, NEG, REACH, RISK, MU_TOT = range(5)
-# Running sums per window: total, negative, expected total, risk stories.
-S_TOT, S_NEG, S_MU, S_RISK = range(4)
+# Ring entries: total, negative, reach_negative, fresh risk stories, expected
+# total, fresh negative stories.
+TOT, NEG, REACH, RISK, MU_TOT, NSTORY = range(6)
+# Running sums per window: total, negative, expected total, risk stories,
+# negative stories.
+S_TOT, S_NEG, S_MU, S_RISK, S_STORY = range(5)
 # Windows longer than this many buckets are shortened: the ring is part of
 # the state, which must stay under 20 KB per brand.
 MAX_WINDOW_BUCKETS = 240
@@ -58,6 +61,35 @@ LONG_MAD_TO_SD = 1.25  # mean absolute deviation x this = sd for a normal distri
 # Risk stories remembered (story key -> bucket index last seen), newest
 # last; a story not seen for the longest window counts as fresh again.
 MAX_RISK_SEEN = 128
+# Negative stories remembered the same way. At a busy brand the oldest are
+# forgotten first (64 covers ten minutes at six negative opinions a minute):
+# a repost cascade matters most where it is large against the usual count,
+# at a small brand, and there 64 cover the hour. The memory is part of the
+# saved state, which must stay under 20 KB.
+MAX_NEGATIVE_SEEN = 64
+KEY_CHARS = 8  # story keys (streams.sentiment.preprocess.story_key) are 8 hex digits; others are hashed to 8
+
+
+def _short_key(key: str) -> str:
+    """An 8-character key for a story key of another length (a post key)."""
+    return f"{zlib.crc32(key.encode('utf-8', 'surrogatepass')):08x}"
+
+
+def _load_seen(stored: dict[str, Any], newest: int) -> dict[str, int]:
+    """{story: bucket index last seen}, oldest first, from either stored layout."""
+    out: dict[str, int] = {}
+    items = list(stored.items())
+    if items and isinstance(items[0][1], str):
+        for age, keys in sorted(items, key=lambda kv: -int(kv[0])):
+            for i in range(0, len(keys), KEY_CHARS):
+                out[keys[i:i + KEY_CHARS]] = newest - int(age)
+    else:
+        for key, age in items:
+            out[str(key) if len(str(key)) == KEY_CHARS else _short_key(str(key))] = newest - int(age)
+    return out
+# Fresh negative stories per negative post assumed before any is seen
+# (every post its own opinion), worth this many posts.
+PRIOR_STORY_WEIGHT = 10.0
 
 
 class SeasonalRate:
@@ -207,19 +239,22 @@ class Frame:
     """The current bucket as every signal sees it (one object per brand,
     refilled in place for every bucket: no allocation on the hot path)."""
 
-    __slots__ = ("bucket", "total", "negative", "risk", "mu_total", "hour", "dow", "day", "seen", "warmed",
-                 "base_share", "level", "long_z", "long_ratio", "log_ratio", "long_spread", "firing", "hot")
+    __slots__ = ("bucket", "total", "negative", "risk", "stories", "mu_total", "hour", "dow", "day", "seen", "warmed",
+                 "base_share", "story_ratio", "level", "long_z", "long_ratio", "log_ratio", "long_spread", "firing",
+                 "hot")
 
     def __init__(self) -> None:
         self.bucket: Bucket | None = None
         self.total = 0
         self.negative = 0
         self.risk = 0
+        self.stories = 0  # fresh negative stories in this bucket
         self.mu_total = MIN_RATE
         self.hour = self.dow = self.day = 0
         self.seen = 0
         self.warmed = False
         self.base_share = PRIOR_SHARE
+        self.story_ratio = 1.0  # usual fresh negative stories per negative post
         self.level = 1.0
         self.long_z = 0.0
         self.long_ratio = 1.0
@@ -239,17 +274,31 @@ class BaselineState:
     seen: int = 0
     ring: list[list[Any]] = field(default_factory=list)
     pos: int = 0
-    sums: list[list[Any]] = field(default_factory=list)  # stored as total, negative, reach, risk, expected
+    # stored as total, negative, reach, risk, expected, negative stories
+    # (states saved before negative stories have five: stories = negative)
+    sums: list[list[Any]] = field(default_factory=list)
     windows: list[int] = field(default_factory=list)
     volume: dict[str, Any] = field(default_factory=dict)
     phi_volume: list[list[Any]] = field(default_factory=list)
     phi_negative: list[list[Any]] = field(default_factory=list)
+    # Overdispersion of the negative count around its mean given the
+    # window's other posts (streams.detection.stats.conditional_negative).
+    phi_given_others: list[list[Any]] = field(default_factory=list)
     share: list[float] = field(default_factory=lambda: [0.0, 0.0])
     share_rho: list[list[Any]] = field(default_factory=list)
     reach_per_negative: float = 0.0
     volume_long: list[Any] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0, 0])
-    # Risk stories seen within the longest window: {story: buckets since last seen}.
-    risk_seen: dict[str, int] = field(default_factory=dict)
+    # Risk stories seen within the longest window, as {buckets since last
+    # seen: the 8-character story keys concatenated} (states saved before
+    # negative stories were counted hold {story: buckets since last seen}).
+    risk_seen: dict[str, Any] = field(default_factory=dict)
+    # The same for negative stories, and the discounted sums of fresh
+    # negative stories and negative posts (their usual ratio).
+    negative_seen: dict[str, Any] = field(default_factory=dict)
+    stories: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    # Exponentially weighted non-negative posts and their expectation (the
+    # long scale's half-life): the attention level the negative tests use.
+    calm_long: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BaselineState:
@@ -273,13 +322,15 @@ class Baseline:
         self.size: float | None = s.size
         self.last_start: float | None = s.last_start
         self.seen = int(s.seen)
-        self.ring: list[list[Any]] = [list(e) for e in s.ring]
+        # Entries saved before negative stories were counted: each negative post its own story.
+        self.ring: list[list[Any]] = [list(e) if len(e) > NSTORY else [*e, e[NEG]] for e in s.ring]
         self.pos = int(s.pos)
-        self.sums: list[list[Any]] = [[x[0], x[1], x[4], x[3]] for x in s.sums]
+        self.sums: list[list[Any]] = [[x[0], x[1], x[4], x[3], x[5] if len(x) > 5 else x[1]] for x in s.sums]
         self.saved_windows = list(s.windows)
         self.volume = SeasonalRate(s.volume or None)
         self.phi_volume = [Dispersion(x) for x in s.phi_volume]
         self.phi_negative = [Dispersion(x) for x in s.phi_negative]
+        self.phi_given_others = [Dispersion(x) for x in s.phi_given_others]
         self.share_neg, self.share_tot = float(s.share[0]), float(s.share[1])
         self.share_rho = [ShareDispersion(x) for x in s.share_rho]
         self.reach_per_negative = float(s.reach_per_negative)
@@ -287,7 +338,10 @@ class Baseline:
         self.long_observed, self.long_expected = float(long[0]), float(long[1])
         self.long_centre, self.long_mad, self.long_learned = float(long[2]), float(long[3]), int(long[4])
         newest = int(self.last_start // self.size) if self.last_start is not None and self.size else 0
-        self.risk_seen: dict[str, int] = {str(k): newest - int(age) for k, age in s.risk_seen.items()}
+        self.risk_seen = _load_seen(s.risk_seen, newest)
+        self.negative_seen = _load_seen(s.negative_seen, newest)
+        self.story_neg, self.story_posts = float(s.stories[0]), float(s.stories[1])
+        self.calm_observed, self.calm_expected = float(s.calm_long[0]), float(s.calm_long[1])
         self.clock_hours = -1
         self.clock: tuple[int, int, int] = (0, 0, 0)
         self.frame = Frame()
@@ -300,51 +354,78 @@ class Baseline:
             size=self.size, last_start=self.last_start, seen=self.seen, ring=[list(e) for e in self.ring],
             pos=self.pos, sums=self._stored_sums(), windows=list(self.windows), volume=self.volume.to_state(),
             phi_volume=[d.to_state() for d in self.phi_volume], phi_negative=[d.to_state() for d in self.phi_negative],
+            phi_given_others=[d.to_state() for d in self.phi_given_others],
             share=[self.share_neg, self.share_tot], share_rho=[d.to_state() for d in self.share_rho],
             reach_per_negative=self.reach_per_negative,
             volume_long=[self.long_observed, self.long_expected, self.long_centre, self.long_mad, self.long_learned],
-            risk_seen=self._stored_risk_seen(),
+            risk_seen=self._stored_seen(self.risk_seen),
+            negative_seen=self._stored_seen(self.negative_seen),
+            stories=[self.story_neg, self.story_posts],
+            calm_long=[self.calm_observed, self.calm_expected],
         )
 
-    def _stored_risk_seen(self) -> dict[str, int]:
-        """The remembered risk stories still inside the longest window, as
-        {story: buckets since it was last seen}, oldest first."""
-        if self.size is None or not self.risk_seen:
+    def _stored_seen(self, seen_at: dict[str, int]) -> dict[str, str]:
+        """The remembered stories still inside the longest window, as
+        {buckets since last seen: their keys concatenated}, oldest first
+        (8 characters a story: the memory is a large part of the state)."""
+        if self.size is None or not seen_at:
             return {}
         newest = int((self.last_start or 0.0) // self.size)
-        return {k: newest - v for k, v in self.risk_seen.items() if newest - v < self.ring_length}
+        out: dict[str, str] = {}
+        for key, index in seen_at.items():
+            age = newest - index
+            if age < self.ring_length:
+                out[str(age)] = out.get(str(age), "") + key
+        return out
 
-    def fresh_risk(self, bucket: Bucket) -> int:
-        """The bucket's new risk stories: a story counts when it first appears
-        and again only after it was not seen for the longest window (ten
-        reposts of one complaint naming a recall are one story). A bucket
-        without story keys (an older producer) counts every risk post."""
-        stories = bucket.risk_stories
-        if not stories:
-            return min(bucket.risk_hits, bucket.total)
-        seen_at = self.risk_seen
+    def _fresh(self, stories: list[str], seen_at: dict[str, int], index: int, cap: int) -> int:
+        """How many of ``stories`` are new: a story counts when it first
+        appears and again only after it was not seen for the longest window."""
         horizon = self.ring_length
-        index = int(bucket.start // bucket.size)
         fresh = 0
-        for key in stories:
+        for story in stories:
+            key = story if len(story) == KEY_CHARS else _short_key(story)
             last = seen_at.pop(key, None)
             if last is None or index - last >= horizon:
                 fresh += 1
             seen_at[key] = index  # re-inserted: the dict stays oldest first
-        while len(seen_at) > MAX_RISK_SEEN:
+        while len(seen_at) > cap:
             del seen_at[next(iter(seen_at))]
+        return fresh
+
+    def fresh_risk(self, bucket: Bucket) -> int:
+        """The bucket's new risk stories (ten reposts of one complaint naming
+        a recall are one story). A bucket without story keys (an older
+        producer) counts every risk post."""
+        stories = bucket.risk_stories
+        if not stories:
+            return min(bucket.risk_hits, bucket.total)
+        fresh = self._fresh(stories, self.risk_seen, int(bucket.start // bucket.size), MAX_RISK_SEEN)
         return min(fresh, bucket.total)  # a malformed bucket: never more risk posts than posts
+
+    def fresh_negative(self, bucket: Bucket) -> int:
+        """The bucket's new negative stories: negative opinions, a repost
+        cascade of one complaint counting once. A bucket without story keys
+        (an older producer) counts every negative post; one that hit its cap
+        counts the posts beyond it as new."""
+        stories = bucket.negative_stories
+        if not stories:
+            return bucket.negative
+        fresh = self._fresh(stories, self.negative_seen, int(bucket.start // bucket.size), MAX_NEGATIVE_SEEN)
+        if len(stories) >= bucket.MAX_NEGATIVE_STORIES:
+            fresh += bucket.negative - len(stories)
+        return min(fresh, bucket.negative)
 
     def _stored_sums(self) -> list[list[Any]]:
         """Window sums in the stored layout (total, negative, reach, risk, expected)."""
         out: list[list[Any]] = []
         reach = 0.0
         back = 0
-        for (total, negative, mu_total, risk), width in zip(self.sums, self.windows, strict=True):
+        for (total, negative, mu_total, risk, stories), width in zip(self.sums, self.windows, strict=True):
             while back < width and back < len(self.ring):
                 back += 1
                 reach += self.ring[(self.pos - back) % self.ring_length][REACH]
-            out.append([total, negative, reach, risk, mu_total])
+            out.append([total, negative, reach, risk, mu_total, stories])
         return out
 
     def _derive(self) -> None:
@@ -360,12 +441,14 @@ class Baseline:
             self.saved_windows = list(self.windows)
             self.ring = []
             self.pos = 0
-            self.sums = [[0, 0, 0.0, 0] for _ in self.windows]
+            self.sums = [[0, 0, 0.0, 0, 0] for _ in self.windows]
         if len(self.phi_volume) != len(self.windows):
             self.phi_volume = [Dispersion() for _ in self.windows]
             self.phi_negative = [Dispersion() for _ in self.windows]
         if len(self.share_rho) != len(self.windows):
             self.share_rho = [ShareDispersion() for _ in self.windows]
+        if len(self.phi_given_others) != len(self.windows):
+            self.phi_given_others = [Dispersion() for _ in self.windows]
         self.window_sums = list(zip(self.sums, self.windows, strict=True))
         self.ring_length = length
         self.a_level = half_life_alpha(self.baseline_half_life / size)
@@ -374,7 +457,7 @@ class Baseline:
         self.keep_rho = [1.0 - half_life_alpha(self.season_half_life / (size * w)) for w in self.windows]
         self.a_phi = [half_life_alpha(self.baseline_half_life / (size * w)) for w in self.windows]
         self.dispersions = list(zip(self.windows, self.sums, self.phi_volume, self.phi_negative, self.share_rho,
-                                    self.a_phi, self.keep_rho, strict=True))
+                                    self.phi_given_others, self.a_phi, self.keep_rho, strict=True))
         self.a_hour = half_life_alpha(self.season_half_life / 86400.0 * 3600.0 / size)
         self.a_dow = half_life_alpha(self.season_half_life / 604800.0 * 86400.0 / size)
         self.warmup_buckets = max(1, int(math.ceil(self.warmup / size)))
@@ -387,6 +470,8 @@ class Baseline:
             self.volume.level *= ratio
             self.long_observed *= ratio
             self.long_expected *= ratio
+            self.calm_observed *= ratio
+            self.calm_expected *= ratio
         self.size = size
         self.ring = []
         self.sums = []
@@ -398,6 +483,11 @@ class Baseline:
     def base_share(self) -> float:
         return (self.share_neg + PRIOR_SHARE * PRIOR_SHARE_WEIGHT) / (self.share_tot + PRIOR_SHARE_WEIGHT)
 
+    @property
+    def story_ratio(self) -> float:
+        """Usual fresh negative stories per negative post (1: no reposts)."""
+        return (self.story_neg + PRIOR_STORY_WEIGHT) / (self.story_posts + PRIOR_STORY_WEIGHT)
+
     def ring_reach(self, width: int) -> float:
         """Reach-weighted negatives over the last ``width`` buckets (for evidence)."""
         reach = 0.0
@@ -407,10 +497,10 @@ class Baseline:
 
     # -- the bucket ----------------------------------------------------------
 
-    def observe(self, bucket: Bucket, risk: int) -> Frame:
+    def observe(self, bucket: Bucket, risk: int, stories: int) -> Frame:
         """Advance the clock, the ring, the window sums and the long scale by
-        one bucket; returns the frame the signals score. ``risk`` is the
-        bucket's count of fresh risk stories (the risk signal decides it)."""
+        one bucket; returns the frame the signals score. ``risk`` and
+        ``stories`` are the bucket's fresh risk and negative stories."""
         start = bucket.start
         self.last_start = start
         local_hours = int((start + self.utc_offset) // 3600.0)
@@ -439,12 +529,14 @@ class Baseline:
                 sums[1] += negative - old[1]
                 sums[2] += mu_rounded - old[4]
                 sums[3] += risk - old[3]
+                sums[4] += stories - old[5]
             entry = ring[pos]
             entry[0] = total
             entry[1] = negative
             entry[2] = reach
             entry[3] = risk
             entry[4] = mu_rounded
+            entry[5] = stories
         else:
             for sums, width in self.window_sums:
                 if filled >= width:
@@ -453,12 +545,14 @@ class Baseline:
                     sums[1] += negative - old[1]
                     sums[2] += mu_rounded - old[4]
                     sums[3] += risk - old[3]
+                    sums[4] += stories - old[5]
                 else:
                     sums[0] += total
                     sums[1] += negative
                     sums[2] += mu_rounded
                     sums[3] += risk
-            ring.append([total, negative, reach, risk, mu_rounded])
+                    sums[4] += stories
+            ring.append([total, negative, reach, risk, mu_rounded, stories])
         pos += 1
         self.pos = 0 if pos == length else pos
         self.seen += 1
@@ -467,16 +561,23 @@ class Baseline:
         f.total = total
         f.negative = negative
         f.risk = risk
+        f.stories = stories
         f.mu_total = mu_total
         f.hour, f.dow, f.day = hour, dow, day
         f.seen = self.seen
         f.warmed = self.seen > self.warmup_buckets
         f.base_share = self.base_share
+        f.story_ratio = self.story_ratio
         # The brand's attention level over the last hours, as of the previous
         # bucket (centre-adjusted), never below 1: a launch or news day that
-        # has run at 3x for hours makes 3x the negative posts at the usual tone.
-        level = (self.long_observed + 1.0) / (self.long_expected + 1.0) * math.exp(-self.long_centre)
+        # has run at 3x for hours makes 3x the negative posts at the usual
+        # tone. Measured on the non-negative posts only: a slow burn adds
+        # negative posts, and must not raise the bar it is tested against.
+        level = (self.calm_observed + 1.0) / (self.calm_expected + 1.0) * math.exp(-self.long_centre)
         f.level = level if level > 1.0 else 1.0
+        a = self.a_long
+        self.calm_observed += a * (total - negative - self.calm_observed)
+        self.calm_expected += a * (mu_total * (1.0 - f.base_share) - self.calm_expected)
         return f
 
     def advance_long(self, volume_hot: bool) -> None:
@@ -550,14 +651,20 @@ class Baseline:
             keep = 1.0 - a_level
             self.share_neg = self.share_neg * keep + kept
             self.share_tot = self.share_tot * keep + total
+            if negative > 0:
+                self.story_neg = self.story_neg * keep + f.stories
+                self.story_posts = self.story_posts * keep + negative
         seen = self.seen
         if volume_learns and seen % self.windows_gcd == 0:
             # Dispersion learns once per window length, from windows that do
             # not overlap (overlapping ones would count the same burst many times).
-            for width, sums, phi_volume, phi_negative, rho, alpha, keep_rho in self.dispersions:
+            for width, sums, phi_volume, phi_negative, rho, given, alpha, keep_rho in self.dispersions:
                 if seen % width == 0:
-                    phi_volume.learn(sums[S_TOT], sums[S_MU], alpha)
                     if tone:
                         phi_negative.learn(sums[S_NEG], sums[S_MU] * base_share, alpha)
+                        mean, _ = conditional_negative(sums[S_TOT], sums[S_NEG], sums[S_MU], base_share, f.level,
+                                                       phi_volume.phi, rho.rho)
+                        given.learn(sums[S_STORY], mean * f.story_ratio, alpha)
+                    phi_volume.learn(sums[S_TOT], sums[S_MU], alpha)
                     if share_learns:
                         rho.learn(sums[S_NEG], sums[S_TOT], base_share, keep_rho)

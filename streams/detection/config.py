@@ -100,6 +100,7 @@ FIELD_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
     "critical_share_lift": _number(0.0, 1.0),
     "critical_ratio": _number(1.0, 1000.0),
     "share_gate_z": _number(-10.0, 50.0),
+    "attention_phi_floor": _number(0.0, 100.0),
     "fire_after": _integer(1, 1000),
     "resolve_after": _integer(1, 10_000),
     "cooldown": _duration(),
@@ -123,8 +124,6 @@ FIELD_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
     "kol_min_followers": _integer(0, 10**10),
     "sequential_arl_weeks": _number(0.01, 10_000.0),
     "sequential_min_shift": _number(0.0, 10_000.0),
-    "sequential_odds": _number(1.01, 1000.0),
-    "sequential_gate": _number(0.0, 100.0),
 }
 
 

@@ -95,6 +95,28 @@ def bucket_size(rows: list[SeriesRow]) -> float:
     return max(1.0, float(statistics.median(gaps)))
 
 
+# A series that is not counts is read as this many pseudo-counts at its
+# median: the Poisson part of the variance (1/1000 of the square of the
+# level) is then negligible next to any learned overdispersion, so the
+# volume test becomes a test of the relative deviation against the series'
+# own learned spread, whatever its unit.
+PSEUDO_COUNT_MEDIAN = 1000.0
+
+
+def count_scale(rows: list[SeriesRow]) -> float:
+    """1 for a series of whole numbers (mention counts: the Poisson model
+    holds); otherwise the factor that puts the median of its non-zero
+    values at PSEUDO_COUNT_MEDIAN (a measurement: CPU %, latency, a price).
+    Rounding a measurement such as 0.13 to a count would erase it."""
+    if all(r.value == int(r.value) for r in rows):
+        return 1.0
+    positive = sorted(r.value for r in rows if r.value > 0)
+    if not positive:
+        return 1.0
+    # A median below 1e-9 (denormal noise around zero) is taken as 1e-9.
+    return PSEUDO_COUNT_MEDIAN / max(positive[len(positive) // 2], 1e-9)
+
+
 def squash(z: float, z_fire: float) -> float:
     if not math.isfinite(z) or z <= 0:
         return 0.0
@@ -106,9 +128,10 @@ def score_series(rows: list[SeriesRow], params: AdaptiveParams | None = None,
     params = params or AdaptiveParams()
     detector = AdaptiveDetector(brand, brand, params=params)
     size = bucket_size(rows)
+    scale = count_scale(rows)
     out: list[ScoredRow] = []
     for row in rows:
-        events = detector.update(Bucket(brand=brand, start=row.epoch, size=size, total=int(round(row.value))))
+        events = detector.update(Bucket(brand=brand, start=row.epoch, size=size, total=int(round(row.value * scale))))
         opened = any(e.signal == "volume" and e.state == "firing" and e.sequence == 1 for e in events)
         # Inside warm-up nothing can fire, and the statistic against a baseline
         # still being learned would only be noise in the score.

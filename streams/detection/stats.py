@@ -138,6 +138,31 @@ def exact_count_z(observed: float, expected: float, overdispersion: float) -> fl
     return tail_z(count_upper_tail(int(observed), expected, overdispersion))
 
 
+PHI_FLOOR = 1e-3  # attention is never taken as perfectly steady
+
+
+def conditional_negative(total: float, negative: float, mu_total: float, base: float, level: float, phi: float,
+                         rho: float) -> tuple[float, float]:
+    """Mean and inverse shape of a window's negative count given its
+    non-negative posts, under one latent attention factor per window.
+
+    Attention ``L ~ Gamma(mean 1, variance phi)`` (``phi``: the volume's
+    overdispersion for the window length); negative posts
+    ``~ Poisson(mu p0 l L)``, the others ``~ Poisson(mu (1 - p0) l L)``
+    (``mu`` expected posts, ``p0`` = ``base`` the usual negative share,
+    ``l`` = ``level`` the attention level of the last hours). Given ``N``
+    non-negative posts, ``L ~ Gamma(a + N, a + mu l (1 - p0))`` with
+    ``a = 1/phi``, so the negative count is negative-binomial with mean
+    ``mu p0 l (a + N) / (a + mu l (1 - p0))`` and shape ``a + N``. The
+    share's own wobble ``rho`` (threads, repost chains) adds
+    ``rho (1 - p0) / p0`` to the inverse shape."""
+    a = 1.0 / (phi if phi > PHI_FLOOR else PHI_FLOOR)
+    expected = mu_total * level
+    shape = a + total - negative
+    mean = expected * base * shape / (a + expected * (1.0 - base))
+    return mean, 1.0 / shape + rho * (1.0 - base) / base
+
+
 def upper_tail_p(z: float) -> float:
     """One-sided normal p-value, reported as evidence next to the z."""
     return 0.5 * math.erfc(z / _SQRT2)

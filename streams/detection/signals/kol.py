@@ -17,10 +17,14 @@ include big accounts every day is never paged for one of them.
 The rate starts from a prior worth one day of history: the brand's
 negative posts a week times the share of posts from accounts that big on a
 platform where 2 % of posts come from accounts with 10**5 followers or more
-and each half-decade above holds half as many (a power-law tail of
-followers). So a young brand does not page for a 300,000-follower critic,
-a brand a few days old already knows that a fifty-million-follower critic
-is rare, and a brand whose big critics are routine learns it within days.
+and the share falls in proportion to followers above that (a power-law tail
+of exponent 1, Zipf's law, the usual first description of follower counts:
+each half-decade holds ``10**-0.5`` as many). So a young brand does not page
+for a 300,000-follower critic, a brand a few days old already knows that a
+fifty-million-follower critic is rare, and a brand whose big critics are
+routine learns it within days. Tiers run to 10**9 followers: a tier that
+lumped every account above 10**7.5 together made a 70-million-follower
+critic as ordinary as the 10-million ones a mid-size brand sees weekly.
 """
 
 from __future__ import annotations
@@ -33,11 +37,11 @@ from streams.detection.baseline import Frame
 from streams.detection.signals.base import Description, Signal, Test
 from streams.detection.stats import tail_z
 
-TIERS = 10  # half-decades from 10**3 to 10**7.5 followers
+TIERS = 13  # half-decades from 10**3 to 10**9 followers
 FIRST_TIER_LOG10 = 3.0
 HALF_LIFE_DAYS = 28.0
 PRIOR_BIG_SHARE = 0.02  # share of posts from accounts with >= 10**5 followers (tier 4) ...
-PRIOR_TIER_FACTOR = 0.5  # ... and each half-decade above holds half as many
+PRIOR_TIER_FACTOR = 10 ** -0.5  # ... and each half-decade above holds 10**-0.5 as many (Zipf)
 PRIOR_DAYS = 1.0  # the prior is worth this much history
 WEEK = 7 * 86400.0
 
@@ -67,8 +71,14 @@ class Kol(Signal):
         self.keep = 0.5 ** (size / (HALF_LIFE_DAYS * 86400.0))
         self.prior_buckets = PRIOR_DAYS * 86400.0 / size
         self.week_buckets = WEEK / size
-        if len(self.state.counts) != TIERS:
-            self.state.counts = [0.0] * TIERS
+        counts = self.state.counts
+        if len(counts) < TIERS:
+            # A state saved with fewer tiers: its top tier counted every
+            # account above it, so the new tiers start from that count (the
+            # conservative side: nothing looks rarer than it was).
+            self.state.counts = list(counts) + [counts[-1] if counts else 0.0] * (TIERS - len(counts))
+        elif len(counts) > TIERS:
+            self.state.counts = list(counts[:TIERS])
 
     def rate(self, k: int, f: Frame) -> float:
         """Expected buckets a week with a negative post from tier k or above."""

@@ -41,7 +41,7 @@ class NegativeShare(Signal):
         index, hot_any, quiet = 0, False, True
         rhos = self.baseline.share_rho
         i = -1
-        for total, negative, _mu, _risk in self.baseline.sums:
+        for total, negative, _mu, _risk, _stories in self.baseline.sums:
             i += 1
             excess = negative - total * base - 0.5
             if not firing:
@@ -85,4 +85,4 @@ class NegativeShare(Signal):
     def z_per_window(self, f: Frame) -> list[float]:
         rhos = self.baseline.share_rho
         return [round(share_z(neg, tot, f.base_share, rhos[i].rho), 3)
-                for i, (tot, neg, _mu, _risk) in enumerate(self.baseline.sums)]
+                for i, (tot, neg, _mu, _risk, _stories) in enumerate(self.baseline.sums)]

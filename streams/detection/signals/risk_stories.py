@@ -56,7 +56,7 @@ class RiskStories(Signal):
         best = -math.inf if firing else 0.0
         index, hot_any, quiet = 0, False, True
         i = -1
-        for total, negative, mu_t, risk in self.baseline.sums:
+        for total, negative, mu_t, risk, _stories in self.baseline.sums:
             i += 1
             if not firing and (risk < min_hits or negative < min_negative):
                 continue
@@ -114,4 +114,4 @@ class RiskStories(Signal):
         phis = self.baseline.phi_negative
         level = self.base_risk * f.level
         return [round(exact_count_z(risk, mu * level, phis[i].phi), 3)
-                for i, (_tot, _neg, mu, risk) in enumerate(self.baseline.sums)]
+                for i, (_tot, _neg, mu, risk, _stories) in enumerate(self.baseline.sums)]

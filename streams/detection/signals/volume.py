@@ -70,7 +70,7 @@ class Volume(Signal):
         best, index, hot_any, quiet = -math.inf, 0, False, True
         z = 0.0
         i = -1
-        for total, _neg, mu_t, _risk in self.baseline.sums:
+        for total, _neg, mu_t, _risk, _stories in self.baseline.sums:
             i += 1
             if total <= mu_t and not firing:
                 z = 0.0
@@ -105,4 +105,4 @@ class Volume(Signal):
 
     def z_per_window(self, f: Frame) -> list[float]:
         phis = self.baseline.phi_volume
-        return [round(count_z(tot, mu, phis[i].phi), 3) for i, (tot, _neg, mu, _risk) in enumerate(self.baseline.sums)]
+        return [round(count_z(tot, mu, phis[i].phi), 3) for i, (tot, _neg, mu, _risk, _stories) in enumerate(self.baseline.sums)]
