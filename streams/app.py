@@ -693,13 +693,18 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         # every start of the agent, so a restarted agent decodes what is stored.
         decoded: dict[tuple[str, float], tuple[dict[str, Any], Bucket]] = {}
         async for events in stream.take_events(AGGREGATE_BATCH, within=AGGREGATE_BATCH_WAIT):
+            # The table writes of every partition are acknowledged before the
+            # batch is (streams.table_writes), awaited together.
+            writes = TableWrites()
             for partition, partition_events in by_partition(events).items():
                 on_partition(partition_events[-1])
-                await aggregate_partition(partition, partition_events, decoded)
+                await aggregate_partition(partition, partition_events, decoded, writes)
+            await writes.wait()
             health.progressed("aggregate")
 
     async def aggregate_partition(partition: int, events: list[EventT],
-                                  decoded: dict[tuple[str, float], tuple[dict[str, Any], Bucket]]) -> None:
+                                  decoded: dict[tuple[str, float], tuple[dict[str, Any], Bucket]],
+                                  writes: TableWrites) -> None:
         b = config.buckets
         state_key = f"partition-{partition}"
         saved = aggregator_table[state_key]
@@ -783,8 +788,6 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             metrics.BUCKET_MENTIONS.labels(bucket.brand).set(bucket.total)
             metrics.BUCKET_NEGATIVE.labels(bucket.brand).set(bucket.negative)
             metrics.NEGATIVE_SHARE.labels(bucket.brand).set(bucket.negative_share)
-        # The table writes are acknowledged before the batch is (streams.table_writes).
-        writes = TableWrites()
         store.flush(state.next_close, lambda key, value: writes.set(brand_buckets, key, value, partition))
         mark = aggregator.watermark(wall)
         if mark is not None:
@@ -792,7 +795,6 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         new_state = state.to_dict()
         if new_state != saved:
             writes.set(aggregator_table, state_key, new_state, partition)
-        await writes.wait()
 
     @app.agent(buckets_topic)
     @guarded("detect")
