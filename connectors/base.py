@@ -5,7 +5,7 @@ A connector only fetches and maps; the runtime (``connectors.runtime``)
 owns the queue to Kafka, confirmation, checkpoints and shutdown. Every
 item goes through the pipeline's input gate (``streams.gate``): a
 connector maps its source's fields to the post mapping shape and calls
-``Context.admit``; a rejection becomes a dead item with the gate's reason.
+``admit()``; a rejection becomes a dead item with the gate's reason.
 This module imports no connector, so each connector module, the registry
 and the runtime can all use it.
 """

@@ -6,7 +6,7 @@ call it. Secrets are compared in constant time and never logged.
 
 Password hashes are PBKDF2-HMAC-SHA256 in the form
 ``pbkdf2_sha256$<iterations>$<salt, base64>$<hash, base64>`` (what
-``koubei console hash-password`` prints); ``users_env`` holds
+``koubei console --hash-password`` prints); ``users_env`` holds
 ``name:hash`` entries, one per line or separated by commas.
 """
 
@@ -42,7 +42,7 @@ def hash_password(password: str, iterations: int = DEFAULT_ITERATIONS, salt: byt
 def _split_hash(stored: str) -> tuple[int, bytes, bytes]:
     parts = stored.split("$")
     if len(parts) != 4 or parts[0] != SCHEME:
-        raise ValueError(f"expected {SCHEME}$<iterations>$<salt>$<hash> (koubei console hash-password)")
+        raise ValueError(f"expected {SCHEME}$<iterations>$<salt>$<hash> (koubei console --hash-password)")
     if not parts[1].isdigit() or not MIN_ITERATIONS <= int(parts[1]) <= MAX_ITERATIONS:
         raise ValueError(f"iterations must be a number between {MIN_ITERATIONS} and {MAX_ITERATIONS}")
     try:
