@@ -391,6 +391,7 @@ class Incident:
                 "severity": e.severity, "peak_severity": t.peak_severity, "started_at": t.start,
                 "ended_at": t.resolved_at, "value": e.value, "expected": e.baseline,
                 "window_seconds": e.window_seconds, "z": e.statistic, "peak_value": e.peak_value,
+                "peak_window_seconds": e.peak_window_seconds,
                 "negative": e.negative, "total": e.total, "negative_share": e.negative_share,
                 "baseline_share": e.baseline_share, "volume_change": e.volume_change, "summary": e.summary,
                 "sequence": e.sequence, "updates": t.updates, "evidence": e.evidence,

@@ -561,7 +561,8 @@ class AlertEvent:
     volume_change: float  # ratio of window volume to baseline volume
     summary: str = ""  # one line, language-neutral, why it fired
     ended_at: float | None = None
-    peak_value: float = 0.0
+    peak_value: float = 0.0  # the signal's value when its evidence was strongest (highest statistic)
+    peak_window_seconds: float = 0.0  # the window of peak_value; 0: not known (older producers)
     peak_severity: str = ""
     risk_terms: list[list[Any]] = field(default_factory=list)  # [[term, count], ...]
     top_posts: list[dict[str, Any]] = field(default_factory=list)

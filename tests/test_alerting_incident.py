@@ -267,7 +267,7 @@ def test_a_signal_that_resolves_while_others_fire_is_an_update_without_a_share_o
     assert incident.incident.kind == "update"
     assert rendered.title == "【更新·严重】晨光乳业 · 负面占比上升已恢复"
     text = rendered.text()
-    assert "- 负面占比上升：峰值 **83.0%**（严重）" in text and "- 仍在告警：负面声量激增" in text
+    assert "- 负面占比上升：峰值 **83.0%**（近 5分钟，严重）" in text and "- 仍在告警：负面声量激增" in text
     assert "0.0%" not in text and "28 条负面帖子" not in text  # nothing changed there: not repeated
 
 

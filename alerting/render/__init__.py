@@ -59,7 +59,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "signal.md.tmpl": ("change", "label", "value", "unit", "expected", "window", "z", "peak", "severity_label",
                        "signal"),
     "signal_kol.md.tmpl": ("change", "label", "account", "usual", "z", "window", "severity_label", "signal"),
-    "signal_resolved.md.tmpl": ("change", "label", "peak", "unit", "peak_severity_label", "duration", "signal"),
+    "signal_resolved.md.tmpl": ("change", "label", "peak", "unit", "peak_window", "peak_severity_label", "duration", "signal"),
     "story.md.tmpl": ("excerpt", "posts", "reposts", "terms", "author", "url", "link"),
     "driver.md.tmpl": ("author", "followers", "badge"),
     "post.md.tmpl": ("rank", "author", "followers", "followers_note", "excerpt", "url", "link"),
@@ -470,8 +470,12 @@ class Renderer:
         else:
             peak, unit = signal_value(signal, alert.peak_value or alert.value), self._unit(signal)
         end = alert.ended_at if alert.ended_at is not None else alert.event_time
+        # The peak's window: a count is only comparable with the window it was counted in.
+        window = finite(alert.peak_window_seconds, 0.0) if signal != "kol" else 0.0
+        peak_window = self._format("peak_window", self.duration(window)) if window > 0 else ""
         return self._line("signal_resolved.md.tmpl", {
             "change": change, "label": self.signal_label(signal), "peak": peak, "unit": unit,
+            "peak_window": peak_window,
             "peak_severity_label": self.severity_label(alert.peak_severity or alert.severity),
             "duration": self.duration(finite(end) - finite(alert.started_at)), "signal": plain_inline(signal, 40)})
 

@@ -276,10 +276,12 @@ class AdaptiveDetector:
             if not policy.may_open(st, test.hot, test.z, end, winner.episodic):
                 return []
             facts = self._facts(winner, test, f)
-            policy.open(st, bucket.start, end, f.seen, facts["severity"], facts["value"], test.z, winner.episodic)
+            policy.open(st, bucket.start, end, f.seen, facts["severity"], facts["value"], test.z, winner.episodic,
+                        int(facts["window_buckets"]))
             return [self._event(key, winner, st, "firing", facts, end)]
         facts = self._facts(winner, test, f)
-        step = policy.follow(st, test.hot, test.quiet, test.z, facts["value"], facts["severity"])
+        step = policy.follow(st, test.hot, test.quiet, test.z, facts["value"], facts["severity"],
+                             int(facts["window_buckets"]))
         if step == "resolve":
             event = self._event(key, winner, st, "resolved", facts, end)
             policy.close(st, end, winner.episodic)
@@ -383,6 +385,7 @@ class AdaptiveDetector:
             summary=summary,
             ended_at=end if state == "resolved" else None,
             peak_value=round(firing["peak"], 4),
+            peak_window_seconds=int(firing.get("peak_window") or facts["window_buckets"]) * size,
             peak_severity=firing["severity"],
             risk_terms=self._top_terms(),
             top_posts=[dict(x) for x in self.incident_top],

@@ -25,7 +25,8 @@ class AlertState:
     hot: int = 0  # consecutive hot buckets
     quiet: int = 0  # consecutive quiet buckets while firing
     hot_since: float | None = None
-    # While firing: started_at, since_bucket, severity, peak, seq, peak_z.
+    # While firing: started_at, since_bucket, severity, peak, seq, peak_z, peak_window
+    # (buckets; absent in states saved before it).
     firing: dict[str, Any] | None = None
     cooldown_until: float | None = None
     last_peak_z: float = 0.0
@@ -68,21 +69,27 @@ class AlertPolicy:
         return not (cooling and (episodic or z <= st.last_peak_z))
 
     def open(self, st: AlertState, start: float, end: float, seen: int, severity: str, value: float, z: float,
-             episodic: bool) -> None:
+             episodic: bool, window: int = 0) -> None:
         st.firing = {"started_at": st.hot_since if st.hot_since is not None else start, "since_bucket": seen,
-                     "severity": severity, "peak": value, "seq": 0, "peak_z": z}
+                     "severity": severity, "peak": value, "seq": 0, "peak_z": z, "peak_window": window}
         st.quiet = 0
         if episodic:
             st.cooldown_until = end + self.episode_cooldown  # one page per episode, from its opening
 
-    def follow(self, st: AlertState, hot: bool, quiet: bool, z: float, value: float, severity: str) -> str | None:
-        """An open alert's next step: ``"resolve"``, ``"escalate"`` or None."""
+    def follow(self, st: AlertState, hot: bool, quiet: bool, z: float, value: float, severity: str,
+               window: int = 0) -> str | None:
+        """An open alert's next step: ``"resolve"``, ``"escalate"`` or None.
+
+        The peak is the value of the bucket with the strongest evidence, with
+        its window: the largest value would mix windows (a signal tests
+        several, and a long window's count is larger without being worse),
+        and "峰值 1,075" after "36 in 5 minutes" reads as a 30-fold rise."""
         firing = st.firing
         assert firing is not None
-        if value > firing["peak"]:
-            firing["peak"] = value
         if z > firing.get("peak_z", 0.0):
             firing["peak_z"] = z
+            firing["peak"] = value
+            firing["peak_window"] = window
         st.quiet = st.quiet + 1 if quiet else 0
         if st.quiet >= self.resolve_after:
             return "resolve"

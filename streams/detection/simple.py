@@ -131,6 +131,7 @@ class SimpleSpikeDetector:
             summary=f"{int(recent_neg)} negative posts in {window / 60:g} min vs {baseline:.1f} usual",
             ended_at=bucket.end if state == "resolved" else None,
             peak_value=self.firing["peak"],
+            peak_window_seconds=window,  # one fixed window: its peak is the largest value
             peak_severity=self.firing["severity"],
             risk_terms=sorted(([t, n] for t, n in bucket.risk_terms.items()), key=lambda x: -x[1])[:5],
             top_posts=list(bucket.top_negative[:3]),

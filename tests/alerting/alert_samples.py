@@ -80,13 +80,13 @@ def tally(signals: list[str], negative: int = 212, total: int = 301, stories: in
 
 SIGNALS: dict[str, dict[str, Any]] = {
     "negative_share": dict(value=0.718, baseline=0.235, statistic=6.7, window_seconds=300.0, negative=28, total=39,
-                           negative_share=0.718, baseline_share=0.235, peak_value=0.718),
+                           negative_share=0.718, baseline_share=0.235, peak_value=0.718, peak_window_seconds=300.0),
     "negative_volume": dict(value=28.0, baseline=5.18, statistic=7.6, window_seconds=300.0, negative=28, total=39,
-                            negative_share=0.718, baseline_share=0.235, peak_value=28.0),
+                            negative_share=0.718, baseline_share=0.235, peak_value=28.0, peak_window_seconds=300.0),
     "risk_terms": dict(value=14.0, baseline=0.62, statistic=7.9, window_seconds=300.0, negative=24, total=25,
-                       negative_share=0.96, baseline_share=0.235, peak_value=14.0),
+                       negative_share=0.96, baseline_share=0.235, peak_value=14.0, peak_window_seconds=300.0),
     "kol": dict(value=5_104_377.0, baseline=100_000.0, statistic=3.1, window_seconds=60.0, negative=6, total=8,
-                negative_share=0.75, baseline_share=0.235, peak_value=5_104_377.0),
+                negative_share=0.75, baseline_share=0.235, peak_value=5_104_377.0, peak_window_seconds=60.0),
 }
 KOL_EVIDENCE = {"account": "育儿百科", "account_followers": 5_104_377, "account_verified": True,
                 "post_id": "weibo-sim:4980000561000000", "usual_per_week": 0.04}
