@@ -90,6 +90,21 @@ def build_small_scenario(seed: int = 7) -> SmallScenario:
     return SmallScenario(posts, bad, lines)
 
 
+def end_of_stream_lines(count: int = 8) -> list[bytes]:
+    """Chatter naming no tracked brand, dated five minutes after the scenario.
+
+    Without it the last buckets close by idle close only, which advances
+    event time with the wall clock once every source is silent
+    (streams/aggregate.py, ``event_clock``): about two minutes of waiting
+    for the last two buckets (allowed lateness + the bucket). With it the
+    watermark passes the scenario's end by event time, as it would with a
+    live source that keeps posting. Several posts, so that every posts
+    partition's clock is likely to get one (they are keyed by post)."""
+    rng = random.Random(99)
+    return [json.dumps(_post(rng, 900_000 + i, "", "今天天气不错，出去走走", MINUTES + 5), ensure_ascii=False).encode()
+            for i in range(count)]
+
+
 def _post(rng: random.Random, n: int, brand_name: str, template: str, minute: int) -> dict[str, Any]:
     followers = int(rng.paretovariate(1.2) * 50)
     created = START + timedelta(minutes=minute, seconds=rng.randint(0, 59))

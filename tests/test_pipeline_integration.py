@@ -34,6 +34,7 @@ from tests.pipeline_support import (
     bucket_counts,
     buckets_of,
     build_small_scenario,
+    end_of_stream_lines,
     wait_for,
     write_lines,
 )
@@ -79,10 +80,14 @@ def scenario_done(pipeline: Pipeline, need_resolved: bool = True) -> bool:
     return watermarks_past_end([pipeline.worker]) and (bool(resolved) or not need_resolved)
 
 
+END_OF_STREAM = end_of_stream_lines()
+
+
 def prepare(tmp: Path, kafka_url: str, bootstrap: str, name: str) -> tuple[SmallScenario, Path, Pipeline, Any]:
-    """The small scenario on disk, and a pipeline (receiver, config, topics) on its own topics."""
+    """The small scenario on disk (followed by END_OF_STREAM), and a pipeline
+    (receiver, config, topics) on its own topics."""
     scenario = build_small_scenario()
-    path = write_lines(tmp / "posts.jsonl", scenario.lines)
+    path = write_lines(tmp / "posts.jsonl", scenario.lines + END_OF_STREAM)
     pipeline = Pipeline(tmp, kafka_url, prefix=f"{name}{int(time.time() * 1000) % 10**9}")
     config = load_koubei_config(pipeline.config_path)
     ensure_topics(bootstrap, config.topics.plan(topics.PIPELINE))
@@ -160,7 +165,7 @@ def test_receiver_message_is_readable(uninterrupted: Any) -> None:
 def test_metrics_report_what_was_replayed(uninterrupted: Any) -> None:
     scenario: SmallScenario = uninterrupted["scenario"]
     samples = uninterrupted["metrics"]
-    assert metric_sum(samples, "koubei_posts_ingested_total") == scenario.valid
+    assert metric_sum(samples, "koubei_posts_ingested_total") == scenario.valid + len(END_OF_STREAM)
     for brand, count in expected_mentions(scenario).items():
         assert metric_sum(samples, "koubei_mentions_total", brand=brand) == count, brand
     buckets = uninterrupted["buckets"]
