@@ -93,6 +93,13 @@ class BucketStore(Protocol):
     def delete(self, brand: str, start: float) -> None: ...
 
 
+def _sent_before(store: BucketStore, brand: str, start: float) -> bool:
+    """The store knows the bucket was closed and sent already (a store may
+    offer ``closed_before``; one that does not never says so)."""
+    closed_before = getattr(store, "closed_before", None)
+    return bool(closed_before(brand, start)) if closed_before is not None else False
+
+
 def _already_counted(bucket: Bucket, mention: Mention, offset: int | None) -> bool:
     """Has ``bucket`` already counted this mention (a re-delivery after a crash)?
 
@@ -409,6 +416,11 @@ class Aggregator:
                 if start < first:
                     continue  # a brand's history starts with its first mention
                 closed += 1
+                if _sent_before(self.store, brand, start):
+                    # Its state is older than its buckets (a crash between the two
+                    # writes): the bucket went out with its counts before the store
+                    # kept only its marks, and must not go out again as zeros.
+                    continue
                 yield self.store.get(brand, start) or Bucket(brand, start, self.size)
                 old = start - self.size * self.retention_buckets
                 self.store.delete(brand, old)

@@ -202,6 +202,13 @@ class BrandBucketStore:
             self.objects[brand][start] = bucket
         return bucket
 
+    def closed_before(self, brand: str, start: float) -> bool:
+        """The stored bucket holds only its marks: it was closed and sent
+        (``flush`` keeps only the marks of buckets already sent)."""
+        raw = self._load(brand)
+        data = raw.get(start)
+        return data is not None and start not in self.touched[brand] and _is_marks_only(data)
+
     def put(self, brand: str, start: float, bucket: Bucket) -> None:
         raw = self._load(brand)
         raw.setdefault(start, {})

@@ -502,6 +502,31 @@ def test_brand_store_keeps_open_buckets_whole_and_closed_ones_as_marks() -> None
     store.flush(agg.state.next_close)
 
 
+def test_state_older_than_the_buckets_does_not_send_closed_buckets_again_as_zeros() -> None:
+    """A crash between the bucket table's write and the aggregator state's
+    (two changelogs): the restored state has not closed buckets the store
+    already holds as marks only. They went out with their counts before;
+    closing them again must not send them again, empty."""
+    table: dict[str, dict] = {}
+    decoded: dict = {}
+    store = BrandBucketStore(table, None, decoded)
+    agg = Aggregator(60, 0, 10**9, store, AggregatorState())
+    record = counts_of([(rich("a", "w:1", 10, True, 50, True, "s"), 0), (rich("a", "w:2", 70, True, 5, False, ""), 0),
+                        (rich("a", "w:3", 130, False, 5, False, ""), 0)], 0, 0, 9)[0]
+    agg.add_counts(record, wall_now=0.0)
+    store.flush(agg.state.next_close)
+    older_state = AggregatorState.from_dict(agg.state.to_dict())  # what the crash left in its changelog
+    store = BrandBucketStore(table, None, decoded)
+    agg.store = store
+    agg.observe_time(125.0, wall_now=0.0, clock="x")
+    assert [(b.start, b.total) for b in agg.close_ready(0.0)] == [(0.0, 1), (60.0, 1)]
+    store.flush(agg.state.next_close)  # the bucket table's write made it; the state's did not
+    restarted = Aggregator(60, 0, 10**9, BrandBucketStore(table, None, {}),
+                           AggregatorState.from_dict(older_state.to_dict()))
+    restarted.observe_time(185.0, wall_now=1.0, clock="x")
+    assert [(b.start, b.total) for b in restarted.close_ready(1.0)] == [(120.0, 1)]
+
+
 def test_brand_store_writes_only_what_changed() -> None:
     class Table(dict):
         writes = 0
