@@ -23,7 +23,6 @@ from streams.aggregate import LATE_POLICIES
 from streams.detection.config import DetectionConfig, parse_detection
 from streams.detection.params import SENSITIVITIES
 from streams.gate import InputRules
-from streams.kafka import SASL_MECHANISMS, SASL_PROTOCOLS, SECURITY_PROTOCOLS, TLS_PROTOCOLS
 from streams.settings import (
     ConfigError,
     get_str,
@@ -38,6 +37,11 @@ from streams.settings import (
 from streams.topics import Topics, TopicSpec
 
 DEFAULT_KAFKA_URL = "kafka://127.0.0.1:9092"
+# What the kafka section accepts (streams/kafka.py turns it into each client's settings).
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 BRAND_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
