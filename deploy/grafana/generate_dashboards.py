@@ -302,6 +302,14 @@ def pipeline_health() -> dict[str, Any]:
         (f"sum(rate(koubei_faust_messages_received_total[{rate}]))", "received"),
         (f"sum(rate(koubei_faust_total_sent_messages_total[{rate}]))", "sent"),
     ], "ops", "Messages the workers consume and produce (all topics, including changelogs).", fill=0), 12, 8)
+    add(timeseries("Posts seen again by source", [
+        (f"sum by (source) (rate(koubei_duplicate_posts_total[{rate}]))", "{{source}}"),
+    ], "ops", "Posts a source sent again (same source:id within dedup.horizon: a re-crawl, an overlapping "
+        "search, a second crawler), counted once. A crawler re-sending everything shows here.", stack=True), 12, 8)
+    add(timeseries("Posts remembered for de-duplication", [
+        ("sum(koubei_remembered_posts)", "remembered"),
+    ], "short", "Posts the workers remember to recognise them when seen again; bounded by dedup.max_posts "
+        "per worker (the oldest are forgotten first).", fill=0), 12, 8)
 
     panels.append(layout.row("Lag"))
     add(timeseries("Consumer lag by topic (records)", [
@@ -352,7 +360,9 @@ def pipeline_health() -> dict[str, Any]:
         (named(f"sum by (brand) (rate(koubei_late_mentions_total[{rate}]))"), "late {{name}}"),
         (f"sum by (stage) (rate(koubei_duplicate_records_total[{rate}]))", "duplicate ({{stage}})"),
         (f"sum(rate(koubei_faust_total_error_messages_sent_total[{rate}]))", "Kafka produce errors"),
-    ], "ops", "Mentions too late for their bucket, re-delivered records skipped, and produce errors.",
+        (f"sum(rate(koubei_count_overlaps_total[{rate}]))", "count overlaps (expected 0)"),
+    ], "ops", "Mentions too late for their bucket, re-delivered records skipped, produce errors, and bucket "
+        "parts that overlapped ranges already counted (a bug if ever above 0; the worker logs it).",
         fill=0), 12, 8)
     add(timeseries("Notifier queue", [
         ("sum(koubei_notifications_pending)", "pending"),
