@@ -276,25 +276,41 @@ def _nickname(rng: random.Random) -> str:
     return name
 
 
-def _make_users(gen: _Generator, count: int) -> None:
-    rng = gen.rng
+def _make_accounts(rng: random.Random, count: int, user_id: tuple[str, int],
+                   big_v_id: tuple[str, int]) -> tuple[list[_Author], list[_Author]]:
+    """``count`` ordinary accounts and 40 big V accounts; ids are a prefix
+    and a base number ((prefix, base)), so two generators' accounts differ."""
+    users: list[_Author] = []
     for i in range(count):
         # log10(followers) ~ N(2.1, 0.85): median ~ 125 followers, 1 in 40
         # above 5,000; verified accounts are rarer at the bottom.
         followers = int(10 ** min(max(rng.gauss(2.1, 0.85), 0.0), 5.5))
         verified = rng.random() < (0.01 if followers < 10_000 else 0.35)
-        gen.users.append(_Author(f"u{5_000_000_000 + i * 7919}", _nickname(rng), followers, verified))
+        users.append(_Author(f"{user_id[0]}{user_id[1] + i * 7919}", _nickname(rng), followers, verified))
+    big_vs: list[_Author] = []
     for i in range(40):
         followers = int(10 ** rng.uniform(5.0, 6.9))
         name = rng.choice(bank.BIG_V_NAMES).format(city=rng.choice(bank.CITIES))
-        gen.big_vs.append(_Author(f"v{1_900_000_000 + i * 104_729}", name, followers, rng.random() < 0.85, "big_v"))
+        big_vs.append(_Author(f"{big_v_id[0]}{big_v_id[1] + i * 104_729}", name, followers, rng.random() < 0.85,
+                              "big_v"))
+    return users, big_vs
+
+
+def _make_users(gen: _Generator, count: int) -> None:
+    users, big_vs = _make_accounts(gen.rng, count, ("u", 5_000_000_000), ("v", 1_900_000_000))
+    gen.users.extend(users)
+    gen.big_vs.extend(big_vs)
+
+
+def _pick_active(rng: random.Random, users: list[_Author]) -> _Author:
+    # u**2 skews picks toward the start of the pool: a minority of accounts
+    # writes most posts, as on every platform.
+    u = rng.random()
+    return users[int(len(users) * u * u)]
 
 
 def _pick_user(gen: _Generator) -> _Author:
-    # u**2 skews picks toward the start of the pool: a minority of accounts
-    # writes most posts, as on every platform.
-    u = gen.rng.random()
-    return gen.users[int(len(gen.users) * u * u)]
+    return _pick_active(gen.rng, gen.users)
 
 
 def _new_bot(gen: _Generator) -> _Author:

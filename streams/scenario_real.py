@@ -45,8 +45,11 @@ from streams.scenario import (
     EventSpec,
     Scenario,
     ScenarioSpec,
+    _Author,
+    _make_accounts,
     _nickname,
     _parse_start,
+    _pick_active,
     _poisson,
 )
 
@@ -304,15 +307,6 @@ def plan_real(kind: str, seed: int = 1, start: str | datetime | None = None, day
 
 # ---------------------------------------------------------------- posts
 
-@dataclass
-class _Account:
-    id: str
-    name: str
-    followers: int
-    verified: bool
-    kind: str = "user"
-
-
 class _Pool:
     """Texts of one tone, drawn in a shuffled cycle: every text is used
     before any repeats, and one text never appears twice within minutes."""
@@ -334,9 +328,9 @@ class _State:
     rng: random.Random
     positive: _Pool
     negative: _Pool
-    users: list[_Account] = field(default_factory=list)
-    big_vs: list[_Account] = field(default_factory=list)
-    bots: list[_Account] = field(default_factory=list)
+    users: list[_Author] = field(default_factory=list)
+    big_vs: list[_Author] = field(default_factory=list)
+    bots: list[_Author] = field(default_factory=list)
     posts: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     recent: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
@@ -364,24 +358,17 @@ def insert_alias(text: str, brand: TextBrand, rng: random.Random) -> str:
     return f"{text} #{alias}#"
 
 
-def _make_accounts(state: _State, count: int) -> None:
-    rng = state.rng
-    for i in range(count):
-        followers = int(10 ** min(max(rng.gauss(2.1, 0.85), 0.0), 5.5))
-        verified = rng.random() < (0.01 if followers < 10_000 else 0.35)
-        state.users.append(_Account(f"r{6_000_000_000 + i * 7919}", _nickname(rng), followers, verified))
-    for i in range(40):
-        followers = int(10 ** rng.uniform(5.0, 6.9))
-        name = rng.choice(bank.BIG_V_NAMES).format(city=rng.choice(bank.CITIES))
-        state.big_vs.append(_Account(f"k{2_900_000_000 + i * 104_729}", name, followers, rng.random() < 0.85, "big_v"))
+def _make_users(state: _State, count: int) -> None:
+    users, big_vs = _make_accounts(state.rng, count, ("r", 6_000_000_000), ("k", 2_900_000_000))
+    state.users.extend(users)
+    state.big_vs.extend(big_vs)
 
 
-def _user(state: _State) -> _Account:
-    u = state.rng.random()
-    return state.users[int(len(state.users) * u * u)]
+def _user(state: _State) -> _Author:
+    return _pick_active(state.rng, state.users)
 
 
-def _emit(state: _State, when: float, author: _Account, text: str, brand: str | None, topic: str, role: str,
+def _emit(state: _State, when: float, author: _Author, text: str, brand: str | None, topic: str, role: str,
           boost: float = 1.0) -> None:
     rng = state.rng
     if author.kind == "bot":
@@ -445,17 +432,17 @@ def _background(state: _State, spec: ScenarioSpec, brand: TextBrand, minutes: Se
                       f"{rng.choice(bank.REPOST_COMMENTS)}//@{name}:{original}", brand.id, "cascade", "background")
 
 
-def _kol_account(rng: random.Random) -> _Account:
+def _kol_account(rng: random.Random) -> _Author:
     followers = int(10 ** rng.uniform(7.3, 8.0))
     name = rng.choice(("消费维权观察", "吃瓜第一线", "热点速递", "每日热搜榜", "财经观察家")) + rng.choice(("", "V", "官微", "2"))
-    return _Account(f"kol{rng.randint(10**8, 10**9)}", name, followers, True, "kol")
+    return _Author(f"kol{rng.randint(10**8, 10**9)}", name, followers, True, "kol")
 
 
 def _event_posts(state: _State, event: EventSpec, brand: TextBrand) -> int:
     rng = state.rng
     count = 0
     said: list[tuple[str, str]] = []
-    kol: _Account | None = None
+    kol: _Author | None = None
     if event.kind == "kol":
         # The KOL's post opens the event: a negative text, a very large verified account.
         kol = _kol_account(rng)
@@ -474,7 +461,7 @@ def _event_posts(state: _State, event: EventSpec, brand: TextBrand) -> int:
             if event.kind == "bot_flood":
                 bot = rng.choice(state.bots) if state.bots and rng.random() < 0.35 else None
                 if bot is None:
-                    bot = _Account(f"b{8_800_000_000 + len(state.bots) * 31}", _nickname(rng), rng.randint(0, 25),
+                    bot = _Author(f"b{8_800_000_000 + len(state.bots) * 31}", _nickname(rng), rng.randint(0, 25),
                                    False, "bot")
                     state.bots.append(bot)
                 variation = rng.choice(("", "", "！", "!!", " ", "。", f" {rng.randint(1, 99)}"))
@@ -520,7 +507,7 @@ def generate_real(plan: RealPlan, texts: LabelledTexts, progress: Callable[[str]
     rng = random.Random(f"koubei-real:{spec.kind}:{spec.seed}")
     state = _State(rng, _Pool(texts.positive, rng), _Pool(texts.negative, rng))
     expected = sum(b.per_minute for b in plan.brands) * 1440 * spec.days
-    _make_accounts(state, max(500, int(expected / 4)))
+    _make_users(state, max(500, int(expected / 4)))
     t0 = spec.start.timestamp()
     total_minutes = int(round(spec.days * 1440))
     minutes = [(t0 + 60.0 * i, spec.start + timedelta(minutes=i)) for i in range(total_minutes)]
