@@ -92,12 +92,10 @@ class BucketStore(Protocol):
 
     def delete(self, brand: str, start: float) -> None: ...
 
-
-def _sent_before(store: BucketStore, brand: str, start: float) -> bool:
-    """The store knows the bucket was closed and sent already (a store may
-    offer ``closed_before``; one that does not never says so)."""
-    closed_before = getattr(store, "closed_before", None)
-    return bool(closed_before(brand, start)) if closed_before is not None else False
+    def closed_before(self, brand: str, start: float) -> bool:
+        """The bucket was closed and sent already, although the aggregator's
+        state (saved apart from the buckets) does not say so."""
+        ...
 
 
 def _already_counted(bucket: Bucket, mention: Mention, offset: int | None) -> bool:
@@ -178,6 +176,9 @@ class DictBucketStore:
 
     def delete(self, brand: str, start: float) -> None:
         self.data.pop((brand, start), None)
+
+    def closed_before(self, brand: str, start: float) -> bool:
+        return False  # buckets and state live and die together in one process
 
 
 @dataclass
@@ -416,7 +417,7 @@ class Aggregator:
                 if start < first:
                     continue  # a brand's history starts with its first mention
                 closed += 1
-                if _sent_before(self.store, brand, start):
+                if self.store.closed_before(brand, start):
                     # Its state is older than its buckets (a crash between the two
                     # writes): the bucket went out with its counts before the store
                     # kept only its marks, and must not go out again as zeros.

@@ -42,10 +42,6 @@ class TableWrites:
         table.data.pop(key, None)
         self.pending.append(table.send_changelog(partition, key, None, value_serializer="raw"))
 
-    def extend(self, pending: list[Awaitable[Any]]) -> None:
-        """Changelog records sent elsewhere (``Table.send_changelog``) to wait for too."""
-        self.pending.extend(pending)
-
     async def wait(self) -> None:
         """Returns once the broker has acknowledged every record."""
         pending, self.pending = self.pending, []
