@@ -488,36 +488,27 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             ledger.load(partition, [LedgerBatch.from_dict(v) for k, v in list(ledger_table.items())
                                     if isinstance(k, str) and k.startswith(prefix) and v])
 
-    def record_ranges(ranges: Sequence[PostsRange], first_event: dict[int, EventT],
-                      remembered: dict[PostsRange, dict[str, Any]]) -> list[Awaitable[Any]]:
+    def record_ranges(ranges: Sequence[PostsRange], remembered: dict[PostsRange, dict[str, Any]]) -> TableWrites:
         """Write the ends of ``ranges`` to the ledger (streams.ledger), with the
         posts each range counted (``remembered``); returns the writes, which
         must be durable before the ranges' counts are sent. Ends already
         recorded are skipped: those ranges were recorded, posts included, by
-        the run that first sent them."""
+        the run that first sent them. A record lives in the changelog
+        partition of its posts partition, and so does its removal."""
         now = time.time()
-        pending: list[Awaitable[Any]] = []
+        writes = TableWrites()
         for partition, first, last in ranges:
             if ledger.is_end(partition, last):
                 continue
             batch = LedgerBatch(partition, first, last, now, remembered.get((partition, first, last), {}))
             ledger.add(batch)
-            on_partition(first_event[partition])
-            value = batch.to_dict()
-            ledger_table.data[batch.key] = value
-            pending.append(ledger_table.send_changelog(partition, batch.key, value))
+            writes.set(ledger_table, batch.key, batch.to_dict(), partition)
         old = [b for partition in {r[0] for r in ranges} for b in ledger.expire(partition, now)] + ledger.evict(now)
         for batch in old:
-            if batch.partition in first_event and batch.key in ledger_table.data:
-                on_partition(first_event[batch.partition])
-                del ledger_table[batch.key]
-            elif batch.key in ledger_table.data:
-                # Another partition's record, forgotten for dedup.max_posts: its
-                # changelog partition is the record's own.
-                del ledger_table.data[batch.key]
-                ledger_table.send_changelog(batch.partition, batch.key, None, value_serializer="raw")
+            if batch.key in ledger_table.data:
+                writes.delete(ledger_table, batch.key, batch.partition)
         metrics.REMEMBERED_POSTS.set(ledger.remembered)
-        return pending
+        return writes
 
     @app.task
     async def load_scorer() -> None:
@@ -560,8 +551,8 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             log.error("score: a batch could not be sent", exc_info=future.exception())
             health.failed("score", future.exception())  # type: ignore[arg-type]
 
-    async def send_batch(out: Outbox, ledger_writes: list[Awaitable[Any]], events: Sequence[EventT]) -> None:
-        await asyncio.gather(*ledger_writes)  # the ranges' ends are durable before their counts leave
+    async def send_batch(out: Outbox, ledger_writes: TableWrites, events: Sequence[EventT]) -> None:
+        await ledger_writes.wait()  # the ranges' ends are durable before their counts leave
         await out.deliver()
         consumer = app.consumer
         for event in events:
@@ -569,7 +560,7 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             if message.ack(consumer):
                 app.sensors.on_message_out(message.tp, message.offset, message)
 
-    async def score_batch(scorer: PostScorer, events: Sequence[EventT]) -> tuple[Outbox, list[Awaitable[Any]]]:
+    async def score_batch(scorer: PostScorer, events: Sequence[EventT]) -> tuple[Outbox, TableWrites]:
         """One batch of posts: validated, matched, scored and combined into
         per-brand counts per posts range (``MentionCounter``); a post seen
         before is not counted again (streams.repeats). Returns the outbox to
@@ -579,7 +570,6 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         where: dict[int, tuple[EventT, Hashable, PostsRange]] = {}
         progress: dict[int, float] = {}
         ingested: dict[str, int] = {}
-        first_event: dict[int, EventT] = {}
         # Ranges never sent before share one record per brand (FRESH); a range
         # that may have been sent before gets a record of its own (streams.ledger).
         groups: dict[Hashable, list[PostsRange]] = {}
@@ -587,7 +577,6 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         repeats: list[tuple[Post, EventT, Hashable, PostsRange]] = []
         duplicates: dict[str, int] = {}
         for partition, partition_events in by_partition(events).items():
-            first_event[partition] = partition_events[0]
             ledger_for(partition, partition_events[0])
             last_end = ledger.last_end(partition)
             offsets = [e.message.offset for e in partition_events]
@@ -675,7 +664,7 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
                 counter.revise(brand, group, change.event_time, revision)
         records = counter.records(groups, sent=time.time())
         ledger_writes = record_ranges(sorted({(p, first, last) for r in records for p, (first, last) in r.ranges.items()}),
-                                      first_event, remembered)
+                                      remembered)
         for record in records:
             out.add(names[topics.MENTIONS], record.to_json(), key=record.brand.encode())
             mentions = record.mentions
