@@ -168,10 +168,10 @@ def test_pool_swaps_models_and_drops_cached_scores(tmp_path: Path) -> None:
     pool = ScoringPool("auto", True, True, processes=0, cache_size=100)
     text = "质量太差再也不买了"
     before = pool.score_many([text])[0]
-    assert before == load_scorer("default").score(text)
+    assert before == load_scorer("default").score_many([text], details=False)[0]
     pool.use_model(str(auto.model_path))
     after = pool.score_many([text])[0]
-    assert after == load_scorer(str(auto.model_path)).score(text) and after != before
+    assert after == load_scorer(str(auto.model_path)).score_many([text], details=False)[0] and after != before
     with pytest.raises(Exception, match="not found"):
         pool.use_model(str(tmp_path / "missing.model"))
     assert pool.score_many([text])[0] == after  # a bad file leaves the pool as it was

@@ -19,11 +19,15 @@ from streams.sentiment.preprocess import prepare
 # Longer texts are scored on their first MAX_TEXT_CHARS characters: it bounds
 # the memory of one decode (about 800 bytes per character) and no post is this long.
 MAX_TEXT_CHARS = 20_000
+# The empty list of every result that has nothing in a list field: results are
+# frozen and nothing appends to their lists, and the score cache keeps tens of
+# thousands of results (streams/sentiment/pool.py), 56 bytes per empty list.
+_NONE: list[str] = []
 # Runs decoded in one NumPy batch, in characters, to bound peak memory.
 _BATCH_CHARS = 20_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScoreResult:
     negative: float  # final probability that the post is negative (after preprocessing and lexicon)
     sentiment: float  # the model's raw positive probability
@@ -140,7 +144,11 @@ class SentimentScorer:
     def score(self, text: str) -> ScoreResult:
         return self.score_many([text])[0]
 
-    def score_many(self, texts: Sequence[str]) -> list[ScoreResult]:
+    def score_many(self, texts: Sequence[str], details: bool = True) -> list[ScoreResult]:
+        """One result per text. ``details=False`` leaves out what only
+        ``koubei sentiment score --details`` shows (own_text, reposted_text,
+        emoticons, negated_terms): the pipeline's results, which its score
+        cache keeps by the ten thousand (streams/sentiment/pool.py)."""
         clipped = [_checked(text)[:MAX_TEXT_CHARS] for text in texts]
         if not self.weibo_preprocessing:
             words = self.words(clipped)
@@ -148,7 +156,8 @@ class SentimentScorer:
             for text, sentiment in zip(clipped, self._sentiments(words, clipped), strict=True):
                 hits = lex.find_risk_terms(text) if self.lexicon else lex.LexiconHits((), ())
                 negative = lex.adjust_negative(sentiment, self._offset + lex.risk_shift(hits), lex.model_cap(hits))
-                results.append(ScoreResult(negative, sentiment, list(hits.risk_terms), negated_terms=list(hits.negated_terms)))
+                negated = list(hits.negated_terms) if details else _NONE
+                results.append(ScoreResult(negative, sentiment, list(hits.risk_terms) if hits.risk_terms else _NONE, negated_terms=negated))
             return results
 
         prepared = [prepare(text) for text in clipped]
@@ -164,18 +173,14 @@ class SentimentScorer:
             if self.lexicon:
                 hits = lex.find_risk_terms(prep.own_text + "\n" + prep.reposted_text)
                 shift += lex.risk_shift(hits)
-            results.append(
-                ScoreResult(
-                    lex.adjust_negative(sentiment, shift, lex.model_cap(hits)),
-                    sentiment,
-                    list(hits.risk_terms),
-                    own_text=prep.own_text,
-                    reposted_text=prep.reposted_text,
-                    emoticons=list(emoticons),
-                    negated_terms=list(hits.negated_terms),
-                    story=prep.story or "",
-                )
-            )
+            negative = lex.adjust_negative(sentiment, shift, lex.model_cap(hits))
+            risk_terms = list(hits.risk_terms) if hits.risk_terms else _NONE
+            if details:
+                results.append(ScoreResult(negative, sentiment, risk_terms, own_text=prep.own_text,
+                                           reposted_text=prep.reposted_text, emoticons=list(emoticons),
+                                           negated_terms=list(hits.negated_terms), story=prep.story or ""))
+            else:
+                results.append(ScoreResult(negative, sentiment, risk_terms, "", "", _NONE, _NONE, prep.story or ""))
         return results
 
 

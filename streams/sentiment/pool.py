@@ -1,6 +1,13 @@
 """Scoring for the pipeline: an LRU cache of repeated texts in front of a scorer or a process pool.
 
 Reposts repeat the same text many times, so identical texts are scored once.
+The cache is what a worker's memory grows with first (50,000 texts by
+default), so it keeps little per text: the key is the text's hash rather
+than the text, and the value only the fields the pipeline reads
+(``score_many(details=False)``). On bench/pipeline_bench.py's posts that is
+about 400 bytes per text instead of 650. Every result the pool returns is
+such a slim one, cached or not; the preprocessed texts are for ``koubei
+sentiment score --details``, which uses the scorer itself.
 With ``processes > 0`` the texts are scored in a ``ProcessPoolExecutor``
 whose workers each load the scorer once (initializer), so one pipeline
 worker uses all its cores and ``score_many_async`` never blocks the event
@@ -24,6 +31,14 @@ _MIN_CHUNK = 32
 _worker_scorer: SentimentScorer | None = None
 
 
+def _cache_key(text: str) -> int:
+    # 64 bits (Python's str hash, salted per process, computed once per str)
+    # instead of the text: two texts of a 50,000-entry cache share one with
+    # probability 50,000 / 2**64 per look-up, about one wrong score in 3.7e14
+    # look-ups. A digest would cost a copy and ~1 us per text.
+    return hash(text)
+
+
 def _init_worker(model: str, lexicon: bool, weibo_preprocessing: bool) -> None:
     global _worker_scorer
     _worker_scorer = load_scorer(model=model, lexicon=lexicon, weibo_preprocessing=weibo_preprocessing)
@@ -32,7 +47,7 @@ def _init_worker(model: str, lexicon: bool, weibo_preprocessing: bool) -> None:
 def _score_in_worker(texts: list[str]) -> list[ScoreResult]:
     if _worker_scorer is None:
         raise RuntimeError("scoring worker used before its initializer ran")
-    return _worker_scorer.score_many(texts)
+    return _worker_scorer.score_many(texts, details=False)
 
 
 class ScoringPool:
@@ -46,7 +61,7 @@ class ScoringPool:
         self.lexicon = lexicon
         self.weibo_preprocessing = weibo_preprocessing
         self.model = model
-        self._cache: OrderedDict[str, ScoreResult] = OrderedDict()
+        self._cache: OrderedDict[int, ScoreResult] = OrderedDict()
         self.hits = 0
         self.misses = 0
         self._scorer: SentimentScorer | None = None
@@ -90,12 +105,14 @@ class ScoringPool:
         """Cached results in input order (None where missing) and the distinct missing texts."""
         found: list[ScoreResult | None] = []
         missing: dict[str, None] = {}
+        cache = self._cache
         for text in texts:
             if not isinstance(text, str):
                 raise TypeError(f"a post text must be str, got {type(text).__name__}")
-            result = self._cache.get(text)
+            key = _cache_key(text)
+            result = cache.get(key) if cache else None
             if result is not None:
-                self._cache.move_to_end(text)
+                cache.move_to_end(key)
                 self.hits += 1
             else:
                 missing[text] = None
@@ -107,7 +124,7 @@ class ScoringPool:
         fresh = dict(zip(missing, scored, strict=True))
         if self.cache_size:
             for text, result in fresh.items():
-                self._cache[text] = result
+                self._cache[_cache_key(text)] = result
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return [result if result is not None else fresh[text] for text, result in zip(texts, found, strict=True)]
@@ -121,7 +138,7 @@ class ScoringPool:
         if not missing:
             scored: list[ScoreResult] = []
         elif self._scorer is not None:
-            scored = self._scorer.score_many(missing)
+            scored = self._scorer.score_many(missing, details=False)
         else:
             if self._executor is None:
                 raise RuntimeError("ScoringPool used after close()")
