@@ -339,8 +339,13 @@ class Aggregated:
 
 
 def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
-                    progress: Callable[[int, int], None] | None = None) -> Aggregated:
-    """Score and bucket ``file``'s posts with the stream's own stages."""
+                    progress: Callable[[int, int], None] | None = None,
+                    on_mentions: Callable[[Sequence[Mention]], None] | None = None) -> Aggregated:
+    """Score and bucket ``file``'s posts with the stream's own stages.
+
+    ``on_mentions`` sees every batch of scored mentions in event-time order,
+    as the aggregator gets them: how each post was read by the model in use
+    at that moment (with ``sentiment.model: auto`` the model changes on the way)."""
     posts = sorted(file.posts, key=lambda p: p.event_time)  # stable: file order breaks ties
     memo = _MemoScorer(scorer, config.scoring.cache_size or 50_000)
     post_scorer = PostScorer(BrandMatcher(config.brands), memo, config.sentiment.negative_threshold)
@@ -352,6 +357,8 @@ def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
     matched = 0
 
     def add(mentions: Sequence[Mention]) -> None:
+        if on_mentions is not None:
+            on_mentions(mentions)
         for mention in mentions:
             s = stats[mention.brand]
             s.mentions += 1

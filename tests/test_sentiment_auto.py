@@ -196,3 +196,39 @@ def test_backtest_with_model_auto_learns_from_the_file_and_swaps() -> None:
     static = backtest_posts(PostFile(posts, [], len(posts)), parse_config(
         {"brands": [{"id": "luming", "aliases": ["鹿鸣奶茶"]}]}), load_scorer("default"))
     assert not static.sentiment_swaps
+
+
+def test_backtest_shows_each_mention_as_read_by_the_model_in_use_then() -> None:
+    # bench/real_suite.py reads the crisis and calm shares from on_mentions: they must be the
+    # scores the aggregator got, by the configured model before the swap and the learnt one after.
+    from datetime import datetime, timedelta, timezone
+
+    from streams.backtest import SCORE_CHUNK, PostFile, aggregate_posts
+    from streams.brands import BrandMatcher
+    from streams.models import Author, Mention, Post
+
+    brands = [{"id": "luming", "aliases": ["鹿鸣奶茶"]}]
+    config = parse_config({"brands": brands, "sentiment": {"model": "auto", "auto_min_examples": 40}})
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    texts = weakly([f"鹿鸣奶茶{t}" for t in ANGRY], "怒", 40) + weakly([f"鹿鸣奶茶{t}" for t in HAPPY], "哈哈", 40)
+    texts = [t for pair in zip(texts[: len(texts) // 2], texts[len(texts) // 2:], strict=True) for t in pair]
+    posts = [Post(source="test", id=str(i), author=Author(id=f"u{i}", name="u"), text=text,
+                  created_at=start + timedelta(seconds=10 * i)) for i, text in enumerate(texts)]
+    seen: list[Mention] = []
+    agg = aggregate_posts(PostFile(posts, [], len(posts)), config, load_scorer("default"), on_mentions=seen.extend)
+    assert [m.post_id for m in seen] == [p.id for p in posts]
+    assert sum(m.is_negative for m in seen) == agg.stats["luming"].negative
+    assert agg.sentiment_swaps and len(posts) > SCORE_CHUNK
+    swapped_at = agg.sentiment_swaps[0][0]
+    # Replaying the same stream into a fresh AutoModel gives the model that was swapped in.
+    auto = AutoModel(AutoSettings(min_examples=40))
+    mask = BrandMatcher(config.brands).mask
+    auto.observe([mask(p.text) for p in posts[:SCORE_CHUNK]])
+    learnt = SentimentScorer(auto.train(), model_name="auto")
+    default = load_scorer("default")
+    before = [m for m in seen if m.created_at <= swapped_at]
+    after = [m for m in seen if m.created_at > swapped_at]
+    assert before and after
+    assert all(m.negative == default.score(mask(m.text)).negative for m in before[:20])
+    assert all(m.negative == learnt.score(mask(m.text)).negative for m in after[:20])
+    assert any(default.score(mask(m.text)).negative != m.negative for m in after[:20])
