@@ -273,8 +273,7 @@ def _auto_model(config: PipelineConfig) -> Any:
         return None
     from streams.sentiment.auto import AutoModel, AutoSettings
 
-    s = config.sentiment
-    return AutoModel(AutoSettings(s.auto_min_examples, s.auto_max_examples))
+    return AutoModel(AutoSettings.from_config(config.sentiment))
 
 
 def load_configured_scorer(config: PipelineConfig) -> Any:
@@ -376,10 +375,11 @@ def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
         matched += len(found)
         if found:
             texts = post_scorer.scoring_texts(found)
-            add(post_scorer.build(found, memo.score_many(texts)))
+            scores = memo.score_many(texts)
+            add(post_scorer.build(found, scores))
             if auto is not None:
                 # As the live worker does: learn from what was scored, swap when a model is due.
-                auto.observe(texts)
+                auto.observe(texts, scores)
                 model = auto.maybe_retrain()
                 if model is not None:
                     from streams.sentiment import SentimentScorer
