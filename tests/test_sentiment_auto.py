@@ -295,3 +295,35 @@ def test_auto_settings_follow_the_config() -> None:
     s = AutoSettings.from_config(config.sentiment)
     assert (s.negative_threshold, s.keep_share, s.lexicon, s.min_examples) == (0.6, False, False, 2_000)
     assert AutoSettings.from_config(config.sentiment, 0.7).negative_threshold == 0.7
+
+
+def test_stream_learner_matches_each_swapped_model_to_the_readings_it_was_given(tmp_path: Path) -> None:
+    import asyncio
+
+    from streams.sentiment import load_model
+    from streams.sentiment.auto import StreamLearner
+
+    default = load_scorer("default")
+    calm = [f"{t}，第{i}天" for i in range(30) for t in HAPPY + ANGRY[:2]]
+    swapped: list[str] = []
+
+    async def run() -> StreamLearner:
+        learner = StreamLearner(AutoModel(AutoSettings(min_examples=20, max_examples=1_000), state_dir=tmp_path),
+                                swapped.append)
+        await learner.observe(calm, default.score_many(calm))
+        texts = weakly(ANGRY, "怒", 15) + weakly(HAPPY, "哈哈", 15)
+        await learner.observe(texts, default.score_many(texts))  # due: trains on a thread
+        late = ["排队太久了，第99天"]
+        await learner.observe(late, [0.9])  # arrives while it trains: kept with its reading
+        while learner._training is not None:
+            await asyncio.sleep(0.01)
+        return learner
+
+    learner = asyncio.run(run())
+    assert swapped == [str(tmp_path / "auto.model")]
+    meta = load_model(swapped[0]).metadata
+    before = sum(r.negative >= 0.52 for r in default.score_many(calm)) / len(calm)
+    assert meta["kept_share"]["posts"] >= len(calm) and "negative_logit_offset" in meta
+    assert learner.auto._readings["排队太久了，第99天"] == 0.9
+    learnt = SentimentScorer(load_model(swapped[0]), model_name="auto")
+    assert abs(sum(r.negative >= 0.52 for r in learnt.score_many(calm)) / len(calm) - before) <= 0.05
