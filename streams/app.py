@@ -369,14 +369,13 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
     # (streams/sentiment/auto.py); each worker keeps its own under its data dir.
     learner: StreamLearner | None = None
     if config.sentiment.model == "auto":
-        s = config.sentiment
-        learner = StreamLearner(AutoModel(AutoSettings(s.auto_min_examples, s.auto_max_examples),
+        learner = StreamLearner(AutoModel(AutoSettings.from_config(config.sentiment),
                                           state_dir=Path(worker.data_dir) / "sentiment-auto", mask=matcher.mask),
                                 lambda path: pool().use_model(path))
 
-    async def learn_sentiment(texts: list[str]) -> None:
+    async def learn_sentiment(texts: list[str], scores: Sequence[Any]) -> None:
         if learner is not None:
-            await learner.observe(texts)
+            await learner.observe(texts, scores)
 
     clock_id = f"{socket.gethostname()}:{os.getpid()}"
     # One event clock per posts partition (see streams.aggregate): the
@@ -620,7 +619,7 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             metrics.POSTS_MATCHED.inc(len(matched))
             texts = scorer.scoring_texts(matched)  # brand names masked: they are not sentiment
             results = await score_texts(texts)
-            await learn_sentiment(texts)
+            await learn_sentiment(texts, results)
             now = time.time()
             latencies: list[float] = []
             for (post, brands), result in zip(matched, results, strict=True):

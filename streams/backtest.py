@@ -273,8 +273,7 @@ def _auto_model(config: PipelineConfig) -> Any:
         return None
     from streams.sentiment.auto import AutoModel, AutoSettings
 
-    s = config.sentiment
-    return AutoModel(AutoSettings(s.auto_min_examples, s.auto_max_examples))
+    return AutoModel(AutoSettings.from_config(config.sentiment))
 
 
 def load_configured_scorer(config: PipelineConfig) -> Any:
@@ -339,8 +338,13 @@ class Aggregated:
 
 
 def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
-                    progress: Callable[[int, int], None] | None = None) -> Aggregated:
-    """Score and bucket ``file``'s posts with the stream's own stages."""
+                    progress: Callable[[int, int], None] | None = None,
+                    on_mentions: Callable[[Sequence[Mention]], None] | None = None) -> Aggregated:
+    """Score and bucket ``file``'s posts with the stream's own stages.
+
+    ``on_mentions`` sees every batch of scored mentions in event-time order,
+    as the aggregator gets them: how each post was read by the model in use
+    at that moment (with ``sentiment.model: auto`` the model changes on the way)."""
     posts = sorted(file.posts, key=lambda p: p.event_time)  # stable: file order breaks ties
     memo = _MemoScorer(scorer, config.scoring.cache_size or 50_000)
     post_scorer = PostScorer(BrandMatcher(config.brands), memo, config.sentiment.negative_threshold)
@@ -352,6 +356,8 @@ def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
     matched = 0
 
     def add(mentions: Sequence[Mention]) -> None:
+        if on_mentions is not None:
+            on_mentions(mentions)
         for mention in mentions:
             s = stats[mention.brand]
             s.mentions += 1
@@ -369,10 +375,11 @@ def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
         matched += len(found)
         if found:
             texts = post_scorer.scoring_texts(found)
-            add(post_scorer.build(found, memo.score_many(texts)))
+            scores = memo.score_many(texts)
+            add(post_scorer.build(found, scores))
             if auto is not None:
                 # As the live worker does: learn from what was scored, swap when a model is due.
-                auto.observe(texts)
+                auto.observe(texts, scores)
                 model = auto.maybe_retrain()
                 if model is not None:
                     from streams.sentiment import SentimentScorer

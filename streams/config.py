@@ -175,6 +175,9 @@ class SentimentConfig:
     auto_min_examples: int = option(2_000, minimum=20,
                                     help="model: auto: weakly labelled posts before the first training")
     auto_max_examples: int = option(50_000, minimum=20, help="model: auto: the bound on the sample kept")
+    # Without it a swap moves every brand's negative share at once (streams/sentiment/auto.py).
+    auto_keep_share: bool = option(True, help="model: auto: each new model reads the newest posts as negative as "
+                                   "often as the model it replaces (no jump in the brands' negative share at a swap)")
 
     def check(self, path: str) -> None:
         if self.auto_max_examples < self.auto_min_examples:

@@ -196,3 +196,134 @@ def test_backtest_with_model_auto_learns_from_the_file_and_swaps() -> None:
     static = backtest_posts(PostFile(posts, [], len(posts)), parse_config(
         {"brands": [{"id": "luming", "aliases": ["鹿鸣奶茶"]}]}), load_scorer("default"))
     assert not static.sentiment_swaps
+
+
+def test_backtest_shows_each_mention_as_read_by_the_model_in_use_then() -> None:
+    # bench/real_suite.py reads the crisis and calm shares from on_mentions: they must be the
+    # scores the aggregator got, by the configured model before the swap and the learnt one after.
+    from datetime import datetime, timedelta, timezone
+
+    from streams.backtest import SCORE_CHUNK, PostFile, aggregate_posts
+    from streams.brands import BrandMatcher
+    from streams.models import Author, Mention, Post
+
+    brands = [{"id": "luming", "aliases": ["鹿鸣奶茶"]}]
+    config = parse_config({"brands": brands, "sentiment": {"model": "auto", "auto_min_examples": 40}})
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    texts = weakly([f"鹿鸣奶茶{t}" for t in ANGRY], "怒", 40) + weakly([f"鹿鸣奶茶{t}" for t in HAPPY], "哈哈", 40)
+    texts = [t for pair in zip(texts[: len(texts) // 2], texts[len(texts) // 2:], strict=True) for t in pair]
+    posts = [Post(source="test", id=str(i), author=Author(id=f"u{i}", name="u"), text=text,
+                  created_at=start + timedelta(seconds=10 * i)) for i, text in enumerate(texts)]
+    seen: list[Mention] = []
+    agg = aggregate_posts(PostFile(posts, [], len(posts)), config, load_scorer("default"), on_mentions=seen.extend)
+    assert [m.post_id for m in seen] == [p.id for p in posts]
+    assert sum(m.is_negative for m in seen) == agg.stats["luming"].negative
+    assert agg.sentiment_swaps and len(posts) > SCORE_CHUNK
+    swapped_at = agg.sentiment_swaps[0][0]
+    # Replaying the same stream into a fresh AutoModel gives the model that was swapped in.
+    auto = AutoModel(AutoSettings(min_examples=40))
+    mask = BrandMatcher(config.brands).mask
+    default = load_scorer("default")
+    first = [mask(p.text) for p in posts[:SCORE_CHUNK]]
+    auto.observe(first, default.score_many(first))
+    learnt = SentimentScorer(auto.train(), model_name="auto")
+    before = [m for m in seen if m.created_at <= swapped_at]
+    after = [m for m in seen if m.created_at > swapped_at]
+    assert before and after
+    assert all(m.negative == default.score(mask(m.text)).negative for m in before[:20])
+    assert all(m.negative == learnt.score(mask(m.text)).negative for m in after[:20])
+    assert any(default.score(mask(m.text)).negative != m.negative for m in after[:20])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=300),
+       st.floats(min_value=0.0, max_value=1.0), st.floats(min_value=0.05, max_value=0.95))
+def test_share_offset_gives_the_target_share_as_near_as_ties_allow(readings: list[float], target: float,
+                                                                   threshold: float) -> None:
+    import math
+
+    from streams.sentiment.auto import MAX_LOGIT_OFFSET, share_offset
+    from streams.sentiment.lexicon import adjust_negative
+
+    offset = share_offset(readings, target, threshold)
+    assert math.isfinite(offset) and abs(offset) <= MAX_LOGIT_OFFSET
+    # What SentimentScorer does with the offset: add it to each reading's log-odds.
+    shifted = [adjust_negative(1.0 - r, offset) for r in readings]
+    got = sum(v >= threshold for v in shifted)
+    wanted = round(target * len(readings))
+    if abs(offset) < MAX_LOGIT_OFFSET:
+        z = [math.log(max(min(r, 1 - 1e-9), 1e-9) / (1 - max(min(r, 1 - 1e-9), 1e-9))) for r in readings]
+        ties = max(z.count(v) for v in z)
+        assert abs(got - wanted) <= ties
+
+
+def test_a_new_model_reads_the_recent_posts_negative_as_often_as_the_one_it_replaces(tmp_path: Path) -> None:
+    from streams.sentiment import load_model
+
+    texts = weakly(ANGRY, "怒", 15) + weakly(HAPPY, "哈哈", 15)
+    calm = [f"{t}，第{i}天" for i in range(30) for t in HAPPY + ANGRY[:2]]  # a fifth of the calm posts complain
+    default = load_scorer("default")
+    shares = {}
+    for keep in (True, False):
+        auto = AutoModel(AutoSettings(min_examples=20, max_examples=1_000, keep_share=keep),
+                         state_dir=tmp_path / str(keep))
+        auto.observe(texts)
+        auto.observe(calm, default.score_many(calm))  # the posts as the model in use read them
+        model = auto.train()
+        scorer = SentimentScorer(model, model_name="auto")
+        shares[keep] = sum(r.negative >= 0.52 for r in scorer.score_many(calm)) / len(calm)
+        # The offset travels in the model file: a worker's pool loads the file, not this object.
+        reloaded = SentimentScorer(load_model(str(auto.model_path)), model_name="auto")
+        assert [r.negative for r in reloaded.score_many(calm[:10])] == [r.negative for r in scorer.score_many(calm[:10])]
+    before = sum(r.negative >= 0.52 for r in default.score_many(calm)) / len(calm)
+    assert abs(shares[True] - before) <= 0.02
+    assert abs(shares[False] - before) > 0.05  # what keep_share prevents: the share jumps at the swap
+
+
+def test_readings_survive_a_restart_and_bad_ones_are_ignored(tmp_path: Path) -> None:
+    auto = AutoModel(AutoSettings(min_examples=20, max_examples=1_000), state_dir=tmp_path)
+    auto.observe(["还行吧", "太差了", "不错", "一般"], [0.2, float("nan"), "x", 0.9])
+    auto.save()
+    again = AutoModel(AutoSettings(min_examples=20, max_examples=1_000), state_dir=tmp_path)
+    assert dict(again._readings) == {"还行吧": 0.2, "一般": 0.9}
+
+
+def test_auto_settings_follow_the_config() -> None:
+    config = parse_config({"brands": [{"id": "a", "aliases": ["鹿鸣奶茶"]}],
+                           "sentiment": {"model": "auto", "negative_threshold": 0.6, "auto_keep_share": False,
+                                         "lexicon": False}})
+    s = AutoSettings.from_config(config.sentiment)
+    assert (s.negative_threshold, s.keep_share, s.lexicon, s.min_examples) == (0.6, False, False, 2_000)
+    assert AutoSettings.from_config(config.sentiment, 0.7).negative_threshold == 0.7
+
+
+def test_stream_learner_matches_each_swapped_model_to_the_readings_it_was_given(tmp_path: Path) -> None:
+    import asyncio
+
+    from streams.sentiment import load_model
+    from streams.sentiment.auto import StreamLearner
+
+    default = load_scorer("default")
+    calm = [f"{t}，第{i}天" for i in range(30) for t in HAPPY + ANGRY[:2]]
+    swapped: list[str] = []
+
+    async def run() -> StreamLearner:
+        learner = StreamLearner(AutoModel(AutoSettings(min_examples=20, max_examples=1_000), state_dir=tmp_path),
+                                swapped.append)
+        await learner.observe(calm, default.score_many(calm))
+        texts = weakly(ANGRY, "怒", 15) + weakly(HAPPY, "哈哈", 15)
+        await learner.observe(texts, default.score_many(texts))  # due: trains on a thread
+        late = ["排队太久了，第99天"]
+        await learner.observe(late, [0.9])  # arrives while it trains: kept with its reading
+        while learner._training is not None:
+            await asyncio.sleep(0.01)
+        return learner
+
+    learner = asyncio.run(run())
+    assert swapped == [str(tmp_path / "auto.model")]
+    meta = load_model(swapped[0]).metadata
+    before = sum(r.negative >= 0.52 for r in default.score_many(calm)) / len(calm)
+    assert meta["kept_share"]["posts"] >= len(calm) and "negative_logit_offset" in meta
+    assert learner.auto._readings["排队太久了，第99天"] == 0.9
+    learnt = SentimentScorer(load_model(swapped[0]), model_name="auto")
+    assert abs(sum(r.negative >= 0.52 for r in learnt.score_many(calm)) / len(calm) - before) <= 0.05

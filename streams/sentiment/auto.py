@@ -24,6 +24,17 @@ many new ones have arrived as the last model was trained on (2,000, 4,000,
 within twice the last training. The sample keeps the newest
 ``max_examples`` distinct posts (half per class), so the model follows the
 stream and memory is bounded.
+
+A swap must not move the brands' negative share by itself: the detectors
+learnt each brand's usual share from the old model's readings, so a new
+model that reads the same calm posts more often negative looks like a
+crisis on every brand at once, and one that reads them less often hides
+crises until the baselines have re-learnt (days). With ``keep_share`` (the
+default) each new model gets a log-odds offset (``negative_logit_offset``,
+which ``SentimentScorer`` applies) such that it reads the same share of the
+newest scored posts as negative as the model it replaces did: what changes
+at a swap is which posts are read negative, not how many. Measured on the
+weibo_senti_100k stream (bench/real_suite.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import asyncio
 import gzip
 import json
 import logging
+import math
 import os
 import tempfile
 from collections import OrderedDict
@@ -88,16 +100,65 @@ def weak_label(text: str) -> bool | None:
     return negative
 
 
+# keep_share: the newest distinct scored posts kept with the reading the detector
+# got, and the fewest that make a share worth matching.
+SHARE_TEXTS = 4_000
+SHARE_MIN_TEXTS = 200
+# An offset beyond this many log-odds says the new model and the old one read
+# the posts too differently to line up; it is clipped there.
+MAX_LOGIT_OFFSET = 6.0
+
+
 @dataclass(frozen=True)
 class AutoSettings:
     min_examples: int = 2_000
     max_examples: int = 50_000
+    # keep_share (module docstring): each new model reads the newest posts as negative as often as the
+    # model it replaces, at negative_threshold, scored as the pipeline scores (lexicon, preprocessing).
+    keep_share: bool = True
+    negative_threshold: float = 0.52
+    lexicon: bool = True
+    weibo_preprocessing: bool = True
 
     def __post_init__(self) -> None:
         if self.min_examples < 20:
             raise ValueError(f"min_examples must be >= 20, got {self.min_examples}")
         if self.max_examples < self.min_examples:
             raise ValueError(f"max_examples ({self.max_examples}) must be >= min_examples ({self.min_examples})")
+        if not 0.0 < self.negative_threshold < 1.0:
+            raise ValueError(f"negative_threshold must be between 0 and 1, got {self.negative_threshold}")
+
+    @classmethod
+    def from_config(cls, sentiment: Any, negative_threshold: float | None = None) -> AutoSettings:
+        """From a ``SentimentConfig`` (``negative_threshold``: a command line's override)."""
+        threshold = sentiment.negative_threshold if negative_threshold is None else negative_threshold
+        return cls(sentiment.auto_min_examples, sentiment.auto_max_examples, sentiment.auto_keep_share,
+                   min(max(threshold, 1e-6), 1.0 - 1e-6), sentiment.lexicon, sentiment.weibo_preprocessing)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1.0 - 1e-9)
+    return math.log(p / (1.0 - p))
+
+
+def share_offset(readings: Sequence[float], target_share: float, threshold: float) -> float:
+    """The log-odds offset that makes ``target_share`` of ``readings`` (negative probabilities, read with
+    no offset) reach ``threshold``: as near as ties allow, and within +-MAX_LOGIT_OFFSET.
+
+    Exact because ``SentimentScorer`` adds the offset to each post's final log-odds."""
+    if not readings:
+        return 0.0
+    z = sorted((_logit(r) for r in readings), reverse=True)
+    n = len(z)
+    k = min(n, max(0, round(target_share * n)))
+    cut = _logit(threshold)
+    if k == 0:
+        offset = cut - z[0] - 1e-6
+    elif k == n:
+        offset = cut - z[-1]
+    else:
+        offset = cut - (z[k - 1] + z[k]) / 2.0
+    return max(-MAX_LOGIT_OFFSET, min(MAX_LOGIT_OFFSET, offset))
 
 
 @dataclass(frozen=True)
@@ -213,16 +274,34 @@ class AutoModel:
         self.labelled = 0
         self.trainings = 0
         self.model: SentimentModel | None = None
+        # keep_share: the newest distinct scored texts -> the negative probability the detector got.
+        self._readings: OrderedDict[str, float] = OrderedDict()
         if state_dir is not None:
             self._load()
+
+    def _remember_readings(self, texts: Sequence[str], scores: Sequence[Any]) -> None:
+        readings = self._readings
+        for text, score in zip(texts, scores, strict=False):
+            value = getattr(score, "negative", score)
+            if not isinstance(text, str) or not isinstance(value, int | float) or not math.isfinite(value):
+                continue
+            readings[text] = float(value)
+            readings.move_to_end(text)
+            if len(readings) > SHARE_TEXTS:
+                readings.popitem(last=False)
 
     # ------------------------------------------------------------ input
 
     def observe(self, texts: Sequence[str], scores: Sequence[Any] | None = None) -> int:
         """Take the weakly labelled posts among ``texts``; returns how many were new.
 
-        ``scores`` is accepted for the callers' convenience and not needed: the
-        labels come from the texts' own emoticons. Never raises for any str."""
+        The labels come from the texts' own emoticons. ``scores`` (the model in
+        use's readings of ``texts``: score results or negative probabilities)
+        are what ``keep_share`` matches the next model to; without them it has
+        nothing to match and a new model reads as it was trained. Never raises
+        for any str."""
+        if scores is not None and self.settings.keep_share:
+            self._remember_readings(texts, scores)
         added = 0
         for text in texts:
             self.seen += 1
@@ -293,6 +372,8 @@ class AutoModel:
                       "weak_positive": len(positive), "weak_negative": len(negative),
                       "corrections": sum(1 for c in self._corrections.values() if c.text)},
         )
+        if self.settings.keep_share:
+            self._keep_share(model)
         self.model = model
         self.trained_on = len(positive) + len(negative)
         self.new_since_training = 0
@@ -300,6 +381,28 @@ class AutoModel:
         if self.state_dir is not None:
             self.save()
         return model
+
+    def _keep_share(self, model: SentimentModel) -> None:
+        """Give ``model`` the offset with which it reads the newest posts as negative as often as the model in
+        use did (recorded in its metadata, so a scorer loading the file applies it)."""
+        if len(self._readings) < SHARE_MIN_TEXTS:
+            return
+        from streams.sentiment._scorer import SentimentScorer
+
+        threshold = self.settings.negative_threshold
+        texts = list(self._readings)
+        target = sum(value >= threshold for value in self._readings.values()) / len(texts)
+        model.metadata.pop("negative_logit_offset", None)
+        scorer = SentimentScorer(model, lexicon=self.settings.lexicon,
+                                 weibo_preprocessing=self.settings.weibo_preprocessing, model_name="auto")
+        readings = [r.negative for r in scorer.score_many(texts)]
+        offset = share_offset(readings, target, threshold)
+        model.metadata["negative_logit_offset"] = offset
+        model.metadata["kept_share"] = {"posts": len(texts), "share": target,
+                                        "share_without_offset": sum(r >= threshold for r in readings) / len(texts)}
+        log.info("sentiment.model auto: the new model reads %.0f %% of %d recent posts negative without an offset, "
+                 "the model in use %.0f %%: offset %+.2f log-odds", 100.0 * model.metadata["kept_share"]
+                 ["share_without_offset"], len(texts), 100.0 * target, offset)
 
     # ------------------------------------------------------------ state
 
@@ -331,6 +434,7 @@ class AutoModel:
             "negative": list(self._sample[True].values()),
             "positive": list(self._sample[False].values()),
             "corrections": [asdict(c) for c in self._corrections.values()],
+            "readings": [[text, value] for text, value in self._readings.items()],
             "counters": {"trained_on": self.trained_on, "new_since_training": self.new_since_training,
                          "seen": self.seen, "labelled": self.labelled, "trainings": self.trainings},
         }
@@ -363,6 +467,10 @@ class AutoModel:
             for text in state.get(name, [])[-self._per_class:]:
                 if isinstance(text, str):
                     self._sample[label][_dedupe_key(text)] = text
+        for item in state.get("readings", [])[-SHARE_TEXTS:]:
+            if (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                    and isinstance(item[1], int | float) and math.isfinite(item[1])):
+                self._readings[item[0]] = float(item[1])
         for raw in state.get("corrections", []):
             try:
                 correction = Correction(**raw)
@@ -397,18 +505,19 @@ class StreamLearner:
         self.auto = auto
         self.swap = swap
         self._training: asyncio.Task[None] | None = None
-        self._pending: list[str] = []
+        self._pending: list[tuple[str, Any]] = []
 
     def resume(self) -> None:
         """After a restart: score with the model trained before it, if there is one."""
         if self.auto.model_path is not None and self.auto.model_path.is_file():
             self.swap(str(self.auto.model_path))
 
-    async def observe(self, texts: Sequence[str]) -> None:
+    async def observe(self, texts: Sequence[str], scores: Sequence[Any] | None = None) -> None:
+        """``scores``: the readings of ``texts`` by the model in use (for ``keep_share``)."""
         if self._training is not None:
-            self._pending.extend(texts)
+            self._pending.extend(zip(texts, scores if scores is not None else [None] * len(texts), strict=False))
             return
-        self.auto.observe(texts)
+        self.auto.observe(texts, scores)
         if self.auto.retrain_due():
             self._training = asyncio.ensure_future(self._train())
 
@@ -427,4 +536,8 @@ class StreamLearner:
         finally:
             self._training = None
             pending, self._pending = self._pending, []
-            self.auto.observe(pending)
+            # Read by the model used before the swap: still what the next model is matched to.
+            scored = [(t, v) for t, v in pending if v is not None]
+            self.auto.observe([t for t, v in pending if v is None])
+            if scored:
+                self.auto.observe([t for t, _ in scored], [v for _, v in scored])

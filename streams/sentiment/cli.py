@@ -219,7 +219,8 @@ def score_stream(
         texts = [text for _, _, text, error in parsed if error is None and text is not None]
         if mask is not None:
             texts = [mask(text) for text in texts]
-        results = iter(scorer.score_many(texts))
+        scores = scorer.score_many(texts)
+        results = iter(scores)
         for number, record_id, text, error in parsed:
             if error is not None or text is None:
                 errors += 1
@@ -243,7 +244,7 @@ def score_stream(
             sink.write(_dump(record) + "\n")
         sink.flush()
         if auto is not None:
-            auto.observe(texts)
+            auto.observe(texts, scores)
             model = auto.maybe_retrain()
             if model is not None:
                 from streams.sentiment import SentimentScorer
@@ -288,8 +289,8 @@ def _auto_model(settings: _Settings, state_dir: Path | None) -> Any:
     """An AutoModel with the config's auto settings; it reloads ``state_dir`` when given."""
     from streams.sentiment.auto import AutoModel, AutoSettings
 
-    s = settings.sentiment
-    return AutoModel(AutoSettings(s.auto_min_examples, s.auto_max_examples), state_dir=state_dir, mask=settings.mask)
+    return AutoModel(AutoSettings.from_config(settings.sentiment, settings.threshold), state_dir=state_dir,
+                     mask=settings.mask)
 
 
 def read_posts_lines(path: Path) -> tuple[list[str], int]:
