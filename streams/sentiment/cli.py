@@ -104,7 +104,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", help="koubei.yaml: its sentiment settings, and its brands masked before scoring")
     parser.add_argument("--model", default=None, help="'default' (shipped), 'stock' (SnowNLP's), 'auto' or a model file "
-                        "(default: the config's sentiment.model, else 'default')")
+                        "(default: the config's sentiment.model, else 'default'; 'auto' learns from its input only in "
+                        "`score`, elsewhere it is the default model)")
     parser.add_argument("--no-lexicon", action="store_true", help="no crisis-lexicon adjustment")
     parser.add_argument("--no-preprocessing", action="store_true", help="no Weibo preprocessing (with --model stock --no-lexicon: SnowNLP's exact numbers)")
     parser.add_argument("--threshold", type=float, default=None, help="negative >= threshold counts as negative "
