@@ -354,3 +354,69 @@ def test_posts_seen_again_are_counted_once_and_update_reach(uninterrupted: Any, 
         v for (brand, _), v in reach_before.items() if brand == "xinghe")
     # Each viral repost adds log10 of ~3,000,000 followers and 50,000 reposts, less what it had.
     assert grown > 5 * len(viral)
+
+
+
+# Distinct words per post (the auto model's sample keeps one post per distinct
+# set of words): what people say, with the emoticon that labels it.
+AUTO_ANGRY = (["电池", "屏幕", "客服", "快递", "售后", "包装", "价格", "系统", "信号", "充电器"],
+              ["坏了", "太差", "骗人", "拖了一周", "退不了款", "出问题", "又卡死", "没人管", "发热严重", "掉漆"])
+AUTO_HAPPY = (["拍照", "续航", "外观", "手感", "音质", "速度", "颜色", "做工", "赠品", "门店"],
+              ["真不错", "超喜欢", "很满意", "好用", "惊喜", "值得", "很舒服", "推荐", "很棒", "满分"])
+
+
+def test_worker_with_model_auto_learns_swaps_and_resumes(tmp_path: Path, kafka_url: str, kafka_bootstrap: str,
+                                                         broker_quirks: BrokerQuirks) -> None:
+    """sentiment.model: auto in the worker: it scores with the default model,
+    learns from the posts' own emoticons, swaps its model in (with the
+    negative-share offset of auto_keep_share) without losing a mention, and a
+    restarted worker scores with the model it learnt."""
+    import random
+    from datetime import timedelta
+
+    import yaml
+
+    from streams.sentiment._snowdata import read_marshal_gz
+    from tests.pipeline_support import START as T0
+
+    rng = random.Random(5)
+    posts: list[dict[str, Any]] = []
+    for n in range(300):
+        angry = n % 2 == 0
+        nouns, verbs = AUTO_ANGRY if angry else AUTO_HAPPY
+        text = f"{BRANDS[n % len(BRANDS)]['name']}的{rng.choice(nouns)}{rng.choice(verbs)}，第{n}次说" + (
+            "[怒]" if angry else "[哈哈]")
+        posts.append({"source": "weibo", "id": f"auto{n}", "text": text,
+                      "author": {"id": f"u{n}", "name": f"用户{n}", "followers": 10},
+                      "created_at": (T0 + timedelta(minutes=n // 8)).isoformat()})
+    path = write_lines(tmp_path / "posts.jsonl",
+                       [json.dumps(p, ensure_ascii=False).encode() for p in posts] + END_OF_STREAM)
+    pipeline = Pipeline(tmp_path, kafka_url, prefix=f"au{int(time.time() * 1000) % 10**9}")
+    raw = yaml.safe_load(pipeline.config_path.read_text(encoding="utf-8"))
+    # The first model after 220 weakly labelled posts: by then more than the 200
+    # readings auto_keep_share needs (streams/sentiment/auto.py, SHARE_MIN_TEXTS).
+    raw["sentiment"] = {"model": "auto", "auto_min_examples": 220, "auto_max_examples": 5000}
+    pipeline.config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config = load_koubei_config(pipeline.config_path)
+    ensure_topics(kafka_bootstrap, config.topics.plan(topics.PIPELINE))
+    model_file = Path(config.worker.data_dir) / "sentiment-auto" / "auto.model"
+    try:
+        worker = pipeline.start_worker()
+        run_replay(path, kafka_bootstrap, broker_quirks, config.topic("posts"))
+        wait_for(lambda: metric_sum(worker.metrics(), "koubei_mentions_total") >= len(posts), timeout=180,
+                 what="every post scored", on_timeout=worker.tail)
+        wait_for(lambda: "now scoring with a model learnt from" in worker.tail(), timeout=60,
+                 what="the auto model to be swapped in", on_timeout=worker.tail)
+        assert metric_sum(worker.metrics(), "koubei_mentions_total") == len(posts)
+        metadata = read_marshal_gz(model_file)["koubei"]
+        assert metadata["weak_positive"] >= 100 and metadata["weak_negative"] >= 100
+        # auto_keep_share: matched to what the default model read before the swap.
+        assert "negative_logit_offset" in metadata and metadata["kept_share"]["posts"] >= 200
+        worker.stop()
+        restarted = pipeline.start_worker()
+        # The whole log (both workers write it; only a worker that found a model resumes).
+        wait_for(lambda: "resumed with the model it learnt" in (tmp_path / "worker.log").read_text(encoding="utf-8"),
+                 timeout=60,
+                 what="the restarted worker to score with its auto model", on_timeout=restarted.tail)
+    finally:
+        pipeline.close()

@@ -511,6 +511,8 @@ class StreamLearner:
         """After a restart: score with the model trained before it, if there is one."""
         if self.auto.model_path is not None and self.auto.model_path.is_file():
             self.swap(str(self.auto.model_path))
+            log.info("sentiment.model auto: resumed with the model it learnt from %d posts (%s)",
+                     self.auto.trained_on, self.auto.model_path)
 
     async def observe(self, texts: Sequence[str], scores: Sequence[Any] | None = None) -> None:
         """``scores``: the readings of ``texts`` by the model in use (for ``keep_share``)."""
