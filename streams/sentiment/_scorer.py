@@ -156,8 +156,11 @@ class SentimentScorer:
             for text, sentiment in zip(clipped, self._sentiments(words, clipped), strict=True):
                 hits = lex.find_risk_terms(text) if self.lexicon else lex.LexiconHits((), ())
                 negative = lex.adjust_negative(sentiment, self._offset + lex.risk_shift(hits), lex.model_cap(hits))
-                negated = list(hits.negated_terms) if details else _NONE
-                results.append(ScoreResult(negative, sentiment, list(hits.risk_terms) if hits.risk_terms else _NONE, negated_terms=negated))
+                risk_terms = list(hits.risk_terms) if hits.risk_terms else _NONE
+                if details:
+                    results.append(ScoreResult(negative, sentiment, risk_terms, negated_terms=list(hits.negated_terms)))
+                else:
+                    results.append(ScoreResult(negative, sentiment, risk_terms, "", "", _NONE, _NONE))
             return results
 
         prepared = [prepare(text) for text in clipped]

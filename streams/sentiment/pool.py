@@ -5,7 +5,7 @@ The cache is what a worker's memory grows with first (50,000 texts by
 default), so it keeps little per text: the key is the text's hash rather
 than the text, and the value only the fields the pipeline reads
 (``score_many(details=False)``). On bench/pipeline_bench.py's posts that is
-about 400 bytes per text instead of 650. Every result the pool returns is
+about 330 bytes per text instead of 650. Every result the pool returns is
 such a slim one, cached or not; the preprocessed texts are for ``koubei
 sentiment score --details``, which uses the scorer itself.
 With ``processes > 0`` the texts are scored in a ``ProcessPoolExecutor``
