@@ -382,11 +382,7 @@ def aggregate_posts(file: PostFile, config: PipelineConfig, scorer: Any,
                 auto.observe(texts, scores)
                 model = auto.maybe_retrain()
                 if model is not None:
-                    from streams.sentiment import SentimentScorer
-
-                    memo.scorer = SentimentScorer(model, lexicon=config.sentiment.lexicon,
-                                                  weibo_preprocessing=config.sentiment.weibo_preprocessing,
-                                                  model_name="auto")
+                    memo.scorer = auto.scorer(model)
                     memo.cache.clear()
                     swaps.append((chunk[-1].event_time, auto.trained_on))
         if progress:

@@ -204,3 +204,18 @@ def test_corrections_go_to_a_compacted_topic_and_win_in_training(
     assert isinstance(trained, LinearModel)
     # 1 positive file text was replaced by the correction (negative), "还不错" added as positive.
     assert trained.metadata["positive_docs"] == 2 and trained.metadata["negative_docs"] == 3
+
+
+def test_score_with_model_auto_matches_and_swaps_with_the_commands_own_options() -> None:
+    # `score --model auto --no-lexicon`: the model auto swaps in, and the one
+    # keep_share reads the recent posts with, score without the lexicon too.
+    import argparse
+
+    from streams.sentiment import load_scorer
+    from streams.sentiment.cli import _auto_model, _settings
+
+    args = argparse.Namespace(model="auto", no_lexicon=True, no_preprocessing=False, threshold=0.6, config=None)
+    auto = _auto_model(_settings(args), None)
+    assert (auto.settings.lexicon, auto.settings.weibo_preprocessing, auto.settings.negative_threshold) == (False, True, 0.6)
+    scorer = auto.scorer(load_scorer("default").model)
+    assert (scorer.lexicon, scorer.weibo_preprocessing) == (False, True)

@@ -387,15 +387,11 @@ class AutoModel:
         use did (recorded in its metadata, so a scorer loading the file applies it)."""
         if len(self._readings) < SHARE_MIN_TEXTS:
             return
-        from streams.sentiment._scorer import SentimentScorer
-
         threshold = self.settings.negative_threshold
         texts = list(self._readings)
         target = sum(value >= threshold for value in self._readings.values()) / len(texts)
         model.metadata.pop("negative_logit_offset", None)
-        scorer = SentimentScorer(model, lexicon=self.settings.lexicon,
-                                 weibo_preprocessing=self.settings.weibo_preprocessing, model_name="auto")
-        readings = [r.negative for r in scorer.score_many(texts)]
+        readings = [r.negative for r in self.scorer(model).score_many(texts)]
         offset = share_offset(readings, target, threshold)
         model.metadata["negative_logit_offset"] = offset
         model.metadata["kept_share"] = {"posts": len(texts), "share": target,
@@ -403,6 +399,15 @@ class AutoModel:
         log.info("sentiment.model auto: the new model reads %.0f %% of %d recent posts negative without an offset, "
                  "the model in use %.0f %%: offset %+.2f log-odds", 100.0 * model.metadata["kept_share"]
                  ["share_without_offset"], len(texts), 100.0 * target, offset)
+
+    def scorer(self, model: SentimentModel) -> Any:
+        """A ``SentimentScorer`` for ``model`` with this deployment's scoring settings
+        (lexicon, preprocessing): what a caller swaps in, and what ``keep_share``
+        reads the recent posts with, so the two read alike."""
+        from streams.sentiment._scorer import SentimentScorer
+
+        return SentimentScorer(model, lexicon=self.settings.lexicon,
+                               weibo_preprocessing=self.settings.weibo_preprocessing, model_name="auto")
 
     # ------------------------------------------------------------ state
 

@@ -248,10 +248,7 @@ def score_stream(
             auto.observe(texts, scores)
             model = auto.maybe_retrain()
             if model is not None:
-                from streams.sentiment import SentimentScorer
-
-                scorer = SentimentScorer(model, lexicon=scorer.lexicon, weibo_preprocessing=scorer.weibo_preprocessing,
-                                         model_name="auto")
+                scorer = auto.scorer(model)
                 if log is not None:
                     print(f"koubei sentiment score: model auto: trained on {auto.trained_on:,} weakly labelled posts; "
                           f"scoring from line {batch[-1][0] + 1} on with it", file=log)
@@ -268,10 +265,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         if settings.model == "auto":
             auto = _auto_model(settings, args.state_dir)
             if auto.model is not None:
-                from streams.sentiment import SentimentScorer
-
-                scorer = SentimentScorer(auto.model, lexicon=settings.lexicon,
-                                         weibo_preprocessing=settings.weibo_preprocessing, model_name="auto")
+                scorer = auto.scorer(auto.model)
     except (ModelFileError, OSError, ValueError) as exc:
         return _fail(str(exc))
     errors = score_stream(scorer, sys.stdin.buffer, sys.stdout, details=args.details, threshold=settings.threshold,
@@ -287,11 +281,16 @@ def _fail(message: str) -> int:
 
 
 def _auto_model(settings: _Settings, state_dir: Path | None) -> Any:
-    """An AutoModel with the config's auto settings; it reloads ``state_dir`` when given."""
+    """An AutoModel with the config's auto settings and the command's own scoring
+    options (threshold, lexicon, preprocessing: a new model is matched and
+    swapped in as the command scores); it reloads ``state_dir`` when given."""
+    from dataclasses import replace
+
     from streams.sentiment.auto import AutoModel, AutoSettings
 
-    return AutoModel(AutoSettings.from_config(settings.sentiment, settings.threshold), state_dir=state_dir,
-                     mask=settings.mask)
+    auto_settings = replace(AutoSettings.from_config(settings.sentiment, settings.threshold), lexicon=settings.lexicon,
+                            weibo_preprocessing=settings.weibo_preprocessing)
+    return AutoModel(auto_settings, state_dir=state_dir, mask=settings.mask)
 
 
 def read_posts_lines(path: Path) -> tuple[list[str], int]:
