@@ -10,8 +10,10 @@ CPU per record of that process (user + system) and records/s, for
   (what the worker used before issue 16);
 * ``worker``: ``streams.faust_app.WorkerApp`` (direct hand-off, no settings
   lookup per message) with raw topics (``RawSchema``);
-* ``worker + batched sensors``: with ``streams.faust_app.setup_faust_sensors``
-  (what the worker runs now).
+* ``worker + batched sensors``: with ``streams.faust_app.setup_faust_sensors``;
+* ``worker + batch reader``: the agent takes its batches with
+  ``streams.faust_app.BatchReader`` and acknowledges each message itself
+  (what the worker's stages run now).
 
 Not a test: it prints numbers. Usage:
 
@@ -27,6 +29,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +39,7 @@ from streams.broker import EmbeddedBroker  # noqa: E402
 from streams.kafka import BrokerQuirks, ensure_topics  # noqa: E402
 from tests.harness import format_table  # noqa: E402
 
-VARIANTS = ("stock", "stock + prometheus", "worker", "worker + batched sensors")
+VARIANTS = ("stock", "stock + prometheus", "worker", "worker + batched sensors", "worker + batch reader")
 BATCH = 1000
 
 
@@ -63,7 +66,7 @@ def consume(url: str, topic: str, n: int, variant: str) -> None:
     from faust.worker import Worker
 
     from streams.broker import free_port
-    from streams.faust_app import RawSchema, WorkerApp, setup_faust_sensors
+    from streams.faust_app import BatchReader, RawSchema, WorkerApp, setup_faust_sensors
 
     settings = {"broker": url, "store": "memory://", "topic_partitions": 4, "web_port": free_port(),
                 "web_bind": "127.0.0.1", "consumer_auto_offset_reset": "earliest",
@@ -79,13 +82,24 @@ def consume(url: str, topic: str, n: int, variant: str) -> None:
         from faust.sensors.prometheus import setup_prometheus_sensors
 
         setup_prometheus_sensors(app, name_prefix="bench")
-    elif variant == "worker + batched sensors":
+    elif variant in ("worker + batched sensors", "worker + batch reader"):
         setup_faust_sensors(app, name_prefix="bench")
     seen = {"n": 0, "wall": 0.0, "cpu": 0.0}
 
+    async def batches(stream: object) -> AsyncIterator[list[object]]:
+        if variant != "worker + batch reader":
+            async for events in stream.take_events(BATCH, within=0.2):  # type: ignore[attr-defined]
+                yield events
+            return
+        consumer = app.consumer
+        async for events in BatchReader(stream).batches(BATCH, 0.2):
+            yield events
+            for event in events:
+                event.message.ack(consumer)
+
     @app.agent(source)
     async def read(stream: object) -> None:
-        async for events in stream.take_events(BATCH, within=0.2):  # type: ignore[attr-defined]
+        async for events in batches(stream):
             if not seen["n"]:
                 seen["wall"], seen["cpu"] = time.perf_counter(), time.process_time()
             seen["n"] += len(events)

@@ -50,7 +50,7 @@ from streams.aggregate import Aggregator, AggregatorState, CountsResult
 from streams.brands import BrandMatcher
 from streams.config import PipelineConfig
 from streams.detection import create_detector
-from streams.faust_app import RawSchema, WorkerApp
+from streams.faust_app import BatchReader, RawSchema, WorkerApp
 from streams.gate import Gate, Rejection, internal_error
 from streams.health import StageHealth
 from streams.kafka import BrokerQuirks, bootstrap_servers, faust_credentials
@@ -110,6 +110,7 @@ AGGREGATE_BATCH = 1000
 AGGREGATE_BATCH_WAIT = 0.1
 DETECT_BATCH = 1000
 DETECT_BATCH_WAIT = 0.1
+DETECT_SLICE_BYTES = 256 * 1024  # bucket records decoded and applied together, at most (one record may be larger)
 MAX_POLL_RECORDS = 500
 STREAM_BUFFER = 2048  # events queued per agent (Faust: 4,096; a worker's peak RSS 199 -> 190 MB with both)
 FETCH_BYTES = 256 * 1024  # bytes fetched per partition and request (Faust: 1 MiB)
@@ -521,7 +522,7 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
     @guarded("score")
     async def score(stream: StreamT) -> None:
         """Batches are prepared (validated, matched, scored, counted) while the
-        previous batch's output is on its way to the broker: a batch's events
+        previous batch's output is on its way to the broker: a batch's posts
         are acknowledged only once its output is safe (``send_batch``), which
         keeps the at-least-once chain while the round trips overlap the next
         batch's work."""
@@ -529,12 +530,11 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         if learner is not None:
             learner.resume()
         sending: asyncio.Future[None] | None = None
-        async for events in stream.take_events(SCORE_BATCH, within=SCORE_BATCH_WAIT):
+        # Posts are the one topic with a record per post: the batches come
+        # straight from the agent's queue (streams.faust_app.BatchReader), and
+        # send_batch acknowledges each post once the batch's output is safe.
+        async for events in BatchReader(stream).batches(SCORE_BATCH, SCORE_BATCH_WAIT):
             started = time.perf_counter()
-            for event in events:
-                # take_events acknowledges the batch when this body returns;
-                # the extra reference keeps it unacknowledged until send_batch.
-                event.message.incref()
             prepared = await score_batch(scorer, events)
             metrics.SCORE_BATCH_SECONDS.observe(time.perf_counter() - started)
             if sending is not None:
@@ -795,7 +795,12 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
     @guarded("detect")
     async def detect(stream: StreamT) -> None:
         async for events in stream.take_events(DETECT_BATCH, within=DETECT_BATCH_WAIT):
-            await detect_batch(events)
+            # A backlog of buckets (a replay, a restart) is decoded a slice at
+            # a time: the detector keeps each bucket it applied until the
+            # slice's states are written (detect_batch), 7.8 MB at once for
+            # 20,000 posts replayed at full speed (tracemalloc, issue 16).
+            for piece in slices_by_bytes(events, DETECT_SLICE_BYTES):
+                await detect_batch(piece)
             health.progressed("detect")
 
     async def detect_batch(events: Sequence[EventT]) -> None:
@@ -911,6 +916,22 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def slices_by_bytes(events: Sequence[EventT], limit: int) -> list[Sequence[EventT]]:
+    """``events`` in order, cut into consecutive slices of at most ``limit``
+    bytes of record values each (a larger record alone)."""
+    out: list[Sequence[EventT]] = []
+    start, size = 0, 0
+    for i, event in enumerate(events):
+        n = len(event.value) if isinstance(event.value, (bytes, bytearray)) else 0
+        if i > start and size + n > limit:
+            out.append(events[start:i])
+            start, size = i, 0
+        size += n
+    if start < len(events):
+        out.append(events[start:])
+    return out
 
 
 def _remembered_now(remembered: dict[PostsRange, dict[str, Any]], partition: int, key: str) -> Any:

@@ -24,6 +24,21 @@ holds it for a share of that wait (measured: 1,500 ms gives a record
 of the pipeline. ``WorkerApp(fetch_max_wait=...)`` sets it
 (``BrokerQuirks.fetch_max_wait``).
 
+Under load the posts arrive faster than the score stage takes them, and
+Faust's agent path then costs per message again (issue 16, a py-spy profile
+of ``bench/faust_overhead_bench.py``):
+
+* the conductor's hand-off (Faust's Cython ``ConductorHandler``), finding
+  the agent's queue full, creates a task and an ``asyncio.wait`` for every
+  message until the queue has room. ``RawHandOff`` awaits the channel's
+  ``put`` directly instead, for a partition read by one raw channel (every
+  topic of the worker), and leaves any other partition to Faust's handler;
+* ``Stream.take_events`` moves each event through the stream's iterator, a
+  background drainer task, a processor and two sensor hooks before it
+  reaches the batch. ``BatchReader`` takes the agent's batches from its
+  channel's queue directly; the stages acknowledge each message
+  themselves once their output is safe, as they already did.
+
 Nothing else changes: offsets, acks, commits, rebalances and tables are
 Faust's own.
 
@@ -36,12 +51,16 @@ counts in the hooks; the counts reach Prometheus when /metrics is read
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
 from aiohttp.web import Response
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.transport.conductor import Conductor
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -115,7 +134,101 @@ class RawSchema(faust.Schema):
         return decode
 
 
+class RawHandOff:
+    """The conductor's callback for one topic partition whose one subscriber
+    reads raw (``RawSchema``): the message becomes an event in that
+    channel's queue. Flow control, the producer buffer's ebb and the queue's
+    pressure callbacks (which pause and resume fetching the partition) are
+    Faust's; only a full queue is waited for differently: one awaited
+    ``put``, not a task and an ``asyncio.wait`` per message."""
+
+    def __init__(self, conductor: Conductor, tp: Any, channels: Any, fallback: Any) -> None:
+        app = conductor.app
+        self.tp = tp
+        self.channels = channels  # the conductor's live set for this partition
+        self.fallback = fallback  # Faust's handler, for anything but one raw channel
+        self.acquire_flow_control = app.flow_control.acquire
+        self.wait_until_producer_ebb = app.producer.buffer.wait_until_ebb
+        self.on_topic_buffer_full = app.sensors.on_topic_buffer_full
+        self.consumer = app.consumer
+
+    def on_pressure_high(self) -> None:
+        self.on_topic_buffer_full(self.tp)
+        self.consumer.on_buffer_full(self.tp)
+
+    def on_pressure_drop(self) -> None:
+        self.consumer.on_buffer_drop(self.tp)
+
+    async def __call__(self, message: Any) -> None:
+        channels = self.channels
+        if len(channels) != 1:
+            await self.fallback(message)
+            return
+        channel = next(iter(channels))
+        if not isinstance(channel.schema, RawSchema):
+            await self.fallback(message)
+            return
+        await self.acquire_flow_control()
+        await self.wait_until_producer_ebb()
+        message.refcount += 1  # Message.incref(1): one channel will ack it
+        event = await channel.decode(message, propagate=True)  # RawSchema: never raises
+        queue = channel.queue
+        if queue.full():
+            self.on_topic_buffer_full(self.tp)
+            await channel.put(event)
+        else:
+            queue.put_nowait_enhanced(event, on_pressure_high=self.on_pressure_high,
+                                      on_pressure_drop=self.on_pressure_drop)
+
+
+class WorkerConductor(Conductor):
+    def _build_handler(self, tp: Any, channels: Any) -> Any:
+        return RawHandOff(self, tp, channels, super()._build_handler(tp, channels))
+
+
+class BatchReader:
+    """An agent's events in batches, taken from its channel's queue.
+
+    ``batches(max_, within)`` yields up to ``max_`` events: all the queue
+    holds at once, and while fewer than ``max_`` have come, more as they
+    arrive for at most ``within`` seconds after the first (what
+    ``Stream.take_events`` does, without an event's trip through the
+    stream). The events are not acknowledged here: the reader acks each
+    ``event.message`` once its output is safe (``message.ack(consumer)``).
+    Taking many events at once also lets the conductor fill the queue
+    again in one go (``RawHandOff``) instead of one wake-up per event.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.channel = stream.channel.__aiter__()  # the iterator subscribes the topic (Topic.__aiter__)
+        monitor = getattr(stream.app, "monitor", None)
+        self._count = getattr(monitor, "count_stream_events", None)
+
+    async def batches(self, max_: int, within: float) -> AsyncIterator[list[Any]]:
+        queue = self.channel.queue
+        stream = self.stream
+        while not stream.should_stop:
+            batch = [await queue.get()]
+            deadline = time.monotonic() + within
+            while len(batch) < max_:
+                if not queue.empty():
+                    batch.append(queue.get_nowait())
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), left))
+                except TimeoutError:
+                    break
+            if self._count is not None:
+                self._count(stream, len(batch))
+            yield batch
+
+
 class WorkerTransport(faust_aiokafka.Transport):
+    Conductor = WorkerConductor
     Consumer = HandOffConsumer
     Producer = QuickSizeProducer
 
@@ -182,6 +295,11 @@ class BatchedPrometheusMonitor(PrometheusMonitor):
 
     def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
         self._acked += 1
+
+    def count_stream_events(self, stream: Any, n: int) -> None:
+        """``n`` events a stage took and handled in one batch (``BatchReader``)."""
+        self._events[stream] += n
+        self._events_out += n
 
     def on_table_get(self, table: Any, key: Any) -> None:
         self._table_ops[(table.name, self.KEYS_RETRIEVED)] += 1
