@@ -208,23 +208,28 @@ class BatchReader:
     async def batches(self, max_: int, within: float) -> AsyncIterator[list[Any]]:
         queue = self.channel.queue
         stream = self.stream
-        while not stream.should_stop:
-            batch = [await queue.get()]
-            deadline = time.monotonic() + within
-            while len(batch) < max_:
-                if not queue.empty():
-                    batch.append(queue.get_nowait())
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), left))
-                except TimeoutError:
-                    break
-            if self._count is not None:
-                self._count(stream, len(batch))
-            yield batch
+        try:
+            while not stream.should_stop:
+                batch = [await queue.get()]
+                deadline = time.monotonic() + within
+                while len(batch) < max_:
+                    if not queue.empty():
+                        batch.append(queue.get_nowait())
+                        continue
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(queue.get(), left))
+                    except TimeoutError:
+                        break
+                if self._count is not None:
+                    self._count(stream, len(batch))
+                yield batch
+        finally:
+            # As a stream does when its iteration ends (an agent of isolated
+            # partitions then leaves the conductor).
+            stream.channel.on_stop_iteration()
 
 
 class WorkerTransport(faust_aiokafka.Transport):
