@@ -268,6 +268,7 @@ def pieces(bootstrap: str, topic: str, values: list[bytes], config: Any) -> list
     (except where the piece is Kafka's: fetching posts, producing records)."""
     import orjson
     from aiokafka.partitioner import DefaultPartitioner
+    from faust.utils import json as faust_json
 
     from streams.aggregate import Aggregator, AggregatorState
     from streams.app import BrandBucketStore
@@ -343,7 +344,7 @@ def pieces(bootstrap: str, topic: str, values: list[bytes], config: Any) -> list
             remembered.setdefault(part, {})[post.key] = remember(
                 post, offset_of[id(post)], brands, result.negative, result.negative >= scorer.negative_threshold, story)
         for part, posts_of in remembered.items():
-            orjson.dumps(LedgerBatch(part, 0, 0, 0.0, posts_of).to_dict())
+            faust_json.dumps(LedgerBatch(part, 0, 0, 0.0, posts_of).to_dict())  # the ledger table's codec
     out.append(("remember the counted posts (ledger records + JSON)", per_post(time.process_time() - t)))
     out.append(("produce the counts records (batched)", per_post(asyncio.run(_produce_cpu(bootstrap, records)))))
 

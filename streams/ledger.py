@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.repeats import Entry, last_seen
+from streams.repeats import Entry, PackedSeen, last_seen
 
 
 @dataclass
@@ -64,6 +64,12 @@ class LedgerBatch:
         posts = data.get("posts") or {}
         if not isinstance(posts, dict):
             raise TypeError("posts must be an object")
+        # Read back from the changelog a negative post's entry is a list: packed
+        # again (streams.repeats), in place, so that the table's value and the
+        # ledger keep sharing one dict of posts.
+        for key, entry in posts.items():
+            if isinstance(entry, list):
+                posts[key] = PackedSeen.of(entry)
         return cls(partition=int(data["partition"]), first=int(data["first"]), last=int(data["last"]),
                    at=float(data["at"]), posts=posts)
 

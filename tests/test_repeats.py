@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from faust.utils import json as faust_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +13,7 @@ from streams.aggregate import Aggregator, AggregatorState, DictBucketStore
 from streams.gate import Gate, InputRules
 from streams.ledger import LedgerBatch, PostsLedger
 from streams.models import MentionCounts, Post, reach_weight
-from streams.repeats import Seen, counted_at, last_seen, remember, repeat
+from streams.repeats import PackedSeen, Seen, counted_at, last_seen, remember, repeat
 from streams.scoring import MentionCounter, mentions_for
 
 GATE = Gate(InputRules(max_age=0))
@@ -87,7 +88,9 @@ def test_reach_only_grows_and_the_revisions_add_up_to_it(sightings: list[tuple[i
     seen = Seen.from_list(entry)  # type: ignore[arg-type]
     assert seen.reach >= start
     assert start + total == pytest.approx(seen.reach)
-    assert json.loads(json.dumps(entry)) == entry
+    # Written as the list it packs (Faust's JSON codec), read back as the same entry.
+    written = faust_json.loads(faust_json.dumps({"posts": {"w:1": entry}}))
+    assert LedgerBatch.from_dict({"partition": 0, "first": 0, "last": 0, "at": 0.0, **written}).posts["w:1"] == entry
 
 
 def counts(counter: MentionCounter, partition: int, first: int, last: int) -> list[MentionCounts]:
@@ -146,8 +149,23 @@ def test_the_ledger_remembers_posts_for_its_horizon_and_within_its_bound() -> No
 
 def test_ledger_records_round_trip_with_their_posts() -> None:
     batch = LedgerBatch(2, 5, 9, at=1.5, posts={"w:1": 7, "w:2": remember(post(), 8, ["a"], 0.9, True, "s")})
-    again = LedgerBatch.from_dict(json.loads(json.dumps(batch.to_dict())))
+    written = faust_json.dumps(batch.to_dict())  # the ledger table's value codec
+    assert json.loads(written)["posts"]["w:2"] == Seen.from_list(batch.posts["w:2"]).to_list()  # type: ignore[arg-type]
+    again = LedgerBatch.from_dict(json.loads(written))
     assert again == batch
     old = batch.to_dict()
     del old["posts"]  # written before posts were remembered
     assert LedgerBatch.from_dict(old).posts == {}
+
+
+def test_a_negative_post_is_packed_in_memory_and_written_as_its_list() -> None:
+    entry = remember(post(), 8, ["a", "b"], 0.91234, True, "s")
+    assert isinstance(entry, PackedSeen)
+    listed = Seen.from_list(entry).to_list()
+    assert listed[:5] == [8, 8, post().event_time, ["a", "b"], 0.9123]
+    assert json.loads(faust_json.dumps({"e": entry})) == {"e": listed}
+    # An entry written by an earlier version (a list) reads the same.
+    assert counted_at(listed) == counted_at(entry) == 8 and last_seen(listed) == last_seen(entry) == 8
+    assert repeat(listed, post(reposts=50), 9).revisions == repeat(entry, post(reposts=50), 9).revisions
+    # The packed bytes hold exactly the list's JSON.
+    assert len(entry.raw) == len(json.dumps(listed, separators=(",", ":"), ensure_ascii=False).encode())
