@@ -15,8 +15,8 @@ counts (total, negative, risk hits) never change.
 A remembered post is stored compactly, as JSON in the ledger: its offset
 alone (an int) when it was not negative (a repeat changes nothing in any
 bucket), or ``Seen.to_list()``. In memory a negative one is kept as that
-JSON (``PackedSeen``, ~170 bytes instead of ~350 for the list: a full
-default ledger holds ~150,000 of them). Plain logic: the score stage and
+JSON (``PackedSeen``: 173 bytes instead of 486 for the list, measured; a
+full default ledger holds ~150,000 of them). Plain logic: the score stage and
 the tests run it; nothing here touches Kafka.
 """
 
@@ -100,6 +100,9 @@ class Seen:
         return [self.offset, self.seen_offset, self.event_time, list(self.brands), self.negative, self.followers,
                 self.reposts, self.comments, self.likes, self.verified, self.story, self.revised_at, self.revised_by]
 
+    def packed(self) -> PackedSeen:
+        return PackedSeen.of(self.to_list())
+
     @classmethod
     def from_list(cls, data: list[Any] | PackedSeen) -> Seen:
         (offset, seen_offset, event_time, brands, negative, followers, reposts, comments, likes, verified, story,
@@ -113,9 +116,8 @@ def remember(post: Post, offset: int, brands: list[str], negative: float, is_neg
     """The entry for a post counted at ``offset``."""
     if not is_negative:
         return offset
-    return PackedSeen.of(Seen(offset, offset, post.event_time, tuple(brands), round(negative, 4),
-                              post.author.followers, post.reposts, post.comments, post.likes,
-                              post.author.verified, story).to_list())
+    return Seen(offset, offset, post.event_time, tuple(brands), round(negative, 4), post.author.followers,
+                post.reposts, post.comments, post.likes, post.author.verified, story).packed()
 
 
 def counted_at(entry: Entry) -> int:
@@ -155,9 +157,9 @@ def repeat(entry: Entry, post: Post, offset: int) -> Repeat:
     if delta <= 1e-9:
         changed = (grown.followers, grown.reposts, grown.comments, grown.likes, grown.verified) != (
             seen.followers, seen.reposts, seen.comments, seen.likes, seen.verified)
-        return Repeat(PackedSeen.of(grown.to_list()) if changed else None, seen.event_time)
+        return Repeat(grown.packed() if changed else None, seen.event_time)
     grown = replace(grown, revised_at=offset, revised_by=delta)
-    return Repeat(PackedSeen.of(grown.to_list()), seen.event_time, _revisions(grown, post, delta))
+    return Repeat(grown.packed(), seen.event_time, _revisions(grown, post, delta))
 
 
 def _revisions(seen: Seen, post: Post, delta: float) -> list[tuple[str, dict[str, Any]]]:

@@ -162,12 +162,11 @@ class _Vocabulary:
         self._dict: dict[str, int] | None = None
         if len(np.unique(keys)) != self.size or bool((keys == 0).any()):
             self._dict = {feature: i for i, feature in enumerate(features)}
+            return
         self._bits = max(4, math.ceil(math.log2(max(1, self.size) / _LOAD)))
         size = 1 << self._bits
         self._keys = np.zeros(size, dtype=np.int64)  # 0: an empty slot
         self._columns = np.full(size, -1, dtype=np.int32)
-        if self._dict is not None:
-            return
         start = self._slots(keys)
         pending = np.arange(self.size)
         probe = 0
