@@ -197,6 +197,14 @@ class BatchReader:
     ``event.message`` once its output is safe (``message.ack(consumer)``).
     Taking many events at once also lets the conductor fill the queue
     again in one go (``RawHandOff``) instead of one wake-up per event.
+
+    What Faust's stream does to each event on its way in is done here too
+    (``admit``): an event fetched before a rebalance (another consumer
+    generation, or while flow control is suspended) is dropped, unacknowledged,
+    to be read again from the committed offset; every other one is tracked
+    as taken and not yet acknowledged, so that a rebalance waits for the
+    batch in flight (``Consumer.wait_empty``) before it commits and hands
+    the partitions over. Without that a SIGKILL restart test lost counts.
     """
 
     def __init__(self, stream: Any) -> None:
@@ -204,6 +212,27 @@ class BatchReader:
         self.channel = stream.channel.__aiter__()  # the iterator subscribes the topic (Topic.__aiter__)
         monitor = getattr(stream.app, "monitor", None)
         self._count = getattr(monitor, "count_stream_events", None)
+
+    def admit(self, events: list[Any]) -> list[Any]:
+        """The events of the current consumer generation, tracked as taken (see the class docstring)."""
+        app = self.stream.app
+        if not app.flow_control.is_active():
+            return []
+        generation = app.consumer_generation_id
+        acking = app.topics.acks_enabled_for
+        unacked = app.consumer._unacked_messages  # what Consumer.wait_empty waits for
+        message_in = app.sensors.on_message_in
+        admitted = []
+        for event in events:
+            message = event.message
+            if message.generation_id != generation:
+                continue
+            if not message.tracked and acking(message.topic):
+                message.tracked = True
+                unacked.add(message)
+                message_in(message.tp, message.offset, message)
+            admitted.append(event)
+        return admitted
 
     async def batches(self, max_: int, within: float) -> AsyncIterator[list[Any]]:
         queue = self.channel.queue
@@ -223,6 +252,9 @@ class BatchReader:
                         batch.append(await asyncio.wait_for(queue.get(), left))
                     except TimeoutError:
                         break
+                batch = self.admit(batch)
+                if not batch:
+                    continue
                 if self._count is not None:
                     self._count(stream, len(batch))
                 yield batch

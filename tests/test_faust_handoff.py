@@ -14,6 +14,7 @@ from typing import Any
 
 from faust.sensors.prometheus import FaustMetrics
 from faust.types import TP, Message
+from faust.types.tuples import ConsumerMessage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
@@ -31,8 +32,10 @@ def make_app(buffer: int) -> WorkerApp:
     return app
 
 
-def message(offset: int, partition: int = 0) -> Message:
-    return Message(TOPIC, partition, offset, 0.0, 0, [], f"k{offset}".encode(), f"v{offset}".encode(), None)
+def message(offset: int, partition: int = 0, generation: int = 0) -> Message:
+    """A fetched record of consumer generation ``generation`` (a new app's is 0)."""
+    return Message(TOPIC, partition, offset, 0.0, 0, [], f"k{offset}".encode(), f"v{offset}".encode(), None,
+                   generation_id=generation)
 
 
 def subscribed(app: WorkerApp, schema: Any = None) -> Any:
@@ -133,3 +136,28 @@ def test_slices_keep_every_record_in_order_within_the_limit(sizes: list[int], li
     assert all(piece for piece in pieces)
     for piece in pieces:
         assert len(piece) == 1 or sum(len(r.value) for r in piece) <= limit
+
+
+def test_batch_reader_drops_a_stale_generation_and_tracks_what_it_hands_out() -> None:
+    """As Faust's stream: a record fetched before a rebalance is not handed out
+    (it is read again from the committed offset), and the others are tracked
+    as unacknowledged, so that a rebalance waits for the batch in flight."""
+    async def run() -> None:
+        app = make_app(buffer=64)
+        stream = app.stream(app.topic(TOPIC, schema=RawSchema()))
+        reader = BatchReader(stream)
+        handler = app.topics._build_handler(TP(TOPIC, 0), {reader.channel})
+        await app.topics._update_indices()  # as at subscription: the topic's offsets are acknowledged
+        # What a consumer fetches: messages that are tracked until acknowledged.
+        stale, fresh = (ConsumerMessage(TOPIC, 0, offset, 0.0, 0, [], b"k", b"v", None, generation_id=generation)
+                        for offset, generation in ((0, 7), (1, 0)))
+        await handler(stale)
+        await handler(fresh)
+        batch = await asyncio.wait_for(reader.batches(10, within=0.01).__anext__(), 2)
+        assert [e.message for e in batch] == [fresh]
+        unacked = app.consumer._unacked_messages
+        assert fresh in unacked and stale not in unacked
+        fresh.ack(app.consumer)
+        assert fresh not in unacked
+
+    asyncio.run(run())
