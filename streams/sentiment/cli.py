@@ -53,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     train.add_argument("--pos", type=Path, help="positive texts, one per line")
     train.add_argument("--neg", type=Path, help="negative texts, one per line")
     train.add_argument("--weak", type=Path, help="unlabelled posts (one per line, plain or JSON with 'text'), "
-                       "labelled by their own emoticons, which are then left out of what the model learns (as model: auto)")
+                       "labelled by their own emoticons, which are then left out of what the model learns; trained "
+                       "as model: auto trains (next to the tone words, its own L2 strength)")
     train.add_argument("--data", type=Path, help="a labeled file instead of --pos/--neg")
     train.add_argument("--format", choices=("weibo2018", "label_review_csv"), help="format of --data")
     train.add_argument("--holdout", type=float, default=0.0, help="leave out this fraction of --data (fixed seed; eval --holdout scores it)")
@@ -347,7 +348,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         weak = AutoModel(AutoSettings(min_examples=20, max_examples=max(20, len(texts))))
         weak.observe([settings.mask(t) for t in texts] if settings.mask else texts)
         positive, negative = weak.training_texts()
-        emoticon_tokens = False  # the emoticons are the labels
         print(f"{args.weak}: {len(texts):,} posts ({bad} unreadable lines), {len(positive) + len(negative):,} distinct "
               f"ones labelled by their emoticons ({len(negative):,} negative, {len(positive):,} not)", file=sys.stderr)
     elif args.pos is not None and args.neg is not None:
@@ -371,15 +371,21 @@ def cmd_train(args: argparse.Namespace) -> int:
               + (f", {unreadable} unreadable records" if unreadable else ""), file=sys.stderr)
     started = time.perf_counter()
     try:
-        model = train_model(
-            positive,
-            negative,
-            weibo_preprocessing=not args.no_preprocessing,
-            filter_stopwords=not args.keep_stopwords,
-            emoticon_tokens=emoticon_tokens,
-            classifier=args.classifier,
-            progress=StageProgress("koubei sentiment train"),
-        )
+        if args.weak is not None:
+            # The same training as sentiment.model: auto (weak labels next to the tone words).
+            from streams.sentiment.auto import train_weak_model
+
+            model = train_weak_model(positive, negative, progress=StageProgress("koubei sentiment train"))
+        else:
+            model = train_model(
+                positive,
+                negative,
+                weibo_preprocessing=not args.no_preprocessing,
+                filter_stopwords=not args.keep_stopwords,
+                emoticon_tokens=emoticon_tokens,
+                classifier=args.classifier,
+                progress=StageProgress("koubei sentiment train"),
+            )
     except ValueError as exc:
         return _fail(str(exc))
     model.save(args.out)
