@@ -1,0 +1,107 @@
+"""How early can the *share* of negative posts show a crisis of the real-text suite? The oracle bound.
+
+Not a test: it prints numbers. Why the share: a news day (bench/real_suite.py's
+decoy) raises a brand's posts, and with them its negative posts, 2.5-fold at
+the usual tone, and no alert is wanted then. What tells a crisis from it is
+that the extra posts are negative more often than the brand's calm posts: the
+share of negative posts among all of the brand's posts. (The count alone
+cannot tell them apart; the count *given* the non-negative posts is the
+share again.)
+
+For each brand rate of the suite and each crisis kind, the generator's own
+event (``streams.scenario_real._event``: extra posts per minute, ramp) is
+read by a model that reads calm posts negative with probability ``p0`` and
+the crisis's extra posts with probability ``q1`` (``--calm``, ``--crisis``:
+what ``bench/real_suite.py --explain`` printed for the model). An oracle
+that knows ``p0``, the onset and the shape gains, per minute, the
+Kullback-Leibler divergence of the mixed share ``p1(t)`` from ``p0`` times
+the posts of that minute. A detector with one false alarm per ``N``
+one-minute buckets needs about ``log(N)`` nats (Lorden; overshoot ignored):
+9.2 for a brand-week. The minute the oracle's expected statistic reaches that
+is a lower bound for the delay of any share-based detector at that
+false-alarm rate, on the mean path. (The detector alerts at the end of the
+bucket: add a minute or two when comparing.)
+
+Usage::
+
+    .venv/bin/python bench/share_bound.py                            # the default model on weibo2018: 45 % / 88 %
+    .venv/bin/python bench/share_bound.py --calm 0.38 --crisis 0.93  # as on the review texts
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from streams.scenario import HOURLY, EventSpec  # noqa: E402
+from streams.scenario_real import _HOURLY_MEAN, TEXT_BRANDS, _event  # noqa: E402
+
+# The onset hours the generator draws for each kind (streams/scenario_real.py, _event).
+KINDS = {"sudden": range(9, 21), "night": range(1, 4), "kol": range(10, 22), "bot_flood": range(9, 22)}
+HORIZON_MINUTES = 240
+
+
+def kl_bernoulli(p1: float, p0: float) -> float:
+    return p1 * math.log(p1 / p0) + (1.0 - p1) * math.log((1.0 - p1) / (1.0 - p0))
+
+
+def minutes_to_evidence(per_minute: float, event: EventSpec, calm: float, crisis: float, nats: float) -> int | None:
+    """The first minute after onset at which the oracle's expected share evidence reaches ``nats``.
+
+    The brand's own posts follow the generator's hour-of-day curve (its day-to-day
+    wander and weekday factor left out)."""
+    total = 0.0
+    for minute in range(HORIZON_MINUTES):
+        at = event.onset + timedelta(minutes=minute)
+        rate = per_minute / _HOURLY_MEAN * HOURLY[at.hour]
+        more = event.rate(at)
+        posts = rate + more
+        share = (calm * rate + crisis * more) / posts
+        total += kl_bernoulli(share, calm) * posts
+        if total >= nats:
+            return minute + 1
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calm", type=float, default=0.45, help="share of calm posts the model reads negative")
+    parser.add_argument("--crisis", type=float, default=0.88, help="share of a crisis's posts the model reads negative")
+    parser.add_argument("--weeks", type=float, default=1.0, help="one false alarm per this many brand-weeks")
+    args = parser.parse_args()
+    if not (0.0 < args.calm < args.crisis < 1.0):
+        print("need 0 < --calm < --crisis < 1", file=sys.stderr)
+        return 2
+    nats = math.log(args.weeks * 7 * 24 * 60)
+    print(f"# oracle share bound: calm read {args.calm:.0%} negative, crisis posts {args.crisis:.0%}, "
+          f"{nats:.1f} nats (one false alarm per {args.weeks:g} brand-week)\n")
+    print("| brand | /min | " + " | ".join(f"{kind} (onset {hours.start}-{hours.stop - 1} h)" for kind, hours in KINDS.items())
+          + " |")
+    print("|---|---|" + "---|" * len(KINDS))
+    day = datetime(2026, 3, 4)
+    for brand in sorted(TEXT_BRANDS, key=lambda b: b.per_minute):
+        cells = []
+        for kind, hours in KINDS.items():
+            drawn = _event(brand, kind, day, random.Random(0))
+            found = []
+            for hour in hours:
+                onset = day + timedelta(hours=hour)
+                event = replace(drawn, onset=onset, end=onset + (drawn.end - drawn.onset))
+                found.append(minutes_to_evidence(brand.per_minute, event, args.calm, args.crisis, nats))
+            reached = [m for m in found if m is not None]
+            never = len(found) - len(reached)
+            cell = f"{min(reached)}-{max(reached)} min" if reached else "never"
+            cells.append(cell + (f" ({never} of {len(found)} hours never)" if reached and never else ""))
+        print(f"| {brand.id} | {brand.per_minute:g} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
