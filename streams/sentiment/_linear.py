@@ -327,8 +327,11 @@ class LinearModel:
             "koubei": self.metadata,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        # No file name or time in the gzip header: the same model gives the same bytes.
-        path.write_bytes(gzip.compress(marshal.dumps(data), mtime=0))
+        # The same model gives the same bytes: no file name or time in the gzip header, and
+        # marshal format 2, which has no back-references (format 3 marks an object for
+        # reuse when its reference count is above one, so the bytes would depend on who
+        # else still holds, say, the metadata dict's strings).
+        path.write_bytes(gzip.compress(marshal.dumps(data, 2), mtime=0))
 
     def knows(self, word: str) -> bool:
         return word in self._vocabulary

@@ -58,7 +58,7 @@ from streams.sentiment import lexicon as lex
 from streams.sentiment._bayes import ModelFileError
 from streams.sentiment._scorer import SentimentModel, load_model
 from streams.sentiment.preprocess import has_content, prepare
-from streams.sentiment.tone_words import NEGATIVE_TONE_WORDS, POSITIVE_TONE_WORDS, tone_words_sha256
+from streams.sentiment.tone_words import tone_words_metadata, with_tone_words
 from streams.sentiment.training import train_model
 
 # Emoticons that label a post: the lexicon's lists (lexicon.NEGATIVE_EMOTICONS says
@@ -93,14 +93,13 @@ def train_weak_model(
     if not positive or not negative:
         raise ValueError("training needs at least one positive and one negative text")
     return train_model(
-        [*positive, *POSITIVE_TONE_WORDS * TONE_WORD_REPEATS],
-        [*negative, *NEGATIVE_TONE_WORDS * TONE_WORD_REPEATS],
+        *with_tone_words(positive, negative, TONE_WORD_REPEATS),
         emoticon_tokens=False, progress=progress,
         lam=max(WEAK_LAM, WEAK_LAM_POSTS / (len(positive) + len(negative))),
         metadata={"source": "weak emoticon labels of the deployment's own posts (sentiment.model: auto) "
                             "and the project's tone words (streams/sentiment/tone_words.py)",
                   "weak_positive": len(positive), "weak_negative": len(negative),
-                  "tone_words": {"repeats": TONE_WORD_REPEATS, "sha256": tone_words_sha256()},
+                  "tone_words": tone_words_metadata(TONE_WORD_REPEATS),
                   "corrections": corrections},
     )
 
