@@ -41,10 +41,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streams.scenario import HOURLY, EventSpec  # noqa: E402
-from streams.scenario_real import _HOURLY_MEAN, TEXT_BRANDS, _event  # noqa: E402
+from streams.scenario_real import _HOURLY_MEAN, ONSET_HOURS, TEXT_BRANDS, _event  # noqa: E402
 
-# The onset hours the generator draws for each kind (streams/scenario_real.py, _event).
-KINDS = {"sudden": range(9, 21), "night": range(1, 4), "kol": range(10, 22), "bot_flood": range(9, 22)}
+# The onset hours the generator draws for each kind.
+KINDS = {kind: range(ONSET_HOURS[kind][0], ONSET_HOURS[kind][1] + 1) for kind in ("sudden", "night", "kol", "bot_flood")}
 HORIZON_MINUTES = 240
 
 

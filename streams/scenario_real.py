@@ -212,6 +212,14 @@ def _brand(brand_id: str) -> TextBrand:
     raise ValueError(f"unknown brand {brand_id!r}; real-text scenarios have {', '.join(BRAND_IDS)}")
 
 
+# The local hours an event of each kind may start in (first and last, inclusive; a news day
+# starts at 9). bench/share_bound.py reads them too.
+ONSET_HOURS: dict[str, tuple[int, int]] = {
+    "sudden": (9, 20), "night": (1, 3), "slow_burn": (8, 11), "kol": (10, 21), "bot_flood": (9, 21),
+    "positive_viral": (10, 20),
+}
+
+
 def _event(brand: TextBrand, kind: str, day: datetime, rng: random.Random) -> EventSpec:
     """One labelled event on ``day`` (local midnight) for ``brand``.
 
@@ -221,28 +229,28 @@ def _event(brand: TextBrand, kind: str, day: datetime, rng: random.Random) -> Ev
     r = brand.per_minute
     name = brand.name
     if kind == "sudden":
-        onset = day + timedelta(hours=rng.randint(9, 20), minutes=rng.randint(0, 59))
+        onset = day + timedelta(hours=rng.randint(*ONSET_HOURS[kind]), minutes=rng.randint(0, 59))
         return EventSpec(brand.id, kind, onset, onset + timedelta(minutes=100), max(1.2, 0.8 * r), 3, 30,
                          NEGATIVE_ALERT, f"sudden crisis: complaints about {name} pile up within minutes")
     if kind == "night":
-        onset = day + timedelta(hours=rng.randint(1, 3), minutes=rng.randint(0, 59))
+        onset = day + timedelta(hours=rng.randint(*ONSET_HOURS[kind]), minutes=rng.randint(0, 59))
         return EventSpec(brand.id, kind, onset, onset + timedelta(minutes=110), max(0.6, 0.3 * r), 4, 45,
                          NEGATIVE_ALERT, f"night-time crisis: {name} incident after midnight, low volume")
     if kind == "slow_burn":
-        onset = day + timedelta(hours=rng.randint(8, 11), minutes=rng.randint(0, 59))
+        onset = day + timedelta(hours=rng.randint(*ONSET_HOURS[kind]), minutes=rng.randint(0, 59))
         return EventSpec(brand.id, kind, onset, onset + timedelta(hours=7), max(1.0, 0.6 * r), 240, 60,
                          NEGATIVE_ALERT, f"slow burn: complaints about {name} creep up for four hours",
                          ramp_power=2.0)
     if kind == "kol":
-        onset = day + timedelta(hours=rng.randint(10, 21), minutes=rng.randint(0, 59))
+        onset = day + timedelta(hours=rng.randint(*ONSET_HOURS[kind]), minutes=rng.randint(0, 59))
         return EventSpec(brand.id, kind, onset, onset + timedelta(minutes=120), max(1.0, 0.6 * r), 25, 30,
                          NEGATIVE_ALERT, f"KOL-led crisis: a big account attacks {name}, its followers amplify")
     if kind == "bot_flood":
-        onset = day + timedelta(hours=rng.randint(9, 21), minutes=rng.randint(0, 59))
+        onset = day + timedelta(hours=rng.randint(*ONSET_HOURS[kind]), minutes=rng.randint(0, 59))
         return EventSpec(brand.id, kind, onset, onset + timedelta(minutes=45), max(2.0, 1.0 * r), 2, 40,
                          NEGATIVE_ALERT, f"bot flood: near-identical attacks on {name} from new tiny accounts")
     if kind == "positive_viral":
-        onset = day + timedelta(hours=rng.randint(10, 20), minutes=rng.randint(0, 59))
+        onset = day + timedelta(hours=rng.randint(*ONSET_HOURS[kind]), minutes=rng.randint(0, 59))
         return EventSpec(brand.id, kind, onset, onset + timedelta(minutes=60), max(3.0, 3.0 * r), 8, 30,
                          NO_NEGATIVE_ALERT, f"positive viral hour: {name} praised everywhere")
     if kind == "news_day":
