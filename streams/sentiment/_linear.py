@@ -23,8 +23,8 @@ no line search and no random order). The hyper-parameters were chosen by
 5-fold cross-validation on weibo2018's 90 % training part
 (docs/benchmarks.md).
 
-The file is a gzip'd marshal dict ``{"nblr": {...}, "koubei": metadata}``
-(SnowNLP cannot read it; the naive-Bayes files stay in SnowNLP's format).
+The file is a gzip'd marshal dict ``{"nblr": {...}, "koubei": metadata}``,
+marshal format 2 (see ``save``; SnowNLP cannot read it; the naive-Bayes files stay in SnowNLP's format).
 """
 
 from __future__ import annotations
