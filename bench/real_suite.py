@@ -121,9 +121,9 @@ GROUPS: dict[str, list[tuple[str, bool]]] = {
 # sequential signal's stated false-alarm rate. Small on purpose: every point
 # is a claim to check.
 GRID: dict[str, list[Any]] = {
-    "z_fire": [4.0, 4.25, 4.5],
+    "z_fire": [3.75, 4.0, 4.25, 4.5],
     "attention_phi_floor": [0.05, 0.1, 0.2],
-    "sequential_arl_weeks": [4.0, 16.0],
+    "local_share_half_life": [0.0, 10800.0, 21600.0],
 }
 ORACLE_LLR = 9.2  # log of one week of one-minute buckets
 DELAY_CAP = 120.0
@@ -388,6 +388,29 @@ def evaluate(cases: list[Case], overrides: dict[str, Any], model: str | None) ->
     return out
 
 
+_GRID_CASES: list[Case] = []
+
+
+def _evaluate_setting(args: tuple[dict[str, Any], str | None]) -> Summary:
+    return evaluate(_GRID_CASES, args[0], args[1])
+
+
+def _evaluate_grid(cases: list[Case], settings: list[dict[str, Any]], model: str | None,
+                   jobs: int) -> list[tuple[dict[str, Any], Summary]]:
+    """Every setting on the tuning cases; with ``jobs`` > 1 in forked processes that share the cases."""
+    global _GRID_CASES
+    if jobs <= 1 or len(settings) < 2:
+        return [(s, evaluate(cases, s, model)) for s in settings]
+    import multiprocessing
+
+    _GRID_CASES = cases
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(zip(settings, pool.map(_evaluate_setting, [(s, model) for s in settings]), strict=True))
+    finally:
+        _GRID_CASES = []
+
+
 def explain(cases: list[Case], overrides: dict[str, Any], model: str | None) -> None:
     """Per crisis: how the model read its posts, and what every signal did inside the window."""
     from streams.detection import create_detector
@@ -518,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="sentiment.model (default: the configured default)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/koubei-real-suite"),
                         help="where scored and bucketed scenarios are kept between runs")
-    parser.add_argument("--jobs", type=int, default=1, help="seeds built at once (scoring is the slow part)")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds built, and grid settings evaluated, at once")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="detection overrides for the report (an experiment, not a default)")
     parser.add_argument("--explain", action="store_true", help="per crisis: the model's reading and every signal")
@@ -534,10 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.tune:
         tune_cases = build_cases(args.data, args.tune, args.seeds, args.model, args.cache, args.days, args.jobs)
         names = list(GRID)
+        settings = [dict(zip(names, values, strict=True)) for values in itertools.product(*(GRID[n] for n in names))]
         results = []
-        for values in itertools.product(*(GRID[n] for n in names)):
-            setting = dict(zip(names, values, strict=True))
-            summary = evaluate(tune_cases, setting, args.model)
+        for setting, summary in _evaluate_grid(tune_cases, settings, args.model, args.jobs):
             results.append((summary.key(), setting, summary))
             print(f"  tune {setting}: key {tuple(round(x, 2) for x in summary.key())}", file=sys.stderr)
         results.sort(key=lambda r: r[0])

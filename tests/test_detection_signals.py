@@ -183,3 +183,41 @@ def test_a_spike_in_a_measurement_is_seen() -> None:
 def test_count_scale_is_positive_and_finite_for_any_series(values: list[float]) -> None:
     scale = count_scale(_rows(values))
     assert scale > 0 and math.isfinite(scale)
+
+
+# -- the local share: the day's own tone ------------------------------------------
+
+def _tone_days(shares: list[float], seed: int = 7) -> Iterator[Bucket]:
+    """About four posts a minute, each day read negative at its own share."""
+    rng = np.random.default_rng(seed)
+    for i in range(int(len(shares) * DAY / MINUTE)):
+        t = T0 + i * MINUTE
+        total = int(rng.poisson(4.0))
+        negative = int(rng.binomial(total, shares[int(i * MINUTE // DAY)]))
+        yield Bucket(brand="acme", start=t, size=MINUTE, total=total, negative=negative,
+                     negative_stories=[f"{i:06x}{k:02x}" for k in range(negative)])
+
+
+def test_the_count_tests_expect_the_days_own_share() -> None:
+    shares = [0.4, 0.4, 0.4, 0.2]
+    local = AdaptiveDetector("acme")  # the default: a local half-life of three hours
+    base = AdaptiveDetector("acme", params=build_params(overrides={"local_share_half_life": 0}))
+    run(local, _tone_days(shares))
+    run(base, _tone_days(shares))
+    assert local.baseline.frame.count_share == pytest.approx(0.2, abs=0.03)
+    # Without a local half-life the count tests expect the base share (half-life three days).
+    assert base.baseline.frame.count_share == base.baseline.frame.base_share
+    assert base.baseline.frame.base_share > 0.3
+
+
+def test_the_local_share_survives_a_restart_and_old_states_load() -> None:
+    params = build_params(overrides={"local_share_half_life": 3 * HOUR})
+    detector = AdaptiveDetector("acme", params=params)
+    run(detector, _tone_days([0.4, 0.2]))
+    state = detector.to_state()
+    again = AdaptiveDetector("acme", params=params, state=state)
+    assert again.baseline.count_share == pytest.approx(detector.baseline.count_share)
+    # A state saved before the local share existed starts it from the base share.
+    del state["baseline"]["local_share"]
+    old = AdaptiveDetector("acme", params=params, state=state)
+    assert old.baseline.count_share == pytest.approx(old.baseline.base_share)

@@ -150,6 +150,27 @@ def test_train_weak_and_progress_on_stderr(tmp_path: Path, capsys: pytest.Captur
     assert "scoring 2/2 posts" in captured.err and "threshold          0.52" in captured.out
 
 
+@pytest.mark.parametrize("extra", [["--classifier", "nb"], ["--no-preprocessing"], ["--keep-stopwords"],
+                                   ["--no-emoticon-tokens"], ["--holdout", "0.1"], ["--format", "weibo2018"]])
+def test_train_weak_refuses_options_it_cannot_honour(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     extra: list[str]) -> None:
+    posts = tmp_path / "posts.txt"
+    posts.write_text("客服不理人[怒]\n很好喝[哈哈]\n", encoding="utf-8")
+    model = tmp_path / "weak.model"
+    assert main(["sentiment", "train", "--weak", str(posts), "--out", str(model), *extra]) == 2
+    assert f"does not take {extra[0]}" in capsys.readouterr().err
+    assert not model.exists()
+
+
+def test_format_and_holdout_need_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pos, neg = tmp_path / "pos.txt", tmp_path / "neg.txt"
+    pos.write_text("很好喝\n", encoding="utf-8")
+    neg.write_text("客服不理人\n", encoding="utf-8")
+    assert main(["sentiment", "train", "--pos", str(pos), "--neg", str(neg), "--holdout", "0.1",
+                 "--out", str(tmp_path / "m")]) == 2
+    assert "go with --data" in capsys.readouterr().err
+
+
 def test_with_corrections_needs_a_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sentiment", "train", "--with-corrections", "--out", str(tmp_path / "m")]) == 2
     assert "needs -c" in capsys.readouterr().err

@@ -59,7 +59,8 @@ class AdaptiveDetector:
         p = self.params = params or AdaptiveParams()
         s = migrate_state(state or {}, self.name)
         self.baseline = Baseline(p.windows, p.baseline_half_life, p.season_half_life, p.volume_long_half_life,
-                                 p.warmup, p.utc_offset_hours, BaselineState.from_dict(s.get("baseline", {})))
+                                 p.warmup, p.utc_offset_hours, BaselineState.from_dict(s.get("baseline", {})),
+                                 local_share_half_life=p.local_share_half_life)
         saved = s.get("signals", {})
         self.signals: dict[str, Signal] = {name: cls(p, self.baseline, saved.get(name)) for name, cls in REGISTRY.items()}
         self.signal_list = list(self.signals.values())

@@ -45,6 +45,7 @@ MAX_WINDOW_BUCKETS = 240
 MIN_RATE = 0.01  # expected posts per bucket never drops below this
 PRIOR_SHARE = 0.2  # negative share assumed before any post is seen
 PRIOR_SHARE_WEIGHT = 10.0  # ... worth this many posts
+LOCAL_PRIOR_POSTS = 30.0  # the local share starts from the base share, worth this many posts
 PHI_PRIOR = 0.1
 PHI_MIN = 0.01
 RHO_MIN, RHO_MAX, RHO_PRIOR = 0.002, 0.25, 0.01
@@ -240,7 +241,7 @@ class Frame:
     refilled in place for every bucket: no allocation on the hot path)."""
 
     __slots__ = ("bucket", "total", "negative", "risk", "stories", "mu_total", "hour", "dow", "day", "seen", "warmed",
-                 "base_share", "story_ratio", "level", "long_z", "long_ratio", "log_ratio", "long_spread", "firing",
+                 "base_share", "count_share", "story_ratio", "level", "long_z", "long_ratio", "log_ratio", "long_spread", "firing",
                  "hot")
 
     def __init__(self) -> None:
@@ -254,6 +255,9 @@ class Frame:
         self.seen = 0
         self.warmed = False
         self.base_share = PRIOR_SHARE
+        # The share the negative count tests expect: the day's own share when
+        # local_share_half_life is set (see Baseline.count_share), else base_share.
+        self.count_share = PRIOR_SHARE
         self.story_ratio = 1.0  # usual fresh negative stories per negative post
         self.level = 1.0
         self.long_z = 0.0
@@ -299,6 +303,9 @@ class BaselineState:
     # Exponentially weighted non-negative posts and their expectation (the
     # long scale's half-life): the attention level the negative tests use.
     calm_long: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    # Exponentially weighted negative and all posts of ordinary buckets with
+    # the local share's half-life: the brand's share of the last hours.
+    local_share: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BaselineState:
@@ -311,13 +318,14 @@ class Baseline:
 
     def __init__(self, windows: tuple[float, ...], baseline_half_life: float, season_half_life: float,
                  long_half_life: float, warmup: float, utc_offset_hours: float,
-                 state: BaselineState | None = None) -> None:
+                 state: BaselineState | None = None, local_share_half_life: float = 0.0) -> None:
         s = state or BaselineState()
         self.window_seconds = windows
         self.baseline_half_life = baseline_half_life
         self.season_half_life = season_half_life
         self.long_half_life = long_half_life
         self.warmup = warmup
+        self.local_share_half_life = local_share_half_life
         self.utc_offset = utc_offset_hours * 3600.0
         self.size: float | None = s.size
         self.last_start: float | None = s.last_start
@@ -342,6 +350,7 @@ class Baseline:
         self.negative_seen = _load_seen(s.negative_seen, newest)
         self.story_neg, self.story_posts = float(s.stories[0]), float(s.stories[1])
         self.calm_observed, self.calm_expected = float(s.calm_long[0]), float(s.calm_long[1])
+        self.local_neg, self.local_tot = float(s.local_share[0]), float(s.local_share[1])
         self.clock_hours = -1
         self.clock: tuple[int, int, int] = (0, 0, 0)
         self.frame = Frame()
@@ -362,6 +371,7 @@ class Baseline:
             negative_seen=self._stored_seen(self.negative_seen),
             stories=[self.story_neg, self.story_posts],
             calm_long=[self.calm_observed, self.calm_expected],
+            local_share=[self.local_neg, self.local_tot],
         )
 
     def _stored_seen(self, seen_at: dict[str, int]) -> dict[str, str]:
@@ -453,6 +463,7 @@ class Baseline:
         self.ring_length = length
         self.a_level = half_life_alpha(self.baseline_half_life / size)
         self.a_long = half_life_alpha(self.long_half_life / size)
+        self.keep_local = 1.0 - half_life_alpha(self.local_share_half_life / size) if self.local_share_half_life > 0 else 0.0
         self.windows_gcd = math.gcd(*self.windows)
         self.keep_rho = [1.0 - half_life_alpha(self.season_half_life / (size * w)) for w in self.windows]
         self.a_phi = [half_life_alpha(self.baseline_half_life / (size * w)) for w in self.windows]
@@ -482,6 +493,18 @@ class Baseline:
     @property
     def base_share(self) -> float:
         return (self.share_neg + PRIOR_SHARE * PRIOR_SHARE_WEIGHT) / (self.share_tot + PRIOR_SHARE_WEIGHT)
+
+    @property
+    def count_share(self) -> float:
+        """The share the negative count tests expect: with a local half-life,
+        the share of the last hours' ordinary posts, shrunk towards the
+        base share by LOCAL_PRIOR_POSTS posts (a brand's tone moves from day
+        to day: measured on the real-text scenarios, about a third of the
+        calm windows' extra spread of negative counts is that move)."""
+        base = self.base_share
+        if self.keep_local <= 0.0:
+            return base
+        return (self.local_neg + base * LOCAL_PRIOR_POSTS) / (self.local_tot + LOCAL_PRIOR_POSTS)
 
     @property
     def story_ratio(self) -> float:
@@ -567,6 +590,7 @@ class Baseline:
         f.seen = self.seen
         f.warmed = self.seen > self.warmup_buckets
         f.base_share = self.base_share
+        f.count_share = self.count_share
         f.story_ratio = self.story_ratio
         # The brand's attention level over the last hours, as of the previous
         # bucket (centre-adjusted), never below 1: a launch or news day that
@@ -651,6 +675,9 @@ class Baseline:
             keep = 1.0 - a_level
             self.share_neg = self.share_neg * keep + kept
             self.share_tot = self.share_tot * keep + total
+            if self.keep_local > 0.0:
+                self.local_neg = self.local_neg * self.keep_local + kept
+                self.local_tot = self.local_tot * self.keep_local + total
             if negative > 0:
                 self.story_neg = self.story_neg * keep + f.stories
                 self.story_posts = self.story_posts * keep + negative
@@ -662,7 +689,7 @@ class Baseline:
                 if seen % width == 0:
                     if tone:
                         phi_negative.learn(sums[S_NEG], sums[S_MU] * base_share, alpha)
-                        mean, _ = conditional_negative(sums[S_TOT], sums[S_NEG], sums[S_MU], base_share, f.level,
+                        mean, _ = conditional_negative(sums[S_TOT], sums[S_NEG], sums[S_MU], f.count_share, f.level,
                                                        phi_volume.phi, rho.rho)
                         given.learn(sums[S_STORY], mean * f.story_ratio, alpha)
                     phi_volume.learn(sums[S_TOT], sums[S_MU], alpha)

@@ -111,6 +111,7 @@ FIELD_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
     "warmup": _duration(),
     "cold_start_share": _number(0.0, 1.0),
     "baseline_half_life": _duration(60.0),
+    "local_share_half_life": _duration(),
     "season_half_life": _duration(86400.0),
     "relearn_after": _duration(60.0),
     "utc_offset_hours": _number(-12.0, 14.0),

@@ -25,7 +25,8 @@ class AdaptiveParams:
     signals: tuple[str, ...] = SIGNALS
     # A window is "hot" when its test statistic reaches z_fire (4.25, one
     # false crossing in ~100,000 tests; chosen on the real-text scenarios of
-    # the review corpora, bench/real_suite.py) ...
+    # the review corpora, bench/real_suite.py; docs/benchmarks.md says why
+    # the grid's more sensitive 3.75 was not adopted) ...
     z_fire: float = 4.25
     # Mention volume alone is heavy-tailed on social media (one repost
     # cascade is a 10x bucket), so the volume signal needs a higher bar.
@@ -88,6 +89,12 @@ class AdaptiveParams:
     # bound of the share reaches this, with twice min_negative posts.
     cold_start_share: float = 0.4
     baseline_half_life: float = 3 * 86400.0  # level of the rates and shares
+    # The negative count tests (negative_volume, negative_sequential) expect
+    # the share of the last hours' ordinary posts, with this half-life
+    # (0 = the base share, whose half-life is baseline_half_life): a brand's
+    # tone moves from day to day, and a count tested against last week's
+    # tone is noisier than one tested against this morning's.
+    local_share_half_life: float = 6 * 3600.0
     season_half_life: float = 14 * 86400.0  # hour-of-day and day-of-week profile
     # If an alert has been firing this long the level is probably the new
     # normal: the baseline learns again (clipped) so the alert can resolve.

@@ -322,6 +322,18 @@ def cmd_train(args: argparse.Namespace) -> int:
                                   args.weak is not None) if given)
     if sources > 1:
         return _fail("give one of --data, --pos/--neg or --weak")
+    if args.weak is not None:
+        # --weak trains exactly what sentiment.model: auto trains; options it cannot honour are refused, not ignored.
+        ignored = [flag for flag, given in (("--classifier nb", args.classifier != "nblr"),
+                                            ("--no-preprocessing", args.no_preprocessing),
+                                            ("--keep-stopwords", args.keep_stopwords),
+                                            ("--no-emoticon-tokens", args.no_emoticon_tokens),
+                                            ("--format", args.format is not None),
+                                            ("--holdout", bool(args.holdout))) if given]
+        if ignored:
+            return _fail(f"--weak trains what model: auto trains and does not take {', '.join(ignored)}")
+    elif args.data is None and (args.format is not None or args.holdout):
+        return _fail("--format and --holdout go with --data")
     positive: list[str] = []
     negative: list[str] = []
     emoticon_tokens = not args.no_emoticon_tokens

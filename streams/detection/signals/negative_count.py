@@ -51,7 +51,7 @@ class NegativeCount(Signal):
         total, negative, mu_t, _risk, _stories = b.sums[index]
         phi = b.phi_volume[index].phi
         floor = self.params.attention_phi_floor
-        mean, inverse_shape = conditional_negative(total, negative, mu_t, f.base_share, f.level,
+        mean, inverse_shape = conditional_negative(total, negative, mu_t, f.count_share, f.level,
                                                    phi if phi > floor else floor, b.share_rho[index].rho)
         given = b.phi_given_others[index].phi
         return mean * f.story_ratio, inverse_shape if inverse_shape > given else given
@@ -62,7 +62,7 @@ class NegativeCount(Signal):
         warmed = f.warmed
         if not warmed and not firing:
             return Test(0.0, 0, False, True)  # off during the warm-up
-        base = f.base_share
+        base = f.count_share
         min_negative, z_fire, resolve_z, ratio = p.min_negative, p.z_fire, p.resolve_z, p.negative_min_ratio
         best = -math.inf if firing else 0.0
         index, hot_any, quiet = 0, False, True

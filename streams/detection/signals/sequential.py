@@ -99,7 +99,7 @@ class NegativeSequential(Signal):
         if not b.sums:
             return Test(0.0, 0, False, True)
         k = f.stories
-        p0 = f.base_share
+        p0 = f.count_share
         j = self.attention_index if self.attention_index < len(b.sums) else 0
         total_w, negative_w, mu_w, _risk, _stories = b.sums[j]
         a = 1.0 / self._phi_floor(b.phi_volume[j].phi)
@@ -143,7 +143,7 @@ class NegativeSequential(Signal):
         buckets, stories, _expected, posts, negative, mu_total = self.state.run
         # The overdispersion of the window nearest the run's length.
         i = min(range(len(b.windows)), key=lambda x: abs(b.windows[x] - buckets))
-        mean, inverse_shape = conditional_negative(posts, negative, mu_total, f.base_share, 1.0,
+        mean, inverse_shape = conditional_negative(posts, negative, mu_total, f.count_share, 1.0,
                                                    self._phi_floor(b.phi_volume[i].phi), b.share_rho[i].rho)
         given = b.phi_given_others[i].phi
         return exact_count_z(stories, mean * f.story_ratio, inverse_shape if inverse_shape > given else given)
