@@ -211,11 +211,17 @@ class Bucket:
     # detector counts opinions. Empty with negative > 0 means "no story
     # information" (an older producer).
     negative_stories: list[str] = field(default_factory=list)
+    # Negative posts that are not reposts, per story key (their own words):
+    # the same words posted again and again by different posts, not spread
+    # by reposting (a bot flood, a copied template). At most MAX_COPIES
+    # keys; a later key is not counted. Empty from an older producer.
+    copies: dict[str, int] = field(default_factory=dict)
 
     TOP_N = 5
     MAX_RISK_STORIES = 64
     MAX_STORIES = 32
     MAX_NEGATIVE_STORIES = 64
+    MAX_COPIES = 32
 
     @property
     def end(self) -> float:
@@ -239,7 +245,12 @@ class Bucket:
         self.reach_negative += mention.reach
         story = mention.story or mention.post_key
         self._count_story(story, 1, max(0, mention.reposts))
-        self._add_opinion(opinion_key(story if _REPOST.search(mention.text) else mention.post_key))
+        if _REPOST.search(mention.text):
+            self._add_opinion(opinion_key(story))
+        else:
+            self._add_opinion(opinion_key(mention.post_key))
+            if mention.story:
+                self._count_copy(mention.story, 1)
         self._offer_kol({"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
                          "verified": mention.verified, "story": mention.story, "reposts": mention.reposts})
         reach = round(mention.reach, 4)
@@ -271,6 +282,8 @@ class Bucket:
             self._count_story(story, posts, reposts)
         for opinion in part.negative_stories:
             self._add_opinion(opinion)
+        for key, posts in part.copies.items():
+            self._count_copy(key, posts)
         if part.kol:
             self._offer_kol(part.kol)
         if part.top_negative:
@@ -301,6 +314,13 @@ class Bucket:
         if counts is not None:
             counts[0] += posts
             counts[1] += reposts
+
+    def _count_copy(self, key: str, posts: int) -> None:
+        copies = self.copies
+        if key in copies:
+            copies[key] += posts
+        elif len(copies) < self.MAX_COPIES:
+            copies[key] = posts
 
     def _add_opinion(self, opinion: str) -> None:
         if opinion not in self.negative_stories and len(self.negative_stories) < self.MAX_NEGATIVE_STORIES:
@@ -349,6 +369,7 @@ class Bucket:
             "kol": dict(self.kol),
             "stories": {k: list(v) for k, v in self.stories.items()},
             "negative_stories": list(self.negative_stories),
+            "copies": dict(self.copies),
         }
 
     def part_dict(self) -> dict[str, Any]:
@@ -381,6 +402,7 @@ class Bucket:
             stories={str(k): [int(v[0]), int(v[1])] for k, v in (data.get("stories") or {}).items()},
             revisions=[dict(r) for r in data.get("revisions") or []],
             negative_stories=[str(x) for x in data.get("negative_stories", [])],
+            copies={str(k): int(v) for k, v in (data.get("copies") or {}).items()},
         )
 
 
@@ -509,6 +531,7 @@ def _part_from_dict(part: Any, brand: str, size: float) -> Bucket:
         stories={str(k): [int(v[0]), int(v[1])]
                  for k, v in _typed(part.get("stories") or {}, dict, "stories").items()},
         negative_stories=[str(x) for x in _typed(part.get("negative_stories") or [], list, "negative_stories")],
+        copies={str(k): int(v) for k, v in _typed(part.get("copies") or {}, dict, "copies").items()},
         revisions=[_typed(r, dict, "revision") for r in _typed(part.get("revisions") or [], list, "revisions")],
     )
     _check_part(bucket)
@@ -532,6 +555,8 @@ def _check_part(bucket: Bucket) -> None:
             _check_account(revision["kol"])
     if any(not isinstance(v, int) for v in bucket.risk_terms.values()):
         raise ValueError("risk term counts must be integers")
+    if any(v < 0 for v in bucket.copies.values()):
+        raise ValueError("copy counts must not be negative")
 
 
 @dataclass

@@ -221,3 +221,51 @@ def test_the_local_share_survives_a_restart_and_old_states_load() -> None:
     del state["baseline"]["local_share"]
     old = AdaptiveDetector("acme", params=params, state=state)
     assert old.baseline.count_share == pytest.approx(old.baseline.base_share)
+
+
+# -- copy_flood: the same words again and again --------------------------------------
+
+def _with_flood(days: float, seed: int, flood: tuple[float, float, float] | None = None) -> Iterator[Bucket]:
+    """About four posts a minute read 35 % negative, every negative post its
+    own words; ``flood`` = (onset, minutes, posts a minute) of three scripted
+    texts, two of them read negative."""
+    rng = np.random.default_rng(seed)
+    for i in range(int(days * DAY / MINUTE)):
+        t = T0 + i * MINUTE
+        total = int(rng.poisson(4.0))
+        negative = int(rng.binomial(total, 0.35))
+        copies = {f"{i:06x}{k:02x}": 1 for k in range(negative)}
+        if flood and flood[0] <= t - T0 < flood[0] + flood[1] * MINUTE:
+            for _ in range(int(rng.poisson(flood[2]))):
+                total += 1
+                script = int(rng.integers(3))
+                if script < 2:
+                    negative += 1
+                    copies[f"bot{script:05d}"] = copies.get(f"bot{script:05d}", 0) + 1
+        yield Bucket(brand="acme", start=t, size=MINUTE, total=total, negative=negative,
+                     negative_stories=[f"{i:06x}{k:02x}" for k in range(negative)], copies=copies)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_flood_of_copied_words_alerts_whatever_the_model_reads(seed: int) -> None:
+    # Three posts a minute of three texts, one of them read positive: the
+    # share moves from 35 % to about 45 %, the copies are unmistakable.
+    events = run(AdaptiveDetector("acme"), _with_flood(4.6, seed, flood=(ONSET, 30, 3.0)))
+    flood = opened(events, ("copy_flood",), after=ONSET)
+    assert flood and flood[0].event_time <= T0 + ONSET + 10 * MINUTE
+    assert flood[0].evidence["copied_texts"] == 2
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_ordinary_words_raise_no_copy_alert(seed: int) -> None:
+    events = run(AdaptiveDetector("acme"), _with_flood(5.0, seed))
+    assert not opened(events, ("copy_flood",))
+
+
+def test_copies_survive_a_restart() -> None:
+    first = AdaptiveDetector("acme")
+    buckets = list(_with_flood(4.6, 1, flood=(ONSET, 30, 3.0)))
+    cut = int((ONSET + 3 * MINUTE) // MINUTE)
+    run(first, iter(buckets[:cut]))
+    again = AdaptiveDetector("acme", state=first.to_state())
+    assert [e.to_dict() for e in run(again, iter(buckets[cut:]))] == [e.to_dict() for e in run(first, iter(buckets[cut:]))]

@@ -180,6 +180,45 @@ def test_bucket_counts_negative_opinions_reposts_as_the_story_they_spread() -> N
     assert Bucket.from_dict(old).negative_stories == []
 
 
+def test_bucket_counts_copies_of_the_same_words_not_reposts() -> None:
+    def mention(key: str, text: str, story: str, negative: bool = True) -> Mention:
+        return Mention(brand="xinghe", post_key=key, source="w", post_id=key, author_id=key, author_name=key,
+                       followers=1, verified=False, text=text, url="", created_at=1.0,
+                       negative=0.9 if negative else 0.1, sentiment=0.1, is_negative=negative, reach=1.0,
+                       story=story)
+
+    bucket = Bucket("xinghe", 0.0, 60.0)
+    for i in range(4):  # reposts spread a story: not copies
+        bucket.add(mention(f"w:r{i}", "转发微博//@张三:太差了", "s1"))
+    for i in range(3):  # the same words from three posts: three posts of one copied text
+        bucket.add(mention(f"w:b{i}", "太差了", "s1"))
+    bucket.add(mention("w:c", "别的话", "s2"))
+    bucket.add(mention("w:p", "太差了", "s1", negative=False))  # not negative: not counted
+    bucket.add(mention("w:n", "太差了", ""))  # no story key (an older producer): not counted
+    assert bucket.copies == {"s1": 3, "s2": 1}
+    part = Bucket("xinghe", 0.0, 60.0)
+    part.add(mention("w:b9", "太差了", "s1"))
+    bucket.merge(part)
+    assert bucket.copies == {"s1": 4, "s2": 1}
+    assert Bucket.from_dict(bucket.to_dict()).copies == bucket.copies
+    for i in range(100):
+        bucket.add(mention(f"x:{i}", f"差{i}", f"t{i}"))
+    assert len(bucket.copies) == Bucket.MAX_COPIES
+    old = bucket.to_dict()
+    del old["copies"]
+    assert Bucket.from_dict(old).copies == {}
+
+
+def test_a_part_with_bad_copy_counts_is_refused_whole() -> None:
+    from streams.models import _part_from_dict
+
+    good = {"start": 0.0, "total": 1, "negative": 1, "copies": {"s1": 2}}
+    assert _part_from_dict(good, "xinghe", 60.0).copies == {"s1": 2}
+    for bad in ({"s1": -1}, ["s1"], {"s1": "x"}):
+        with pytest.raises((TypeError, ValueError)):
+            _part_from_dict(dict(good, copies=bad), "xinghe", 60.0)
+
+
 def test_mentions_carry_the_story_their_post_spreads() -> None:
     from types import SimpleNamespace
 

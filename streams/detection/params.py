@@ -14,7 +14,7 @@ from typing import Any
 SENSITIVITIES = ("low", "balanced", "high")
 # Alert keys (what ``AlertEvent.signal`` says and ``signals:`` selects); the
 # long-scale volume signal reports as ``volume``.
-SIGNALS = ("negative_share", "negative_volume", "risk_terms", "volume", "kol", "negative_sequential")
+SIGNALS = ("negative_share", "negative_volume", "risk_terms", "volume", "kol", "negative_sequential", "copy_flood")
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,12 @@ class AdaptiveParams:
     # must also pass the exact test of negative_volume at z_fire.
     sequential_arl_weeks: float = 4.0
     sequential_min_shift: float = 0.2
+    # copy_flood: negative posts repeating the words of an earlier one within
+    # 15 minutes (not reposts), against the brand's usual copies per negative
+    # post. Hot at z_fire with at least copy_min_posts copies and
+    # copy_min_ratio times the expected.
+    copy_min_posts: int = 10
+    copy_min_ratio: float = 5.0
 
 
 SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
@@ -145,7 +151,7 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
         "fire_after": 2, "resolve_after": 10, "cooldown": 3600.0,
         "volume_confirm_z": 6.0, "volume_cooldown": 48 * 3600.0, "volume_long_z": 4.0,
         "risk_z_fire": 5.5, "risk_min_hits": 6, "risk_min_negative": 5,
-        "kol_max_per_week": 0.1, "sequential_arl_weeks": 12.0,
+        "kol_max_per_week": 0.1, "sequential_arl_weeks": 12.0, "copy_min_posts": 15,
     },
     "balanced": {},
     "high": {
@@ -155,7 +161,7 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
         "fire_after": 1, "resolve_after": 15, "cooldown": 900.0,
         "volume_confirm_z": 0.0, "volume_cooldown": 6 * 3600.0, "volume_long_z": 3.0,
         "risk_z_fire": 4.25, "risk_min_hits": 3, "risk_min_negative": 2,
-        "kol_max_per_week": 0.5, "sequential_arl_weeks": 1.0,
+        "kol_max_per_week": 0.5, "sequential_arl_weeks": 1.0, "copy_min_posts": 6,
     },
 }
 

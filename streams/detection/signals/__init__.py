@@ -9,6 +9,7 @@ hot only when ``volume`` is not).
 from __future__ import annotations
 
 from streams.detection.signals.base import Signal
+from streams.detection.signals.copies import CopyFlood
 from streams.detection.signals.kol import Kol
 from streams.detection.signals.negative_count import NegativeCount
 from streams.detection.signals.negative_share import NegativeShare
@@ -27,5 +28,6 @@ REGISTRY: dict[str, type[Signal]] = {
         VolumeLong,
         Kol,
         NegativeSequential,
+        CopyFlood,
     )
 }
