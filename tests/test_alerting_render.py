@@ -240,6 +240,9 @@ def test_every_detector_signal_has_a_label(language: str) -> None:
     strings = json.loads((Path(__file__).parent.parent / "alerting" / "templates" / language / "strings.json")
                          .read_text(encoding="utf-8"))
     assert set(strings["signal"]) == set(SIGNALS)
+    # Every count signal says what it counts (the share is a percentage).
+    assert set(strings["value_unit"]) == set(SIGNALS)
+    assert all(strings["value_unit"][s] for s in SIGNALS if s != "negative_share")
     assert strings["signal"]["risk_terms"] == {"zh": "风险词激增", "en": "risk-term surge"}[language]
 
 

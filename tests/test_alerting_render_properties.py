@@ -46,7 +46,7 @@ THOUSAND_POSTS = [{"id": f"w:{i}", "author": f"用户{i}" * 20, "followers": 10*
                    "excerpt": "投诉" * 100, "url": "https://weibo.example/" + "x" * 300} for i in range(1000)]
 
 
-SIGNAL_NAMES = st.sampled_from(["negative_share", "negative_volume", "risk_terms", "volume", "kol",
+SIGNAL_NAMES = st.sampled_from(["negative_share", "negative_volume", "risk_terms", "volume", "kol", "copy_flood",
                                 "negative_sequential"])
 # The detector's incident tally (streams/detection/incident.py), as it is and as anything else.
 TALLY = st.fixed_dictionaries({}, optional={
