@@ -225,10 +225,11 @@ def test_the_local_share_survives_a_restart_and_old_states_load() -> None:
 
 # -- copy_flood: the same words again and again --------------------------------------
 
-def _with_flood(days: float, seed: int, flood: tuple[float, float, float] | None = None) -> Iterator[Bucket]:
+def _with_flood(days: float, seed: int, flood: tuple[float, float, float] | None = None,
+                texts: tuple[int, int] = (3, 2)) -> Iterator[Bucket]:
     """About four posts a minute read 35 % negative, every negative post its
-    own words; ``flood`` = (onset, minutes, posts a minute) of three scripted
-    texts, two of them read negative."""
+    own words; ``flood`` = (onset, minutes, posts a minute) of ``texts[0]``
+    scripted texts, the first ``texts[1]`` of them read negative."""
     rng = np.random.default_rng(seed)
     for i in range(int(days * DAY / MINUTE)):
         t = T0 + i * MINUTE
@@ -238,8 +239,8 @@ def _with_flood(days: float, seed: int, flood: tuple[float, float, float] | None
         if flood and flood[0] <= t - T0 < flood[0] + flood[1] * MINUTE:
             for _ in range(int(rng.poisson(flood[2]))):
                 total += 1
-                script = int(rng.integers(3))
-                if script < 2:
+                script = int(rng.integers(texts[0]))
+                if script < texts[1]:
                     negative += 1
                     copies[f"bot{script:05d}"] = copies.get(f"bot{script:05d}", 0) + 1
         yield Bucket(brand="acme", start=t, size=MINUTE, total=total, negative=negative,
@@ -259,6 +260,15 @@ def test_a_flood_of_copied_words_alerts_whatever_the_model_reads(seed: int) -> N
 @pytest.mark.parametrize("seed", [1, 2])
 def test_ordinary_words_raise_no_copy_alert(seed: int) -> None:
     events = run(AdaptiveDetector("acme"), _with_flood(5.0, seed))
+    assert not opened(events, ("copy_flood",))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_wave_of_praise_slogans_misread_as_negative_is_not_a_flood(seed: int) -> None:
+    # Twenty posts a minute of four slogans, one of them read negative: many
+    # copies, but the negative share falls, and chance copies grow with the
+    # square of the posts.
+    events = run(AdaptiveDetector("acme"), _with_flood(4.6, seed, flood=(ONSET, 60, 20.0), texts=(4, 1)))
     assert not opened(events, ("copy_flood",))
 
 
