@@ -47,9 +47,13 @@ def make_buckets(brands: int, days: float, seed: int = 1) -> list[Bucket]:
             negative = sum(1 for _ in range(total) if rng.random() < 0.15)
             top = [{"id": f"p{minute}-{b}-{k}", "author": "u", "followers": 10, "excerpt": "差评",
                     "url": "", "negative": 0.9, "reach": 2.0 + k, "created_at": t} for k in range(min(negative, 3))]
+            # Every negative post its own words and its own opinion, as ordinary traffic is.
+            own = [f"{minute % 2**24:06x}{k % 256:02x}" for k in range(negative)]
             out.append(Bucket(brand=f"b{b}", start=t, size=60.0, total=total, negative=negative,
                               reach_negative=2.0 * negative, risk_hits=negative // 4,
-                              risk_terms={"投诉": negative // 4} if negative >= 4 else {}, top_negative=top))
+                              risk_terms={"投诉": negative // 4} if negative >= 4 else {}, top_negative=top,
+                              negative_stories=own[:Bucket.MAX_NEGATIVE_STORIES],
+                              copies=dict.fromkeys(own[:Bucket.MAX_COPIES], 1)))
     return out
 
 

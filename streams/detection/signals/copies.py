@@ -9,10 +9,10 @@ three scripted texts read positive), so no count or share test saw it
 (docs/benchmarks.md, "The day's own tone").
 
 Per bucket the brand's negative non-repost posts arrive per story key
-(``Bucket.copies``). Each text keeps its *recent* posts, decayed with a
-half-life of ``COPY_HALF_LIFE`` (7.5 minutes; a single post is forgotten
-after 15); the statistic is the recent **copies**, each text's recent posts
-beyond one.
+(``Bucket.copies``). A text posted once is remembered for 15 minutes; a
+text posted again keeps its *recent* posts, decayed with a half-life of
+``COPY_HALF_LIFE`` (7.5 minutes); the statistic is the recent **copies**,
+each copied text's recent posts beyond one.
 
 By chance two ordinary posts share their words with a small probability
 ``k`` (short stock phrases: 差评, 退钱), so with ``M`` recent posts of the
@@ -38,19 +38,24 @@ from streams.detection.baseline import Frame
 from streams.detection.signals.base import Description, Signal, Test
 from streams.detection.stats import exact_count_z
 
-COPY_HALF_LIFE = 450.0  # seconds: a text's recent posts count half after this long
-DROP_BELOW = 0.25  # a text whose recent posts decayed below this is forgotten (a single post: after 15 min)
+COPY_HALF_LIFE = 450.0  # seconds: a copied text's recent posts count half after this long
+SINGLE_SECONDS = 900.0  # a text posted once is remembered this long
+DROP_BELOW = 0.25  # a copied text whose recent posts decayed below this is forgotten
 COPY_DISPERSION = 1.0
 PRIOR_PAIR_RATE = 0.001  # chance copies per pair of posts, before the brand's own are learnt
 PRIOR_PAIR_WEIGHT = 10_000.0
-MAX_ACTIVE = 64  # texts kept (the least recent first to go): ~1.5 KB of state
+MAX_SINGLES = 64  # texts posted once, kept (the oldest go first)
+MAX_COPIED = 32  # copied texts kept (the least recent posts go first)
 
 
 @dataclass
 class CopyState:
-    # Recent negative non-repost posts per text (story key), decayed with
-    # COPY_HALF_LIFE and rounded to 4 decimals as they are computed (so a
-    # restored state continues exactly).
+    # Texts (story keys) posted once recently: {key: bucket index}, oldest
+    # first. Most negative posts are such texts, so they cost no decay: they
+    # leave in order when older than SINGLE_SECONDS.
+    singles: dict[str, int] = field(default_factory=dict)
+    # Copied texts: their recent posts, decayed with COPY_HALF_LIFE and
+    # rounded to 4 decimals as they are computed (a short state).
     active: dict[str, float] = field(default_factory=dict)
     # The brand's recent negative and all posts, decayed the same way: the
     # share over the span the copies come from.
@@ -67,16 +72,20 @@ class CopyFlood(Signal):
         b = self.baseline
         size = b.size or 60.0
         self.decay = 0.5 ** (size / COPY_HALF_LIFE)
+        self.single_buckets = max(1, int(round(SINGLE_SECONDS / size)))
         windows = b.windows or [1]
-        target = 2.0 * COPY_HALF_LIFE / size
+        target = SINGLE_SECONDS / size
         self.window_index = min(range(len(windows)), key=lambda i: abs(windows[i] - target))
         self.fresh = 0  # copies in the current bucket (for learning)
         self.new_pairs = 0.0  # pairs the current bucket's posts made with the recent ones and each other
-        self.posts = 0.0  # recent posts of the active texts
-        if not isinstance(self.state.active, dict) or any(not isinstance(v, (int, float)) for v in self.state.active.values()):
-            self.state.active = {}
-        if len(self.state.recent) != 2:
-            self.state.recent = [0.0, 0.0]
+        self.posts = 0.0  # recent posts of the remembered texts
+        s = self.state
+        if not isinstance(s.active, dict) or any(not isinstance(v, (int, float)) for v in s.active.values()):
+            s.active = {}
+        if not isinstance(s.singles, dict):
+            s.singles = {}
+        if len(s.recent) != 2:
+            s.recent = [0.0, 0.0]
 
     @property
     def pair_rate(self) -> float:
@@ -84,30 +93,51 @@ class CopyFlood(Signal):
         return (s.copies + PRIOR_PAIR_RATE * PRIOR_PAIR_WEIGHT) / (s.pairs + PRIOR_PAIR_WEIGHT)
 
     def _advance(self, f: Frame) -> float:
-        """Decay the recent posts and add the frame's bucket; returns the recent copies."""
+        """Age the remembered texts and add the frame's bucket; returns the recent copies."""
         s = self.state
+        now = f.seen
+        singles = s.singles
+        oldest = now - self.single_buckets
+        while singles:
+            key = next(iter(singles))
+            if singles[key] > oldest:
+                break
+            del singles[key]
         q = self.decay
-        active = {k: round(c * q, 4) for k, c in s.active.items() if c * q >= DROP_BELOW}
-        before = sum(active.values())
+        active = s.active
+        if active:
+            active = {k: round(c * q, 4) for k, c in active.items() if c * q >= DROP_BELOW}
+        before = len(singles) + sum(active.values())
         fresh = 0
         bucket = f.bucket
         copies_in = bucket.copies if bucket is not None else {}
-        arriving = sum(copies_in.values())
+        arriving = sum(copies_in.values()) if copies_in else 0
         self.new_pairs = before * arriving + arriving * (arriving - 1) / 2.0
         for key, posts in copies_in.items():
             count = active.get(key)
-            if count is None:
+            if count is not None:
+                active[key] = round(count + posts, 4)
+                fresh += posts
+            elif key in singles:
+                del singles[key]
+                active[key] = float(posts + 1)
+                fresh += posts
+            elif posts > 1:
                 active[key] = float(posts)
                 fresh += posts - 1
             else:
-                active[key] = round(count + posts, 4)
-                fresh += posts
+                singles[key] = now
         self.fresh = fresh
-        if len(active) > MAX_ACTIVE:
-            active = dict(sorted(active.items(), key=lambda kv: kv[1], reverse=True)[:MAX_ACTIVE])
+        while len(singles) > MAX_SINGLES:
+            del singles[next(iter(singles))]
+        if len(active) > MAX_COPIED:
+            active = dict(sorted(active.items(), key=lambda kv: kv[1], reverse=True)[:MAX_COPIED])
         s.active = active
-        s.recent = [round(s.recent[0] * q + f.negative, 4), round(s.recent[1] * q + f.total, 4)]
-        posts = copies = 0.0
+        recent = s.recent
+        recent[0] = round(recent[0] * q + f.negative, 4)
+        recent[1] = round(recent[1] * q + f.total, 4)
+        posts = float(len(singles))
+        copies = 0.0
         for count in active.values():
             posts += count
             if count > 1.0:
