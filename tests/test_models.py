@@ -154,13 +154,15 @@ def test_bucket_lists_each_risk_story_once_up_to_its_cap() -> None:
     assert Bucket.from_dict(old).risk_stories == []
 
 
-def test_bucket_counts_negative_opinions_reposts_as_the_story_they_spread() -> None:
-    def mention(key: str, text: str, story: str, negative: bool = True) -> Mention:
-        return Mention(brand="xinghe", post_key=key, source="w", post_id=key, author_id=key, author_name=key,
-                       followers=1, verified=False, text=text, url="", created_at=1.0,
-                       negative=0.9 if negative else 0.1, sentiment=0.1, is_negative=negative, reach=1.0,
-                       story=story)
+def _story_mention(key: str, text: str, story: str, negative: bool = True) -> Mention:
+    return Mention(brand="xinghe", post_key=key, source="w", post_id=key, author_id=key, author_name=key,
+                   followers=1, verified=False, text=text, url="", created_at=1.0,
+                   negative=0.9 if negative else 0.1, sentiment=0.1, is_negative=negative, reach=1.0,
+                   story=story)
 
+
+def test_bucket_counts_negative_opinions_reposts_as_the_story_they_spread() -> None:
+    mention = _story_mention
     bucket = Bucket("xinghe", 0.0, 60.0)
     for i in range(6):  # a cascade: six reposts of one complaint are one opinion
         bucket.add(mention(f"w:r{i}", "转发微博//@张三:太差了", "s1"))
@@ -181,12 +183,7 @@ def test_bucket_counts_negative_opinions_reposts_as_the_story_they_spread() -> N
 
 
 def test_bucket_counts_copies_of_the_same_words_not_reposts() -> None:
-    def mention(key: str, text: str, story: str, negative: bool = True) -> Mention:
-        return Mention(brand="xinghe", post_key=key, source="w", post_id=key, author_id=key, author_name=key,
-                       followers=1, verified=False, text=text, url="", created_at=1.0,
-                       negative=0.9 if negative else 0.1, sentiment=0.1, is_negative=negative, reach=1.0,
-                       story=story)
-
+    mention = _story_mention
     bucket = Bucket("xinghe", 0.0, 60.0)
     for i in range(4):  # reposts spread a story: not copies
         bucket.add(mention(f"w:r{i}", "转发微博//@张三:太差了", "s1"))

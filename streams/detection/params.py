@@ -135,10 +135,10 @@ class AdaptiveParams:
     # must also pass the exact test of negative_volume at z_fire.
     sequential_arl_weeks: float = 4.0
     sequential_min_shift: float = 0.2
-    # copy_flood: negative posts repeating the words of an earlier one within
-    # 15 minutes (not reposts), against the brand's usual copies per negative
-    # post. Hot at z_fire with at least copy_min_posts copies and
-    # copy_min_ratio times the expected.
+    # copy_flood: recent negative posts repeating the words of an earlier one
+    # (not reposts), against the chance copies that many posts make
+    # (streams/detection/signals/copies.py). Hot at z_fire with at least
+    # copy_min_posts copies and copy_min_ratio times the expected.
     copy_min_posts: int = 10
     copy_min_ratio: float = 5.0
 

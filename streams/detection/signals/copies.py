@@ -79,13 +79,7 @@ class CopyFlood(Signal):
         self.fresh = 0  # copies in the current bucket (for learning)
         self.new_pairs = 0.0  # pairs the current bucket's posts made with the recent ones and each other
         self.posts = 0.0  # recent posts of the remembered texts
-        s = self.state
-        if not isinstance(s.active, dict) or any(not isinstance(v, (int, float)) for v in s.active.values()):
-            s.active = {}
-        if not isinstance(s.singles, dict):
-            s.singles = {}
-        if len(s.recent) != 2:
-            s.recent = [0.0, 0.0]
+        self.copies = 0.0  # recent copies (the statistic), as of the last bucket
 
     @property
     def pair_rate(self) -> float:
@@ -143,6 +137,7 @@ class CopyFlood(Signal):
             if count > 1.0:
                 copies += count - 1.0
         self.posts = posts
+        self.copies = copies
         return copies
 
     def _expected(self) -> float:
@@ -185,7 +180,7 @@ class CopyFlood(Signal):
 
     def describe(self, f: Frame, test: Test, w: dict[str, Any]) -> Description:
         p = self.params
-        copies = sum(c - 1.0 for c in self.state.active.values() if c > 1.0)
+        copies = self.copies
         expected = self._expected()
         texts, most = self._texts()
         critical = test.z >= p.z_critical and copies >= p.critical_ratio * max(expected, 1.0)
@@ -203,6 +198,6 @@ class CopyFlood(Signal):
                 f"{facts['baseline']:.1f} expected, z={facts['z']:.1f}")
 
     def z_per_window(self, f: Frame) -> list[float]:
-        copies = sum(c - 1.0 for c in self.state.active.values() if c > 1.0)
+        copies = self.copies
         return [round(exact_count_z(copies, self._expected(), COPY_DISPERSION), 3) if i == self.window_index else 0.0
                 for i in range(len(self.baseline.sums))]
