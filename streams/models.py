@@ -216,12 +216,24 @@ class Bucket:
     # by reposting (a bot flood, a copied template). At most MAX_COPIES
     # keys; a later key is not counted. Empty from an older producer.
     copies: dict[str, int] = field(default_factory=dict)
+    # The post of the bucket from the most-followed account, whatever its
+    # tone (same shape and weighing as ``kol``; accounts under 1,000
+    # followers are not kept). The KOL signal watches a very big account's
+    # story even when the model misreads the post itself.
+    big: dict[str, Any] = field(default_factory=dict)
+    # Reposts (``//@`` in their text) per story they spread, whatever their
+    # tone, as [reposts, negative reposts]; at most MAX_REPOST_STORIES
+    # stories, a later story is not counted. How the public passes a story
+    # on: the KOL signal tests the reaction to a big account's post.
+    repost_stories: dict[str, list[int]] = field(default_factory=dict)
 
     TOP_N = 5
     MAX_RISK_STORIES = 64
     MAX_STORIES = 32
     MAX_NEGATIVE_STORIES = 64
     MAX_COPIES = 32
+    MAX_REPOST_STORIES = 32
+    BIG_MIN_WEIGHT = 1000
 
     @property
     def end(self) -> float:
@@ -238,14 +250,21 @@ class Bucket:
             self.risk_hits += 1
             for term in mention.risk_terms:
                 self.risk_terms[term] = self.risk_terms.get(term, 0) + 1
-            self._add_story(mention.story or mention.post_key)
+            self._add_story(story)
+        weight = mention.followers * (3 if mention.verified else 1)
+        if weight >= self.BIG_MIN_WEIGHT and (
+                not self.big or weight > self.big["followers"] * (3 if self.big["verified"] else 1)):
+            self.big = {"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
+                        "verified": mention.verified, "story": story}
+        repost = "//" in mention.text and _REPOST.search(mention.text) is not None
+        if repost:
+            self._count_repost(story, 1, 1 if mention.is_negative else 0)
         if not mention.is_negative:
             return
         self.negative += 1
         self.reach_negative += mention.reach
-        story = mention.story or mention.post_key
         self._count_story(story, 1, max(0, mention.reposts))
-        if _REPOST.search(mention.text):
+        if repost:
             self._add_opinion(opinion_key(story))
         else:
             self._add_opinion(opinion_key(mention.post_key))
@@ -286,6 +305,10 @@ class Bucket:
             self._count_copy(key, posts)
         if part.kol:
             self._offer_kol(part.kol)
+        if part.big:
+            self._offer_big(part.big)
+        for story, (reposts, negative) in part.repost_stories.items():
+            self._count_repost(story, reposts, negative)
         if part.top_negative:
             self._offer_samples(part.top_negative)
         for revision in part.revisions:
@@ -315,6 +338,14 @@ class Bucket:
             counts[0] += posts
             counts[1] += reposts
 
+    def _count_repost(self, story: str, reposts: int, negative: int) -> None:
+        counts = self.repost_stories.get(story)
+        if counts is None and len(self.repost_stories) < self.MAX_REPOST_STORIES:
+            counts = self.repost_stories[story] = [0, 0]
+        if counts is not None:
+            counts[0] += reposts
+            counts[1] += negative
+
     def _count_copy(self, key: str, posts: int) -> None:
         copies = self.copies
         if key in copies:
@@ -335,6 +366,11 @@ class Bucket:
         kol = self.kol
         if not kol or account["followers"] * (3 if account["verified"] else 1) > kol["followers"] * (3 if kol["verified"] else 1):
             self.kol = dict(account)
+
+    def _offer_big(self, account: dict[str, Any]) -> None:
+        big = self.big
+        if not big or account["followers"] * (3 if account["verified"] else 1) > big["followers"] * (3 if big["verified"] else 1):
+            self.big = dict(account)
 
     def _offer_samples(self, samples: list[dict[str, Any]]) -> None:
         # Keep the few most far-reaching negative posts, each post once.
@@ -370,6 +406,8 @@ class Bucket:
             "stories": {k: list(v) for k, v in self.stories.items()},
             "negative_stories": list(self.negative_stories),
             "copies": dict(self.copies),
+            "big": dict(self.big),
+            "repost_stories": {k: list(v) for k, v in self.repost_stories.items()},
         }
 
     def part_dict(self) -> dict[str, Any]:
@@ -403,6 +441,8 @@ class Bucket:
             revisions=[dict(r) for r in data.get("revisions") or []],
             negative_stories=[str(x) for x in data.get("negative_stories", [])],
             copies={str(k): int(v) for k, v in (data.get("copies") or {}).items()},
+            big=dict(data.get("big") or {}),
+            repost_stories={str(k): [int(v[0]), int(v[1])] for k, v in (data.get("repost_stories") or {}).items()},
         )
 
 
@@ -532,6 +572,9 @@ def _part_from_dict(part: Any, brand: str, size: float) -> Bucket:
                  for k, v in _typed(part.get("stories") or {}, dict, "stories").items()},
         negative_stories=[str(x) for x in _typed(part.get("negative_stories") or [], list, "negative_stories")],
         copies={str(k): int(v) for k, v in _typed(part.get("copies") or {}, dict, "copies").items()},
+        big=_typed(part.get("big") or {}, dict, "big"),
+        repost_stories={str(k): [int(v[0]), int(v[1])]
+                        for k, v in _typed(part.get("repost_stories") or {}, dict, "repost_stories").items()},
         revisions=[_typed(r, dict, "revision") for r in _typed(part.get("revisions") or [], list, "revisions")],
     )
     _check_part(bucket)
@@ -545,6 +588,8 @@ def _check_part(bucket: Bucket) -> None:
         _check_sample(sample)
     if bucket.kol:
         _check_account(bucket.kol)
+    if bucket.big:
+        _check_account(bucket.big)
     for revision in bucket.revisions:
         if not isinstance(revision.get("id"), str):
             raise ValueError("a revision needs a string id")
@@ -557,6 +602,8 @@ def _check_part(bucket: Bucket) -> None:
         raise ValueError("risk term counts must be integers")
     if any(v < 0 for v in bucket.copies.values()):
         raise ValueError("copy counts must not be negative")
+    if any(not 0 <= negative <= reposts for reposts, negative in bucket.repost_stories.values()):
+        raise ValueError("repost counts must be 0 <= negative reposts <= reposts")
 
 
 @dataclass

@@ -268,3 +268,21 @@ def test_a_strings_json_changes_single_labels_and_wrong_types_stop_start_up(tmp_
         (tmp_path / "zh" / "strings.json").write_text(broken, encoding="utf-8")
         with pytest.raises(TemplateError, match="strings.json"):
             Renderer("zh", templates_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("language, expected", [
+    ("zh", "9分钟内其转发 6 条中 6 条为负面（原帖本身未读作负面）"),
+    ("en", "6 of 6 reposts of it read negative within 9m (the post itself was not read as negative)"),
+])
+def test_a_kol_alert_opened_by_the_reaction_says_so(language: str, expected: str) -> None:
+    evidence = {"account": "热点速递V", "account_followers": 50_000_000, "account_verified": True,
+                "usual_per_week": 0.01, "path": "reposts", "negative_reposts": 6, "reposts_seen": 6,
+                "watched_minutes": 9.0}
+    kol = alert(signal="kol", value=50_000_000.0, baseline=31_622_776.0, statistic=3.9, window_seconds=60.0,
+                evidence=evidence)
+    text = Renderer(language).render(Notification("c", "g", {}, [kol], "new", T0)).text()
+    assert "热点速递V" in text and expected in text
+    # The first way (the post itself read negative) says nothing of reposts.
+    direct = alert(signal="kol", value=50_000_000.0, baseline=31_622_776.0, statistic=3.9, window_seconds=60.0,
+                   evidence=dict(evidence, path="post"))
+    assert expected not in Renderer(language).render(Notification("c", "g", {}, [direct], "new", T0)).text()

@@ -58,7 +58,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
                         "last_share", "signals", "earlier_signals"),
     "signal.md.tmpl": ("change", "label", "value", "unit", "expected", "window", "z", "peak", "severity_label",
                        "signal"),
-    "signal_kol.md.tmpl": ("change", "label", "account", "usual", "z", "window", "severity_label", "signal"),
+    "signal_kol.md.tmpl": ("change", "label", "account", "usual", "reaction", "z", "window", "severity_label",
+                           "signal"),
     "signal_resolved.md.tmpl": ("change", "label", "peak", "unit", "peak_window", "peak_severity_label", "duration", "signal"),
     "story.md.tmpl": ("excerpt", "posts", "reposts", "terms", "author", "url", "link"),
     "driver.md.tmpl": ("author", "followers", "badge"),
@@ -78,6 +79,7 @@ FORMATS: dict[str, dict[str, Any]] = {
     "headline.escalated": {"": "1"}, "headline.deescalated": {"": "1"}, "headline.new_signal": {"": "1"},
     "headline.new_signals": {"": "1"}, "headline.resolved_signal": {"": "1"},
     "headline.resolved_signals": {"": "1"},
+    "kol_reposts": {"negative": "1", "reposts": "1", "minutes": "1"},
 }
 # Under a size limit, the paragraphs that go first (by the placeholder they hold).
 DROP_ORDER = ("posts", "drivers", "stories", "earlier_signals", "sparkline", "share_context", "timeline")
@@ -446,9 +448,14 @@ class Renderer:
                   "signal": plain_inline(signal, 40)}
         if signal == "kol":
             usual = finite(evidence.get("usual_per_week"), math.nan)
+            # The post itself was misread; the reaction to it paged (streams/detection/signals/kol.py).
+            reaction = self._format("kol_reposts", negative=int(finite(evidence.get("negative_reposts"), 0.0)),
+                                    reposts=int(finite(evidence.get("reposts_seen"), 0.0)),
+                                    minutes=self.duration(finite(evidence.get("watched_minutes"), 0.0) * 60.0)) \
+                if evidence.get("path") == "reposts" else ""
             return self._line("signal_kol.md.tmpl", {
                 **common, "account": clean_inline(evidence.get("account"), 30) or self.strings["anonymous"],
-                "usual": "–" if math.isnan(usual) else f"{usual:.2g}"})
+                "usual": "–" if math.isnan(usual) else f"{usual:.2g}", "reaction": reaction})
         value, top = finite(alert.value, math.nan), finite(alert.peak_value, math.nan)
         if not math.isnan(top) and not math.isnan(value) and signal_value(signal, top) != signal_value(signal, value) \
                 and top > value:

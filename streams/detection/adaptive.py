@@ -274,7 +274,7 @@ class AdaptiveDetector:
             return []
         end = bucket.start + bucket.size
         if st.firing is None:
-            if not policy.may_open(st, test.hot, test.z, end, winner.episodic):
+            if not policy.may_open(st, test.hot, test.z, end, winner.episodic, winner.single_bucket):
                 return []
             facts = self._facts(winner, test, f)
             policy.open(st, bucket.start, end, f.seen, facts["severity"], facts["value"], test.z, winner.episodic,

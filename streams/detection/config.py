@@ -123,6 +123,7 @@ FIELD_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
     "risk_min_negative": _integer(0, 1_000_000),
     "kol_max_per_week": _number(0.0, 100.0),
     "kol_min_followers": _integer(0, 10**10),
+    "kol_amplify_posts": _integer(1, 1_000_000),
     "sequential_arl_weeks": _number(0.01, 10_000.0),
     "sequential_min_shift": _number(0.0, 10_000.0),
     "copy_min_posts": _integer(1, 1_000_000),

@@ -126,6 +126,11 @@ class AdaptiveParams:
     # kol_min_followers never count as KOLs.
     kol_max_per_week: float = 0.25
     kol_min_followers: int = 100_000
+    # kol, when the model misreads the KOL's post: a post of any tone from
+    # an account that big and rare is watched for two hours, and opens the
+    # alert once at least kol_amplify_posts of its reposts read negative and
+    # their share beats the usual one (binomial, p <= 1 %).
+    kol_amplify_posts: int = 5
     # negative_sequential: CUSUMs of the per-bucket log-likelihood ratio of
     # the negative stories (shifts of +1x and +4x the expected, at least
     # sequential_min_shift extra a minute; quasi-Poisson, divided by the
@@ -151,7 +156,7 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
         "fire_after": 2, "resolve_after": 10, "cooldown": 3600.0,
         "volume_confirm_z": 6.0, "volume_cooldown": 48 * 3600.0, "volume_long_z": 4.0,
         "risk_z_fire": 5.5, "risk_min_hits": 6, "risk_min_negative": 5,
-        "kol_max_per_week": 0.1, "sequential_arl_weeks": 12.0, "copy_min_posts": 15,
+        "kol_max_per_week": 0.1, "sequential_arl_weeks": 12.0, "copy_min_posts": 15, "kol_amplify_posts": 8,
     },
     "balanced": {},
     "high": {
@@ -161,7 +166,7 @@ SENSITIVITY_PRESETS: dict[str, dict[str, Any]] = {
         "fire_after": 1, "resolve_after": 15, "cooldown": 900.0,
         "volume_confirm_z": 0.0, "volume_cooldown": 6 * 3600.0, "volume_long_z": 3.0,
         "risk_z_fire": 4.25, "risk_min_hits": 3, "risk_min_negative": 2,
-        "kol_max_per_week": 0.5, "sequential_arl_weeks": 1.0, "copy_min_posts": 6,
+        "kol_max_per_week": 0.5, "sequential_arl_weeks": 1.0, "copy_min_posts": 6, "kol_amplify_posts": 3,
     },
 }
 

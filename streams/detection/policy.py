@@ -2,7 +2,8 @@
 
 Plain objects, one ``AlertState`` per alert key, the rules in ``AlertPolicy``:
 
-* **fire** after ``fire_after`` consecutive hot buckets, or at once when the
+* **fire** after ``fire_after`` consecutive hot buckets (one for a signal
+  whose evidence is one bucket, e.g. one KOL post), or at once when the
   statistic reaches ``z_critical``;
 * **escalate**: a warning that becomes critical while firing emits another
   ``firing`` event with the next sequence number;
@@ -62,8 +63,10 @@ class AlertPolicy:
             st.hot = 0
             st.hot_since = None
 
-    def may_open(self, st: AlertState, hot: bool, z: float, end: float, episodic: bool) -> bool:
-        if st.hot < self.fire_after and not (hot and z >= self.z_critical):
+    def may_open(self, st: AlertState, hot: bool, z: float, end: float, episodic: bool,
+                 single_bucket: bool = False) -> bool:
+        needed = 1 if single_bucket else self.fire_after
+        if st.hot < needed and not (hot and z >= self.z_critical):
             return False
         cooling = st.cooldown_until is not None and end < st.cooldown_until
         return not (cooling and (episodic or z <= st.last_peak_z))

@@ -60,6 +60,10 @@ class Signal:
     # At most one alert opens per ``episode_cooldown`` (params field name),
     # counted from its opening, bigger or not (see docs/detection.md).
     episodic: ClassVar[bool] = False
+    # One bucket holds the whole evidence (one post): ``fire_after`` (hot
+    # buckets in a row) cannot apply, or a preset that asks for two would
+    # never open this alert.
+    single_bucket: ClassVar[bool] = False
     State: ClassVar[type] = NoState
 
     def __init__(self, params: AdaptiveParams, baseline: Baseline, state: dict[str, Any] | None = None) -> None:
