@@ -130,7 +130,8 @@ def test_the_sequential_run_is_tested_like_a_window() -> None:
     sequential = opened(events, ("negative_sequential",), after=ONSET)
     assert sequential, [e.signal for e in opened(events, after=ONSET)]
     evidence = sequential[0].evidence
-    assert evidence["run_z"] >= evidence["z_fire"]
+    assert evidence["run_z_threshold"] == pytest.approx(evidence["z_fire"] - build_params().sequential_z_margin)
+    assert evidence["run_z"] >= evidence["run_z_threshold"]
     assert evidence["cusum_nats"] >= evidence["cusum_threshold_nats"]
 
 

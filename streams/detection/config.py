@@ -126,6 +126,7 @@ FIELD_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
     "kol_amplify_posts": _integer(1, 1_000_000),
     "sequential_arl_weeks": _number(0.01, 10_000.0),
     "sequential_min_shift": _number(0.0, 10_000.0),
+    "sequential_z_margin": _number(0.0, 3.0),
     "copy_min_posts": _integer(1, 1_000_000),
     "copy_min_ratio": _number(1.0, 1000.0),
 }

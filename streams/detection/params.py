@@ -140,6 +140,9 @@ class AdaptiveParams:
     # must also pass the exact test of negative_volume at z_fire.
     sequential_arl_weeks: float = 4.0
     sequential_min_shift: float = 0.2
+    # How far below z_fire the run's exact test may be once the CUSUM has
+    # crossed its threshold (the two tests together are the filter).
+    sequential_z_margin: float = 0.25
     # copy_flood: recent negative posts repeating the words of an earlier one
     # (not reposts), against the chance copies that many posts make
     # (streams/detection/signals/copies.py). Hot at z_fire with at least

@@ -27,8 +27,12 @@ expected volume of an ordinary hour is off by 20-40 % for hours at a time
 bucket after bucket. So the CUSUM only says *when* a change may have
 started; the signal is hot when, in addition, the whole run since the
 CUSUM last left zero passes the exact test of negative_volume at
-``z_fire``: its negative stories against what its own non-negative posts
-imply, with the volume's overdispersion for a window of the run's length.
+``z_fire - sequential_z_margin``: its negative stories against what its
+own non-negative posts imply, with the volume's overdispersion for a
+window of the run's length. The margin (0.25, chosen on the review-corpus
+scenarios: docs/benchmarks.md "A run past the CUSUM") is there because
+the two tests together are the filter: a run that has already crossed
+the CUSUM's threshold needs less from its own test than any window.
 That test is a window chosen by the data (the run) instead of a fixed one:
 a sudden crisis is tested over exactly its own minutes, a slow burn over
 its whole rise.
@@ -133,7 +137,7 @@ class NegativeSequential(Signal):
         hot = False
         if best >= self.h or (best > 0.0 and self.key in f.firing):
             s.run_z = self._run_z(f)
-            hot = best >= self.h and s.run_z >= self.params.z_fire
+            hot = best >= self.h and s.run_z >= self.params.z_fire - self.params.sequential_z_margin
         z = math.sqrt(2.0 * best)
         return Test(z, 0, hot, best < 0.5 * self.h)
 
@@ -157,6 +161,7 @@ class NegativeSequential(Signal):
                            "exact test of the run's negative stories given its other posts",
                            {"window_buckets": max(1, int(buckets)), "cusum_nats": round(max(s.counts), 3),
                             "cusum_threshold_nats": round(self.h, 3), "run_z": round(s.run_z, 3),
+                            "run_z_threshold": round(self.params.z_fire - self.params.sequential_z_margin, 3),
                             "run_posts": int(posts), "run_negative_posts": int(negative),
                             "false_alarms_per_brand_week_bound": round(1.0 / self.params.sequential_arl_weeks, 4)})
 
