@@ -218,7 +218,8 @@ from streams.scoring import MentionCounter  # noqa: E402
 
 def rich(brand: str, key: str, t: float, negative: bool, followers: int, risk: bool, story: str) -> Mention:
     return Mention(brand=brand, post_key=key, source="w", post_id=key, author_id="a", author_name=f"n{key}",
-                   followers=followers, verified=followers % 7 == 0, text=f"text {key}", url="", created_at=t,
+                   followers=followers, verified=followers % 7 == 0,
+                   text=f"转发//@x:text {story}" if followers % 3 == 0 else f"text {key}", url="", created_at=t,
                    negative=0.9 if negative else 0.1, sentiment=0.1 if negative else 0.9, is_negative=negative,
                    reach=1.0 + followers / 1000, risk_terms=["召回"] if risk else [], story=story, reposts=followers % 5)
 
@@ -240,10 +241,12 @@ def counts_of(mentions: list[tuple[Mention, int]], partition: int, first: int, l
 
 def summary(bucket: Bucket | None) -> tuple[object, ...]:
     if bucket is None:
-        return (0, 0, 0, {}, (), (), 0.0)
+        return (0, 0, 0, {}, (), (), 0.0, 0, 0, {})
     return (bucket.total, bucket.negative, bucket.risk_hits, dict(bucket.risk_terms), tuple(sorted(bucket.risk_stories)),
             tuple(s["id"] for s in bucket.top_negative), round(bucket.reach_negative, 4),
-            bucket.kol.get("followers", 0) * (3 if bucket.kol.get("verified") else 1))
+            bucket.kol.get("followers", 0) * (3 if bucket.kol.get("verified") else 1),
+            bucket.big.get("followers", 0) * (3 if bucket.big.get("verified") else 1),
+            {k: tuple(v) for k, v in bucket.repost_stories.items()})
 
 
 mention_strategy = st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 299), st.booleans(),

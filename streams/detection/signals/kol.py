@@ -78,7 +78,8 @@ class KolState:
     buckets: float = 0.0  # discounted buckets seen
     last: dict[str, Any] = field(default_factory=dict)  # the account behind the current test
     # Stories of big, rare accounts watched for a negative reaction:
-    # {"story", "id", "author", "followers", "verified", "per_week", "until", "reposts", "negative"}.
+    # {"story", "id", "author", "followers", "verified", "per_week", "since", "until", "reposts",
+    # "negative", and "share_z" once amplified}.
     watched: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -156,7 +157,9 @@ class Kol(Signal):
         now = bucket.start + bucket.size
         watched = [w for w in self.state.watched if w["until"] > bucket.start]
         big = bucket.big
-        if big and big.get("story") and all(w["story"] != big["story"] for w in watched):
+        # Most buckets' biggest account is far below kol_min_followers: the cheap test first.
+        if (big and (big.get("followers", 0) or 0) >= self.params.kol_min_followers and big.get("story")
+                and all(w["story"] != big["story"] for w in watched)):
             rare, per_week, _ = self._rare(big, f)
             if rare:
                 watched.append({"story": str(big["story"]), "id": big.get("id", ""), "author": big.get("author", ""),
@@ -174,8 +177,11 @@ class Kol(Signal):
             w["reposts"] += counts[0]
             w["negative"] += counts[1]
             if found is None and counts[1] > 0 and w["negative"] >= self.params.kol_amplify_posts:
-                z = tail_z(binomial_upper_tail(int(w["negative"]), int(w["reposts"]), p0))
+                # Once amplified, a story stays so while its negative reposts keep coming (the
+                # exact tail walks every repost: not again for a story already thousands strong).
+                z = w.get("share_z") or tail_z(binomial_upper_tail(int(w["negative"]), int(w["reposts"]), p0))
                 if z >= AMPLIFY_Z:
+                    w["share_z"] = round(z, 3)
                     found = {"id": w["id"], "author": w["author"], "followers": w["followers"],
                              "verified": w["verified"], "reposts": 0, "per_week": w["per_week"],
                              "seen_reposts": w["reposts"],
