@@ -423,26 +423,31 @@ class Bucket:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Bucket:
+        """A bucket as ``to_dict`` wrote it (older versions' fields optional).
+        Raises ValueError, TypeError or KeyError for anything else."""
+        def container(name: str, kind: type) -> Any:
+            return _typed(data.get(name) or kind(), kind, name)
+
         return cls(
-            brand=data["brand"],
+            brand=_typed(data["brand"], str, "brand"),
             start=float(data["start"]),
             size=float(data["size"]),
             total=int(data.get("total", 0)),
             negative=int(data.get("negative", 0)),
             reach_negative=float(data.get("reach_negative", 0.0)),
             risk_hits=int(data.get("risk_hits", 0)),
-            risk_terms=dict(data.get("risk_terms", {})),
-            top_negative=list(data.get("top_negative", [])),
+            risk_terms=dict(container("risk_terms", dict)),
+            top_negative=list(container("top_negative", list)),
             last_offset=int(data.get("last_offset", -1)),
-            sources={str(k): list(v) for k, v in data.get("sources", {}).items()},
-            risk_stories=[str(x) for x in data.get("risk_stories", [])],
-            kol=dict(data.get("kol") or {}),
-            stories={str(k): [int(v[0]), int(v[1])] for k, v in (data.get("stories") or {}).items()},
-            revisions=[dict(r) for r in data.get("revisions") or []],
-            negative_stories=[str(x) for x in data.get("negative_stories", [])],
-            copies={str(k): int(v) for k, v in (data.get("copies") or {}).items()},
-            big=dict(data.get("big") or {}),
-            repost_stories={str(k): [int(v[0]), int(v[1])] for k, v in (data.get("repost_stories") or {}).items()},
+            sources={str(k): list(_typed(v, list, "sources")) for k, v in container("sources", dict).items()},
+            risk_stories=[str(x) for x in container("risk_stories", list)],
+            kol=dict(container("kol", dict)),
+            stories={str(k): _pair(v, "stories") for k, v in container("stories", dict).items()},
+            revisions=[dict(_typed(r, dict, "revision")) for r in container("revisions", list)],
+            negative_stories=[str(x) for x in container("negative_stories", list)],
+            copies={str(k): int(v) for k, v in container("copies", dict).items()},
+            big=dict(container("big", dict)),
+            repost_stories={str(k): _pair(v, "repost_stories") for k, v in container("repost_stories", dict).items()},
         )
 
 
@@ -460,9 +465,16 @@ def read_bucket_record(data: Any) -> list[Bucket]:
     TypeError or KeyError for anything else."""
     if not isinstance(data, dict):
         raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-    if data.get("kind") == BUCKETS_KIND:
-        return [Bucket.from_dict(_typed(b, dict, "bucket")) for b in _typed(data["buckets"], list, "buckets")]
-    return [Bucket.from_dict(data)]
+    try:
+        if data.get("kind") == BUCKETS_KIND:
+            buckets = [Bucket.from_dict(_typed(b, dict, "bucket")) for b in _typed(data["buckets"], list, "buckets")]
+        else:
+            buckets = [Bucket.from_dict(data)]
+    except OverflowError as exc:  # int() of an infinite number
+        raise ValueError(str(exc)) from None
+    for bucket in buckets:  # the detector reads these as the aggregator reads parts: checked first
+        _check_part(bucket)
+    return buckets
 
 
 @dataclass
@@ -549,6 +561,13 @@ def _sample_order(sample: dict[str, Any]) -> tuple[float, str]:
     return (-sample["reach"], sample["id"])
 
 
+def _pair(value: Any, what: str) -> list[int]:
+    """A story's two counts, e.g. ``[posts, reposts]``, as decoded from JSON."""
+    if not isinstance(value, list) or len(value) != 2:
+        raise ValueError(f"{what}: expected a pair of counts, got {value!r:.40}")
+    return [int(value[0]), int(value[1])]
+
+
 def _typed(value: Any, kind: type, what: str) -> Any:
     if not isinstance(value, kind):
         raise TypeError(f"{what}: expected {kind.__name__}, got {type(value).__name__}")
@@ -568,12 +587,11 @@ def _part_from_dict(part: Any, brand: str, size: float) -> Bucket:
         top_negative=_typed(part.get("top_negative") or [], list, "top_negative"),
         risk_stories=[str(x) for x in _typed(part.get("risk_stories") or [], list, "risk_stories")],
         kol=_typed(part.get("kol") or {}, dict, "kol"),
-        stories={str(k): [int(v[0]), int(v[1])]
-                 for k, v in _typed(part.get("stories") or {}, dict, "stories").items()},
+        stories={str(k): _pair(v, "stories") for k, v in _typed(part.get("stories") or {}, dict, "stories").items()},
         negative_stories=[str(x) for x in _typed(part.get("negative_stories") or [], list, "negative_stories")],
         copies={str(k): int(v) for k, v in _typed(part.get("copies") or {}, dict, "copies").items()},
         big=_typed(part.get("big") or {}, dict, "big"),
-        repost_stories={str(k): [int(v[0]), int(v[1])]
+        repost_stories={str(k): _pair(v, "repost_stories")
                         for k, v in _typed(part.get("repost_stories") or {}, dict, "repost_stories").items()},
         revisions=[_typed(r, dict, "revision") for r in _typed(part.get("revisions") or [], list, "revisions")],
     )
@@ -584,6 +602,13 @@ def _part_from_dict(part: Any, brand: str, size: float) -> Bucket:
 def _check_part(bucket: Bucket) -> None:
     """A bucket part from the wire is checked whole before anything is merged,
     so that a malformed record fails alone and never half-applied."""
+    if not (math.isfinite(bucket.start) and math.isfinite(bucket.size) and bucket.size > 0):
+        raise ValueError(f"a bucket needs a finite start and a positive size, got {bucket.start}, {bucket.size}")
+    if not 0 <= bucket.negative <= bucket.total or not 0 <= bucket.risk_hits <= bucket.total:
+        raise ValueError(f"counts must be 0 <= negative, risk hits <= total, got {bucket.negative}, "
+                         f"{bucket.risk_hits} of {bucket.total}")
+    if not (math.isfinite(bucket.reach_negative) and bucket.reach_negative >= 0.0):
+        raise ValueError(f"reach_negative must be a finite number >= 0, got {bucket.reach_negative}")
     for sample in bucket.top_negative:
         _check_sample(sample)
     if bucket.kol:

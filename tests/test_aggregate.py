@@ -203,14 +203,18 @@ def test_a_late_mention_read_again_after_a_crash_is_not_counted_twice() -> None:
 
 # ---- counts records: the score stage's per-batch parts (streams.models.MentionCounts)
 
+import copy  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from streams.aggregate import CountsResult  # noqa: E402
+from streams.detection import AdaptiveDetector  # noqa: E402
 from streams.ledger import LedgerBatch, PostsLedger  # noqa: E402
 from streams.models import Bucket, MentionCounts  # noqa: E402
 from streams.scoring import MentionCounter  # noqa: E402
@@ -580,3 +584,51 @@ def test_bucket_records_carry_one_brands_buckets_and_old_single_buckets_still_re
     for bad in ([1, 2], {"kind": "buckets", "buckets": "x"}, {"kind": "buckets", "buckets": [3]}, {"brand": "a"}):
         with pytest.raises((ValueError, TypeError, KeyError)):
             read_bucket_record(bad)
+
+
+@functools.cache
+def _warm_detector_state() -> tuple[dict[str, Any], float]:
+    """A detector past its warm-up, with a big account's story watched: (state, next bucket start)."""
+    detector = AdaptiveDetector("a")
+    start = 1772380800.0
+    for i in range(8 * 60):
+        big = {"id": "w:k", "author": "k", "followers": 90_000_000, "verified": True, "story": "s"} if i == 8 * 60 - 1 \
+            else {}
+        detector.update(Bucket("a", start + 60.0 * i, 60.0, total=3, negative=1, negative_stories=[f"n{i}"], big=big))
+    assert detector.signals["kol"].state.watched
+    return detector.to_state(), start + 60.0 * 8 * 60
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+                     max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(Bucket("a", 0.0, 60.0).to_dict())), _JSON, st.booleans())
+def test_any_value_in_any_bucket_field_is_a_bucket_or_a_clear_error(name: str, value: object, wrapped: bool) -> None:
+    """A stored bucket (koubei.buckets) or a counts record's part with one
+    field replaced by any JSON value: read, or refused with the error the
+    detect and aggregate stages dead-letter, never another exception."""
+    from streams.models import read_bucket_record
+
+    good = Bucket("a", 0.0, 60.0, total=3, negative=1, stories={"s": [1, 0]}, repost_stories={"s": [2, 1]},
+                  big={"id": "w:1", "author": "x", "followers": 5, "verified": False, "story": "s"})
+    data = dict(good.to_dict(), **{name: value})
+    try:
+        buckets = read_bucket_record({"kind": "buckets", "brand": "a", "buckets": [data]} if wrapped else data)
+    except (ValueError, TypeError, KeyError):
+        buckets = []
+    for bucket in buckets:  # what is read, a warmed detector takes
+        bucket.start = _warm_detector_state()[1]
+        bucket.size = 60.0
+        AdaptiveDetector("a", state=copy.deepcopy(_warm_detector_state()[0])).update(bucket)
+    record = json.loads(counts_of([(rich("a", "w:1", 10, True, 5, True, "s"), 0)], 0, 0, 0)[0].to_json())
+    part = dict(record["buckets"][0], **{name: value})
+    try:
+        buckets = MentionCounts.from_dict(dict(record, buckets=[part]), 60).buckets
+    except (ValueError, TypeError, KeyError):
+        buckets = []
+    for bucket in buckets:
+        bucket.start = _warm_detector_state()[1]
+        AdaptiveDetector("a", state=copy.deepcopy(_warm_detector_state()[0])).update(bucket)

@@ -193,3 +193,24 @@ def test_the_low_preset_still_opens_a_kol_alert_on_one_post() -> None:
     kol = kol_openings(events)
     assert [round((e.event_time - T0 - ONSET) / MINUTE) for e in kol] == [1]
     assert kol[0].evidence["path"] == "post"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**15), st.integers(0, 10**15), st.floats(0.0, 1.0))
+def test_the_binomial_tail_is_a_probability_for_any_counts(successes: int, trials: int, p: float) -> None:
+    # The reposts' test walks one term per trial up to EXACT_BINOMIAL_MAX_TRIALS, then is normal:
+    # a repost count off the wire, however large, is answered at once.
+    from streams.detection.stats import binomial_upper_tail
+
+    value = binomial_upper_tail(successes, trials, p)
+    assert 0.0 <= value <= 1.0
+
+
+def test_the_binomial_tail_is_exact_for_small_counts_and_close_beyond() -> None:
+    from streams.detection.stats import EXACT_BINOMIAL_MAX_TRIALS, binomial_upper_tail
+
+    assert binomial_upper_tail(6, 6, 0.45) == pytest.approx(0.45 ** 6)
+    n = EXACT_BINOMIAL_MAX_TRIALS
+    exact = binomial_upper_tail(n // 2 + 200, n, 0.5)
+    normal = binomial_upper_tail(n // 2 + 200 + 1, n + 2, 0.5)  # one step past the exact walk
+    assert exact == pytest.approx(normal, rel=0.05)

@@ -57,6 +57,9 @@ def wilson_lower(successes: float, trials: float, z: float) -> float:
     return max(0.0, (centre - margin) / (1.0 + z2 / trials))
 
 
+EXACT_BINOMIAL_MAX_TRIALS = 100_000
+
+
 def binomial_upper_tail(successes: int, trials: int, p: float) -> float:
     """Exact P(X >= successes) for X ~ Binomial(trials, p), for small windows
     where the normal approximation behind ``share_z`` is too generous (six
@@ -68,6 +71,10 @@ def binomial_upper_tail(successes: int, trials: int, p: float) -> float:
     if p >= 1.0:
         return 1.0
     q = 1.0 - p
+    if trials > EXACT_BINOMIAL_MAX_TRIALS:
+        # The walk below is one step per trial; this many trials are normal
+        # (continuity-corrected), and a count off the wire cannot stall a stage.
+        return 0.5 * math.erfc((successes - 0.5 - trials * p) / math.sqrt(2.0 * trials * p * q))
     # Start at the pmf of `successes` (in logs: no overflow) and walk up.
     term = math.exp(math.lgamma(trials + 1) - math.lgamma(successes + 1) - math.lgamma(trials - successes + 1)
                     + successes * math.log(p) + (trials - successes) * math.log(q))
