@@ -133,6 +133,7 @@ class Kol(Signal):
             return Test(0.0, 0, False, True)
         amplified = self._watch(f) if (bucket.big or self.state.watched) else None
         account = bucket.kol
+        per_week = math.inf  # no negative post from an account of any tier: nothing surprising
         if account:
             rare, per_week, k = self._rare(account, f)
             if rare:
@@ -144,9 +145,7 @@ class Kol(Signal):
         if amplified is not None:
             self.state.last = amplified
             return Test(self._surprise(amplified["per_week"]), 0, True, False)
-        if account and tier(float(account.get("followers", 0) or 0), bool(account.get("verified", False))) >= 0:
-            return Test(self._surprise(self._rare(account, f)[1]), 0, False, True)
-        return Test(0.0, 0, False, True)
+        return Test(self._surprise(per_week), 0, False, True)
 
     def _watch(self, f: Frame) -> dict[str, Any] | None:
         """Add this bucket's big account to the watched stories if it is rare
