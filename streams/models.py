@@ -24,6 +24,11 @@ import orjson
 _REPOST = re.compile(r"//\s*@")
 
 
+def is_repost(text: str) -> bool:
+    """A repost or a reply chain: ``//@`` in the text (Weibo's own display)."""
+    return "//" in text and _REPOST.search(text) is not None
+
+
 def opinion_key(key: str) -> str:
     """An 8-character key for an opinion: a story key (8 hex digits) as it
     is, any other key (a post key) hashed (crc32) to the same length, so a
@@ -132,6 +137,11 @@ class Mention:
     # The story the post spreads (streams.sentiment.preprocess.story_key):
     # reposts of one post share it. "" from producers that predate it.
     story: str = ""
+    # For a negative post that is not a repost, the text it copies
+    # (streams.sentiment.preprocess.copy_key: its words without punctuation,
+    # digits or emoji); "" otherwise or from producers that predate it
+    # (then the story counts copies).
+    copy_key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -256,7 +266,7 @@ class Bucket:
                 not self.big or weight > self.big["followers"] * (3 if self.big["verified"] else 1)):
             self.big = {"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
                         "verified": mention.verified, "story": story}
-        repost = "//" in mention.text and _REPOST.search(mention.text) is not None
+        repost = is_repost(mention.text)
         if repost:
             self._count_repost(story, 1, 1 if mention.is_negative else 0)
         if not mention.is_negative:
@@ -268,8 +278,9 @@ class Bucket:
             self._add_opinion(opinion_key(story))
         else:
             self._add_opinion(opinion_key(mention.post_key))
-            if mention.story:
-                self._count_copy(mention.story, 1)
+            key = mention.copy_key or mention.story
+            if key:
+                self._count_copy(key, 1)
         self._offer_kol({"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
                          "verified": mention.verified, "story": mention.story, "reposts": mention.reposts})
         reach = round(mention.reach, 4)

@@ -17,8 +17,8 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
 from streams.brands import BrandMatcher
-from streams.models import Bucket, Mention, MentionCounts, Post, reach_weight
-from streams.sentiment.preprocess import story_key
+from streams.models import Bucket, Mention, MentionCounts, Post, is_repost, reach_weight
+from streams.sentiment.preprocess import copy_key, story_key
 
 
 class ScoreLike(Protocol):
@@ -37,6 +37,8 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
     if story is None:
         story = story_key(post.text) or ""
     story = story or post.key
+    # Copies are counted among negative posts that are not reposts (Bucket.add).
+    copied = (copy_key(post.text) or "") if is_negative and not is_repost(post.text) else ""
     created_at = post.event_time
     return [
         Mention(
@@ -63,6 +65,7 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
             src_offset=src[1],
             src_index=index,
             story=story,
+            copy_key=copied,
         )
         for index, brand in enumerate(brands)
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.gate import Gate, InputRules, Rejection
 from streams.models import Bucket, Mention, Post, dead_letter, opinion_key
@@ -233,6 +235,46 @@ def test_mentions_carry_the_story_their_post_spreads() -> None:
     assert Mention.from_dict(repost.to_dict()).story == repost.story
     emoticons_only = mentions_for(post("4", "[怒]"), ["chenguang"], score, 0.5)[0]
     assert emoticons_only.story == emoticons_only.post_key
+
+
+def test_a_flood_s_variations_are_one_copied_text() -> None:
+    from types import SimpleNamespace
+
+    from streams.scoring import mentions_for
+
+    def post(pid: str, text: str) -> Post:
+        return GATE.post({"source": "weibo", "id": pid, "text": text, "created_at": "2026-03-02T02:00:00+08:00",
+                          "author": {"id": f"b{pid}", "name": "水军", "followers": 3}})
+
+    negative = SimpleNamespace(negative=0.9, sentiment=0.1, risk_terms=[])
+    script = "晨光面包吃出异物，大家别买了"
+    texts = [script, script + "！", script + "!!", script + "。", f"{script} 37", f"{script} @小王 [怒] 😡",
+             f"{script} http://t.cn/A6x"]
+    bucket = Bucket("chenguang", 0.0, 60.0)
+    for i, text in enumerate(texts):
+        bucket.add(mentions_for(post(str(i), text), ["chenguang"], negative, 0.5)[0])
+    assert list(bucket.copies.values()) == [len(texts)]  # one text, seven copies
+    assert len({m for m in bucket.negative_stories}) == len(texts)  # seven posts, seven opinions
+    # Reposts spread, they do not copy; posts read not negative are not counted; different words differ.
+    repost = mentions_for(post("r", "转发//@x:" + script), ["chenguang"], negative, 0.5)[0]
+    calm = mentions_for(post("c", script), ["chenguang"], SimpleNamespace(negative=0.1, sentiment=0.9,
+                                                                          risk_terms=[]), 0.5)[0]
+    other = mentions_for(post("o", "晨光面包很好吃，推荐"), ["chenguang"], negative, 0.5)[0]
+    assert repost.copy_key == "" and calm.copy_key == "" and other.copy_key not in ("", bucket.copies)
+    # Too few words to call a copy: the story counts, as from a producer before copy keys.
+    short = mentions_for(post("s", "差！！"), ["chenguang"], negative, 0.5)[0]
+    assert short.copy_key == ""
+    assert Mention.from_dict({k: v for k, v in short.to_dict().items() if k != "copy_key"}).copy_key == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_copy_key_never_raises_and_ignores_what_floods_vary(text: str) -> None:
+    from streams.sentiment.preprocess import copy_key
+
+    key = copy_key(text)
+    assert key is None or len(key) == 8
+    assert copy_key(text + "！！ 123 😡") == key
 
 
 def test_the_scorer_hands_over_the_story_its_preprocessing_found() -> None:

@@ -158,6 +158,27 @@ def _story(text: str) -> str | None:
     return hashlib.blake2b(root.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
 
 
+# What a flood of copies varies from post to post: punctuation, symbols and
+# emoji, digits, spaces, and @-mentions.
+_NOT_WORDS = re.compile(r"[\W\d_]+")
+COPY_MIN_CHARACTERS = 4
+
+
+def copy_key(text: str) -> str | None:
+    """Which text a post copies, as a short stable key: its words only,
+    without the punctuation, emoji, digits, spaces, emoticons, links and
+    @-mentions that a flood of near-identical posts varies ("太坑了！",
+    "太坑了!!", "太坑了 37" are one text). ``None`` for fewer than
+    COPY_MIN_CHARACTERS word characters left (too short to call a copy).
+    For a repost chain the whole text counts; callers use it for posts that
+    are not reposts."""
+    words = _NOT_WORDS.sub("", _MENTION.sub("", _EMOTICON.sub("", _URL.sub(" ", normalise(text)))))
+    if len(words) < COPY_MIN_CHARACTERS:
+        return None
+    # surrogatepass: never raises for any str, lone surrogates included.
+    return hashlib.blake2b(words.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+
+
 def strip_emoticons(text: str) -> str:
     """Remove ``[xx]`` emoticon tokens (used to evaluate on corpora labeled from them)."""
     return _EMOTICON.sub("", text)
