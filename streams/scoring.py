@@ -37,8 +37,13 @@ def mentions_for(post: Post, brands: Sequence[str], score: ScoreLike, negative_t
     if story is None:
         story = story_key(post.text) or ""
     story = story or post.key
-    # Copies are counted among negative posts that are not reposts (Bucket.add).
-    copied = (copy_key(post.text) or "") if is_negative and not is_repost(post.text) else ""
+    # Copies are counted among negative posts that are not reposts (Bucket.add);
+    # the scorer's preprocessing found the copy key on the way, if it ran.
+    copied = ""
+    if is_negative and not is_repost(post.text):
+        copied = getattr(score, "copy", None)
+        if copied is None:
+            copied = copy_key(post.text) or ""
     created_at = post.event_time
     return [
         Mention(

@@ -14,7 +14,7 @@ from streams.sentiment._linear import CLASSIFIER as LINEAR_CLASSIFIER
 from streams.sentiment._linear import LinearModel
 from streams.sentiment._segmenter import FastSegmenter
 from streams.sentiment._snowdata import load_seg_table, read_marshal_gz, snownlp_dir, stopwords
-from streams.sentiment.preprocess import prepare
+from streams.sentiment.preprocess import copy_key_of_words, prepare
 
 # Longer texts are scored on their first MAX_TEXT_CHARS characters: it bounds
 # the memory of one decode (about 800 bytes per character) and no post is this long.
@@ -39,6 +39,9 @@ class ScoreResult:
     # The post's story key (preprocess.story_key), "" when it is its own
     # story; None when the scorer did not run Weibo preprocessing.
     story: str | None = None
+    # The text the post would copy (preprocess.copy_key), "" when too short;
+    # None when the scorer did not run Weibo preprocessing.
+    copy: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -178,12 +181,15 @@ class SentimentScorer:
                 shift += lex.risk_shift(hits)
             negative = lex.adjust_negative(sentiment, shift, lex.model_cap(hits))
             risk_terms = list(hits.risk_terms) if hits.risk_terms else _NONE
+            copy = copy_key_of_words(prep.own_text) or ""
             if details:
                 results.append(ScoreResult(negative, sentiment, risk_terms, own_text=prep.own_text,
                                            reposted_text=prep.reposted_text, emoticons=list(emoticons),
-                                           negated_terms=list(hits.negated_terms), story=prep.story or ""))
+                                           negated_terms=list(hits.negated_terms), story=prep.story or "",
+                                           copy=copy))
             else:
-                results.append(ScoreResult(negative, sentiment, risk_terms, "", "", _NONE, _NONE, prep.story or ""))
+                results.append(ScoreResult(negative, sentiment, risk_terms, "", "", _NONE, _NONE, prep.story or "",
+                                           copy))
         return results
 
 

@@ -165,14 +165,20 @@ COPY_MIN_CHARACTERS = 4
 
 
 def copy_key(text: str) -> str | None:
-    """Which text a post copies, as a short stable key: its words only,
-    without the punctuation, emoji, digits, spaces, emoticons, links and
-    @-mentions that a flood of near-identical posts varies ("太坑了！",
-    "太坑了!!", "太坑了 37" are one text). ``None`` for fewer than
-    COPY_MIN_CHARACTERS word characters left (too short to call a copy).
-    For a repost chain the whole text counts; callers use it for posts that
-    are not reposts."""
-    words = _NOT_WORDS.sub("", _MENTION.sub("", _EMOTICON.sub("", _URL.sub(" ", normalise(text)))))
+    """Which text a post copies, as a short stable key: the author's own
+    words only (``prepare``'s ``own_text``), without the punctuation, emoji,
+    digits and spaces that a flood of near-identical posts varies (emoticons,
+    links and @-mentions are gone already): "太坑了！", "太坑了!!" and
+    "太坑了 37" are one text. ``None`` for fewer than COPY_MIN_CHARACTERS
+    word characters (too short to call a copy). Meant for posts that are
+    not reposts (a repost's own words are its comment)."""
+    return copy_key_of_words(prepare(text).own_text)
+
+
+def copy_key_of_words(own_text: str) -> str | None:
+    """``copy_key`` of a text ``prepare`` has cleaned already (the scorer
+    has it at hand: no second pass over the post)."""
+    words = _NOT_WORDS.sub("", own_text)
     if len(words) < COPY_MIN_CHARACTERS:
         return None
     # surrogatepass: never raises for any str, lone surrogates included.
