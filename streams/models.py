@@ -261,19 +261,19 @@ class Bucket:
             for term in mention.risk_terms:
                 self.risk_terms[term] = self.risk_terms.get(term, 0) + 1
             self._add_story(story)
-        weight = mention.followers * (3 if mention.verified else 1)
-        if weight >= self.BIG_MIN_WEIGHT and (
-                not self.big or weight > self.big["followers"] * (3 if self.big["verified"] else 1)):
+        weight = _weight(mention.followers, mention.verified)
+        if weight >= self.BIG_MIN_WEIGHT and (not self.big or weight > _weight(self.big["followers"],
+                                                                                 self.big["verified"])):
             self.big = {"id": mention.post_key, "author": mention.author_name, "followers": mention.followers,
                         "verified": mention.verified, "story": story}
         repost = is_repost(mention.text)
         if repost:
-            self._count_repost(story, 1, 1 if mention.is_negative else 0)
+            _count_pair(self.repost_stories, self.MAX_REPOST_STORIES, story, 1, 1 if mention.is_negative else 0)
         if not mention.is_negative:
             return
         self.negative += 1
         self.reach_negative += mention.reach
-        self._count_story(story, 1, max(0, mention.reposts))
+        _count_pair(self.stories, self.MAX_STORIES, story, 1, max(0, mention.reposts))
         if repost:
             self._add_opinion(opinion_key(story))
         else:
@@ -309,17 +309,17 @@ class Bucket:
         for story in part.risk_stories:
             self._add_story(story)
         for story, (posts, reposts) in part.stories.items():
-            self._count_story(story, posts, reposts)
+            _count_pair(self.stories, self.MAX_STORIES, story, posts, reposts)
         for opinion in part.negative_stories:
             self._add_opinion(opinion)
         for key, posts in part.copies.items():
             self._count_copy(key, posts)
-        if part.kol:
-            self._offer_kol(part.kol)
-        if part.big:
-            self._offer_big(part.big)
+        if part.kol and _outweighs(part.kol, self.kol):
+            self.kol = dict(part.kol)
+        if part.big and _outweighs(part.big, self.big):
+            self.big = dict(part.big)
         for story, (reposts, negative) in part.repost_stories.items():
-            self._count_repost(story, reposts, negative)
+            _count_pair(self.repost_stories, self.MAX_REPOST_STORIES, story, reposts, negative)
         if part.top_negative:
             self._offer_samples(part.top_negative)
         for revision in part.revisions:
@@ -341,22 +341,6 @@ class Bucket:
             else:
                 self._offer_kol(kol)
 
-    def _count_story(self, story: str, posts: int, reposts: int) -> None:
-        counts = self.stories.get(story)
-        if counts is None and len(self.stories) < self.MAX_STORIES:
-            counts = self.stories[story] = [0, 0]
-        if counts is not None:
-            counts[0] += posts
-            counts[1] += reposts
-
-    def _count_repost(self, story: str, reposts: int, negative: int) -> None:
-        counts = self.repost_stories.get(story)
-        if counts is None and len(self.repost_stories) < self.MAX_REPOST_STORIES:
-            counts = self.repost_stories[story] = [0, 0]
-        if counts is not None:
-            counts[0] += reposts
-            counts[1] += negative
-
     def _count_copy(self, key: str, posts: int) -> None:
         copies = self.copies
         if key in copies:
@@ -373,15 +357,8 @@ class Bucket:
             self.risk_stories.append(story)
 
     def _offer_kol(self, account: dict[str, Any]) -> None:
-        # Strictly heavier wins: the first of equals stays.
-        kol = self.kol
-        if not kol or account["followers"] * (3 if account["verified"] else 1) > kol["followers"] * (3 if kol["verified"] else 1):
+        if _outweighs(account, self.kol):
             self.kol = dict(account)
-
-    def _offer_big(self, account: dict[str, Any]) -> None:
-        big = self.big
-        if not big or account["followers"] * (3 if account["verified"] else 1) > big["followers"] * (3 if big["verified"] else 1):
-            self.big = dict(account)
 
     def _offer_samples(self, samples: list[dict[str, Any]]) -> None:
         # Keep the few most far-reaching negative posts, each post once.
@@ -434,32 +411,14 @@ class Bucket:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Bucket:
-        """A bucket as ``to_dict`` wrote it (older versions' fields optional).
-        Raises ValueError, TypeError or KeyError for anything else."""
-        def container(name: str, kind: type) -> Any:
-            return _typed(data.get(name) or kind(), kind, name)
-
-        return cls(
-            brand=_typed(data["brand"], str, "brand"),
-            start=float(data["start"]),
-            size=float(data["size"]),
-            total=int(data.get("total", 0)),
-            negative=int(data.get("negative", 0)),
-            reach_negative=float(data.get("reach_negative", 0.0)),
-            risk_hits=int(data.get("risk_hits", 0)),
-            risk_terms=dict(container("risk_terms", dict)),
-            top_negative=list(container("top_negative", list)),
-            last_offset=int(data.get("last_offset", -1)),
-            sources={str(k): list(_typed(v, list, "sources")) for k, v in container("sources", dict).items()},
-            risk_stories=[str(x) for x in container("risk_stories", list)],
-            kol=dict(container("kol", dict)),
-            stories={str(k): _pair(v, "stories") for k, v in container("stories", dict).items()},
-            revisions=[dict(_typed(r, dict, "revision")) for r in container("revisions", list)],
-            negative_stories=[str(x) for x in container("negative_stories", list)],
-            copies={str(k): int(v) for k, v in container("copies", dict).items()},
-            big=dict(container("big", dict)),
-            repost_stories={str(k): _pair(v, "repost_stories") for k, v in container("repost_stories", dict).items()},
-        )
+        """A bucket as ``to_dict`` wrote it (older versions' fields optional),
+        its containers copied. Raises ValueError, TypeError or KeyError for
+        anything else."""
+        return cls(brand=_typed(data["brand"], str, "brand"), size=float(data["size"]),
+                   last_offset=int(data.get("last_offset", -1)),
+                   sources={str(k): list(_typed(v, list, "sources"))
+                            for k, v in _typed(data.get("sources") or {}, dict, "sources").items()},
+                   **_counts_from_dict(data, fresh=True))
 
 
 BUCKETS_KIND = "buckets"
@@ -572,6 +531,27 @@ def _sample_order(sample: dict[str, Any]) -> tuple[float, str]:
     return (-sample["reach"], sample["id"])
 
 
+def _weight(followers: int, verified: bool) -> int:
+    """An account's reach as the KOL fields weigh it: a verified account counts ~3x."""
+    return followers * (3 if verified else 1)
+
+
+def _outweighs(account: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Strictly heavier wins: the first of equals stays."""
+    return not current or _weight(account["followers"], account["verified"]) > _weight(current["followers"],
+                                                                                        current["verified"])
+
+
+def _count_pair(table: dict[str, list[int]], cap: int, key: str, first: int, second: int) -> None:
+    """Add two counts to ``key``'s pair; a key past ``cap`` keys is not counted."""
+    counts = table.get(key)
+    if counts is None and len(table) < cap:
+        counts = table[key] = [0, 0]
+    if counts is not None:
+        counts[0] += first
+        counts[1] += second
+
+
 def _pair(value: Any, what: str) -> list[int]:
     """A story's two counts, e.g. ``[posts, reposts]``, as decoded from JSON."""
     if not isinstance(value, list) or len(value) != 2:
@@ -589,25 +569,37 @@ def _part_from_dict(part: Any, brand: str, size: float) -> Bucket:
     """A bucket part of a counts record, as decoded from the wire: its
     containers are used as they are (nothing else holds them), its numbers
     and shapes are checked."""
-    part = _typed(part, dict, "bucket part")
-    bucket = Bucket(
-        brand=brand, start=float(part["start"]), size=size,
-        total=int(part.get("total", 0)), negative=int(part.get("negative", 0)),
-        reach_negative=float(part.get("reach_negative", 0.0)), risk_hits=int(part.get("risk_hits", 0)),
-        risk_terms=_typed(part.get("risk_terms") or {}, dict, "risk_terms"),
-        top_negative=_typed(part.get("top_negative") or [], list, "top_negative"),
-        risk_stories=[str(x) for x in _typed(part.get("risk_stories") or [], list, "risk_stories")],
-        kol=_typed(part.get("kol") or {}, dict, "kol"),
-        stories={str(k): _pair(v, "stories") for k, v in _typed(part.get("stories") or {}, dict, "stories").items()},
-        negative_stories=[str(x) for x in _typed(part.get("negative_stories") or [], list, "negative_stories")],
-        copies={str(k): int(v) for k, v in _typed(part.get("copies") or {}, dict, "copies").items()},
-        big=_typed(part.get("big") or {}, dict, "big"),
-        repost_stories={str(k): _pair(v, "repost_stories")
-                        for k, v in _typed(part.get("repost_stories") or {}, dict, "repost_stories").items()},
-        revisions=[_typed(r, dict, "revision") for r in _typed(part.get("revisions") or [], list, "revisions")],
-    )
+    bucket = Bucket(brand=brand, size=size, **_counts_from_dict(_typed(part, dict, "bucket part"), fresh=False))
     _check_part(bucket)
     return bucket
+
+
+def _counts_from_dict(data: dict[str, Any], fresh: bool) -> dict[str, Any]:
+    """The fields a stored bucket and a part on the wire share, typed, as
+    ``Bucket`` keyword arguments; ``fresh`` copies the containers that are
+    otherwise used as they are (a part's: nothing else holds them)."""
+    def container(name: str, kind: type) -> Any:
+        value = _typed(data.get(name) or kind(), kind, name)
+        return kind(value) if fresh else value
+
+    return {
+        "start": float(data["start"]),
+        "total": int(data.get("total", 0)),
+        "negative": int(data.get("negative", 0)),
+        "reach_negative": float(data.get("reach_negative", 0.0)),
+        "risk_hits": int(data.get("risk_hits", 0)),
+        "risk_terms": container("risk_terms", dict),
+        "top_negative": container("top_negative", list),
+        "risk_stories": [str(x) for x in container("risk_stories", list)],
+        "kol": container("kol", dict),
+        "stories": {str(k): _pair(v, "stories") for k, v in container("stories", dict).items()},
+        "negative_stories": [str(x) for x in container("negative_stories", list)],
+        "copies": {str(k): int(v) for k, v in container("copies", dict).items()},
+        "big": container("big", dict),
+        "repost_stories": {str(k): _pair(v, "repost_stories") for k, v in container("repost_stories", dict).items()},
+        "revisions": [dict(r) if fresh else r for r in (_typed(r, dict, "revision")
+                                                        for r in container("revisions", list))],
+    }
 
 
 def _check_part(bucket: Bucket) -> None:

@@ -154,12 +154,18 @@ def _story(text: str) -> str | None:
     root = _SPACES.sub("", _EMOTICON.sub("", root))
     if not has_content(root):
         return None
+    return _short_key(root)
+
+
+def _short_key(text: str) -> str:
+    """8 hex digits for a text: story and copy keys are compared, never shown."""
     # surrogatepass: prepare never raises for any str, lone surrogates included.
-    return hashlib.blake2b(root.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
 
 
-# What a flood of copies varies from post to post: punctuation, symbols and
-# emoji, digits, spaces, and @-mentions.
+# What a flood of copies varies from post to post, once ``prepare`` has
+# removed emoticons, links and @-mentions: punctuation, symbols and emoji,
+# digits, spaces.
 _NOT_WORDS = re.compile(r"[\W\d_]+")
 COPY_MIN_CHARACTERS = 4
 
@@ -179,10 +185,7 @@ def copy_key_of_words(own_text: str) -> str | None:
     """``copy_key`` of a text ``prepare`` has cleaned already (the scorer
     has it at hand: no second pass over the post)."""
     words = _NOT_WORDS.sub("", own_text)
-    if len(words) < COPY_MIN_CHARACTERS:
-        return None
-    # surrogatepass: never raises for any str, lone surrogates included.
-    return hashlib.blake2b(words.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+    return _short_key(words) if len(words) >= COPY_MIN_CHARACTERS else None
 
 
 def strip_emoticons(text: str) -> str:

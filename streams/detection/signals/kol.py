@@ -71,6 +71,11 @@ def tier(followers: float, verified: bool) -> int:
     return min(TIERS - 1, int((math.log10(weight) - FIRST_TIER_LOG10) * 2.0))
 
 
+def tier_followers(k: int) -> int:
+    """The followers (verified-weighted) at which tier ``k`` starts."""
+    return int(10 ** (FIRST_TIER_LOG10 + k / 2))
+
+
 @dataclass
 class KolState:
     # Discounted buckets whose top negative author reached at least tier k.
@@ -140,7 +145,7 @@ class Kol(Signal):
                 self.state.last = {**{k2: account.get(k2) for k2 in ("id", "author", "followers", "verified",
                                                                       "reposts")},
                                    "per_week": round(per_week, 4),
-                                   "tier_followers": int(10 ** (FIRST_TIER_LOG10 + k / 2)), "path": "post"}
+                                   "tier_followers": tier_followers(k), "path": "post"}
                 return Test(self._surprise(per_week), 0, True, False)
         if amplified is not None:
             self.state.last = amplified
@@ -177,14 +182,14 @@ class Kol(Signal):
             w["negative"] += counts[1]
             if found is None and counts[1] > 0 and w["negative"] >= self.params.kol_amplify_posts:
                 # Once amplified, a story stays so while its negative reposts keep coming (the
-                # exact tail walks every repost: not again for a story already thousands strong).
+                # exact tail walks up to 100,000 reposts: not again each bucket for a big story).
                 z = w.get("share_z") or tail_z(binomial_upper_tail(int(w["negative"]), int(w["reposts"]), p0))
                 if z >= AMPLIFY_Z:
                     w["share_z"] = round(z, 3)
                     found = {"id": w["id"], "author": w["author"], "followers": w["followers"],
                              "verified": w["verified"], "reposts": 0, "per_week": w["per_week"],
                              "seen_reposts": w["reposts"],
-                             "tier_followers": int(10 ** (FIRST_TIER_LOG10 + tier(w["followers"], w["verified"]) / 2)),
+                             "tier_followers": tier_followers(tier(w["followers"], w["verified"])),
                              "path": "reposts",
                              "negative_reposts": w["negative"], "share_z": round(z, 3),
                              "minutes": round((now - w["since"]) / 60.0, 1)}
