@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from streams.detection import AdaptiveDetector, SimpleSpikeDetector, create_detector
-from streams.models import Bucket
+from streams.models import TONE_BINS, Bucket
 
 T0 = 1772380800.0 - 8 * 3600.0
 
@@ -49,11 +49,15 @@ def make_buckets(brands: int, days: float, seed: int = 1) -> list[Bucket]:
                     "url": "", "negative": 0.9, "reach": 2.0 + k, "created_at": t} for k in range(min(negative, 3))]
             # Every negative post its own words and its own opinion, as ordinary traffic is.
             own = [f"{minute % 2**24:06x}{k % 256:02x}" for k in range(negative)]
+            # Every post read by the model: negative ones in the top bins, the others spread below.
+            tones = [0] * TONE_BINS
+            for k in range(total):
+                tones[rng.randrange(11, TONE_BINS) if k < negative else rng.randrange(0, 11)] += 1
             out.append(Bucket(brand=f"b{b}", start=t, size=60.0, total=total, negative=negative,
                               reach_negative=2.0 * negative, risk_hits=negative // 4,
                               risk_terms={"投诉": negative // 4} if negative >= 4 else {}, top_negative=top,
                               negative_stories=own[:Bucket.MAX_NEGATIVE_STORIES],
-                              copies=dict.fromkeys(own[:Bucket.MAX_COPIES], 1)))
+                              copies=dict.fromkeys(own[:Bucket.MAX_COPIES], 1), tones=tones if total else []))
     return out
 
 

@@ -24,6 +24,19 @@ import orjson
 _REPOST = re.compile(r"//\s*@")
 
 
+# Bucket.tones: the brand's own posts per twentieth of the negative probability.
+TONE_BINS = 20
+
+
+def tone_bin(negative: float) -> int:
+    """The bin of a negative probability; anything outside [0, 1] (NaN too) clamps."""
+    if negative >= 1.0:
+        return TONE_BINS - 1
+    if negative > 0.0:
+        return int(negative * TONE_BINS)
+    return 0
+
+
 def is_repost(text: str) -> bool:
     """A repost or a reply chain: ``//@`` in the text (Weibo's own display)."""
     return "//" in text and _REPOST.search(text) is not None
@@ -236,6 +249,11 @@ class Bucket:
     # stories, a later story is not counted. How the public passes a story
     # on: the KOL signal tests the reaction to a big account's post.
     repost_stories: dict[str, list[int]] = field(default_factory=dict)
+    # The brand's own posts (not reposts), whatever their tone, per
+    # twentieth of the model's negative probability (``tone_bin``); empty
+    # until the first one, and from an older producer. The detector's
+    # negative_tone signal reads how negative, not only whether.
+    tones: list[int] = field(default_factory=list)
 
     TOP_N = 5
     MAX_RISK_STORIES = 64
@@ -269,6 +287,10 @@ class Bucket:
         repost = is_repost(mention.text)
         if repost:
             _count_pair(self.repost_stories, self.MAX_REPOST_STORIES, story, 1, 1 if mention.is_negative else 0)
+        else:
+            if not self.tones:
+                self.tones = [0] * TONE_BINS
+            self.tones[tone_bin(mention.negative)] += 1
         if not mention.is_negative:
             return
         self.negative += 1
@@ -320,6 +342,11 @@ class Bucket:
             self.big = dict(part.big)
         for story, (reposts, negative) in part.repost_stories.items():
             _count_pair(self.repost_stories, self.MAX_REPOST_STORIES, story, reposts, negative)
+        if part.tones:
+            if not self.tones:
+                self.tones = [0] * TONE_BINS
+            for i, n in enumerate(part.tones):
+                self.tones[i] += n
         if part.top_negative:
             self._offer_samples(part.top_negative)
         for revision in part.revisions:
@@ -396,6 +423,7 @@ class Bucket:
             "copies": dict(self.copies),
             "big": dict(self.big),
             "repost_stories": {k: list(v) for k, v in self.repost_stories.items()},
+            "tones": list(self.tones),
         }
 
     def part_dict(self) -> dict[str, Any]:
@@ -597,6 +625,7 @@ def _counts_from_dict(data: dict[str, Any], fresh: bool) -> dict[str, Any]:
         "copies": {str(k): int(v) for k, v in container("copies", dict).items()},
         "big": container("big", dict),
         "repost_stories": {str(k): _pair(v, "repost_stories") for k, v in container("repost_stories", dict).items()},
+        "tones": [int(x) for x in container("tones", list)],
         "revisions": [dict(r) if fresh else r for r in (_typed(r, dict, "revision")
                                                         for r in container("revisions", list))],
     }
@@ -632,6 +661,9 @@ def _check_part(bucket: Bucket) -> None:
         raise ValueError("copy counts must not be negative")
     if any(not 0 <= negative <= reposts for reposts, negative in bucket.repost_stories.values()):
         raise ValueError("repost counts must be 0 <= negative reposts <= reposts")
+    tones = bucket.tones
+    if tones and (len(tones) != TONE_BINS or min(tones) < 0 or sum(tones) > bucket.total):
+        raise ValueError(f"tones must be {TONE_BINS} counts >= 0 summing to at most the total, got {tones!r:.60}")
 
 
 @dataclass

@@ -245,12 +245,12 @@ def counts_of(mentions: list[tuple[Mention, int]], partition: int, first: int, l
 
 def summary(bucket: Bucket | None) -> tuple[object, ...]:
     if bucket is None:
-        return (0, 0, 0, {}, (), (), 0.0, 0, 0, {})
+        return (0, 0, 0, {}, (), (), 0.0, 0, 0, {}, ())
     return (bucket.total, bucket.negative, bucket.risk_hits, dict(bucket.risk_terms), tuple(sorted(bucket.risk_stories)),
             tuple(s["id"] for s in bucket.top_negative), round(bucket.reach_negative, 4),
             bucket.kol.get("followers", 0) * (3 if bucket.kol.get("verified") else 1),
             bucket.big.get("followers", 0) * (3 if bucket.big.get("verified") else 1),
-            {k: tuple(v) for k, v in bucket.repost_stories.items()})
+            {k: tuple(v) for k, v in bucket.repost_stories.items()}, tuple(bucket.tones))
 
 
 mention_strategy = st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 299), st.booleans(),
@@ -613,6 +613,7 @@ def test_any_value_in_any_bucket_field_is_a_bucket_or_a_clear_error(name: str, v
     from streams.models import read_bucket_record
 
     good = Bucket("a", 0.0, 60.0, total=3, negative=1, stories={"s": [1, 0]}, repost_stories={"s": [2, 1]},
+                  tones=[1] + [0] * 18 + [1],
                   big={"id": "w:1", "author": "x", "followers": 5, "verified": False, "story": "s"})
     data = dict(good.to_dict(), **{name: value})
     try:

@@ -26,6 +26,7 @@ from alerting.message import Notification  # noqa: E402
 from alerting.notifier import make_renderer  # noqa: E402
 from alerting.render.incident import IncidentLinks, IncidentRef  # noqa: E402
 from alerting.render.safe import scrub  # noqa: E402
+from streams.detection.params import SIGNALS  # noqa: E402
 from streams.models import AlertEvent  # noqa: E402
 
 ODD = ["", " ", "\x00\x01\x1b[31m\x7f", "🚨🔥" * 300, "\u200b\u202e\ufeff", "**[click](http://evil)**\n# big",
@@ -46,8 +47,7 @@ THOUSAND_POSTS = [{"id": f"w:{i}", "author": f"用户{i}" * 20, "followers": 10*
                    "excerpt": "投诉" * 100, "url": "https://weibo.example/" + "x" * 300} for i in range(1000)]
 
 
-SIGNAL_NAMES = st.sampled_from(["negative_share", "negative_volume", "risk_terms", "volume", "kol", "copy_flood",
-                                "negative_sequential"])
+SIGNAL_NAMES = st.sampled_from(list(SIGNALS))
 # The detector's incident tally (streams/detection/incident.py), as it is and as anything else.
 TALLY = st.fixed_dictionaries({}, optional={
     "opened_at": TIME, "negative": st.one_of(st.integers(-(2**70), 2**70), JSON),

@@ -39,6 +39,7 @@ from alerting.console.state import ConsoleState  # noqa: E402
 from alerting.incidents import IncidentBook, incident_id  # noqa: E402
 from alerting.labels import Labeler  # noqa: E402
 from streams.cli.config import parse_koubei_config  # noqa: E402
+from streams.detection.params import SIGNALS  # noqa: E402
 from streams.settings import ConfigError  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -227,7 +228,7 @@ def test_both_languages_have_every_string_the_code_uses() -> None:
     source += (REPO / "streams/cli/incidents.py").read_text(encoding="utf-8")
     used = set(re.findall(r'(?:\.t|_text\(ctx,|texts\.get|texts\[|message_page\(ctx,)\(?\s*"([a-z_]+)"', source))
     prefixes = {"severity_": ("warning", "critical"), "state_": ("open", "resolved"),
-                "signal_": ("negative_share", "negative_volume", "risk_terms", "volume", "kol", "negative_sequential"),
+                "signal_": SIGNALS,
                 "label_": ("negative", "positive", "neutral"), "mark_": ("fired", "escalated", "resolved", "neutral"),
                 "link_": ("malformed", "bad_signature", "expired", "unknown_action"),
                 "delivery_": ("firing", "resolved"), "kind_": ("new", "repeat"), "baseline_": ("alert", "median")}

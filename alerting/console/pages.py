@@ -120,7 +120,7 @@ def num(value: Any) -> str:
 
 def signal_value(signal: str, value: Any) -> str:
     """A signal's value in its unit: shares as percentages, the rest as numbers."""
-    return pct(value) if signal == "negative_share" else num(value)
+    return pct(value) if signal in ("negative_share", "negative_tone") else num(value)
 
 
 def incident_path(incident_id: str) -> str:

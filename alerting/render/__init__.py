@@ -107,8 +107,8 @@ def share(value: Any) -> str:
 
 
 def signal_value(signal: str, value: Any) -> str:
-    """Shares read as percentages, counts as whole numbers."""
-    if isinstance(signal, str) and signal.endswith("share"):
+    """Shares read as percentages (negative_tone's value is a mean probability, read so too), counts as whole numbers."""
+    if isinstance(signal, str) and (signal.endswith("share") or signal == "negative_tone"):
         return share(value)
     number = finite(value, math.nan)
     if math.isnan(number):

@@ -127,6 +127,9 @@ FIELD_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
     "sequential_arl_weeks": _number(0.01, 10_000.0),
     "sequential_min_shift": _number(0.0, 10_000.0),
     "sequential_z_margin": _number(0.0, 3.0),
+    "tone_mixture": _number(0.01, 0.99),
+    "tone_power": _number(0.5, 16.0),
+    "tone_z_margin": _number(-3.0, 3.0),
     "copy_min_posts": _integer(1, 1_000_000),
     "copy_min_ratio": _number(1.0, 1000.0),
 }

@@ -14,7 +14,8 @@ from typing import Any
 SENSITIVITIES = ("low", "balanced", "high")
 # Alert keys (what ``AlertEvent.signal`` says and ``signals:`` selects); the
 # long-scale volume signal reports as ``volume``.
-SIGNALS = ("negative_share", "negative_volume", "risk_terms", "volume", "kol", "negative_sequential", "copy_flood")
+SIGNALS = ("negative_share", "negative_volume", "risk_terms", "volume", "kol", "negative_sequential", "copy_flood",
+           "negative_tone")
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,15 @@ class AdaptiveParams:
     # How far below z_fire the run's exact test may be once the CUSUM has
     # crossed its threshold (the two tests together are the filter).
     sequential_z_margin: float = 0.25
+    # negative_tone: the same CUSUM-and-run test on how negative the brand's
+    # own posts read (streams/detection/signals/tone.py): during a crisis a
+    # share tone_mixture of the posts is the calm distribution of the
+    # model's probability tilted by p**tone_power. Both chosen on the review
+    # texts (docs/benchmarks.md, "How negative, not only whether").
+    tone_mixture: float = 0.44
+    tone_power: float = 3.0
+    # How far below z_fire its run's own test may be once its CUSUM crossed.
+    tone_z_margin: float = 0.25
     # copy_flood: recent negative posts repeating the words of an earlier one
     # (not reposts), against the chance copies that many posts make
     # (streams/detection/signals/copies.py). Hot at z_fire with at least

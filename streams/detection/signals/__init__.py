@@ -15,6 +15,7 @@ from streams.detection.signals.negative_count import NegativeCount
 from streams.detection.signals.negative_share import NegativeShare
 from streams.detection.signals.risk_stories import RiskStories
 from streams.detection.signals.sequential import NegativeSequential
+from streams.detection.signals.tone import NegativeTone
 from streams.detection.signals.volume import Volume
 from streams.detection.signals.volume_long import VolumeLong
 
@@ -29,5 +30,6 @@ REGISTRY: dict[str, type[Signal]] = {
         Kol,
         NegativeSequential,
         CopyFlood,
+        NegativeTone,
     )
 }
