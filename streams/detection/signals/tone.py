@@ -109,6 +109,7 @@ class NegativeTone(Signal):
         lam = self.params.tone_mixture
         weights = self._weights
         mean = sum(c * w for c, w in zip(calm, weights, strict=True))
+        mean = mean if mean > 1e-12 else 1e-12  # only a damaged saved state gets here
         return [math.log(1.0 - lam + lam * w / mean) for w in weights]
 
     def score(self, f: Frame) -> Test:
