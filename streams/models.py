@@ -161,8 +161,28 @@ class Mention:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Mention:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """A mention record off the wire (the previous versions' per-mention
+        records), each field of its declared type; raises ValueError naming
+        the field otherwise, before anything counts it (``Bucket.add`` must
+        never stop half-way through a mention)."""
+        fields_ = cls.__dataclass_fields__
+        values = {k: v for k, v in data.items() if k in fields_}
+        for name, value in values.items():
+            kind = _MENTION_FIELD_TYPES[str(fields_[name].type)]
+            if kind is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            elif kind is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif kind is list:
+                ok = isinstance(value, list) and all(isinstance(x, str) for x in value)
+            else:
+                ok = isinstance(value, kind)
+            if not ok:
+                raise ValueError(f"mention field {name!r}: expected {fields_[name].type}, got {value!r:.40}")
+        return cls(**values)
+
+
+_MENTION_FIELD_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list}
 
 
 @dataclass

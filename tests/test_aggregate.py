@@ -633,3 +633,18 @@ def test_any_value_in_any_bucket_field_is_a_bucket_or_a_clear_error(name: str, v
     for bucket in buckets:
         bucket.start = _warm_detector_state()[1]
         AdaptiveDetector("a", state=copy.deepcopy(_warm_detector_state()[0])).update(bucket)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(rich("a", "w:1", 10, True, 5, True, "s").to_dict())), _JSON)
+def test_any_value_in_any_mention_field_is_counted_whole_or_refused(name: str, value: object) -> None:
+    """A per-mention record (the previous versions') with one field replaced
+    by any JSON value: refused before anything counts it, or counted whole;
+    the bucket is never left half-way through a mention."""
+    agg = Aggregator(60, 0, 10**9, DictBucketStore(), AggregatorState())
+    agg.add(rich("a", "w:0", 5, False, 5, False, "s0"), 1000.0)
+    try:
+        mention = Mention.from_dict(dict(rich("a", "w:1", 10, True, 5, True, "s").to_dict(), **{name: value}))
+    except ValueError:
+        return  # the aggregate stage parks it with this reason
+    agg.add(mention, 1000.0)
