@@ -165,3 +165,31 @@ def test_the_ratios_are_finite_and_calm_drifts_down(base: list[float], local: li
     assert all(math.isfinite(r) for r in ratios)
     # Under the calm distribution the expected log-likelihood ratio is never positive (Jensen).
     assert sum(c * r for c, r in zip(calm, ratios, strict=True)) <= 1e-9
+
+
+def _wandering(days: float, seed: int, lift: float) -> Iterator[Bucket]:
+    """Three posts a minute; in every third hour the share of posts read 0.55-0.65 is ``lift`` higher."""
+    rng = np.random.default_rng(seed)
+    for i in range(int(days * DAY / MINUTE)):
+        share = 0.3 + (lift if (i // 60) % 3 == 0 else 0.0)
+        bucket = Bucket(brand="acme", start=T0 + i * MINUTE, size=MINUTE)
+        for k in range(int(rng.poisson(3.0))):
+            reading = rng.uniform(0.55, 0.65) if rng.random() < share else rng.uniform(0.0, 0.4)
+            bucket.add(_mention(float(reading), key=f"w:{i}:{k}"))
+        yield bucket
+
+
+def test_the_ratio_learns_how_much_a_brands_tone_wanders() -> None:
+    # Independent posts: no correlation within a window. Hours of a more
+    # negative tone: the run test must expect a window's sum to wander more.
+    steady, wandering = AdaptiveDetector("acme"), AdaptiveDetector("acme")
+    _run(steady, _wandering(4.0, 1, 0.0))
+    _run(wandering, _wandering(4.0, 1, 0.2))
+    hour = steady.baseline.windows.index(60)
+    assert steady.signals["negative_tone"].state.rho[hour][1] >= 20
+    assert abs(steady.signals["negative_tone"].state.rho[hour][0]) < 0.01
+    assert wandering.signals["negative_tone"].state.rho[hour][0] > 0.02
+    assert wandering.signals["negative_tone"]._rho(60) > steady.signals["negative_tone"]._rho(60)
+    # Saved and restored with the rest of the state.
+    again = AdaptiveDetector("acme", state=wandering.to_state())
+    assert again.signals["negative_tone"].state.rho == wandering.signals["negative_tone"].state.rho

@@ -33,10 +33,15 @@ As in ``negative_sequential``, the CUSUM (threshold
 begun, and the signal is hot only when the whole run since the CUSUM last
 left zero also passes its own test at ``z_fire - tone_z_margin``: the
 run's summed log-likelihood ratio against its mean and variance under the
-calm distribution, with the negative share's learned overdispersion
-(``Baseline.share_rho``, intra-class correlation of posts in a window of
-about the run's length), because a brand's tone moves from day to day and a
-CUSUM adds such a move up bucket after bucket.
+calm distribution, the variance inflated by the ratio's own intra-window
+correlation: learned, per window length of the baseline, from the brand's
+calm non-overlapping windows (how much more their summed ratio wanders
+than independent posts would make it), because a brand's tone moves from
+hour to hour and a CUSUM adds such a move up bucket after bucket. Until
+``RHO_MIN_LEARNED`` windows of a length were seen, the negative share's
+correlation (``Baseline.share_rho``) stands in. (Borrowing the share's for
+good gave the same delays and twice the false alerts on the review scenarios:
+docs/benchmarks.md, "How negative, not only whether".)
 
 The calm distribution is learnt like the count share (Baseline.count_share):
 the last hours' ordinary posts (``local_share_half_life``) shrunk towards
@@ -60,6 +65,8 @@ MIDDLES = tuple((i + 0.5) / TONE_BINS for i in range(TONE_BINS))
 # Before a brand's own posts say otherwise, the calm distribution is flat,
 # worth this many posts (the warm-up keeps the signal off meanwhile).
 PRIOR_POSTS = 10.0
+# Calm windows of a length learned before the ratio's own correlation is used.
+RHO_MIN_LEARNED = 20
 # The run: buckets, posts, summed log-likelihood ratio, summed probability.
 RUN_FIELDS = 4
 
@@ -71,6 +78,11 @@ class ToneState:
     cusum: float = 0.0  # nats
     run: list[float] = field(default_factory=lambda: [0.0] * RUN_FIELDS)
     run_z: float = 0.0
+    # Per baseline window: the current non-overlapping calm window
+    # [posts, ratio sum minus its calm mean, its calm variance], and the
+    # learned intra-window correlation of the ratio [rho, windows learned].
+    windows: list[list[float]] = field(default_factory=list)
+    rho: list[list[float]] = field(default_factory=list)
 
 
 class NegativeTone(Signal):
@@ -87,7 +99,17 @@ class NegativeTone(Signal):
                 setattr(s, name, [0.0] * TONE_BINS)
         if len(s.run) != RUN_FIELDS:
             s.run = [0.0] * RUN_FIELDS
+        self._resize()
+        self._last: tuple[int, float, list[float], list[float]] | None = None
         self._weights: list[float] = [m ** p.tone_power for m in MIDDLES]
+
+    def _resize(self) -> None:
+        n = len(self.baseline.windows)
+        s = self.state
+        if len(s.windows) != n or any(len(w) != 3 for w in s.windows):
+            s.windows = [[0.0, 0.0, 0.0] for _ in range(n)]
+        if len(s.rho) != n or any(len(r) != 2 for r in s.rho):
+            s.rho = [[0.0, 0.0] for _ in range(n)]
 
     def _reset(self) -> None:
         s = self.state
@@ -113,6 +135,7 @@ class NegativeTone(Signal):
         return [math.log(1.0 - lam + lam * w / mean) for w in weights]
 
     def score(self, f: Frame) -> Test:
+        self._last = None
         if not f.warmed:
             self._reset()
             return QUIET
@@ -130,6 +153,7 @@ class NegativeTone(Signal):
                 step += n * r
                 posts += n
                 tone += n * m
+        self._last = (posts, step, calm, llr)
         value = s.cusum + step
         s.cusum = value if value > 0.0 else 0.0
         run = s.run
@@ -154,16 +178,59 @@ class NegativeTone(Signal):
             return 0.0
         mean = sum(c * r for c, r in zip(calm, llr, strict=True))
         variance = sum(c * (r - mean) ** 2 for c, r in zip(calm, llr, strict=True))
-        b = self.baseline
-        rho = 0.0
-        if b.windows and b.share_rho:
-            i = min(range(len(b.windows)), key=lambda x: abs(b.windows[x] - buckets))
-            rho = b.share_rho[i].rho if i < len(b.share_rho) else 0.0
+        rho = self._rho(buckets)
         spread = math.sqrt(max(posts * variance * (1.0 + (posts - 1.0) * rho), 1e-12))
         return (total - posts * mean) / spread
 
+    def _rho(self, buckets: float) -> float:
+        """The ratio's intra-window correlation for a run of ``buckets``: learned
+        from the brand's calm windows once ``RHO_MIN_LEARNED`` of that length
+        were seen, the negative share's before."""
+        b = self.baseline
+        if not b.windows:
+            return 0.0
+        i = min(range(len(b.windows)), key=lambda x: abs(b.windows[x] - buckets))
+        s = self.state
+        if i < len(s.rho) and s.rho[i][1] >= RHO_MIN_LEARNED:
+            value = s.rho[i][0]
+        else:
+            value = b.share_rho[i].rho if i < len(b.share_rho) else 0.0
+        return value if value > 0.0 else 0.0
+
+    def _learn_dispersion(self, learns: bool) -> None:
+        """Non-overlapping calm windows of each baseline length: how much more
+        their summed ratio wanders than independent posts would make it."""
+        b = self.baseline
+        s = self.state
+        self._resize()
+        last = self._last
+        posts = deviation = variance = 0.0
+        if learns and last is not None and last[0] > 0:
+            posts, step, calm, llr = last
+            mean = sum(c * r for c, r in zip(calm, llr, strict=True))
+            deviation = step - posts * mean
+            variance = posts * sum(c * (r - mean) ** 2 for c, r in zip(calm, llr, strict=True))
+        for i, width in enumerate(b.windows):
+            window = s.windows[i]
+            if not learns:
+                window[0] = window[1] = window[2] = 0.0  # a window with a crisis in it teaches nothing
+            elif posts:
+                window[0] += posts
+                window[1] += deviation
+                window[2] += variance
+            if b.seen % width == 0:
+                if window[0] >= 2.0 and window[2] > 0.0:
+                    sample = (window[1] * window[1] / window[2] - 1.0) / (window[0] - 1.0)
+                    rho = s.rho[i]
+                    rho[1] += 1.0
+                    a = max(1.0 / rho[1], 1.0 - b.keep_rho[i])
+                    rho[0] += a * (sample - rho[0])
+                window[0] = window[1] = window[2] = 0.0
+
     def learn(self, frame: Frame, tone_learns: bool, volume_learns: bool) -> None:
-        if not (tone_learns and volume_learns) or frame.bucket is None or not frame.bucket.tones:
+        learns = tone_learns and volume_learns
+        self._learn_dispersion(learns)
+        if not learns or frame.bucket is None or not frame.bucket.tones:
             return
         b = self.baseline
         s = self.state
