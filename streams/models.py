@@ -308,9 +308,7 @@ class Bucket:
         if repost:
             _count_pair(self.repost_stories, self.MAX_REPOST_STORIES, story, 1, 1 if mention.is_negative else 0)
         else:
-            if not self.tones:
-                self.tones = [0] * TONE_BINS
-            self.tones[tone_bin(mention.negative)] += 1
+            self._tone_counts()[tone_bin(mention.negative)] += 1
         if not mention.is_negative:
             return
         self.negative += 1
@@ -363,10 +361,9 @@ class Bucket:
         for story, (reposts, negative) in part.repost_stories.items():
             _count_pair(self.repost_stories, self.MAX_REPOST_STORIES, story, reposts, negative)
         if part.tones:
-            if not self.tones:
-                self.tones = [0] * TONE_BINS
+            tones = self._tone_counts()
             for i, n in enumerate(part.tones):
-                self.tones[i] += n
+                tones[i] += n
         if part.top_negative:
             self._offer_samples(part.top_negative)
         for revision in part.revisions:
@@ -387,6 +384,11 @@ class Bucket:
                 self.kol = dict(kol)
             else:
                 self._offer_kol(kol)
+
+    def _tone_counts(self) -> list[int]:
+        if not self.tones:
+            self.tones = [0] * TONE_BINS
+        return self.tones
 
     def _count_copy(self, key: str, posts: int) -> None:
         copies = self.copies

@@ -100,7 +100,8 @@ class NegativeTone(Signal):
         if len(s.run) != RUN_FIELDS:
             s.run = [0.0] * RUN_FIELDS
         self._resize()
-        self._last: tuple[int, float, list[float], list[float]] | None = None
+        # The bucket just scored, for learn: posts, summed ratio, the ratio's calm mean and variance per post.
+        self._last: tuple[int, float, float, float] | None = None
         self._weights: list[float] = [m ** p.tone_power for m in MIDDLES]
 
     def _resize(self) -> None:
@@ -134,6 +135,12 @@ class NegativeTone(Signal):
         mean = mean if mean > 1e-12 else 1e-12  # only a damaged saved state gets here
         return [math.log(1.0 - lam + lam * w / mean) for w in weights]
 
+    @staticmethod
+    def moments(calm: list[float], llr: list[float]) -> tuple[float, float]:
+        """The ratio's mean and variance per post under the calm distribution."""
+        mean = sum(c * r for c, r in zip(calm, llr, strict=True))
+        return mean, sum(c * (r - mean) ** 2 for c, r in zip(calm, llr, strict=True))
+
     def score(self, f: Frame) -> Test:
         self._last = None
         if not f.warmed:
@@ -153,7 +160,8 @@ class NegativeTone(Signal):
                 step += n * r
                 posts += n
                 tone += n * m
-        self._last = (posts, step, calm, llr)
+        mean, variance = self.moments(calm, llr)
+        self._last = (posts, step, mean, variance)
         value = s.cusum + step
         s.cusum = value if value > 0.0 else 0.0
         run = s.run
@@ -167,17 +175,15 @@ class NegativeTone(Signal):
             s.run_z = 0.0
         hot = False
         if s.cusum >= self.h or (s.cusum > 0.0 and self.key in f.firing):
-            s.run_z = self._run_z(calm, llr)
+            s.run_z = self._run_z(mean, variance)
             hot = s.cusum >= self.h and s.run_z >= self.params.z_fire - self.params.tone_z_margin
         return Test(math.sqrt(2.0 * s.cusum), 0, hot, s.cusum < 0.5 * self.h)
 
-    def _run_z(self, calm: list[float], llr: list[float]) -> float:
-        """The run's summed log-likelihood ratio against the calm distribution's."""
+    def _run_z(self, mean: float, variance: float) -> float:
+        """The run's summed log-likelihood ratio against its calm ``mean`` and ``variance`` per post."""
         buckets, posts, total, _tone = self.state.run
         if posts < 1:
             return 0.0
-        mean = sum(c * r for c, r in zip(calm, llr, strict=True))
-        variance = sum(c * (r - mean) ** 2 for c, r in zip(calm, llr, strict=True))
         rho = self._rho(buckets)
         spread = math.sqrt(max(posts * variance * (1.0 + (posts - 1.0) * rho), 1e-12))
         return (total - posts * mean) / spread
@@ -202,14 +208,12 @@ class NegativeTone(Signal):
         their summed ratio wanders than independent posts would make it."""
         b = self.baseline
         s = self.state
-        self._resize()
         last = self._last
         posts = deviation = variance = 0.0
         if learns and last is not None and last[0] > 0:
-            posts, step, calm, llr = last
-            mean = sum(c * r for c, r in zip(calm, llr, strict=True))
+            posts, step, mean, per_post = last
             deviation = step - posts * mean
-            variance = posts * sum(c * (r - mean) ** 2 for c, r in zip(calm, llr, strict=True))
+            variance = posts * per_post
         for i, width in enumerate(b.windows):
             window = s.windows[i]
             if not learns:
@@ -236,13 +240,10 @@ class NegativeTone(Signal):
         s = self.state
         keep_base = 1.0 - b.a_level
         keep_local = b.keep_local
-        for i, n in enumerate(frame.bucket.tones[:TONE_BINS]):
+        # A bucket's tones are all TONE_BINS bins (Bucket.add, and _check_part for one off the wire).
+        for i, n in enumerate(frame.bucket.tones):
             s.base[i] = s.base[i] * keep_base + n
             s.local[i] = s.local[i] * keep_local + n if keep_local > 0.0 else 0.0
-        # Bins the bucket did not touch decay too.
-        for i in range(len(frame.bucket.tones), TONE_BINS):
-            s.base[i] *= keep_base
-            s.local[i] *= keep_local
 
     def describe(self, f: Frame, test: Test, w: dict[str, Any]) -> Description:
         s = self.state
@@ -254,7 +255,7 @@ class NegativeTone(Signal):
         return Description(round(mean, 4), round(usual, 4), critical,
                            "CUSUM of the brand's own posts' log-likelihood ratio from the model's negative "
                            "probability (calm distribution against a tilt towards negative), confirmed by the "
-                           "run's own test with the share's overdispersion",
+                           "run's own test with the ratio's learned overdispersion",
                            {"window_buckets": max(1, int(buckets)), "cusum_nats": round(s.cusum, 3),
                             "cusum_threshold_nats": round(self.h, 3), "run_z": round(s.run_z, 3),
                             "run_z_threshold": round(self.params.z_fire - self.params.tone_z_margin, 3),
