@@ -14,6 +14,7 @@ from streams.scenario_real import (
     LabelledTexts,
     TextCorpusError,
     generate_real,
+    parse_label_map,
     plan_real,
     read_labelled_texts,
 )
@@ -52,13 +53,15 @@ def _real_scenario(args: argparse.Namespace, brands: list[str] | None) -> int:
     kind = args.kind or "mix"
     try:
         plan = plan_real(kind, seed=args.seed, start=args.start, days=args.days, brands=brands, scale=args.scale)
+        labels = parse_label_map(args.texts_labels) if args.texts_labels else None
         texts = LabelledTexts()
         for path in args.texts:
-            read_labelled_texts(path, args.texts_format, strip_emoticons=args.strip_emoticons, into=texts)
+            read_labelled_texts(path, args.texts_format, strip_emoticons=args.strip_emoticons, into=texts,
+                                labels=labels)
     except (ValueError, TextCorpusError) as exc:
         print(f"koubei scenario: {exc}", file=sys.stderr)
         return 2
-    print(f"texts: {len(texts.positive):,} positive, {len(texts.negative):,} negative "
+    print(f"texts: {len(texts.positive):,} positive, {len(texts.negative):,} negative, {len(texts.neutral):,} neutral "
           f"({texts.skipped:,} rows skipped) from {', '.join(texts.sources)}", file=sys.stderr)
     try:
         scenario = generate_real(plan, texts, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
@@ -113,6 +116,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         "zip 'cat,label,review')")
     p.add_argument("--texts-format", choices=TEXT_FORMATS, default="auto",
                    help="format of the --texts files (default: auto, by extension and header)")
+    p.add_argument("--texts-labels", metavar="LABEL=CLASS[,...]",
+                   help="what the --texts labels mean when they are not 0/1 or -1/0/1 or words, e.g. "
+                        "0=negative,1=neutral,2=positive (classes: positive, negative, neutral)")
     p.add_argument("--strip-emoticons", action="store_true",
                    help="remove [xx] emoticon tokens from the texts (for corpora labelled from them)")
     p.add_argument("--scale", type=float, default=1.0, help="volume multiplier (default 1: ~10,000 posts a day)")

@@ -6,9 +6,10 @@ posts say 召回 and 曝光; real complaints rarely do). This generator keeps th
 same clock, shapes and labels but draws every post's words from a labelled
 corpus (the reader formats of the shared sentiment corpora, see
 ``read_labelled_texts``): calm traffic is a mix of the corpus's positive and
-negative texts at a brand's usual share, a crisis adds extra *negative*
-texts, a positive viral hour adds positive ones and a news day adds more
-posts in the brand's usual mix. A brand alias is put into each text in one
+negative texts (and neutral ones, when the corpus has a neutral class) at a
+brand's usual share, a crisis adds extra *negative* texts, a positive viral
+hour adds positive ones and a news day adds more posts at the brand's usual
+negative share, mostly neutral when the corpus has neutral texts. A brand alias is put into each text in one
 of several natural places (a topic tag ``#鹿鸣奶茶#``, the start, after a
 clause mid-sentence, an ``@鹿鸣奶茶官方`` mention, a ``回复@鹿鸣奶茶官方:``
 reply), so the brand matcher finds it the way it finds a real post.
@@ -60,6 +61,11 @@ CRISIS_KINDS = ("sudden", "night", "slow_burn", "kol", "bot_flood")
 SOURCE = "weibo-real-text"
 MAX_TEXT_CHARS = 300  # real reviews run to a thousand characters; a post is shorter
 _HOURLY_MEAN = sum(HOURLY) / len(HOURLY)
+# With a corpus that has a neutral class: the share of a brand's non-negative
+# posts that are neutral on an ordinary day, and on a news day (reports,
+# reposts of the news: mostly neither praise nor complaint).
+CALM_NEUTRAL_SHARE = 0.4
+NEWS_NEUTRAL_SHARE = 0.7
 
 
 class TextCorpusError(ValueError):
@@ -70,6 +76,7 @@ class TextCorpusError(ValueError):
 class LabelledTexts:
     positive: list[str] = field(default_factory=list)
     negative: list[str] = field(default_factory=list)
+    neutral: list[str] = field(default_factory=list)  # only from corpora with a neutral class
     skipped: int = 0  # rows without a usable label or text
     sources: list[str] = field(default_factory=list)
 
@@ -117,21 +124,74 @@ def _detect_format(path: Path) -> str:
     return "weibo2018"
 
 
-def _label(value: str) -> bool | None:
-    value = value.strip()
-    return True if value == "1" else False if value == "0" else None
+POSITIVE, NEGATIVE, NEUTRAL = "positive", "negative", "neutral"
+# Label words corpora write (compared lower-cased, stripped).
+LABEL_WORDS: dict[str, str] = {
+    **dict.fromkeys(("positive", "pos", "正面", "积极", "正向", "好评"), POSITIVE),
+    **dict.fromkeys(("negative", "neg", "负面", "消极", "负向", "差评"), NEGATIVE),
+    **dict.fromkeys(("neutral", "neu", "中性", "中立", "中评"), NEUTRAL),
+}
+# Numeric labels: 1 positive and 0 negative (every shared corpus), or, in a
+# file that has any -1 label, -1 negative, 0 neutral, 1 positive.
+BINARY = {"1": POSITIVE, "0": NEGATIVE}
+SIGNED = {"1": POSITIVE, "0": NEUTRAL, "-1": NEGATIVE}
+# Share of a file's rows with a numeric label other than -1, 0, 1 (say 0-1-2)
+# from which the reader refuses to guess what the numbers mean.
+UNKNOWN_NUMERIC_SHARE = 0.01
+
+
+def parse_label_map(text: str) -> dict[str, str]:
+    """``--texts-labels`` (e.g. ``0=negative,1=neutral,2=positive``) as {label: class}."""
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        label, sep, name = item.partition("=")
+        label, name = label.strip().lower(), name.strip().lower()
+        if not sep or not label:
+            raise TextCorpusError(f"--texts-labels: expected LABEL=CLASS items separated by commas, got {item!r}")
+        if name not in (POSITIVE, NEGATIVE, NEUTRAL):
+            raise TextCorpusError(f"--texts-labels: {label!r} maps to {name!r}; the classes are positive, negative "
+                                  "and neutral")
+        out[label] = name
+    if not out:
+        raise TextCorpusError("--texts-labels is empty")
+    return out
+
+
+def _numeric(value: str) -> bool:
+    digits = value[1:] if value[:1] in "+-" else value
+    return digits.isascii() and digits.isdigit()  # not "²": str.isdigit takes it, int() does not
+
+
+def _classes(labels: Sequence[str], mapping: dict[str, str] | None, file: Path) -> dict[str, str]:
+    """What each label of the file means: ``mapping`` if given, else the label
+    words, plus 0/1 (or -1/0/1 when any -1 occurs)."""
+    if mapping is not None:
+        return mapping
+    seen = set(labels)
+    numeric = SIGNED if "-1" in seen else BINARY
+    unknown = sum(1 for x in labels if _numeric(x) and x not in numeric)
+    if labels and unknown > UNKNOWN_NUMERIC_SHARE * len(labels):
+        values = sorted({x for x in seen if _numeric(x)}, key=int)
+        raise TextCorpusError(f"{file}: numeric labels {', '.join(values)}: which is positive, negative or neutral is "
+                              "not known; say it with --texts-labels, e.g. 0=negative,1=neutral,2=positive")
+    return {**LABEL_WORDS, **numeric}
 
 
 def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bool = False,
-                        into: LabelledTexts | None = None) -> LabelledTexts:
+                        into: LabelledTexts | None = None, labels: dict[str, str] | None = None) -> LabelledTexts:
     """Positive and negative texts of one corpus file.
 
     Formats (the shared corpora): ``weibo2018`` lines ``mid,label,text``
     (split on the first two commas); ``label_review_csv`` a CSV with the
     header ``label,review``; ``online_shopping_zip`` a zip holding one CSV
     ``cat,label,review``; ``auto`` picks by extension and header. Labels are
-    1 = positive, 0 = negative. A row without a usable label or text is
-    skipped and counted, never fatal; a file with no usable row is an error.
+    1 = positive, 0 = negative; a file with any -1 label is read -1 / 0 / 1 =
+    negative / neutral / positive; label words (positive, neg, 中性, 负面, ...)
+    are read too; ``labels`` ({label: positive | negative | neutral}, the
+    ``--texts-labels`` option) says it for any other scheme, and other numeric
+    labels in more than 1 % of the rows are an error rather than a guess. A
+    row without a usable label or text is skipped and counted, never fatal; a
+    file with no usable row is an error.
     ``strip_emoticons`` removes ``[xx]`` tokens (for corpora labelled from them).
     """
     file = Path(path)
@@ -141,18 +201,14 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
         raise TextCorpusError(f"{file}: file not found")
     out = into if into is not None else LabelledTexts()
     kind = _detect_format(file) if fmt == "auto" else fmt
-    before = len(out.positive) + len(out.negative)
+    before = len(out.positive) + len(out.negative) + len(out.neutral)
+    rows: list[tuple[str, str]] = []  # (label, text): the scheme is known once the whole file was read
 
-    def keep(label: bool | None, text: str) -> None:
-        if strip_emoticons:
-            from streams.sentiment.preprocess import strip_emoticons as strip
-
-            text = strip(text)
-        text = _clean(text)
-        if label is None or len(text) < 2:
+    def keep(label: str | None, text: str) -> None:
+        if label is None:
             out.skipped += 1
         else:
-            (out.positive if label else out.negative).append(text)
+            rows.append((label.strip().lower(), text))
 
     try:
         if kind == "weibo2018":
@@ -161,7 +217,7 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
                     if not line.strip():
                         continue
                     parts = line.rstrip("\r\n").split(",", 2)
-                    keep(_label(parts[1]) if len(parts) == 3 else None, parts[-1] if len(parts) == 3 else "")
+                    keep(parts[1] if len(parts) == 3 else None, parts[-1] if len(parts) == 3 else "")
         elif kind == "label_review_csv":
             with file.open(encoding="utf-8", errors="replace", newline="") as handle:
                 _read_csv(handle, ("label", "review"), keep, file)
@@ -175,13 +231,24 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
                     _read_csv(handle, ("cat", "label", "review"), keep, file)
     except (OSError, zipfile.BadZipFile, csv.Error) as exc:
         raise TextCorpusError(f"{file}: cannot read it as {kind} ({exc})") from None
-    if len(out.positive) + len(out.negative) == before:
+    classes = _classes([label for label, _ in rows], labels, file)
+    into_class = {POSITIVE: out.positive, NEGATIVE: out.negative, NEUTRAL: out.neutral}
+    if strip_emoticons:
+        from streams.sentiment.preprocess import strip_emoticons as strip
+    for label, raw in rows:
+        text = _clean(strip(raw) if strip_emoticons else raw)
+        name = classes.get(label)
+        if name is None or len(text) < 2:
+            out.skipped += 1
+        else:
+            into_class[name].append(text)
+    if len(out.positive) + len(out.negative) + len(out.neutral) == before:
         raise TextCorpusError(f"{file}: no labelled text found (read as {kind}; {out.skipped} rows skipped)")
     out.sources.append(file.name)
     return out
 
 
-def _read_csv(handle: Any, header: tuple[str, ...], keep: Callable[[bool | None, str], None], file: Path) -> None:
+def _read_csv(handle: Any, header: tuple[str, ...], keep: Callable[[str | None, str], None], file: Path) -> None:
     reader = csv.reader(handle)
     first = next(reader, None)
     names = [h.strip().lstrip("\ufeff") for h in (first or [])]
@@ -192,7 +259,7 @@ def _read_csv(handle: Any, header: tuple[str, ...], keep: Callable[[bool | None,
         if len(row) <= label_at + 1:
             keep(None, "")
             continue
-        keep(_label(row[label_at]), ",".join(row[label_at + 1:]))
+        keep(row[label_at], ",".join(row[label_at + 1:]))
 
 
 # ---------------------------------------------------------------- plan
@@ -336,6 +403,7 @@ class _State:
     rng: random.Random
     positive: _Pool
     negative: _Pool
+    neutral: _Pool | None = None  # only when the corpus has neutral texts
     users: list[_Author] = field(default_factory=list)
     big_vs: list[_Author] = field(default_factory=list)
     bots: list[_Author] = field(default_factory=list)
@@ -399,7 +467,11 @@ def _emit(state: _State, when: float, author: _Author, text: str, brand: str | N
             del recent[:10]
 
 
-def _calm_post(state: _State, brand: TextBrand, negative_share: float) -> tuple[str, str]:
+def _calm_post(state: _State, brand: TextBrand, negative_share: float,
+               neutral_share: float = CALM_NEUTRAL_SHARE) -> tuple[str, str]:
+    """A post in the brand's usual mix; ``neutral_share`` of the non-negative
+    ones are neutral texts when the corpus has any (no draw otherwise, so a
+    corpus without them gives the same posts as before neutral texts were read)."""
     rng = state.rng
     recent = state.recent.get(brand.id)
     if recent and rng.random() < 0.12:
@@ -407,6 +479,8 @@ def _calm_post(state: _State, brand: TextBrand, negative_share: float) -> tuple[
         return f"{rng.choice(bank.REPOST_COMMENTS)}//@{name}:{original}", "repost"
     if rng.random() < negative_share:
         return insert_alias(state.negative.draw(), brand, rng), "negative"
+    if state.neutral is not None and rng.random() < neutral_share:
+        return insert_alias(state.neutral.draw(), brand, rng), "neutral"
     return insert_alias(state.positive.draw(), brand, rng), "positive"
 
 
@@ -485,7 +559,7 @@ def _event_posts(state: _State, event: EventSpec, brand: TextBrand) -> int:
                     _emit(state, when, author, text, brand.id, "viral", event.kind, 3.0)
                     said.append((author.name, text))
             elif event.kind == "news_day":
-                text, topic = _calm_post(state, brand, 0.2)
+                text, topic = _calm_post(state, brand, 0.2, NEWS_NEUTRAL_SHARE)
                 _emit(state, when, _user(state) if rng.random() > 0.05 else rng.choice(state.big_vs), text, brand.id,
                       f"news:{topic}", event.kind)
             else:
@@ -513,7 +587,8 @@ def generate_real(plan: RealPlan, texts: LabelledTexts, progress: Callable[[str]
         raise TextCorpusError("the texts need both positive and negative examples")
     spec = plan.spec
     rng = random.Random(f"koubei-real:{spec.kind}:{spec.seed}")
-    state = _State(rng, _Pool(texts.positive, rng), _Pool(texts.negative, rng))
+    state = _State(rng, _Pool(texts.positive, rng), _Pool(texts.negative, rng),
+                   _Pool(texts.neutral, rng) if texts.neutral else None)
     expected = sum(b.per_minute for b in plan.brands) * 1440 * spec.days
     _make_users(state, max(500, int(expected / 4)))
     t0 = spec.start.timestamp()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import random
 import zipfile
@@ -25,6 +26,7 @@ from streams.scenario_real import (
     TextCorpusError,
     generate_real,
     insert_alias,
+    parse_label_map,
     plan_real,
     read_labelled_texts,
 )
@@ -162,3 +164,89 @@ def test_cli_rejects_bad_texts_and_kinds_without_texts(tmp_path: Path, capsys: p
     assert _cli(["scenario", "--kind", "kol", "--out", str(tmp_path / "y.jsonl")]) == 2
     assert "needs --texts" in capsys.readouterr().err
     assert not (tmp_path / "y.jsonl").exists()
+
+
+NEUTRAL = ["今天去了一趟商场", "新品下周发布，官方说的", "有人知道营业时间吗", "转发这条消息"]
+
+
+def test_signed_and_word_labels_read_a_neutral_class(tmp_path: Path) -> None:
+    signed = tmp_path / "signed.txt"
+    rows = ([f"1{i:05d},1,{t}" for i, t in enumerate(POSITIVE)] + [f"2{i:05d},-1,{t}" for i, t in enumerate(NEGATIVE)]
+            + [f"3{i:05d},0,{t}" for i, t in enumerate(NEUTRAL)])
+    signed.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    texts = read_labelled_texts(signed)
+    # With any -1 in the file, 0 is neutral, not negative.
+    assert (sorted(texts.positive), sorted(texts.negative), sorted(texts.neutral)) == (
+        sorted(POSITIVE), sorted(NEGATIVE), sorted(NEUTRAL))
+    words = tmp_path / "words.csv"
+    words.write_text("label,review\n" + "".join(f"Positive,{t}\n" for t in POSITIVE) + "".join(
+        f"负面,{t}\n" for t in NEGATIVE) + "".join(f"neutral,{t}\n" for t in NEUTRAL) + "happy,不知道\n",
+        encoding="utf-8")
+    texts = read_labelled_texts(words)
+    assert (len(texts.positive), len(texts.negative), len(texts.neutral), texts.skipped) == (
+        len(POSITIVE), len(NEGATIVE), len(NEUTRAL), 1)
+
+
+def test_numeric_labels_of_an_unknown_scheme_are_refused_unless_said(tmp_path: Path) -> None:
+    three = tmp_path / "three.csv"
+    three.write_text("label,review\n" + "".join(f"0,{t}\n" for t in NEGATIVE) + "".join(
+        f"1,{t}\n" for t in NEUTRAL) + "".join(f"2,{t}\n" for t in POSITIVE), encoding="utf-8")
+    with pytest.raises(TextCorpusError, match="--texts-labels"):
+        read_labelled_texts(three)
+    texts = read_labelled_texts(three, labels=parse_label_map("0=negative, 1=neutral,2=Positive"))
+    assert (sorted(texts.positive), sorted(texts.negative), sorted(texts.neutral)) == (
+        sorted(POSITIVE), sorted(NEGATIVE), sorted(NEUTRAL))
+    for bad in ("", "0", "0=bad", "=negative"):
+        with pytest.raises(TextCorpusError, match="--texts-labels"):
+            parse_label_map(bad)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.tuples(st.text(max_size=6), st.text(max_size=30)), max_size=25))
+def test_any_labels_and_texts_give_texts_or_a_clear_error(tmp_path_factory: pytest.TempPathFactory,
+                                                         rows: list[tuple[str, str]]) -> None:
+    path = tmp_path_factory.mktemp("corpus") / "any.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label", "review"])
+        writer.writerows(rows)
+    try:
+        texts = read_labelled_texts(path)
+    except TextCorpusError as exc:
+        assert str(path) in str(exc)
+        return
+    kept = len(texts.positive) + len(texts.negative) + len(texts.neutral)
+    assert kept >= 1 and kept + texts.skipped <= len(rows)
+
+
+def test_neutral_texts_go_to_calm_posts_and_news_days_never_to_crises() -> None:
+    texts = LabelledTexts(positive=list(POSITIVE), negative=list(NEGATIVE), neutral=list(NEUTRAL), sources=["t"])
+    scenario = generate_real(plan_real("mix", seed=4, days=7, scale=0.3), texts)
+    shares: dict[str, list[int]] = {}
+    for post in scenario.posts:
+        raw = post["raw"]
+        words = _words(post["text"])
+        if raw["role"] in CRISIS_KINDS and raw["topic"] in ("crisis", "kol_post"):
+            assert words in NEGATIVE
+        if raw["role"] in ("background", "news_day") and "//@" not in post["text"]:
+            cell = shares.setdefault(raw["role"], [0, 0])
+            cell[0] += words not in NEGATIVE
+            cell[1] += words in NEUTRAL
+    calm, news = (shares[k][1] / shares[k][0] for k in ("background", "news_day"))
+    # Of the non-negative posts, about 40 % neutral on a calm day and 70 % on a news day.
+    assert 0.3 < calm < 0.5 and 0.6 < news < 0.8
+
+
+def test_cli_reads_a_label_map(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    three = tmp_path / "three.csv"
+    three.write_text("label,review\n" + "".join(f"0,{t}\n" for t in NEGATIVE * 3) + "".join(
+        f"1,{t}\n" for t in NEUTRAL * 3) + "".join(f"2,{t}\n" for t in POSITIVE * 3), encoding="utf-8")
+    out = tmp_path / "s.jsonl"
+    assert _cli(["scenario", "--texts", str(three), "--kind", "sudden", "--days", "1", "--scale", "0.2",
+                 "--out", str(out)]) == 2
+    assert "--texts-labels" in capsys.readouterr().err and not out.exists()
+    assert _cli(["scenario", "--texts", str(three), "--texts-labels", "0=negative,1=neutral,2=positive", "--kind",
+                 "sudden", "--days", "1", "--scale", "0.2", "--out", str(out)]) == 0
+    assert "12 neutral" in capsys.readouterr().err and out.stat().st_size > 1000
+    assert _cli(["scenario", "--texts", str(three), "--texts-labels", "2=great", "--out", str(out)]) == 2
+    assert "classes are positive, negative and neutral" in capsys.readouterr().err
