@@ -191,10 +191,19 @@ class Summary:
 
 # ---------------------------------------------------------------- building and caching
 
+# ``--neutral FILE``: corpora added to every group (a neutral class, e.g.
+# bench/neutral_texts.py's news sentences); set by main, read by the builders.
+NEUTRAL: list[Path] = []
+# ``--sentiment-threshold``: sentiment.negative_threshold for scoring (None: the configured default).
+THRESHOLD: float | None = None
+
+
 def load_group(data: Path, group: str) -> LabelledTexts:
     texts = LabelledTexts()
     for name, strip in GROUPS[group]:
         read_labelled_texts(data / name, strip_emoticons=strip, into=texts)
+    for path in NEUTRAL:
+        read_labelled_texts(path, into=texts)
     return texts
 
 
@@ -222,6 +231,9 @@ def _sources_hash() -> str:
 
 def cache_path(cache: Path, data: Path, group: str, seed: int, days: float, model: str | None) -> Path:
     corpora = [f"{name}:{(data / name).stat().st_size}" for name, _ in GROUPS[group]]
+    corpora += [f"added:{path.resolve()}:{path.stat().st_size}:{int(path.stat().st_mtime)}" for path in NEUTRAL]
+    if THRESHOLD is not None:
+        corpora.append(f"negative_threshold:{THRESHOLD}")
     key = json.dumps([CACHE_FORMAT, group, seed, days, _model_identity(model), corpora, _sources_hash()])
     return cache / f"{group}-s{seed}-d{days:g}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.pickle"
 
@@ -244,7 +256,7 @@ def _build_case(data: Path, group: str, seed: int, days: float, model: str | Non
         if role not in ("background", "noise"):
             role_of[(post.key, str(record["raw"]["brand"]))] = role
         posts.append(replace(post, raw={}) if post.raw else post)
-    settings: dict[str, Any] = {"sentiment": {"model": model}} if model else {}
+    settings: dict[str, Any] = {"sentiment": _sentiment(model)} if model or THRESHOLD else {}
     config = config_from_labels(labels, settings)
     scorer = load_configured_scorer(config)
     # How the model read each event's own posts and the calm ones, as the
@@ -342,10 +354,18 @@ def oracle_bound(points: dict[float, tuple[int, int]], window: dict[str, Any], s
     return None
 
 
+def _sentiment(model: str | None) -> dict[str, Any]:
+    """The sentiment section: the model and ``--sentiment-threshold``, when given."""
+    section: dict[str, Any] = {"model": model} if model else {}
+    if THRESHOLD is not None:
+        section["negative_threshold"] = THRESHOLD
+    return section
+
+
 def _settings(overrides: dict[str, Any], model: str | None) -> dict[str, Any]:
     settings: dict[str, Any] = {"detection": dict(overrides)} if overrides else {}
-    if model:
-        settings["sentiment"] = {"model": model}
+    if model or THRESHOLD is not None:
+        settings["sentiment"] = _sentiment(model)
     return settings
 
 
@@ -545,13 +565,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="detection overrides for the report (an experiment, not a default)")
     parser.add_argument("--explain", action="store_true", help="per crisis: the model's reading and every signal")
+    parser.add_argument("--neutral", type=Path, action="append", default=[], metavar="FILE",
+                        help="add this corpus (a neutral class: bench/neutral_texts.py) to every group; calm posts "
+                             "and news days then draw neutral texts too")
+    parser.add_argument("--sentiment-threshold", type=float, default=None, metavar="P",
+                        help="sentiment.negative_threshold for scoring (an experiment; the buckets are rebuilt)")
     args = parser.parse_args(argv)
+    NEUTRAL[:] = args.neutral
+    global THRESHOLD
+    THRESHOLD = args.sentiment_threshold
     if args.tune == args.report:
         parser.error("--tune and --report must be different groups: never report on the data that chose")
     overrides = parse_overrides(args.set)
     started = time.perf_counter()
     print(f"# real-text suite: report on {args.report}, tune on {args.tune or '-'}, seeds {args.seeds}, "
           f"model {args.model or 'configured default'}, overrides {overrides or '-'}, "
+          f"added {', '.join(p.name for p in NEUTRAL) or '-'}, threshold {THRESHOLD or 'configured'}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     chosen: dict[str, Any] = {}
     if args.tune:

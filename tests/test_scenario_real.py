@@ -250,3 +250,21 @@ def test_cli_reads_a_label_map(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "12 neutral" in capsys.readouterr().err and out.stat().st_size > 1000
     assert _cli(["scenario", "--texts", str(three), "--texts-labels", "2=great", "--out", str(out)]) == 2
     assert "classes are positive, negative and neutral" in capsys.readouterr().err
+
+
+def test_neutral_texts_script_rebuilds_sentences_and_they_read_as_neutral(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("neutral_texts", Path(__file__).parent.parent / "bench" / "neutral_texts.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tagged = tmp_path / "tagged.txt"
+    tagged.write_text("新华社/nt  记者/n  报道/v  ，/w  今天/t  北京/ns  天气/n  晴朗/a  。/w\n"
+                      "（/w  附/v  图片/n  １/m  张/q  ）/w  说明/n  文字/n  很/d  长/a  很/d  长/a\n短/a  句/n\n",
+                      encoding="utf-8")
+    assert module.sentences(tagged) == ["新华社记者报道，今天北京天气晴朗。"]
+    out = tmp_path / "neutral.csv"
+    assert module.main(["--half", "A", "--out", str(out)]) == 0
+    texts = read_labelled_texts(out)
+    assert len(texts.neutral) > 1000 and not texts.positive and not texts.negative
