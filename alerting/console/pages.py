@@ -24,6 +24,7 @@ from alerting.console.links import SILENCE_SECONDS
 from alerting.console.state import BrandSummary
 from alerting.incidents import Incident
 from alerting.policy.silences import Silence
+from alerting.render import is_proportion
 from alerting.render.safe import as_text, epoch, finite, scrub
 from alerting.render.safe import url as safe_url
 from streams.sentiment.auto import Correction
@@ -120,7 +121,7 @@ def num(value: Any) -> str:
 
 def signal_value(signal: str, value: Any) -> str:
     """A signal's value in its unit: shares as percentages, the rest as numbers."""
-    return pct(value) if signal in ("negative_share", "negative_tone") else num(value)
+    return pct(value) if is_proportion(signal) else num(value)
 
 
 def incident_path(incident_id: str) -> str:

@@ -106,9 +106,15 @@ def share(value: Any) -> str:
     return f"{number:.1%}" if abs(number) < 1e6 else f"{number * 100:.3g}%"
 
 
+def is_proportion(signal: Any) -> bool:
+    """Whether a signal's value is a proportion (a share; negative_tone's mean
+    probability): the one rule the chat text and the PR console both read."""
+    return isinstance(signal, str) and (signal.endswith("share") or signal == "negative_tone")
+
+
 def signal_value(signal: str, value: Any) -> str:
-    """Shares read as percentages (negative_tone's value is a mean probability, read so too), counts as whole numbers."""
-    if isinstance(signal, str) and (signal.endswith("share") or signal == "negative_tone"):
+    """Proportions read as percentages, counts as whole numbers."""
+    if is_proportion(signal):
         return share(value)
     number = finite(value, math.nan)
     if math.isnan(number):
