@@ -256,8 +256,7 @@ def _build_case(data: Path, group: str, seed: int, days: float, model: str | Non
         if role not in ("background", "noise"):
             role_of[(post.key, str(record["raw"]["brand"]))] = role
         posts.append(replace(post, raw={}) if post.raw else post)
-    settings: dict[str, Any] = {"sentiment": _sentiment(model)} if model or THRESHOLD else {}
-    config = config_from_labels(labels, settings)
+    config = config_from_labels(labels, _settings({}, model))
     scorer = load_configured_scorer(config)
     # How the model read each event's own posts and the calm ones, as the
     # detector got them: with model auto, by the model in use at that moment.
@@ -354,18 +353,14 @@ def oracle_bound(points: dict[float, tuple[int, int]], window: dict[str, Any], s
     return None
 
 
-def _sentiment(model: str | None) -> dict[str, Any]:
-    """The sentiment section: the model and ``--sentiment-threshold``, when given."""
-    section: dict[str, Any] = {"model": model} if model else {}
-    if THRESHOLD is not None:
-        section["negative_threshold"] = THRESHOLD
-    return section
-
-
 def _settings(overrides: dict[str, Any], model: str | None) -> dict[str, Any]:
+    """The config sections a run sets: detection overrides, the model and ``--sentiment-threshold``."""
     settings: dict[str, Any] = {"detection": dict(overrides)} if overrides else {}
-    if model or THRESHOLD is not None:
-        settings["sentiment"] = _sentiment(model)
+    sentiment: dict[str, Any] = {"model": model} if model else {}
+    if THRESHOLD is not None:
+        sentiment["negative_threshold"] = THRESHOLD
+    if sentiment:
+        settings["sentiment"] = sentiment
     return settings
 
 
@@ -580,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"# real-text suite: report on {args.report}, tune on {args.tune or '-'}, seeds {args.seeds}, "
           f"model {args.model or 'configured default'}, overrides {overrides or '-'}, "
-          f"added {', '.join(p.name for p in NEUTRAL) or '-'}, threshold {THRESHOLD or 'configured'}, "
+          f"added {', '.join(p.name for p in NEUTRAL) or '-'}, threshold {'configured' if THRESHOLD is None else THRESHOLD}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     chosen: dict[str, Any] = {}
     if args.tune:

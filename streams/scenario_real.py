@@ -9,8 +9,8 @@ corpus (the reader formats of the shared sentiment corpora, see
 negative texts (and neutral ones, when the corpus has a neutral class) at a
 brand's usual share, a crisis adds extra *negative* texts, a positive viral
 hour adds positive ones and a news day adds more posts at the brand's usual
-negative share, mostly neutral when the corpus has neutral texts. A brand alias is put into each text in one
-of several natural places (a topic tag ``#鹿鸣奶茶#``, the start, after a
+negative share, mostly neutral when the corpus has neutral texts. A brand
+alias is put into each text in one of several natural places (a topic tag ``#鹿鸣奶茶#``, the start, after a
 clause mid-sentence, an ``@鹿鸣奶茶官方`` mention, a ``回复@鹿鸣奶茶官方:``
 reply), so the brand matcher finds it the way it finds a real post.
 
@@ -179,7 +179,7 @@ def _classes(labels: Sequence[str], mapping: dict[str, str] | None, file: Path) 
 
 def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bool = False,
                         into: LabelledTexts | None = None, labels: dict[str, str] | None = None) -> LabelledTexts:
-    """Positive and negative texts of one corpus file.
+    """Positive, negative and (when the corpus has them) neutral texts of one corpus file.
 
     Formats (the shared corpora): ``weibo2018`` lines ``mid,label,text``
     (split on the first two commas); ``label_review_csv`` a CSV with the
