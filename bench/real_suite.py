@@ -49,7 +49,9 @@ shape reaches log-likelihood ratio 9.2 (one false alarm a week) on the
 negative-post count (bench/slow_burn_bound.py explains the bound).
 
 ``--explain`` adds, per crisis: the share of the crisis's own posts the
-model scored negative against the brand's calm share, and per signal the
+model scored negative against the brand's calm share, the minutes the count
+and the share oracles of bench/share_bound.py need at those readings (sudden,
+night, KOL and bot-flood crises), and per signal the
 first minute it was hot and its largest statistic in the window (so a
 missed or slow crisis says which signal should have fired and what held
 it); and every false alert with its signal and statistic.
@@ -99,6 +101,10 @@ from streams.gate import Rejection  # noqa: E402
 from streams.models import Mention, Post  # noqa: E402
 from streams.scenario import NEGATIVE_ALERT, NO_NEGATIVE_ALERT  # noqa: E402
 from streams.scenario_real import CRISIS_KINDS, LabelledTexts, generate_real, plan_real, read_labelled_texts  # noqa: E402
+
+sys.path.insert(0, str(REPO / "bench"))
+from share_bound import KINDS as ORACLE_KINDS  # noqa: E402
+from share_bound import bounds_for  # noqa: E402
 
 GROUPS: dict[str, list[tuple[str, bool]]] = {
     "reviews": [("waimai_10k.csv", False), ("ChnSentiCorp_htl_all.csv", False), ("online_shopping_10_cats.zip", False)],
@@ -432,9 +438,9 @@ def explain(cases: list[Case], overrides: dict[str, Any], model: str | None) -> 
 
     settings = _settings(overrides, model)
     print("\n#### per crisis: the model's reading and each signal's first hot minute (max statistic)\n")
-    print("| seed | kind | brand | /min | crisis posts negative | calm share (same model) | first alert | signals: first hot min "
-          "(max z) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| seed | kind | brand | /min | crisis posts negative | calm share (same model) | first alert | oracle: count / "
+          "share (min) | signals: first hot min (max z) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for case in cases:
         config = config_from_labels(case.labels, settings)
         windows = {b["id"]: [w for w in b["windows"] if w["expected"] == NEGATIVE_ALERT] for b in case.labels["brands"]}
@@ -472,9 +478,14 @@ def explain(cases: list[Case], overrides: dict[str, Any], model: str | None) -> 
                 per = seen.get((b["id"], w["kind"]), {})
                 cells = ", ".join(f"{name} {'-' if v[0] == math.inf else f'{v[0]:.0f}'} ({v[1]:.1f})"
                                   for name, v in per.items() if v[1] > 0 or v[0] != math.inf)
+                oracle = "-"
+                if w["kind"] in ORACLE_KINDS and posts and calm[0]:
+                    bounds = bounds_for(b["id"], w["kind"], datetime.fromisoformat(w["onset"]),
+                                        calm[1] / calm[0], negative / posts)
+                    oracle = " / ".join("never" if m is None else str(m) for m in bounds)
                 print(f"| {case.seed} | {w['kind']} | {b['id']} | {b['per_minute']:g} | "
                       f"{negative}/{posts} = {negative / max(posts, 1):.0%} | {calm[1] / max(calm[0], 1):.0%} | "
-                      f"{first_alert.get((b['id'], w['kind']), 'MISSED')} | {cells} |")
+                      f"{first_alert.get((b['id'], w['kind']), 'MISSED')} | {oracle} | {cells} |")
 
 
 def explain_swaps(cases: list[Case], summary: Summary) -> None:

@@ -1,0 +1,61 @@
+"""bench/share_bound.py's oracles: the known-background count oracle is never slower than the share oracle.
+
+bench/real_suite.py --explain prints both next to every crisis, and docs/benchmarks.md
+reads the detector's delays against them, so the two must keep their order: the
+pair of Poisson counts (negative, other) with known backgrounds is the total
+count times the binomial split, so its evidence per minute is the share's plus
+the total volume's, never less.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import ModuleType
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def _share_bound() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("share_bound", Path(__file__).parent.parent / "bench" / "share_bound.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BOUND = _share_bound()
+BEIJING = timezone(timedelta(hours=8))
+
+
+def test_count_evidence_is_the_share_evidence_plus_the_volume_evidence() -> None:
+    posts, extra, calm, crisis = 4.0, 3.0, 0.45, 0.88
+    share = (calm * posts + crisis * extra) / (posts + extra)
+    pair = BOUND.count_llr(calm * posts, crisis * extra) + BOUND.count_llr((1 - calm) * posts, (1 - crisis) * extra)
+    split = BOUND.kl_bernoulli(share, calm) * (posts + extra) + BOUND.count_llr(posts, extra)
+    assert math.isclose(pair, split, rel_tol=1e-9)
+    assert BOUND.count_llr(2.0, 0.0) == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(brand=st.sampled_from([b.id for b in BOUND.TEXT_BRANDS]), kind=st.sampled_from(sorted(BOUND.KINDS)),
+       hour=st.integers(0, 23), calm=st.floats(0.05, 0.9), lift=st.floats(0.01, 0.9))
+def test_the_count_oracle_is_never_slower_than_the_share_oracle(brand: str, kind: str, hour: int, calm: float,
+                                                                  lift: float) -> None:
+    crisis = min(calm + lift, 0.99)
+    onset = datetime(2026, 3, 4, hour, 17, tzinfo=BEIJING)
+    count, share = BOUND.bounds_for(brand, kind, onset, calm, crisis)
+    if share is not None:
+        assert count is not None and count <= share
+
+
+def test_a_model_that_reads_the_crisis_like_the_calm_posts_leaves_only_the_volume() -> None:
+    onset = datetime(2026, 3, 4, 14, 5, tzinfo=BEIJING)
+    count, share = BOUND.bounds_for("haitang", "sudden", onset, 0.45, 0.45)
+    assert share is None  # no share evidence at all (the readings are clipped a hair apart)
+    assert count is not None  # the known background still sees the extra posts
+    sharp_count, sharp_share = BOUND.bounds_for("haitang", "sudden", onset, 0.2, 0.99)
+    assert sharp_share is not None and sharp_count is not None and sharp_count <= count
