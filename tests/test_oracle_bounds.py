@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,3 +60,20 @@ def test_a_model_that_reads_the_crisis_like_the_calm_posts_leaves_only_the_volum
     assert count is not None  # the known background still sees the extra posts
     sharp_count, sharp_share = BOUND.bounds_for("haitang", "sudden", onset, 0.2, 0.99)
     assert sharp_share is not None and sharp_count is not None and sharp_count <= count
+
+
+def test_threshold_bound_prints_a_row_per_threshold_and_refuses_a_missing_corpus(tmp_path: Path,
+                                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("threshold_bound",
+                                                  Path(__file__).parent.parent / "bench" / "threshold_bound.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--data", str(tmp_path)]) == 2
+    lines = [f"{i},0,太差了，客服不理人，再也不买了{i}" for i in range(20)]
+    lines += [f"{100 + i},1,很好用，推荐大家买，开心[哈哈]{i}" for i in range(20)]
+    (tmp_path / "weibo2018_train.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert module.main(["--data", str(tmp_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0.")]
+    assert len(rows) == len(module.THRESHOLDS)
+    assert all(row.count("|") == 8 for row in rows)
