@@ -46,7 +46,10 @@ closing fired the first negative alert (add ``allowed_lateness`` for when
 the stream sends it). The slow burn's oracle bound is computed per window:
 the first minute at which an oracle that knows the onset and the labelled
 shape reaches log-likelihood ratio 9.2 (one false alarm a week) on the
-negative-post count (bench/slow_burn_bound.py explains the bound).
+negative-post count (bench/slow_burn_bound.py explains the bound). For the
+other kinds the last column gives, per crisis, the minutes the count and the
+share oracles of bench/share_bound.py need at the readings the model gave
+that crisis.
 
 ``--explain`` adds, per crisis: the share of the crisis's own posts the
 model scored negative against the brand's calm share, the minutes the count
@@ -161,6 +164,9 @@ class Outcome:
     signals: list[str]
     bound: float | None = None
     seed: int = 0
+    # Minutes the count and share oracles of bench/share_bound.py need at the
+    # readings the model gave this crisis (None: not computed for the kind).
+    oracles: tuple[int | None, int | None] | None = None
 
 
 @dataclass
@@ -359,6 +365,25 @@ def oracle_bound(points: dict[float, tuple[int, int]], window: dict[str, Any], s
     return None
 
 
+def readings(case: Case, brand: str, kind: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(posts, read negative) of the crisis's own posts and of the brand's calm posts, the calm
+    ones read by the model that read the crisis (model auto swaps models on the way)."""
+    tone = case.tone.get(brand, {})
+    calm = tone.get("calm", [0, 0])
+    reader = tone.get(f"model@{kind}")
+    calm = tone.get(f"calm@{reader[0]}", calm) if reader else calm
+    posts, negative = tone.get(kind, [0, 0])
+    return (posts, negative), (calm[0], calm[1])
+
+
+def oracle_minutes(case: Case, brand: str, kind: str, onset: str) -> tuple[int | None, int | None] | None:
+    """The count and share oracles' minutes for one crisis at its readings (bench/share_bound.py)."""
+    (posts, negative), (calm_posts, calm_negative) = readings(case, brand, kind)
+    if kind not in ORACLE_KINDS or not posts or not calm_posts:
+        return None
+    return bounds_for(brand, kind, datetime.fromisoformat(onset), calm_negative / calm_posts, negative / posts)
+
+
 def _settings(overrides: dict[str, Any], model: str | None) -> dict[str, Any]:
     """The config sections a run sets: detection overrides, the model and ``--sentiment-threshold``."""
     settings: dict[str, Any] = {"detection": dict(overrides)} if overrides else {}
@@ -388,7 +413,8 @@ def evaluate(cases: list[Case], overrides: dict[str, Any], model: str | None) ->
                     bound = oracle_bound(points, label, size)
                 delay = window.delay_seconds / 60.0 if window.delay_seconds is not None else None
                 out.outcomes.append(Outcome(window.kind, window.brand, per_minute[window.brand], window.alerted,
-                                            delay, [a.event.signal for a in window.alerts[:3]], bound, case.seed))
+                                            delay, [a.event.signal for a in window.alerts[:3]], bound, case.seed,
+                                            oracle_minutes(case, window.brand, window.kind, label["onset"])))
             elif window.expected == NO_NEGATIVE_ALERT:
                 out.decoys += 1
                 out.decoy_alerts += window.alerted
@@ -468,23 +494,16 @@ def explain(cases: list[Case], overrides: dict[str, Any], model: str | None) -> 
                     if e.state == "firing" and e.signal != "volume" and key not in first_alert:
                         first_alert[key] = f"{minute:.0f} min {e.signal}"
         for b in case.labels["brands"]:
-            tone = case.tone.get(b["id"], {})
-            calm = tone.get("calm", [0, 0])
             for w in windows[b["id"]]:
-                posts, negative = tone.get(w["kind"], [0, 0])
-                # Against the calm posts read by the same model (model auto swaps models on the way).
-                reader = tone.get(f"model@{w['kind']}")
-                calm = tone.get(f"calm@{reader[0]}", calm) if reader else calm
+                (posts, negative), (calm_posts, calm_negative) = readings(case, b["id"], w["kind"])
                 per = seen.get((b["id"], w["kind"]), {})
                 cells = ", ".join(f"{name} {'-' if v[0] == math.inf else f'{v[0]:.0f}'} ({v[1]:.1f})"
                                   for name, v in per.items() if v[1] > 0 or v[0] != math.inf)
-                oracle = "-"
-                if w["kind"] in ORACLE_KINDS and posts and calm[0]:
-                    bounds = bounds_for(b["id"], w["kind"], datetime.fromisoformat(w["onset"]),
-                                        calm[1] / calm[0], negative / posts)
-                    oracle = " / ".join("never" if m is None else str(m) for m in bounds)
+                bounds = oracle_minutes(case, b["id"], w["kind"], w["onset"])
+                oracle = "-" if bounds is None else " / ".join(_minutes(m) for m in bounds)
                 print(f"| {case.seed} | {w['kind']} | {b['id']} | {b['per_minute']:g} | "
-                      f"{negative}/{posts} = {negative / max(posts, 1):.0%} | {calm[1] / max(calm[0], 1):.0%} | "
+                      f"{negative}/{posts} = {negative / max(posts, 1):.0%} | "
+                      f"{calm_negative / max(calm_posts, 1):.0%} | "
                       f"{first_alert.get((b['id'], w['kind']), 'MISSED')} | {oracle} | {cells} |")
 
 
@@ -518,10 +537,15 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _minutes(value: int | None) -> str:
+    return "never" if value is None else str(value)
+
+
 def print_summary(title: str, s: Summary, details: bool = False) -> None:
     print(f"\n#### {title}\n")
-    print("| kind | crises | alerted | median delay (min) | worst delay (min) | delays (min) | oracle bound (min) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| kind | crises | alerted | median delay (min) | worst delay (min) | delays (min) | oracle bound (min) | "
+          "oracles: count / share (min) |")
+    print("|---|---|---|---|---|---|---|---|")
     for kind in CRISIS_KINDS:
         rows = [o for o in s.outcomes if o.kind == kind]
         if not rows:
@@ -532,9 +556,11 @@ def print_summary(title: str, s: Summary, details: bool = False) -> None:
         # The bound per crisis, in the same order ('never': the oracle does
         # not reach one false alarm a week inside the window).
         bound_cells = ", ".join(fmt(o.bound) if o.bound is not None else "never" for o in rows) if bounds else "-"
+        # The two oracles of bench/share_bound.py at each crisis's readings, in the same order.
+        oracle_cells = ", ".join("-" if o.oracles is None else "/".join(_minutes(m) for m in o.oracles) for o in rows)
         print(f"| {kind} | {len(rows)} | {sum(o.alerted for o in rows)} | "
               f"{fmt(statistics.median(delays)) if delays else '-'} | {fmt(max(delays)) if delays else '-'} | "
-              f"{listed} | {bound_cells} |")
+              f"{listed} | {bound_cells} | {oracle_cells if any(o.oracles for o in rows) else '-'} |")
     total = len(s.outcomes)
     alerted = sum(o.alerted for o in s.outcomes)
     print(f"\ncrises alerted: {alerted}/{total} ({100.0 * alerted / max(total, 1):.0f} %); "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
@@ -77,3 +78,27 @@ def test_threshold_bound_prints_a_row_per_threshold_and_refuses_a_missing_corpus
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0.")]
     assert len(rows) == len(module.THRESHOLDS)
     assert all(row.count("|") == 8 for row in rows)
+
+
+def test_real_suite_reads_each_crisis_against_the_calm_posts_of_the_model_that_read_it() -> None:
+    spec = importlib.util.spec_from_file_location("real_suite", Path(__file__).parent.parent / "bench" / "real_suite.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["real_suite"] = module  # its dataclasses look their module up while they are built
+    spec.loader.exec_module(module)
+    tone = {"haitang": {"calm": [1000, 450], "sudden": [200, 176], "slow_burn": [300, 260],
+                        # model auto: the night crisis was read by swapped model #2, whose calm reading differs
+                        "night": [100, 90], "model@night": [2], "calm@2": [500, 100]},
+            "qingshan": {"calm": [0, 0], "sudden": [50, 40]}}
+    case = module.Case("weibo2018", 1, {"brands": []}, None, tone)
+    onset = "2026-03-04T14:05:00+08:00"
+    assert module.readings(case, "haitang", "night") == ((100, 90), (500, 100))
+    assert module.readings(case, "haitang", "sudden") == ((200, 176), (1000, 450))
+    sudden = module.oracle_minutes(case, "haitang", "sudden", onset)
+    expected = BOUND.bounds_for("haitang", "sudden", datetime.fromisoformat(onset), 0.45, 0.88)
+    assert sudden == expected and sudden[0] is not None
+    night = module.oracle_minutes(case, "haitang", "night", "2026-03-04T02:10:00+08:00")
+    assert night == BOUND.bounds_for("haitang", "night", datetime(2026, 3, 4, 2, 10, tzinfo=BEIJING), 0.2, 0.9)
+    assert module.oracle_minutes(case, "haitang", "slow_burn", onset) is None  # slow burns: slow_burn_bound.py
+    assert module.oracle_minutes(case, "qingshan", "sudden", onset) is None  # no calm posts read
+    assert module.oracle_minutes(case, "beiji", "sudden", onset) is None  # nothing of that brand
