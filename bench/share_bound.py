@@ -96,8 +96,10 @@ def minutes_to_evidence(per_minute: float, event: EventSpec, calm: float, crisis
 def bounds_for(brand_id: str, kind: str, onset: datetime, calm: float, crisis: float,
                nats: float = math.log(7 * 24 * 60)) -> tuple[int | None, int | None]:
     """The count and share oracles' minutes for one crisis of the suite (its brand, kind and local onset)
-    at a model's readings; ``None``: not within HORIZON_MINUTES. Used by bench/real_suite.py --explain."""
-    brand = next(b for b in TEXT_BRANDS if b.id == brand_id)
+    at a model's readings; ``None``: not within HORIZON_MINUTES. bench/real_suite.py prints them per crisis."""
+    brand = next((b for b in TEXT_BRANDS if b.id == brand_id), None)
+    if brand is None:
+        raise ValueError(f"unknown brand {brand_id!r}; the real-text suite has {', '.join(b.id for b in TEXT_BRANDS)}")
     calm = min(max(calm, 0.01), 0.98)
     crisis = min(max(crisis, calm + 0.005), 0.995)
     drawn = _event(brand, kind, onset.replace(hour=0, minute=0, second=0, microsecond=0), random.Random(0))

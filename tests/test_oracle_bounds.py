@@ -61,6 +61,8 @@ def test_a_model_that_reads_the_crisis_like_the_calm_posts_leaves_only_the_volum
     assert count is not None  # the known background still sees the extra posts
     sharp_count, sharp_share = BOUND.bounds_for("haitang", "sudden", onset, 0.2, 0.99)
     assert sharp_share is not None and sharp_count is not None and sharp_count <= count
+    with pytest.raises(ValueError, match="unknown brand 'nobody'"):
+        BOUND.bounds_for("nobody", "sudden", onset, 0.45, 0.88)
 
 
 def test_threshold_bound_prints_a_row_per_threshold_and_refuses_a_missing_corpus(tmp_path: Path,
