@@ -46,15 +46,15 @@ closing fired the first negative alert (add ``allowed_lateness`` for when
 the stream sends it). The slow burn's oracle bound is computed per window:
 the first minute at which an oracle that knows the onset and the labelled
 shape reaches log-likelihood ratio 9.2 (one false alarm a week) on the
-negative-post count (bench/slow_burn_bound.py explains the bound). For the
-other kinds the last column gives, per crisis, the minutes the count and the
+negative-post count (bench/slow_burn_bound.py explains the bound). The last
+column gives, for every crisis, the minutes the count and the
 share oracles of bench/share_bound.py need at the readings the model gave
 that crisis.
 
 ``--explain`` adds, per crisis: the share of the crisis's own posts the
 model scored negative against the brand's calm share, the minutes the count
 and the share oracles of bench/share_bound.py need at those readings (sudden,
-night, KOL and bot-flood crises), and per signal the
+night, KOL, bot-flood and slow-burn crises), and per signal the
 first minute it was hot and its largest statistic in the window (so a
 missed or slow crisis says which signal should have fired and what held
 it); and every false alert with its signal and statistic.

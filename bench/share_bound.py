@@ -56,8 +56,10 @@ from streams.scenario import HOURLY, EventSpec  # noqa: E402
 from streams.scenario_real import _HOURLY_MEAN, ONSET_HOURS, TEXT_BRANDS, _event  # noqa: E402
 
 # The onset hours the generator draws for each kind.
-KINDS = {kind: range(ONSET_HOURS[kind][0], ONSET_HOURS[kind][1] + 1) for kind in ("sudden", "night", "kol", "bot_flood")}
-HORIZON_MINUTES = 240
+KINDS = {kind: range(ONSET_HOURS[kind][0], ONSET_HOURS[kind][1] + 1)
+         for kind in ("sudden", "night", "kol", "bot_flood", "slow_burn")}
+# Long enough for a slow burn's four-hour rise and its hour at the top.
+HORIZON_MINUTES = 300
 
 
 def kl_bernoulli(p1: float, p0: float) -> float:

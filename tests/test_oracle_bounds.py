@@ -90,7 +90,7 @@ def test_real_suite_reads_each_crisis_against_the_calm_posts_of_the_model_that_r
     spec.loader.exec_module(module)
     tone = {"haitang": {"calm": [1000, 450], "sudden": [200, 176], "slow_burn": [300, 260],
                         # model auto: the night crisis was read by swapped model #2, whose calm reading differs
-                        "night": [100, 90], "model@night": [2], "calm@2": [500, 100]},
+                        "night": [100, 90], "model@night": [2], "calm@2": [500, 100], "positive_viral": [300, 60]},
             "qingshan": {"calm": [0, 0], "sudden": [50, 40]}}
     case = module.Case("weibo2018", 1, {"brands": []}, None, tone)
     onset = "2026-03-04T14:05:00+08:00"
@@ -101,6 +101,8 @@ def test_real_suite_reads_each_crisis_against_the_calm_posts_of_the_model_that_r
     assert sudden == expected and sudden[0] is not None
     night = module.oracle_minutes(case, "haitang", "night", "2026-03-04T02:10:00+08:00")
     assert night == BOUND.bounds_for("haitang", "night", datetime(2026, 3, 4, 2, 10, tzinfo=BEIJING), 0.2, 0.9)
-    assert module.oracle_minutes(case, "haitang", "slow_burn", onset) is None  # slow burns: slow_burn_bound.py
+    slow = module.oracle_minutes(case, "haitang", "slow_burn", "2026-03-04T09:30:00+08:00")
+    assert slow is not None and slow[0] is not None and slow[1] is not None and 60 < slow[0] <= slow[1] <= 300
+    assert module.oracle_minutes(case, "haitang", "positive_viral", onset) is None  # a decoy: no oracle
     assert module.oracle_minutes(case, "qingshan", "sudden", onset) is None  # no calm posts read
     assert module.oracle_minutes(case, "beiji", "sudden", onset) is None  # nothing of that brand
