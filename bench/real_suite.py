@@ -107,7 +107,7 @@ from streams.scenario_real import CRISIS_KINDS, LabelledTexts, generate_real, pl
 
 sys.path.insert(0, str(REPO / "bench"))
 from share_bound import KINDS as ORACLE_KINDS  # noqa: E402
-from share_bound import bounds_for  # noqa: E402
+from share_bound import bounds_for, minutes_text  # noqa: E402
 
 GROUPS: dict[str, list[tuple[str, bool]]] = {
     "reviews": [("waimai_10k.csv", False), ("ChnSentiCorp_htl_all.csv", False), ("online_shopping_10_cats.zip", False)],
@@ -500,7 +500,7 @@ def explain(cases: list[Case], overrides: dict[str, Any], model: str | None) -> 
                 cells = ", ".join(f"{name} {'-' if v[0] == math.inf else f'{v[0]:.0f}'} ({v[1]:.1f})"
                                   for name, v in per.items() if v[1] > 0 or v[0] != math.inf)
                 bounds = oracle_minutes(case, b["id"], w["kind"], w["onset"])
-                oracle = "-" if bounds is None else " / ".join(_minutes(m) for m in bounds)
+                oracle = "-" if bounds is None else " / ".join(minutes_text(m) for m in bounds)
                 print(f"| {case.seed} | {w['kind']} | {b['id']} | {b['per_minute']:g} | "
                       f"{negative}/{posts} = {negative / max(posts, 1):.0%} | "
                       f"{calm_negative / max(calm_posts, 1):.0%} | "
@@ -537,10 +537,6 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _minutes(value: int | None) -> str:
-    return "never" if value is None else str(value)
-
-
 def print_summary(title: str, s: Summary, details: bool = False) -> None:
     print(f"\n#### {title}\n")
     print("| kind | crises | alerted | median delay (min) | worst delay (min) | delays (min) | oracle bound (min) | "
@@ -557,7 +553,7 @@ def print_summary(title: str, s: Summary, details: bool = False) -> None:
         # not reach one false alarm a week inside the window).
         bound_cells = ", ".join(fmt(o.bound) if o.bound is not None else "never" for o in rows) if bounds else "-"
         # The two oracles of bench/share_bound.py at each crisis's readings, in the same order.
-        oracle_cells = ", ".join("-" if o.oracles is None else "/".join(_minutes(m) for m in o.oracles) for o in rows)
+        oracle_cells = ", ".join("-" if o.oracles is None else "/".join(minutes_text(m) for m in o.oracles) for o in rows)
         print(f"| {kind} | {len(rows)} | {sum(o.alerted for o in rows)} | "
               f"{fmt(statistics.median(delays)) if delays else '-'} | {fmt(max(delays)) if delays else '-'} | "
               f"{listed} | {bound_cells} | {oracle_cells if any(o.oracles for o in rows) else '-'} |")

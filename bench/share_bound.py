@@ -53,7 +53,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streams.scenario import HOURLY, EventSpec  # noqa: E402
-from streams.scenario_real import _HOURLY_MEAN, ONSET_HOURS, TEXT_BRANDS, _event  # noqa: E402
+from streams.scenario_real import _HOURLY_MEAN, ONSET_HOURS, TEXT_BRANDS, TextBrand, _event  # noqa: E402
 
 # The onset hours the generator draws for each kind.
 KINDS = {kind: range(ONSET_HOURS[kind][0], ONSET_HOURS[kind][1] + 1)
@@ -95,6 +95,17 @@ def minutes_to_evidence(per_minute: float, event: EventSpec, calm: float, crisis
     return None
 
 
+def event_at(brand: TextBrand, kind: str, onset: datetime) -> EventSpec:
+    """The generator's event of ``kind`` for ``brand`` (size, ramp, length), started at ``onset``."""
+    drawn = _event(brand, kind, onset.replace(hour=0, minute=0, second=0, microsecond=0), random.Random(0))
+    return replace(drawn, onset=onset, end=onset + (drawn.end - drawn.onset))
+
+
+def minutes_text(value: int | None) -> str:
+    """An oracle's minutes as the tables print them (``None``: never within HORIZON_MINUTES)."""
+    return "never" if value is None else str(value)
+
+
 def bounds_for(brand_id: str, kind: str, onset: datetime, calm: float, crisis: float,
                nats: float = math.log(7 * 24 * 60)) -> tuple[int | None, int | None]:
     """The count and share oracles' minutes for one crisis of the suite (its brand, kind and local onset)
@@ -104,8 +115,7 @@ def bounds_for(brand_id: str, kind: str, onset: datetime, calm: float, crisis: f
         raise ValueError(f"unknown brand {brand_id!r}; the real-text suite has {', '.join(b.id for b in TEXT_BRANDS)}")
     calm = min(max(calm, 0.01), 0.98)
     crisis = min(max(crisis, calm + 0.005), 0.995)
-    drawn = _event(brand, kind, onset.replace(hour=0, minute=0, second=0, microsecond=0), random.Random(0))
-    event = replace(drawn, onset=onset, end=onset + (drawn.end - drawn.onset))
+    event = event_at(brand, kind, onset)
     return (minutes_to_evidence(brand.per_minute, event, calm, crisis, nats, "count"),
             minutes_to_evidence(brand.per_minute, event, calm, crisis, nats, "share"))
 
@@ -132,12 +142,8 @@ def main() -> int:
     for brand in sorted(TEXT_BRANDS, key=lambda b: b.per_minute):
         cells = []
         for kind, hours in KINDS.items():
-            drawn = _event(brand, kind, day, random.Random(0))
-            found = []
-            for hour in hours:
-                onset = day + timedelta(hours=hour)
-                event = replace(drawn, onset=onset, end=onset + (drawn.end - drawn.onset))
-                found.append(minutes_to_evidence(brand.per_minute, event, args.calm, args.crisis, nats, args.evidence))
+            found = [minutes_to_evidence(brand.per_minute, event_at(brand, kind, day + timedelta(hours=hour)),
+                                         args.calm, args.crisis, nats, args.evidence) for hour in hours]
             reached = [m for m in found if m is not None]
             never = len(found) - len(reached)
             cell = f"{min(reached)}-{max(reached)} min" if reached else "never"

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from share_bound import bounds_for  # noqa: E402
+from share_bound import bounds_for, minutes_text  # noqa: E402
 
 from streams.sentiment import load_scorer  # noqa: E402
 from streams.sentiment.evaluation import read_dataset, tune_report_split  # noqa: E402
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for brand in BRANDS:
             found = [bounds_for(brand, "sudden", datetime(2026, 3, 4, h, 0, tzinfo=BEIJING), calm, crisis) for h in HOURS]
-            cells.append(", ".join("/".join("never" if m is None else str(m) for m in pair) for pair in found))
+            cells.append(", ".join("/".join(minutes_text(m) for m in pair) for pair in found))
         print(f"| {t:.2f} | {crisis:.1%} | {false:.1%} | {calm:.1%} | " + " | ".join(cells) + " |")
     return 0
 
