@@ -3,29 +3,16 @@ defaults are chosen on them, docs/benchmarks.md reports held-out scores only.)""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.bench_scripts import bench_module
+
 STANDARD = {"tpWeight": 1.0, "fpWeight": 0.11, "fnWeight": 1.0}
 LOW_FN = {"tpWeight": 1.0, "fpWeight": 0.11, "fnWeight": 2.0}
-
-
-def _load_scorer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("nab_score", REPO / "bench" / "nab_score.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["nab_score"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-nab = _load_scorer()
+nab = bench_module("nab_score")
 TIMES = [1_000_000.0 + 300.0 * i for i in range(100)]  # probation: the first 15 rows
 WINDOW = [(TIMES[40], TIMES[59])]  # rows 40..59, width 20
 

@@ -18,8 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.detection import AdaptiveDetector, build_params
+from streams.detection.signals.kol import AMPLIFY_Z, reaction_z
+from streams.detection.stats import tail_z
 from streams.models import AlertEvent, Bucket, Mention, _part_from_dict
 from streams.sentiment.preprocess import story_key
+from tests.bench_scripts import bench_module
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -214,3 +217,46 @@ def test_the_binomial_tail_is_exact_for_small_counts_and_close_beyond() -> None:
     exact = binomial_upper_tail(n // 2 + 200, n, 0.5)
     normal = binomial_upper_tail(n // 2 + 200 + 1, n + 2, 0.5)  # one step past the exact walk
     assert exact == pytest.approx(normal, rel=0.05)
+
+
+def test_reaction_z_is_the_exact_binomial_tail_of_the_reposts() -> None:
+    # Five of five at a 30 % usual share: p = 0.3**5 = 0.24 %, well past 1 %.
+    assert reaction_z(5, 5, 0.3) == pytest.approx(tail_z(0.3 ** 5))
+    assert reaction_z(5, 5, 0.3) >= AMPLIFY_Z
+    # At a 55 % usual share (a Weibo brand read by the default model) five of
+    # five is p = 5 %: not enough; eight of eight is p = 0.8 %.
+    assert reaction_z(5, 5, 0.55) < AMPLIFY_Z <= reaction_z(8, 8, 0.55)
+    assert reaction_z(0, 10, 0.4) == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 200), st.integers(0, 200), st.floats(0.05, 0.95))
+def test_reaction_z_grows_with_negative_reposts_and_falls_with_the_others(reposts: int, negative: int,
+                                                                           share: float) -> None:
+    negative = min(negative, reposts)
+    z = reaction_z(negative, reposts, share)
+    assert 0.0 <= z
+    if negative < reposts:
+        assert reaction_z(negative + 1, reposts, share) >= z  # one more read negative
+        assert reaction_z(negative, reposts + 1, share) <= z  # one more read otherwise
+
+
+REACTION = bench_module("kol_reaction_null")
+
+
+def test_the_null_simulation_uses_the_signals_test() -> None:
+    table = REACTION.passes_table(40, 0.55, 5)
+    for n in range(1, 41):
+        for k in range(n + 1):
+            assert table[n, k] == (k >= 5 and reaction_z(k, n, 0.55) >= AMPLIFY_Z)
+    reads = np.array([[1, 1, 1, 1, 1, 1, 1, 1, 0, 0],  # eight in a row: passes at the eighth
+                      [1, 0, 1, 0, 1, 0, 1, 0, 1, 0]])  # half negative at a 55 % share: never
+    assert REACTION.first_pass(reads.astype(bool), table[:11, :11]).tolist() == [8, 0]
+
+
+def test_the_null_simulation_prints_its_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    assert REACTION.main(["--trials", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "| 55% |" in out and "false alerts / brand-week" in out and "read 90% negative" in out
+    with pytest.raises(SystemExit):
+        REACTION.main(["--trials", "0"])

@@ -9,29 +9,17 @@ the total volume's, never less.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.bench_scripts import bench_module
 
-def _bench_module(name: str) -> ModuleType:
-    """A script of bench/ as a module (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while they are built
-    spec.loader.exec_module(module)
-    return module
-
-
-BOUND = _bench_module("share_bound")
+BOUND = bench_module("share_bound")
 BEIJING = timezone(timedelta(hours=8))
 
 
@@ -69,7 +57,7 @@ def test_a_model_that_reads_the_crisis_like_the_calm_posts_leaves_only_the_volum
 
 def test_threshold_bound_prints_a_row_per_threshold_and_refuses_a_missing_corpus(tmp_path: Path,
                                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    module = _bench_module("threshold_bound")
+    module = bench_module("threshold_bound")
     assert module.main(["--data", str(tmp_path)]) == 2
     lines = [f"{i},0,太差了，客服不理人，再也不买了{i}" for i in range(20)]
     lines += [f"{100 + i},1,很好用，推荐大家买，开心[哈哈]{i}" for i in range(20)]
@@ -81,7 +69,7 @@ def test_threshold_bound_prints_a_row_per_threshold_and_refuses_a_missing_corpus
 
 
 def test_real_suite_reads_each_crisis_against_the_calm_posts_of_the_model_that_read_it() -> None:
-    module = _bench_module("real_suite")
+    module = bench_module("real_suite")
     tone = {"haitang": {"calm": [1000, 450], "sudden": [200, 176], "slow_burn": [300, 260],
                         # model auto: the night crisis was read by swapped model #2, whose calm reading differs
                         "night": [100, 90], "model@night": [2], "calm@2": [500, 100], "positive_viral": [300, 60]},

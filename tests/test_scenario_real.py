@@ -30,6 +30,7 @@ from streams.scenario_real import (
     plan_real,
     read_labelled_texts,
 )
+from tests.bench_scripts import bench_module
 
 POSITIVE = ["送餐很快，味道不错", "房间干净，服务热情，下次还来", "性价比很高，推荐", "包装很好，东西也好吃",
             "前台小姐姐很耐心", "物流快，质量好"]
@@ -253,12 +254,7 @@ def test_cli_reads_a_label_map(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_neutral_texts_script_rebuilds_sentences_and_they_read_as_neutral(tmp_path: Path) -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("neutral_texts", Path(__file__).parent.parent / "bench" / "neutral_texts.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = bench_module("neutral_texts")
     tagged = tmp_path / "tagged.txt"
     tagged.write_text("新华社/nt  记者/n  报道/v  ，/w  今天/t  北京/ns  天气/n  晴朗/a  。/w\n"
                       "（/w  附/v  图片/n  １/m  张/q  ）/w  说明/n  文字/n  很/d  长/a  很/d  长/a\n短/a  句/n\n",

@@ -63,6 +63,15 @@ MAX_WATCHED = 4  # stories watched at once (the oldest leaves first)
 AMPLIFY_Z = 2.33  # the reposts' negative share beats the usual one at p <= 1 %
 
 
+def reaction_z(negative: int, reposts: int, usual_share: float) -> float:
+    """How far a watched story's reposts read negative above the brand's usual
+    share: the one-sided exact binomial tail, as a normal z. The test is
+    looked at again as reposts arrive, so the chance that a story read at
+    the usual share ever passes is above the one-look p-value
+    (bench/kol_reaction_null.py measures it)."""
+    return tail_z(binomial_upper_tail(negative, reposts, usual_share))
+
+
 def tier(followers: float, verified: bool) -> int:
     """Half-decades of (verified-weighted) followers above 10**3; -1 below."""
     weight = followers * (3.0 if verified else 1.0)
@@ -183,7 +192,7 @@ class Kol(Signal):
             if found is None and counts[1] > 0 and w["negative"] >= self.params.kol_amplify_posts:
                 # Once amplified, a story stays so while its negative reposts keep coming (the
                 # exact tail walks up to 100,000 reposts: not again each bucket for a big story).
-                z = w.get("share_z") or tail_z(binomial_upper_tail(int(w["negative"]), int(w["reposts"]), p0))
+                z = w.get("share_z") or reaction_z(int(w["negative"]), int(w["reposts"]), p0)
                 if z >= AMPLIFY_Z:
                     w["share_z"] = round(z, 3)
                     found = {"id": w["id"], "author": w["author"], "followers": w["followers"],
