@@ -7,17 +7,8 @@ import sys
 from typing import Any
 
 from streams.scenario import KINDS, generate, plan_scenario, write_scenario
-from streams.scenario_real import (
-    BRAND_IDS,
-    REAL_KINDS,
-    TEXT_FORMATS,
-    LabelledTexts,
-    TextCorpusError,
-    generate_real,
-    parse_label_map,
-    plan_real,
-    read_labelled_texts,
-)
+from streams.scenario_corpus import TEXT_FORMATS, LabelledTexts, TextCorpusError, parse_label_map, read_labelled_texts
+from streams.scenario_real import BRAND_IDS, REAL_KINDS, generate_real, plan_real
 from streams.scenario_texts import PROFILES
 
 
@@ -63,6 +54,9 @@ def _real_scenario(args: argparse.Namespace, brands: list[str] | None) -> int:
         return 2
     print(f"texts: {len(texts.positive):,} positive, {len(texts.negative):,} negative, {len(texts.neutral):,} neutral "
           f"({texts.skipped:,} rows skipped) from {', '.join(texts.sources)}", file=sys.stderr)
+    if texts.unknown_labels:
+        unknown = ", ".join(f"{label!r} ({count:,})" for label, count in texts.unknown_labels.most_common(5))
+        print(f"  rows skipped for labels not known: {unknown}; --texts-labels says what they mean", file=sys.stderr)
     try:
         scenario = generate_real(plan, texts, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
     except TextCorpusError as exc:
@@ -112,10 +106,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         f"with --texts: {', '.join(BRAND_IDS)} (default: the first four)")
     p.add_argument("--texts", action="append", metavar="FILE",
                    help="draw every post's words from this labelled corpus instead of the phrase bank "
-                        "(repeatable; weibo2018 'mid,label,text', CSV 'label,review', or the online_shopping "
-                        "zip 'cat,label,review')")
+                        "(repeatable; weibo2018 'mid,label,text', CSV 'label,review', the online_shopping "
+                        "zip 'cat,label,review', any CSV or TSV with a header naming its label and text columns "
+                        "(text/content/review..., label/sentiment/emotion...) or without one, JSON lines or a JSON "
+                        "list of records)")
     p.add_argument("--texts-format", choices=TEXT_FORMATS, default="auto",
-                   help="format of the --texts files (default: auto, by extension and header)")
+                   help="format of the --texts files (default: auto, by extension and first lines)")
     p.add_argument("--texts-labels", metavar="LABEL=CLASS[,...]",
                    help="what the --texts labels mean when they are not 0/1 or -1/0/1 or words, e.g. "
                         "0=negative,1=neutral,2=positive (classes: positive, negative, neutral)")

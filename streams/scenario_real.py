@@ -4,8 +4,8 @@ The phrase-bank generator (``streams.scenario``) writes every sentence
 itself, so a detector tuned on it learns the bank's vocabulary (its crisis
 posts say 召回 and 曝光; real complaints rarely do). This generator keeps the
 same clock, shapes and labels but draws every post's words from a labelled
-corpus (the reader formats of the shared sentiment corpora, see
-``read_labelled_texts``): calm traffic is a mix of the corpus's positive and
+corpus (the formats of streams/scenario_corpus.py: the shared sentiment
+corpora's and generic CSV, TSV and JSON): calm traffic is a mix of the corpus's positive and
 negative texts (and neutral ones, when the corpus has a neutral class) at a
 brand's usual share, a crisis adds extra *negative* texts, a positive viral
 hour adds positive ones and a news day adds more posts at the brand's usual
@@ -24,15 +24,11 @@ corpora, report on scenarios from others (bench/real_suite.py).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import random
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from streams import scenario_texts as bank
@@ -53,32 +49,18 @@ from streams.scenario import (
     _pick_active,
     _poisson,
 )
+from streams.scenario_corpus import LabelledTexts, TextCorpusError
 
-TEXT_FORMATS = ("auto", "weibo2018", "label_review_csv", "online_shopping_zip")
 REAL_KINDS = ("mix", "sudden", "night", "slow_burn", "kol", "bot_flood", "positive_viral", "news_day",
               "calm_month")
 CRISIS_KINDS = ("sudden", "night", "slow_burn", "kol", "bot_flood")
 SOURCE = "weibo-real-text"
-MAX_TEXT_CHARS = 300  # real reviews run to a thousand characters; a post is shorter
 _HOURLY_MEAN = sum(HOURLY) / len(HOURLY)
 # With a corpus that has a neutral class: the share of a brand's non-negative
 # posts that are neutral on an ordinary day, and on a news day (reports,
 # reposts of the news: mostly neither praise nor complaint).
 CALM_NEUTRAL_SHARE = 0.4
 NEWS_NEUTRAL_SHARE = 0.7
-
-
-class TextCorpusError(ValueError):
-    """A corpus that cannot be used; the message names the file and line."""
-
-
-@dataclass
-class LabelledTexts:
-    positive: list[str] = field(default_factory=list)
-    negative: list[str] = field(default_factory=list)
-    neutral: list[str] = field(default_factory=list)  # only from corpora with a neutral class
-    skipped: int = 0  # rows without a usable label or text
-    sources: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -102,164 +84,6 @@ TEXT_BRANDS: tuple[TextBrand, ...] = (
 )
 BRAND_IDS = tuple(b.id for b in TEXT_BRANDS)
 DEFAULT_TEXT_BRANDS = BRAND_IDS[:4]
-
-
-# ---------------------------------------------------------------- corpora
-
-def _clean(text: str) -> str:
-    text = " ".join(text.split())
-    if len(text) > MAX_TEXT_CHARS:
-        cut = max(text.rfind(mark, 0, MAX_TEXT_CHARS) for mark in "。！？!?；")
-        text = text[: cut + 1] if cut > MAX_TEXT_CHARS // 3 else text[:MAX_TEXT_CHARS]
-    return text
-
-
-def _detect_format(path: Path) -> str:
-    if path.suffix.lower() == ".zip":
-        return "online_shopping_zip"
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        first = handle.readline().strip().lstrip("\ufeff")
-    if first.split(",")[:2] == ["label", "review"]:
-        return "label_review_csv"
-    return "weibo2018"
-
-
-POSITIVE, NEGATIVE, NEUTRAL = "positive", "negative", "neutral"
-# Label words corpora write (compared lower-cased, stripped).
-LABEL_WORDS: dict[str, str] = {
-    **dict.fromkeys(("positive", "pos", "正面", "积极", "正向", "好评"), POSITIVE),
-    **dict.fromkeys(("negative", "neg", "负面", "消极", "负向", "差评"), NEGATIVE),
-    **dict.fromkeys(("neutral", "neu", "中性", "中立", "中评"), NEUTRAL),
-}
-# Numeric labels: 1 positive and 0 negative (every shared corpus), or, in a
-# file that has any -1 label, -1 negative, 0 neutral, 1 positive.
-BINARY = {"1": POSITIVE, "0": NEGATIVE}
-SIGNED = {"1": POSITIVE, "0": NEUTRAL, "-1": NEGATIVE}
-# Share of a file's rows with a numeric label other than -1, 0, 1 (say 0-1-2)
-# from which the reader refuses to guess what the numbers mean.
-UNKNOWN_NUMERIC_SHARE = 0.01
-
-
-def parse_label_map(text: str) -> dict[str, str]:
-    """``--texts-labels`` (e.g. ``0=negative,1=neutral,2=positive``) as {label: class}."""
-    out: dict[str, str] = {}
-    for item in text.split(","):
-        label, sep, name = item.partition("=")
-        label, name = label.strip().lower(), name.strip().lower()
-        if not sep or not label:
-            raise TextCorpusError(f"--texts-labels: expected LABEL=CLASS items separated by commas, got {item!r}")
-        if name not in (POSITIVE, NEGATIVE, NEUTRAL):
-            raise TextCorpusError(f"--texts-labels: {label!r} maps to {name!r}; the classes are positive, negative "
-                                  "and neutral")
-        out[label] = name
-    if not out:
-        raise TextCorpusError("--texts-labels is empty")
-    return out
-
-
-def _numeric(value: str) -> bool:
-    digits = value[1:] if value[:1] in "+-" else value
-    return digits.isascii() and digits.isdigit()  # not "²": str.isdigit takes it, int() does not
-
-
-def _classes(labels: Sequence[str], mapping: dict[str, str] | None, file: Path) -> dict[str, str]:
-    """What each label of the file means: ``mapping`` if given, else the label
-    words, plus 0/1 (or -1/0/1 when any -1 occurs)."""
-    if mapping is not None:
-        return mapping
-    seen = set(labels)
-    numeric = SIGNED if "-1" in seen else BINARY
-    unknown = sum(1 for x in labels if _numeric(x) and x not in numeric)
-    if labels and unknown > UNKNOWN_NUMERIC_SHARE * len(labels):
-        values = sorted({x for x in seen if _numeric(x)}, key=int)
-        raise TextCorpusError(f"{file}: numeric labels {', '.join(values)}: which is positive, negative or neutral is "
-                              "not known; say it with --texts-labels, e.g. 0=negative,1=neutral,2=positive")
-    return {**LABEL_WORDS, **numeric}
-
-
-def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bool = False,
-                        into: LabelledTexts | None = None, labels: dict[str, str] | None = None) -> LabelledTexts:
-    """Positive, negative and (when the corpus has them) neutral texts of one corpus file.
-
-    Formats (the shared corpora): ``weibo2018`` lines ``mid,label,text``
-    (split on the first two commas); ``label_review_csv`` a CSV with the
-    header ``label,review``; ``online_shopping_zip`` a zip holding one CSV
-    ``cat,label,review``; ``auto`` picks by extension and header. Labels are
-    1 = positive, 0 = negative; a file with any -1 label is read -1 / 0 / 1 =
-    negative / neutral / positive; label words (positive, neg, 中性, 负面, ...)
-    are read too; ``labels`` ({label: positive | negative | neutral}, the
-    ``--texts-labels`` option) says it for any other scheme, and other numeric
-    labels in more than 1 % of the rows are an error rather than a guess. A
-    row without a usable label or text is skipped and counted, never fatal; a
-    file with no usable row is an error.
-    ``strip_emoticons`` removes ``[xx]`` tokens (for corpora labelled from them).
-    """
-    file = Path(path)
-    if fmt not in TEXT_FORMATS:
-        raise TextCorpusError(f"unknown text format {fmt!r}; expected one of {', '.join(TEXT_FORMATS)}")
-    if not file.is_file():
-        raise TextCorpusError(f"{file}: file not found")
-    out = into if into is not None else LabelledTexts()
-    kind = _detect_format(file) if fmt == "auto" else fmt
-    before = len(out.positive) + len(out.negative) + len(out.neutral)
-    rows: list[tuple[str, str]] = []  # (label, text): the scheme is known once the whole file was read
-
-    def keep(label: str | None, text: str) -> None:
-        if label is None:
-            out.skipped += 1
-        else:
-            rows.append((label.strip().lower(), text))
-
-    try:
-        if kind == "weibo2018":
-            with file.open(encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    if not line.strip():
-                        continue
-                    parts = line.rstrip("\r\n").split(",", 2)
-                    keep(parts[1] if len(parts) == 3 else None, parts[-1] if len(parts) == 3 else "")
-        elif kind == "label_review_csv":
-            with file.open(encoding="utf-8", errors="replace", newline="") as handle:
-                _read_csv(handle, ("label", "review"), keep, file)
-        else:
-            with zipfile.ZipFile(file) as archive:
-                names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
-                if not names:
-                    raise TextCorpusError(f"{file}: the zip holds no .csv file")
-                with archive.open(names[0]) as raw:
-                    handle = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-                    _read_csv(handle, ("cat", "label", "review"), keep, file)
-    except (OSError, zipfile.BadZipFile, csv.Error) as exc:
-        raise TextCorpusError(f"{file}: cannot read it as {kind} ({exc})") from None
-    classes = _classes([label for label, _ in rows], labels, file)
-    into_class = {POSITIVE: out.positive, NEGATIVE: out.negative, NEUTRAL: out.neutral}
-    if strip_emoticons:
-        from streams.sentiment.preprocess import strip_emoticons as strip
-    for label, raw in rows:
-        text = _clean(strip(raw) if strip_emoticons else raw)
-        name = classes.get(label)
-        if name is None or len(text) < 2:
-            out.skipped += 1
-        else:
-            into_class[name].append(text)
-    if len(out.positive) + len(out.negative) + len(out.neutral) == before:
-        raise TextCorpusError(f"{file}: no labelled text found (read as {kind}; {out.skipped} rows skipped)")
-    out.sources.append(file.name)
-    return out
-
-
-def _read_csv(handle: Any, header: tuple[str, ...], keep: Callable[[str | None, str], None], file: Path) -> None:
-    reader = csv.reader(handle)
-    first = next(reader, None)
-    names = [h.strip().lstrip("\ufeff") for h in (first or [])]
-    if names[: len(header)] != list(header):
-        raise TextCorpusError(f"{file}: expected a CSV header {','.join(header)}, got {first!r}")
-    label_at = header.index("label")
-    for row in reader:
-        if len(row) <= label_at + 1:
-            keep(None, "")
-            continue
-        keep(row[label_at], ",".join(row[label_at + 1:]))
 
 
 # ---------------------------------------------------------------- plan

@@ -19,17 +19,8 @@ from streams.brands import BrandMatcher
 from streams.config import Brand
 from streams.gate import Gate, InputRules
 from streams.scenario import NEGATIVE_ALERT, NO_NEGATIVE_ALERT, labels_path, load_labels, write_scenario
-from streams.scenario_real import (
-    CRISIS_KINDS,
-    TEXT_BRANDS,
-    LabelledTexts,
-    TextCorpusError,
-    generate_real,
-    insert_alias,
-    parse_label_map,
-    plan_real,
-    read_labelled_texts,
-)
+from streams.scenario_corpus import LabelledTexts, TextCorpusError, parse_label_map, read_labelled_texts
+from streams.scenario_real import CRISIS_KINDS, TEXT_BRANDS, generate_real, insert_alias, plan_real
 from tests.bench_scripts import bench_module
 
 POSITIVE = ["送餐很快，味道不错", "房间干净，服务热情，下次还来", "性价比很高，推荐", "包装很好，东西也好吃",
@@ -181,11 +172,12 @@ def test_signed_and_word_labels_read_a_neutral_class(tmp_path: Path) -> None:
         sorted(POSITIVE), sorted(NEGATIVE), sorted(NEUTRAL))
     words = tmp_path / "words.csv"
     words.write_text("label,review\n" + "".join(f"Positive,{t}\n" for t in POSITIVE) + "".join(
-        f"负面,{t}\n" for t in NEGATIVE) + "".join(f"neutral,{t}\n" for t in NEUTRAL) + "happy,不知道\n",
+        f"负面,{t}\n" for t in NEGATIVE) + "".join(f"neutral,{t}\n" for t in NEUTRAL) + "surprise,不知道\n",
         encoding="utf-8")
     texts = read_labelled_texts(words)
     assert (len(texts.positive), len(texts.negative), len(texts.neutral), texts.skipped) == (
         len(POSITIVE), len(NEGATIVE), len(NEUTRAL), 1)
+    assert texts.unknown_labels == {"surprise": 1}
 
 
 def test_numeric_labels_of_an_unknown_scheme_are_refused_unless_said(tmp_path: Path) -> None:
