@@ -209,6 +209,8 @@ class Summary:
 NEUTRAL: list[Path] = []
 # ``--sentiment-threshold``: sentiment.negative_threshold for scoring (None: the configured default).
 THRESHOLD: float | None = None
+# --scale: every brand's volume times this (the issue's own stream: 0.3-8 a minute at peak).
+SCALE = 1.0
 
 
 def load_group(data: Path, group: str) -> LabelledTexts:
@@ -247,6 +249,8 @@ def cache_path(cache: Path, data: Path, group: str, seed: int, days: float, mode
     corpora += [f"added:{path.resolve()}:{path.stat().st_size}:{int(path.stat().st_mtime)}" for path in NEUTRAL]
     if THRESHOLD is not None:
         corpora.append(f"negative_threshold:{THRESHOLD}")
+    if SCALE != 1.0:
+        corpora.append(f"scale:{SCALE}")
     key = json.dumps([CACHE_FORMAT, group, seed, days, _model_identity(model), corpora, _sources_hash()])
     return cache / f"{group}-s{seed}-d{days:g}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.pickle"
 
@@ -256,7 +260,7 @@ def _build_case(data: Path, group: str, seed: int, days: float, model: str | Non
     gate, score and bucket it with the stream's stages (no file round trip:
     the posts are the dicts a scenario file would hold)."""
     texts = load_group(data, group)
-    scenario = generate_real(plan_real("mix", seed=seed, days=days), texts)
+    scenario = generate_real(plan_real("mix", seed=seed, days=days, scale=SCALE), texts)
     labels = scenario.labels
     gate = history_gate()
     posts: list[Post] = []
@@ -382,7 +386,8 @@ def oracle_minutes(case: Case, brand: str, kind: str, onset: str) -> tuple[int |
     (posts, negative), (calm_posts, calm_negative) = readings(case, brand, kind)
     if kind not in ORACLE_KINDS or not posts or not calm_posts:
         return None
-    return bounds_for(brand, kind, datetime.fromisoformat(onset), calm_negative / calm_posts, negative / posts)
+    return bounds_for(brand, kind, datetime.fromisoformat(onset), calm_negative / calm_posts, negative / posts,
+                      scale=float(case.labels.get("scale", 1.0)))
 
 
 def _settings(overrides: dict[str, Any], model: str | None) -> dict[str, Any]:
@@ -599,10 +604,16 @@ def main(argv: list[str] | None = None) -> int:
                              "and news days then draw neutral texts too")
     parser.add_argument("--sentiment-threshold", type=float, default=None, metavar="P",
                         help="sentiment.negative_threshold for scoring (an experiment; the buckets are rebuilt)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="every brand's volume times this (default 1: 0.3-10 mentions a minute on average; "
+                             "0.5 is nearer the issue's own stream, 0.3-8 at peak)")
     args = parser.parse_args(argv)
+    if not 0.01 <= args.scale <= 100:
+        parser.error("--scale must be between 0.01 and 100")
     NEUTRAL[:] = args.neutral
-    global THRESHOLD
+    global THRESHOLD, SCALE
     THRESHOLD = args.sentiment_threshold
+    SCALE = args.scale
     if args.tune == args.report:
         parser.error("--tune and --report must be different groups: never report on the data that chose")
     overrides = parse_overrides(args.set)
@@ -610,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# real-text suite: report on {args.report}, tune on {args.tune or '-'}, seeds {args.seeds}, "
           f"model {args.model or 'configured default'}, overrides {overrides or '-'}, "
           f"added {', '.join(p.name for p in NEUTRAL) or '-'}, threshold {'configured' if THRESHOLD is None else THRESHOLD}, "
+          f"scale {SCALE:g}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     chosen: dict[str, Any] = {}
     if args.tune:

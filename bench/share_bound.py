@@ -107,12 +107,14 @@ def minutes_text(value: int | None) -> str:
 
 
 def bounds_for(brand_id: str, kind: str, onset: datetime, calm: float, crisis: float,
-               nats: float = math.log(7 * 24 * 60)) -> tuple[int | None, int | None]:
+               nats: float = math.log(7 * 24 * 60), scale: float = 1.0) -> tuple[int | None, int | None]:
     """The count and share oracles' minutes for one crisis of the suite (its brand, kind and local onset)
-    at a model's readings; ``None``: not within HORIZON_MINUTES. bench/real_suite.py prints them per crisis."""
-    brand = next((b for b in TEXT_BRANDS if b.id == brand_id), None)
-    if brand is None:
+    at a model's readings, for a scenario of ``scale`` (``koubei scenario --scale``); ``None``: not within
+    HORIZON_MINUTES. bench/real_suite.py prints them per crisis."""
+    known = next((b for b in TEXT_BRANDS if b.id == brand_id), None)
+    if known is None:
         raise ValueError(f"unknown brand {brand_id!r}; the real-text suite has {', '.join(b.id for b in TEXT_BRANDS)}")
+    brand = replace(known, per_minute=known.per_minute * scale)
     calm = min(max(calm, 0.01), 0.98)
     crisis = min(max(crisis, calm + 0.005), 0.995)
     event = event_at(brand, kind, onset)

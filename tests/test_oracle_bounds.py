@@ -55,6 +55,18 @@ def test_a_model_that_reads_the_crisis_like_the_calm_posts_leaves_only_the_volum
         BOUND.bounds_for("nobody", "sudden", onset, 0.45, 0.88)
 
 
+def test_a_scaled_scenario_is_bounded_at_its_own_volume() -> None:
+    # koubei scenario --scale 0.5 halves haitang (5 a minute) and its crisis
+    # (0.8 x the rate): both oracles need longer to see half the posts.
+    onset = datetime(2026, 3, 4, 14, 5, tzinfo=BEIJING)
+    assert BOUND.bounds_for("haitang", "sudden", onset, 0.45, 0.88, scale=1.0) == BOUND.bounds_for(
+        "haitang", "sudden", onset, 0.45, 0.88)
+    full = BOUND.bounds_for("haitang", "sudden", onset, 0.45, 0.88)
+    half = BOUND.bounds_for("haitang", "sudden", onset, 0.45, 0.88, scale=0.5)
+    assert full[0] is not None and half[0] is not None and half[0] > full[0]
+    assert full[1] is not None and (half[1] is None or half[1] > full[1])
+
+
 def test_threshold_bound_prints_a_row_per_threshold_and_refuses_a_missing_corpus(tmp_path: Path,
                                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     module = bench_module("threshold_bound")
