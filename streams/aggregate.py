@@ -97,6 +97,11 @@ class BucketStore(Protocol):
         state (saved apart from the buckets) does not say so."""
         ...
 
+    def closed_until(self, brand: str) -> float | None:
+        """The end of the newest bucket of ``brand`` held as closed and sent
+        (None: none), for the aggregator's state to catch up after a crash."""
+        ...
+
 
 def _already_counted(bucket: Bucket, mention: Mention, offset: int | None) -> bool:
     """Has ``bucket`` already counted this mention (a re-delivery after a crash)?
@@ -180,6 +185,9 @@ class DictBucketStore:
     def closed_before(self, brand: str, start: float) -> bool:
         return False  # buckets and state live and die together in one process
 
+    def closed_until(self, brand: str) -> float | None:
+        return None
+
 
 @dataclass
 class AggregatorState:
@@ -245,6 +253,7 @@ class Aggregator:
         self.resumed_at = float(resumed_at)
         self.max_future = float(max_future)
         self.clamped = 0  # reports clamped to wall clock + max_future
+        self.caught_up = 0  # times the state caught up with buckets closed before a crash (_catch_up)
 
     def bucket_start(self, t: float) -> float:
         # Aligned to the Unix epoch, like Faust's own windows.
@@ -265,6 +274,7 @@ class Aggregator:
         home_bucket = stored if stored is not None else Bucket(mention.brand, home, self.size)
         if _already_counted(home_bucket, mention, offset):
             return AddResult("duplicate", home)
+        self._catch_up(mention.brand, home)
         late = state.next_close is not None and home < state.next_close
         if late:
             state.late += 1
@@ -308,6 +318,7 @@ class Aggregator:
                 continue
             if status == "overlap":
                 result.overlaps += 1
+            self._catch_up(counts.brand, home)
             late = state.next_close is not None and home < state.next_close
             if late:
                 state.late += part.total
@@ -340,6 +351,26 @@ class Aggregator:
             delay = max(0.0, wall_now - counts.sent)
             result.latencies = [delay + w / 1000.0 for w in counts.waits]
         return result
+
+    def _catch_up(self, brand: str, home: float) -> None:
+        """A part for a bucket the store says was closed and sent while the
+        state says it is open: the state, written after the buckets, was lost
+        in a crash between the two writes. The store keeps only the marks of
+        the buckets before the close point it was last flushed with, for every
+        brand, so the state catches up with the newest of them; otherwise the
+        part would re-open a bucket that was sent and send it again holding
+        only itself.
+
+        Rare (only after such a crash), so every brand is looked at."""
+        state = self.state
+        if state.next_close is not None and home < state.next_close:
+            return
+        if not self.store.closed_before(brand, home):
+            return
+        ends = [self.store.closed_until(b) for b in {brand, *state.brands}]
+        frontier = max((end for end in ends if end is not None), default=home + self.size)
+        state.next_close = max(frontier, home + self.size)
+        self.caught_up += 1
 
     def _first_seen(self, brand: str, start: float) -> None:
         first = self.state.brands.get(brand)

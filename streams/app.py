@@ -210,6 +210,13 @@ class BrandBucketStore:
         data = raw.get(start)
         return data is not None and start not in self.touched[brand] and _is_marks_only(data)
 
+    def closed_until(self, brand: str) -> float | None:
+        raw = self._load(brand)
+        touched = self.touched[brand]
+        closed = [start + float(data.get("size", 0.0)) for start, data in raw.items()
+                  if start not in touched and _is_marks_only(data)]
+        return max(closed) if closed else None
+
     def put(self, brand: str, start: float, bucket: Bucket) -> None:
         raw = self._load(brand)
         raw.setdefault(start, {})
@@ -765,6 +772,10 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         metrics.observe_many(metrics.POST_TO_BUCKET, latencies)
         if aggregator.clamped:
             metrics.CLAMPED_EVENT_TIMES.inc(aggregator.clamped)
+        if aggregator.caught_up:
+            log.warning("aggregate: partition %d: its state was older than its buckets (a crash between the two "
+                        "writes); closing resumes after the buckets already sent, at %s", partition,
+                        state.next_close)
         aggregator.forget_idle_clocks(wall, horizon=max(3600.0, 10 * b.idle_close_seconds))
         closed = list(aggregator.close_ready(wall))
         # One record per brand and batch, its closed buckets in order (a replay

@@ -534,6 +534,43 @@ def test_state_older_than_the_buckets_does_not_send_closed_buckets_again_as_zero
     assert [(b.start, b.total) for b in restarted.close_ready(1.0)] == [(120.0, 1)]
 
 
+def test_a_new_part_for_a_bucket_closed_before_a_crash_is_late_and_the_bucket_is_not_sent_again() -> None:
+    """The same crash (bucket table written, state not), then a part never
+    counted before arrives for a bucket the store holds as marks only. It was
+    closed and sent, so the part is late: it goes to the oldest open bucket,
+    and the closed bucket is not sent a second time holding only that part
+    (which a consumer keeping the last record per bucket would take for its
+    count: seen once in the SIGKILL restart test)."""
+    table: dict[str, dict] = {}
+    decoded: dict = {}
+    store = BrandBucketStore(table, None, decoded)
+    agg = Aggregator(60, 0, 10**9, store, AggregatorState())
+    first = counts_of([(rich("a", "w:1", 10, True, 50, True, "s"), 0), (rich("a", "w:2", 20, True, 5, False, ""), 0),
+                       (rich("a", "w:3", 70, True, 5, False, ""), 0), (rich("a", "w:4", 130, False, 5, False, ""), 0)],
+                      0, 0, 9)[0]
+    agg.add_counts(first, wall_now=0.0)
+    store.flush(agg.state.next_close)
+    older_state = AggregatorState.from_dict(agg.state.to_dict())
+    store = BrandBucketStore(table, None, decoded)
+    agg.store = store
+    agg.observe_time(125.0, wall_now=0.0, clock="x")
+    assert [(b.start, b.total) for b in agg.close_ready(0.0)] == [(0.0, 2), (60.0, 1)]
+    store.flush(agg.state.next_close)  # the bucket table's write made it; the state's did not
+    store = BrandBucketStore(table, None, {})
+    restarted = Aggregator(60, 0, 10**9, store, AggregatorState.from_dict(older_state.to_dict()))
+    fresh = counts_of([(rich("a", "w:5", 40, True, 5, False, ""), 0)], 1, 0, 0)[0]  # another posts partition
+    result = restarted.add_counts(fresh, wall_now=1.0)
+    assert (result.added, result.late) == (0, 1)
+    assert restarted.state.next_close == 120.0  # caught up with the buckets: 0 and 60 were sent
+    restarted.observe_time(185.0, wall_now=1.0, clock="x")
+    assert [(b.start, b.total) for b in restarted.close_ready(1.0)] == [(120.0, 2)]
+    store.flush(restarted.state.next_close)
+    # Read again (another crash), the part is recognised by the marks of its own bucket.
+    again = Aggregator(60, 0, 10**9, BrandBucketStore(table, None, {}),
+                       AggregatorState.from_dict(restarted.state.to_dict()))
+    assert again.add_counts(fresh, wall_now=2.0).duplicate == 1
+
+
 def test_brand_store_writes_only_what_changed() -> None:
     class Table(dict):
         writes = 0
