@@ -239,7 +239,13 @@ class BatchReader:
         stream = self.stream
         try:
             while not stream.should_stop:
-                batch = [await queue.get()]
+                try:
+                    batch = [await queue.get()]
+                except StopAsyncIteration:
+                    # The channel's queue ends this way when the worker stops: the end
+                    # of the stream, not a failure (raised on, an async generator turns
+                    # it into a RuntimeError and the stage is reported dead).
+                    return
                 deadline = time.monotonic() + within
                 while len(batch) < max_:
                     if not queue.empty():
@@ -252,6 +258,8 @@ class BatchReader:
                         batch.append(await asyncio.wait_for(queue.get(), left))
                     except TimeoutError:
                         break
+                    except StopAsyncIteration:
+                        return  # stopping: the events taken are not acknowledged and are read again
                 batch = self.admit(batch)
                 if not batch:
                     continue

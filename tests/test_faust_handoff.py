@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from faust.sensors.prometheus import FaustMetrics
 from faust.types import TP, Message
 from faust.types.tuples import ConsumerMessage
@@ -120,6 +121,34 @@ def test_batch_reader_takes_what_is_there_then_waits_at_most_within() -> None:
         assert registry.get_sample_value("t_total_active_events") == 0
 
     asyncio.run(run())
+
+
+def test_batch_reader_ends_quietly_when_the_worker_stops() -> None:
+    """At shutdown the channel's queue ends with StopAsyncIteration; the reader
+    ends the stream (an error raised there was a RuntimeError, and every graceful
+    stop logged the score stage as dead). Events taken from a batch cut short are
+    not handed out: unacknowledged, they are read again after the restart."""
+    async def run(taken: int) -> None:
+        app = make_app(buffer=64)
+        stream = app.stream(app.topic(TOPIC, schema=RawSchema()))
+        reader = BatchReader(stream)
+        handler = app.topics._build_handler(TP(TOPIC, 0), {reader.channel})
+        for i in range(taken):
+            await handler(message(i))
+        queue = reader.channel.queue
+        original = queue.get
+
+        async def get() -> object:
+            if queue.empty():
+                raise StopAsyncIteration
+            return await original()
+
+        queue.get = get  # type: ignore[method-assign]
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(reader.batches(10, within=5.0).__anext__(), 2)
+
+    asyncio.run(run(0))  # stopped while waiting for a first event
+    asyncio.run(run(2))  # stopped while a batch was filling
 
 
 @dataclass
