@@ -100,10 +100,10 @@ from streams.backtest import (  # noqa: E402
     history_gate,
     load_configured_scorer,
 )
+from streams.corpus import LabelledTexts, read_labelled_texts  # noqa: E402
 from streams.gate import Rejection  # noqa: E402
 from streams.models import Mention, Post  # noqa: E402
 from streams.scenario import NEGATIVE_ALERT, NO_NEGATIVE_ALERT  # noqa: E402
-from streams.scenario_corpus import LabelledTexts, read_labelled_texts  # noqa: E402
 from streams.scenario_real import CRISIS_KINDS, generate_real, plan_real  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
@@ -138,7 +138,7 @@ GRID: dict[str, list[Any]] = {
 ORACLE_LLR = 9.2  # log of one week of one-minute buckets
 DELAY_CAP = 120.0
 # Sources whose change changes the buckets (the cache key hashes them).
-BUCKET_SOURCES = ("streams/scenario_real.py", "streams/scenario_corpus.py", "streams/scenario.py", "streams/scenario_texts.py", "streams/gate.py",
+BUCKET_SOURCES = ("streams/scenario_real.py", "streams/corpus.py", "streams/scenario.py", "streams/scenario_texts.py", "streams/gate.py",
                   "streams/brands.py", "streams/scoring.py", "streams/aggregate.py", "streams/models.py",
                   "streams/config.py")
 CACHE_FORMAT = 1

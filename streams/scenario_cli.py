@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from streams.corpus import TEXT_FORMATS, LabelledTexts, TextCorpusError, parse_label_map, read_labelled_texts
 from streams.scenario import KINDS, generate, plan_scenario, write_scenario
-from streams.scenario_corpus import TEXT_FORMATS, LabelledTexts, TextCorpusError, parse_label_map, read_labelled_texts
 from streams.scenario_real import BRAND_IDS, REAL_KINDS, generate_real, plan_real
 from streams.scenario_texts import PROFILES
 

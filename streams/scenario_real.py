@@ -4,7 +4,7 @@ The phrase-bank generator (``streams.scenario``) writes every sentence
 itself, so a detector tuned on it learns the bank's vocabulary (its crisis
 posts say 召回 and 曝光; real complaints rarely do). This generator keeps the
 same clock, shapes and labels but draws every post's words from a labelled
-corpus (the formats of streams/scenario_corpus.py: the shared sentiment
+corpus (the formats of streams/corpus.py: the shared sentiment
 corpora's and generic CSV, TSV and JSON): calm traffic is a mix of the corpus's positive and
 negative texts (and neutral ones, when the corpus has a neutral class) at a
 brand's usual share, a crisis adds extra *negative* texts, a positive viral
@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from streams import scenario_texts as bank
+from streams.corpus import LabelledTexts, TextCorpusError
 from streams.scenario import (
     BEIJING,
     DEFAULT_START,
@@ -49,7 +50,6 @@ from streams.scenario import (
     _pick_active,
     _poisson,
 )
-from streams.scenario_corpus import LabelledTexts, TextCorpusError
 
 REAL_KINDS = ("mix", "sudden", "night", "slow_burn", "kol", "bot_flood", "positive_viral", "news_day",
               "calm_month")

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from streams import scenario_cli
 from streams.brands import BrandMatcher
 from streams.config import Brand
+from streams.corpus import LabelledTexts, TextCorpusError, parse_label_map, read_labelled_texts
 from streams.gate import Gate, InputRules
 from streams.scenario import NEGATIVE_ALERT, NO_NEGATIVE_ALERT, labels_path, load_labels, write_scenario
-from streams.scenario_corpus import LabelledTexts, TextCorpusError, parse_label_map, read_labelled_texts
 from streams.scenario_real import CRISIS_KINDS, TEXT_BRANDS, generate_real, insert_alias, plan_real
 from tests.bench_scripts import bench_module
 

@@ -240,3 +240,33 @@ def test_score_with_model_auto_matches_and_swaps_with_the_commands_own_options()
     assert (auto.settings.lexicon, auto.settings.weibo_preprocessing, auto.settings.negative_threshold) == (False, True, 0.6)
     scorer = auto.scorer(load_scorer("default").model)
     assert (scorer.lexicon, scorer.weibo_preprocessing) == (False, True)
+
+
+def test_train_and_eval_read_an_emotion_corpus_in_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A corpus in the shape it was published in (koubei scenario --texts reads the same):
+    emotion labels map to positive/negative, neutral texts are left out (the model is
+    positive/negative) and unknown labels are named; texts keep their length and order."""
+    good = [f"很好喝，店员很热情，下次还来第{i}次" for i in range(30)]
+    bad = [f"客服不理人，等了两个小时，太差了第{i}次" for i in range(30)]
+    records = [{"content": t, "label": "happy"} for t in good] + [{"content": t, "label": "angry"} for t in bad]
+    records[1::2], records[::2] = records[30:], records[:30]  # interleaved: happy, angry, happy, ...
+    records += [{"content": "今天是周一", "label": "neutral"}, {"content": "居然这样", "label": "surprise"}]
+    data = tmp_path / "ewect.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    model = tmp_path / "ewect.model"
+    assert main(["sentiment", "train", "--data", str(data), "--format", "auto", "--out", str(model)]) == 0
+    err = capsys.readouterr().err
+    assert "1 rows skipped (labels not known: 'surprise'), 1 neutral texts left out" in err
+    assert load_scorer(str(model), lexicon=False).score("客服不理人，太差了").negative > 0.5
+    assert main(["sentiment", "eval", "--data", str(data), "--format", "jsonl", "--model", str(model), "--limit", "2",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # The file's first two are one of each (positives first would leave the AUC undefined).
+    assert report["posts"] == 2 and report["roc_auc"] == 1.0
+
+
+def test_a_corpus_with_one_class_only_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "only.csv"
+    data.write_text("text,label\n很好喝,1\n不错,1\n", encoding="utf-8")
+    assert main(["sentiment", "eval", "--data", str(data), "--format", "csv"]) == 2
+    assert "needs positive and negative texts, found 2 positive and 0 negative" in capsys.readouterr().err

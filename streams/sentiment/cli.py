@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+from streams.corpus import TEXT_FORMATS
+
 # Lines scored per batch: big enough for the batched decoder, small enough to stream.
 SCORE_BATCH = 512
+DATA_FORMAT_HELP = ("format of --data: weibo2018 'mid,label,text' and label_review_csv 'label,review' are read "
+                    "strictly; csv, tsv, jsonl, json, online_shopping_zip and auto as koubei scenario --texts reads "
+                    "them (a header naming label and text columns, emotion labels; rows without a usable label "
+                    "skipped and counted, neutral texts left out)")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -56,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                        "labelled by their own emoticons, which are then left out of what the model learns; trained "
                        "as model: auto trains (next to the tone words, its own L2 strength)")
     train.add_argument("--data", type=Path, help="a labeled file instead of --pos/--neg")
-    train.add_argument("--format", choices=("weibo2018", "label_review_csv"), help="format of --data")
+    train.add_argument("--format", choices=TEXT_FORMATS, help=DATA_FORMAT_HELP)
     train.add_argument("--holdout", type=float, default=0.0, help="leave out this fraction of --data (fixed seed; eval --holdout scores it)")
     train.add_argument("--out", type=Path, required=True, help="where to write the model (do not commit it)")
     train.add_argument("--no-preprocessing", action="store_true", help="train on raw text (no Weibo preprocessing)")
@@ -81,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     _model_options(evaluate)
     evaluate.add_argument("--data", type=Path, required=True)
-    evaluate.add_argument("--format", choices=("weibo2018", "label_review_csv"), required=True)
+    evaluate.add_argument("--format", choices=TEXT_FORMATS, required=True, help=DATA_FORMAT_HELP)
     evaluate.add_argument("--strip-emoticons", action="store_true", help="remove [xx] tokens first (for corpora labeled from them)")
     evaluate.add_argument("--holdout", type=float, default=0.0, help="evaluate only the held-out fraction train --holdout left out")
     evaluate.add_argument("--limit", type=int, default=0, help="evaluate only the first N posts")
@@ -276,6 +282,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _note(message: str) -> None:
+    print(f"koubei sentiment: {message}", file=sys.stderr)
+
+
 def _fail(message: str) -> int:
     print(f"koubei sentiment: {message}", file=sys.stderr)
     return 2
@@ -343,7 +353,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not 0.0 <= args.holdout < 1.0:
             return _fail("--holdout must be in [0, 1)")
         try:
-            examples = read_dataset(args.data, args.format)
+            examples = read_dataset(args.data, args.format, report=_note)
         except (OSError, DatasetError) as exc:
             return _fail(str(exc))
         if args.holdout:
@@ -461,7 +471,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _fail("--holdout must be in [0, 1)")
     settings = _settings(args)
     try:
-        examples = read_dataset(args.data, args.format, strip_emoticon_tokens=args.strip_emoticons)
+        examples = read_dataset(args.data, args.format, strip_emoticon_tokens=args.strip_emoticons, report=_note)
         scorer = _scorer(settings)
     except (OSError, DatasetError, ModelFileError) as exc:
         return _fail(str(exc))

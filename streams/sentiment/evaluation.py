@@ -11,10 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
+from streams.corpus import NEUTRAL, POSITIVE, TEXT_FORMATS, TextCorpusError, read_labelled_texts
 from streams.sentiment._scorer import SentimentScorer
 from streams.sentiment.preprocess import strip_emoticons
 
-FORMATS = ("weibo2018", "label_review_csv")
+# Every format of streams/corpus.py. These two are read strictly (a bad row is
+# an error naming its line); the others as the corpus reader reads them (a row
+# without a usable label is skipped and counted, neutral texts are left out:
+# the model is positive/negative).
+STRICT_FORMATS = ("weibo2018", "label_review_csv")
+FORMATS = TEXT_FORMATS
 HOLDOUT_SEED = 20180421
 HOLDOUT_FRACTION = 0.1
 # Models built without weibo2018 (the shipped default, emoticon-labelled ones) choose
@@ -32,10 +38,16 @@ class Example:
     positive: bool
 
 
-def read_dataset(path: Path, fmt: str, strip_emoticon_tokens: bool = False) -> list[Example]:
-    """``weibo2018``: ``mid,label,text`` lines (1 = positive); ``label_review_csv``: CSV ``label,review`` with a header."""
+def read_dataset(path: Path, fmt: str, strip_emoticon_tokens: bool = False,
+                 report: Callable[[str], None] | None = None) -> list[Example]:
+    """``weibo2018``: ``mid,label,text`` lines (1 = positive); ``label_review_csv``: CSV ``label,review`` with a
+    header; any other format of streams/corpus.py (``auto``, ``csv``, ``tsv``, ``jsonl``, ``json``, the
+    online_shopping zip) as the corpus reader reads it, its skipped rows and left-out neutral texts told to
+    ``report``."""
     if fmt not in FORMATS:
         raise DatasetError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt not in STRICT_FORMATS:
+        return _read_corpus(path, fmt, strip_emoticon_tokens, report)
     examples: list[Example] = []
     with open(path, encoding="utf-8", newline="") as handle:
         if fmt == "weibo2018":
@@ -60,6 +72,21 @@ def read_dataset(path: Path, fmt: str, strip_emoticon_tokens: bool = False) -> l
     if strip_emoticon_tokens:
         examples = [Example(strip_emoticons(e.text), e.positive) for e in examples]
     return examples
+
+
+def _read_corpus(path: Path, fmt: str, strip: bool, report: Callable[[str], None] | None) -> list[Example]:
+    try:
+        texts = read_labelled_texts(path, fmt, strip_emoticons=strip, max_chars=None, keep_order=True)
+    except TextCorpusError as exc:
+        raise DatasetError(str(exc)) from None
+    if not texts.positive or not texts.negative:
+        raise DatasetError(f"{path}: needs positive and negative texts, found {len(texts.positive):,} positive and "
+                           f"{len(texts.negative):,} negative")
+    if report is not None and (texts.skipped or texts.neutral):
+        unknown = ", ".join(repr(label) for label, _ in texts.unknown_labels.most_common(5))
+        report(f"{path}: {texts.skipped:,} rows skipped" + (f" (labels not known: {unknown})" if unknown else "")
+               + f", {len(texts.neutral):,} neutral texts left out (the model is positive/negative)")
+    return [Example(text, name == POSITIVE) for name, text in texts.in_order if name != NEUTRAL]
 
 
 def holdout_split(

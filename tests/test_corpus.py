@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams import scenario_cli
-from streams.scenario_corpus import (
+from streams.corpus import (
     LabelledTexts,
     TextCorpusError,
     corpus_text,

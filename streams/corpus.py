@@ -1,6 +1,8 @@
-"""Labelled text corpora for ``koubei scenario --texts``: file formats, label schemes, cleaning.
+"""Labelled text corpora: file formats, label schemes, cleaning.
 
-A PR team's or a researcher's own labelled posts come in whatever shape the
+For ``koubei scenario --texts`` (posts made of real texts) and ``koubei
+sentiment train/eval --data`` (a model trained or measured on them). A PR
+team's or a researcher's own labelled posts come in whatever shape the
 corpus was published in. Read here:
 
 * ``weibo2018``: lines ``mid,label,text`` without a header (split on the
@@ -80,14 +82,16 @@ class LabelledTexts:
     # Skipped rows whose label was read but means nothing known, by label.
     unknown_labels: Counter[str] = field(default_factory=Counter)
     sources: list[str] = field(default_factory=list)
+    # (class, text) in the order of the files, when asked for (``keep_order``).
+    in_order: list[tuple[str, str]] = field(default_factory=list)
 
 
-def corpus_text(text: str) -> str:
-    """One line, at most MAX_TEXT_CHARS characters, cut at a sentence end when one is near."""
+def corpus_text(text: str, max_chars: int | None = MAX_TEXT_CHARS) -> str:
+    """One line, at most ``max_chars`` characters (None: any length), cut at a sentence end when one is near."""
     text = " ".join(text.split())
-    if len(text) > MAX_TEXT_CHARS:
-        cut = max(text.rfind(mark, 0, MAX_TEXT_CHARS) for mark in "。！？!?；")
-        text = text[: cut + 1] if cut > MAX_TEXT_CHARS // 3 else text[:MAX_TEXT_CHARS]
+    if max_chars is not None and len(text) > max_chars:
+        cut = max(text.rfind(mark, 0, max_chars) for mark in "。！？!?；")
+        text = text[: cut + 1] if cut > max_chars // 3 else text[:max_chars]
     return text
 
 
@@ -138,11 +142,14 @@ Keep = Callable[[str | None, str], None]
 
 
 def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bool = False,
-                        into: LabelledTexts | None = None, labels: dict[str, str] | None = None) -> LabelledTexts:
+                        into: LabelledTexts | None = None, labels: dict[str, str] | None = None,
+                        max_chars: int | None = MAX_TEXT_CHARS, keep_order: bool = False) -> LabelledTexts:
     """Positive, negative and (when the corpus has them) neutral texts of one
     corpus file (formats and labels: the module docstring), added to ``into``
     when given. ``strip_emoticons`` removes ``[xx]`` tokens (for corpora
-    labelled from them)."""
+    labelled from them); texts are cut to ``max_chars`` (a post is shorter
+    than a review; None keeps them whole, for training); ``keep_order`` also
+    lists them in the order of the file (``in_order``)."""
     file = Path(path)
     if fmt not in TEXT_FORMATS:
         raise TextCorpusError(f"unknown text format {fmt!r}; expected one of {', '.join(TEXT_FORMATS)}")
@@ -197,7 +204,7 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
     if strip_emoticons:
         from streams.sentiment.preprocess import strip_emoticons as strip
     for label, raw in rows:
-        text = corpus_text(strip(raw) if strip_emoticons else raw)
+        text = corpus_text(strip(raw) if strip_emoticons else raw, max_chars)
         name = classes.get(label)
         if name is None or len(text) < 2:
             out.skipped += 1
@@ -205,6 +212,8 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
                 out.unknown_labels[label[:40]] += 1
         else:
             into_class[name].append(text)
+            if keep_order:
+                out.in_order.append((name, text))
     if len(out.positive) + len(out.negative) + len(out.neutral) == before:
         known = ""
         if out.unknown_labels:
