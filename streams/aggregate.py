@@ -368,8 +368,7 @@ class Aggregator:
         if not self.store.closed_before(brand, home):
             return
         ends = [self.store.closed_until(b) for b in {brand, *state.brands}]
-        frontier = max((end for end in ends if end is not None), default=home + self.size)
-        state.next_close = max(frontier, home + self.size)
+        state.next_close = max([home + self.size, *(end for end in ends if end is not None)])
         self.caught_up += 1
 
     def _first_seen(self, brand: str, start: float) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import zipfile
 from collections import Counter
@@ -84,6 +85,10 @@ class LabelledTexts:
     sources: list[str] = field(default_factory=list)
     # (class, text) in the order of the files, when asked for (``keep_order``).
     in_order: list[tuple[str, str]] = field(default_factory=list)
+
+    def unknown_label_names(self) -> str:
+        """The commonest labels skipped as not known, quoted, for a message ("" when none)."""
+        return ", ".join(repr(label) for label, _ in self.unknown_labels.most_common(5))
 
 
 def corpus_text(text: str, max_chars: int | None = MAX_TEXT_CHARS) -> str:
@@ -185,10 +190,10 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
                 _read_table(handle, "," if kind == "csv" else "\t", keep, file)
         elif kind == "jsonl":
             with file.open(encoding="utf-8", errors="replace") as handle:
-                _read_records(_json_lines(handle, out), keep, file)
+                _read_records(_json_lines(handle, out), keep)
         elif kind == "json":
             with file.open(encoding="utf-8", errors="replace") as handle:
-                _read_records(_json_document(handle, file), keep, file)
+                _read_records(_json_document(handle, file), keep)
         else:
             with zipfile.ZipFile(file) as archive:
                 names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
@@ -215,10 +220,8 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
             if keep_order:
                 out.in_order.append((name, text))
     if len(out.positive) + len(out.negative) + len(out.neutral) == before:
-        known = ""
-        if out.unknown_labels:
-            top = ", ".join(repr(label) for label, _ in out.unknown_labels.most_common(5))
-            known = f"; labels not known: {top} (say what they mean with --texts-labels)"
+        unknown = out.unknown_label_names()
+        known = f"; labels not known: {unknown} (say what they mean with --texts-labels)" if unknown else ""
         raise TextCorpusError(f"{file}: no labelled text found (read as {kind}; {out.skipped} rows skipped{known})")
     out.sources.append(file.name)
     return out
@@ -291,7 +294,7 @@ def _read_table(handle: Any, delimiter: str, keep: Keep, file: Path, header: tup
                                   f"...) and a text column ({', '.join(TEXT_COLUMNS[:5])}, ...)")
         sample = [first] + [row for _, row in zip(range(SNIFF_LINES), reader, strict=False)]
         columns = _label_column(sample, file)
-        rows = _chain(sample, reader)
+        rows = itertools.chain(sample, reader)
     label_at, text_at = columns
     last = text_at == max(label_at, text_at)
     width = len(first)
@@ -319,11 +322,6 @@ def _label_column(sample: list[list[str]], file: Path) -> tuple[int, int]:
                 return label_at, text_at
     raise TextCorpusError(f"{file}: no header naming a label and a text column, and neither the first nor the last "
                           "column holds labels (0/1, -1/0/1 or label words); add a header such as label,text")
-
-
-def _chain(sample: list[list[str]], rest: Iterable[list[str]]) -> Iterable[list[str]]:
-    yield from sample
-    yield from rest
 
 
 def _json_lines(handle: Any, out: LabelledTexts) -> Iterable[Any]:
@@ -359,7 +357,7 @@ def _record_fields(record: dict[Any, Any]) -> tuple[Any, Any] | None:
     return None if text is None and label is None else (label, text)
 
 
-def _read_records(records: Iterable[Any], keep: Keep, file: Path) -> None:
+def _read_records(records: Iterable[Any], keep: Keep) -> None:
     for record in records:
         found = _record_fields(record) if isinstance(record, dict) else None
         if found is None:

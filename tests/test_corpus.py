@@ -107,22 +107,20 @@ def test_a_json_document_is_a_list_of_records_or_holds_one(tmp_path: Path, wrap:
     assert texts.positive == GOOD and texts.negative == BAD and texts.skipped == 3
 
 
-def test_errors_name_the_file_and_what_is_missing(tmp_path: Path) -> None:
-    no_text = _write(tmp_path / "a.csv", "label,author\n1,张三\n")
-    with pytest.raises(TextCorpusError, match=r"a\.csv.*needs a label column .* and a text column"):
-        read_labelled_texts(no_text)
-    no_labels = _write(tmp_path / "b.tsv", "今天天气\t很好\n明天\t下雨\n")
-    with pytest.raises(TextCorpusError, match=r"b\.tsv.*neither the first nor the last column holds labels"):
-        read_labelled_texts(no_labels)
-    not_records = _write(tmp_path / "c.json", '{"n": 3}')
-    with pytest.raises(TextCorpusError, match=r"c\.json.*expected a JSON list of records"):
-        read_labelled_texts(not_records)
-    broken = _write(tmp_path / "d.json", '[{"text": "好"')
-    with pytest.raises(TextCorpusError, match=r"d\.json: not a JSON document"):
-        read_labelled_texts(broken)
-    unknown = _write(tmp_path / "e.jsonl", json.dumps({"text": "居然这样", "label": "surprise"}) + "\n")
-    with pytest.raises(TextCorpusError, match=r"labels not known: 'surprise' \(say what they mean with --texts-labels"):
-        read_labelled_texts(unknown)
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("a.csv", "label,author\n1,张三\n", r"a\.csv.*needs a label column .* and a text column"),
+    ("b.tsv", "今天天气\t很好\n明天\t下雨\n", r"b\.tsv.*neither the first nor the last column holds labels"),
+    ("c.json", '{"n": 3}', r"c\.json.*expected a JSON list of records"),
+    ("d.json", '[{"text": "好"', r"d\.json: not a JSON document"),
+    ("e.jsonl", json.dumps({"text": "居然这样", "label": "surprise"}) + "\n",
+     r"labels not known: 'surprise' \(say what they mean with --texts-labels"),
+])
+def test_errors_name_the_file_and_what_is_missing(tmp_path: Path, name: str, content: str, message: str) -> None:
+    with pytest.raises(TextCorpusError, match=message):
+        read_labelled_texts(_write(tmp_path / name, content))
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(TextCorpusError, match="file not found"):
         read_labelled_texts(tmp_path / "missing.csv")
 

@@ -287,7 +287,7 @@ def _note(message: str) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"koubei sentiment: {message}", file=sys.stderr)
+    _note(message)
     return 2
 
 

@@ -15,12 +15,11 @@ from streams.corpus import NEUTRAL, POSITIVE, TEXT_FORMATS, TextCorpusError, rea
 from streams.sentiment._scorer import SentimentScorer
 from streams.sentiment.preprocess import strip_emoticons
 
-# Every format of streams/corpus.py. These two are read strictly (a bad row is
+# Every format of streams/corpus.py is read (TEXT_FORMATS). These two strictly (a bad row is
 # an error naming its line); the others as the corpus reader reads them (a row
 # without a usable label is skipped and counted, neutral texts are left out:
 # the model is positive/negative).
 STRICT_FORMATS = ("weibo2018", "label_review_csv")
-FORMATS = TEXT_FORMATS
 HOLDOUT_SEED = 20180421
 HOLDOUT_FRACTION = 0.1
 # Models built without weibo2018 (the shipped default, emoticon-labelled ones) choose
@@ -44,8 +43,8 @@ def read_dataset(path: Path, fmt: str, strip_emoticon_tokens: bool = False,
     header; any other format of streams/corpus.py (``auto``, ``csv``, ``tsv``, ``jsonl``, ``json``, the
     online_shopping zip) as the corpus reader reads it, its skipped rows and left-out neutral texts told to
     ``report``."""
-    if fmt not in FORMATS:
-        raise DatasetError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt not in TEXT_FORMATS:
+        raise DatasetError(f"unknown format {fmt!r}; expected one of {', '.join(TEXT_FORMATS)}")
     if fmt not in STRICT_FORMATS:
         return _read_corpus(path, fmt, strip_emoticon_tokens, report)
     examples: list[Example] = []
@@ -83,7 +82,7 @@ def _read_corpus(path: Path, fmt: str, strip: bool, report: Callable[[str], None
         raise DatasetError(f"{path}: needs positive and negative texts, found {len(texts.positive):,} positive and "
                            f"{len(texts.negative):,} negative")
     if report is not None and (texts.skipped or texts.neutral):
-        unknown = ", ".join(repr(label) for label, _ in texts.unknown_labels.most_common(5))
+        unknown = texts.unknown_label_names()
         report(f"{path}: {texts.skipped:,} rows skipped" + (f" (labels not known: {unknown})" if unknown else "")
                + f", {len(texts.neutral):,} neutral texts left out (the model is positive/negative)")
     return [Example(text, name == POSITIVE) for name, text in texts.in_order if name != NEUTRAL]
