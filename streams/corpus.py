@@ -25,6 +25,9 @@ read too; ``labels`` (the ``--texts-labels`` option) says what any other
 scheme means. A row without a usable label or text is skipped and counted
 (with its label, so that the command can say which labels it did not know),
 never fatal; a file with no usable row is an error that names the file.
+Files are UTF-8 (with or without a BOM), UTF-16 with a BOM, or GBK/GB18030
+(Excel's CSV on a Chinese Windows), told apart from their first bytes the
+way crawler files are (``streams.readers.text``).
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from streams.readers.split import JSONL, json_container
+from streams.readers.text import SAMPLE_BYTES, decode, detect_encoding
 
 TEXT_FORMATS = ("auto", "weibo2018", "label_review_csv", "online_shopping_zip", "csv", "tsv", "jsonl", "json")
 MAX_TEXT_CHARS = 300  # real reviews run to a thousand characters; a post is shorter
@@ -176,23 +182,23 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
 
     try:
         if kind == "weibo2018":
-            with file.open(encoding="utf-8", errors="replace") as handle:
+            with open_text(file) as handle:
                 for line in handle:
                     if not line.strip():
                         continue
                     parts = line.rstrip("\r\n").split(",", 2)
                     keep(parts[1] if len(parts) == 3 else None, parts[-1] if len(parts) == 3 else "")
         elif kind == "label_review_csv":
-            with file.open(encoding="utf-8", errors="replace", newline="") as handle:
+            with open_text(file, newline="") as handle:
                 _read_table(handle, ",", keep, file, header=("label", "review"))
         elif kind in ("csv", "tsv"):
-            with file.open(encoding="utf-8", errors="replace", newline="") as handle:
+            with open_text(file, newline="") as handle:
                 _read_table(handle, "," if kind == "csv" else "\t", keep, file)
         elif kind == "jsonl":
-            with file.open(encoding="utf-8", errors="replace") as handle:
+            with open_text(file) as handle:
                 _read_records(_json_lines(handle, out), keep)
         elif kind == "json":
-            with file.open(encoding="utf-8", errors="replace") as handle:
+            with open_text(file) as handle:
                 _read_records(_json_document(handle, file), keep)
         else:
             with zipfile.ZipFile(file) as archive:
@@ -200,9 +206,11 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
                 if not names:
                     raise TextCorpusError(f"{file}: the zip holds no .csv file")
                 with archive.open(names[0]) as raw:
-                    handle = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+                    encoding = detect_encoding(raw.read(SAMPLE_BYTES))
+                with archive.open(names[0]) as raw:
+                    handle = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
                     _read_table(handle, ",", keep, file)
-    except (OSError, zipfile.BadZipFile, csv.Error, RecursionError) as exc:
+    except (OSError, zipfile.BadZipFile, csv.Error, RecursionError, UnicodeError) as exc:
         raise TextCorpusError(f"{file}: cannot read it as {kind} ({exc})") from None
     classes = _classes([label for label, _ in rows], labels, file)
     into_class = {POSITIVE: out.positive, NEGATIVE: out.negative, NEUTRAL: out.neutral}
@@ -229,6 +237,13 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
 
 # ---------------------------------------------------------------- formats
 
+def open_text(file: Path, newline: str | None = None) -> IO[str]:
+    """``file`` as text in the encoding its first bytes show; bytes it cannot read become U+FFFD."""
+    with file.open("rb") as raw:
+        encoding = detect_encoding(raw.read(SAMPLE_BYTES))
+    return file.open(encoding=encoding, errors="replace", newline=newline)
+
+
 def detect_format(path: Path) -> str:
     """The format of a corpus file, by extension and its first lines."""
     suffix = path.suffix.lower()
@@ -236,12 +251,15 @@ def detect_format(path: Path) -> str:
         return "online_shopping_zip"
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        head = [line.rstrip("\r\n") for _, line in zip(range(SNIFF_LINES), handle, strict=False)]
+    with path.open("rb") as raw:
+        sample = raw.read(SAMPLE_BYTES)
+    text = decode(sample, detect_encoding(sample))
+    container = json_container(text.encode("utf-8", "surrogatepass"))
+    if suffix == ".json" or container:
+        return "jsonl" if container == JSONL else "json"
+    head = text.splitlines()[:SNIFF_LINES]
     lines = [line.lstrip("\ufeff") for line in head if line.strip()]
     first = lines[0].strip() if lines else ""
-    if suffix == ".json" or first.startswith(("{", "[")):
-        return "jsonl" if _objects_per_line(lines) else "json"
     if suffix == ".tsv" or ("\t" in first and "," not in first.split("\t")[0]):
         return "tsv"
     if first.split(",")[:2] == ["label", "review"]:
@@ -252,16 +270,6 @@ def detect_format(path: Path) -> str:
     if lines and weibo2018 >= 0.8 * len(lines):
         return "weibo2018"
     return "csv"
-
-
-def _objects_per_line(lines: Sequence[str]) -> bool:
-    """Whether the first two lines are whole JSON objects each (JSON lines), not one document."""
-    if len(lines) < 2:
-        return False
-    try:
-        return all(isinstance(json.loads(line), dict) for line in lines[:2])
-    except ValueError:
-        return False
 
 
 def _header_columns(row: Sequence[str]) -> tuple[int, int] | None:

@@ -121,6 +121,44 @@ def test_gbk_files_and_byte_order_marks(tmp_path: Path) -> None:
         file_reader(None, GATE).read(utf16)
 
 
+CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
+LINE = st.tuples(st.text(alphabet=CJK, min_size=10, max_size=40),
+                 st.text(alphabet=st.sampled_from(list("，。！？ ,.:0123456789abc")), max_size=10)).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(LINE, min_size=30, max_size=80), seed=st.integers(0, 2**32 - 1), bad=st.integers(1, 3))
+def test_damaged_utf8_stays_utf8_and_gbk_stays_gbk(lines: list[str], seed: int, bad: int) -> None:
+    import random
+    text = "\n".join(lines)
+    # UTF-8 with a few bad bytes (at least 300 characters around them) is UTF-8:
+    # reading it as GB18030 would garble every character.
+    data = bytearray(text.encode("utf-8"))
+    rng = random.Random(seed)
+    for _ in range(bad):
+        data.insert(rng.randrange(len(data) + 1), 0xFF)
+    assert detect_encoding(bytes(data)) == "utf-8"
+
+
+def test_gbk_text_is_gbk_from_its_first_line() -> None:
+    # Some GBK characters are valid UTF-8 bytes by chance (一 is D2 BB); real text
+    # mixes them with many that are not, so a GBK file never looks like damaged UTF-8.
+    text = "\n".join(["星河手机太坑了，客服不理人，退货也不给退", "今天天气不错，出去走走", "质量很好，物流也快，推荐购买"] * 30)
+    gbk = text.encode("gbk")
+    for size in (60, 200, len(gbk)):
+        assert detect_encoding(gbk[:size]) == "gb18030"
+
+
+def test_a_json_file_of_one_object_a_line_is_read_as_lines(tmp_path: Path) -> None:
+    mapping = FieldMapping.parse("id=mid,text=正文,created_at=时间")
+    path = tmp_path / "export.json"
+    path.write_text("".join(json.dumps({"mid": i, "正文": f"第{i}条", "时间": 1763600000 + i}, ensure_ascii=False) + "\n"
+                            for i in range(3)), encoding="utf-8")
+    records, cursor = file_reader(None, GATE, mapping=mapping, source="forum").read(path)
+    assert cursor.container == "jsonl"
+    assert [r.result.key for r in records if isinstance(r.result, Post)] == ["forum:0", "forum:1", "forum:2"]
+
+
 def test_bad_rows_are_records_with_reasons(tmp_path: Path) -> None:
     path = tmp_path / "data/weibo/csv/search_contents_2025-11-20.csv"
     path.parent.mkdir(parents=True)

@@ -107,6 +107,62 @@ def test_a_json_document_is_a_list_of_records_or_holds_one(tmp_path: Path, wrap:
     assert texts.positive == GOOD and texts.negative == BAD and texts.skipped == 3
 
 
+def test_a_json_file_of_one_record_a_line_is_json_lines(tmp_path: Path) -> None:
+    # Many published corpora (CLUE's among them) name JSON lines ".json".
+    lines = [json.dumps({"sentence": t, "label": "1"}, ensure_ascii=False) for t in GOOD]
+    lines += [json.dumps({"sentence": t, "label": "0"}, ensure_ascii=False) for t in BAD]
+    path = _write(tmp_path / "train.json", "\n".join(lines) + "\n")
+    assert detect_format(path) == "jsonl"
+    texts = read_labelled_texts(path)
+    assert texts.positive == GOOD and texts.negative == BAD
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "gbk", "utf-8-sig", "utf-16"])
+@pytest.mark.parametrize(("name", "content"), [
+    ("excel.csv", "标签,评论\n" + "".join(f"1,{t}\n" for t in GOOD) + "".join(f"0,{t}\n" for t in BAD)),
+    ("baidu.tsv", "".join(f"1\t{t}\n" for t in GOOD) + "".join(f"0\t{t}\n" for t in BAD)),
+    ("train.txt", "".join(f"{i},1,{t}\n" for i, t in enumerate(GOOD)) + "".join(f"9{i},0,{t}\n" for i, t in enumerate(BAD))),
+    ("lines.jsonl", "".join(json.dumps({"text": t, "label": 1}, ensure_ascii=False) + "\n" for t in GOOD)
+     + "".join(json.dumps({"text": t, "label": 0}, ensure_ascii=False) + "\n" for t in BAD)),
+])
+def test_a_corpus_in_gbk_or_utf16_reads_as_in_utf8(tmp_path: Path, encoding: str, name: str, content: str) -> None:
+    utf8 = tmp_path / "utf8" / name
+    utf8.parent.mkdir()
+    utf8.write_text(content, encoding="utf-8")
+    other = tmp_path / encoding / name
+    other.parent.mkdir()
+    other.write_bytes(content.encode(encoding))
+    assert detect_format(other) == detect_format(utf8)
+    mine, theirs = read_labelled_texts(utf8), read_labelled_texts(other)
+    assert (theirs.positive, theirs.negative) == (mine.positive, mine.negative) == (GOOD, BAD)
+
+
+def test_strict_formats_and_line_files_read_gbk_too(tmp_path: Path) -> None:
+    from streams.sentiment.evaluation import read_dataset
+    from streams.sentiment.training import read_lines
+    path = tmp_path / "weibo2018.txt"
+    path.write_bytes(("".join(f"{i},1,{t}\n" for i, t in enumerate(GOOD)) + f"7,0,{BAD[0]}\n").encode("gbk"))
+    assert [(e.text, e.positive) for e in read_dataset(path, "weibo2018")] == [(t, True) for t in GOOD] + [(BAD[0], False)]
+    review = tmp_path / "label_review.csv"
+    review.write_bytes(("label,review\n" + "".join(f"0,{t}\n" for t in BAD)).encode("gb18030"))
+    assert [e.text for e in read_dataset(review, "label_review_csv")] == BAD
+    pos = tmp_path / "pos.txt"
+    pos.write_bytes("\n".join(GOOD).encode("gbk"))
+    assert read_lines(pos) == GOOD
+
+
+def test_one_damaged_byte_costs_one_text_not_the_file(tmp_path: Path) -> None:
+    # A UTF-8 corpus with a bad byte must not be read as GBK (every other text would be mojibake).
+    rows = [f"1,{t}" for t in GOOD * 20] + [f"0,{t}" for t in BAD * 20]
+    data = ("label,text\n" + "\n".join(rows) + "\n").encode("utf-8")
+    cut = data.index(BAD[1].encode("utf-8")) + 1  # inside the first character of a negative text
+    path = tmp_path / "damaged.csv"
+    path.write_bytes(data[:cut] + b"\xff" + data[cut:])
+    texts = read_labelled_texts(path)
+    assert texts.positive == GOOD * 20
+    assert sum(1 for t in texts.negative if t not in BAD) == 1 and len(texts.negative) == 60
+
+
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("a.csv", "label,author\n1,张三\n", r"a\.csv.*needs a label column .* and a text column"),
     ("b.tsv", "今天天气\t很好\n明天\t下雨\n", r"b\.tsv.*neither the first nor the last column holds labels"),

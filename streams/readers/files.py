@@ -40,10 +40,10 @@ from streams.gate import Gate, Rejection, internal_error
 from streams.models import Post, RecordError
 from streams.readers.base import Origin, Record, Schema
 from streams.readers.mapping import REQUIRED, TARGETS, FieldMapping
-from streams.readers.split import BOM, split_array, value_end
+from streams.readers.split import BOM, JSON, JSONL, json_container, split_array, value_end
 from streams.readers.text import SAMPLE_BYTES, UTF8, UTF8_SIG, decode, detect_encoding
 
-CSV, JSONL, JSON = "csv", "jsonl", "json"
+CSV = "csv"
 SUFFIXES = {".csv": CSV, ".tsv": CSV, ".jsonl": JSONL, ".ndjson": JSONL, ".jsonlines": JSONL, ".json": JSON}
 # Rows read per call while following a growing file: bounds memory, not progress.
 CHUNK_BYTES = 8 << 20
@@ -83,18 +83,12 @@ class Cursor:
 
 
 def container_of(path: PurePath, sample: bytes) -> str:
-    """CSV, JSONL or JSON: by suffix, else by the first bytes."""
+    """CSV, JSONL or JSON: by suffix, else by the first bytes; a ``.json``
+    file of one object a line is JSON lines (``json_container``)."""
     by_suffix = SUFFIXES.get(path.suffix.lower())
-    if by_suffix:
+    if by_suffix in (CSV, JSONL):
         return by_suffix
-    text = sample[len(BOM):] if sample.startswith(BOM) else sample
-    stripped = text.lstrip()
-    if stripped.startswith(b"["):
-        return JSON
-    if stripped.startswith(b"{"):
-        end = value_end(stripped, 0)
-        return JSONL if end is not None and stripped[end:].strip() else JSON
-    return CSV
+    return json_container(sample) or by_suffix or CSV
 
 
 def _loads(data: bytes | str) -> Any:

@@ -23,6 +23,7 @@ _CLOSE = frozenset(b"]}")
 _COMMA = ord(",")
 _QUOTE = ord('"')
 BOM = b"\xef\xbb\xbf"
+JSONL, JSON = "jsonl", "json"
 
 
 def strip_bom(body: bytes) -> bytes:
@@ -77,6 +78,21 @@ def split_array(body: bytes, limit: int | None = None) -> list[bytes]:
     if rest:
         records.append(rest)
     return records
+
+
+def json_container(sample: bytes) -> str | None:
+    """How a file whose first bytes (UTF-8) are ``sample`` holds JSON: ``JSON``
+    (one document: an array, or one object), ``JSONL`` (a first object and
+    more after it: one value a line, also when the file is named ``.json``, as
+    many published corpora are), or None (it does not open with ``[`` or
+    ``{``). An object longer than the sample reads as one document."""
+    text = strip_bom(sample).lstrip()
+    if text.startswith(b"["):
+        return JSON
+    if text.startswith(b"{"):
+        end = value_end(text, 0)
+        return JSONL if end is not None and text[end:].strip() else JSON
+    return None
 
 
 def value_end(body: bytes, start: int) -> int | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.corpus import NEUTRAL, POSITIVE, TEXT_FORMATS, TextCorpusError, read_labelled_texts
+from streams.corpus import NEUTRAL, POSITIVE, TEXT_FORMATS, TextCorpusError, open_text, read_labelled_texts
 from streams.sentiment._scorer import SentimentScorer
 from streams.sentiment.preprocess import strip_emoticons
 
@@ -48,7 +48,7 @@ def read_dataset(path: Path, fmt: str, strip_emoticon_tokens: bool = False,
     if fmt not in STRICT_FORMATS:
         return _read_corpus(path, fmt, strip_emoticon_tokens, report)
     examples: list[Example] = []
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open_text(Path(path), newline="") as handle:
         if fmt == "weibo2018":
             for number, line in enumerate(handle, 1):
                 if not line.strip():

@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from streams.corpus import open_text
 from streams.sentiment._bayes import NaiveBayes
 from streams.sentiment._linear import LinearModel, document_features
 from streams.sentiment._scorer import MAX_TEXT_CHARS, SentimentModel, SentimentScorer
@@ -29,8 +30,8 @@ Progress = Callable[[str, int, int], None]
 
 
 def read_lines(path: Path) -> list[str]:
-    """One document per non-empty line, as SnowNLP's ``sentiment.train`` reads them."""
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    """One document per non-empty line, as SnowNLP's ``sentiment.train`` reads them (UTF-8 or GBK: ``open_text``)."""
+    with open_text(Path(path)) as handle:
         return [line.strip() for line in handle if line.strip()]
 
 
