@@ -257,7 +257,8 @@ def detect_format(path: Path) -> str:
     container = json_container(text.encode("utf-8", "surrogatepass"))
     if suffix == ".json" or container:
         return "jsonl" if container == JSONL else "json"
-    head = text.splitlines()[:SNIFF_LINES]
+    # Lines as a file reads them (str.splitlines would also cut at U+2028 and other breaks inside a post).
+    head = [line.rstrip("\r\n") for _, line in zip(range(SNIFF_LINES), io.StringIO(text, newline=None), strict=False)]
     lines = [line.lstrip("\ufeff") for line in head if line.strip()]
     first = lines[0].strip() if lines else ""
     if suffix == ".tsv" or ("\t" in first and "," not in first.split("\t")[0]):

@@ -77,6 +77,11 @@ def test_weibo2018_lines_are_still_told_apart_from_a_headerless_csv(tmp_path: Pa
                   + "".join(f"{10 + i},0,{t}\n" for i, t in enumerate(BAD)))
     assert detect_format(path) == "weibo2018"
     assert read_labelled_texts(path).negative == BAD
+    # Posts hold line and paragraph separators that are not line ends of the file.
+    odd = [f"{t}\u2028第二段\x0c\x1c" for t in BAD]
+    path = _write(tmp_path / "odd.txt", "".join(f"{i},0,{t}\n" for i, t in enumerate(odd)))
+    assert detect_format(path) == "weibo2018"
+    assert read_labelled_texts(path).negative == [corpus_text(t) for t in odd]
 
 
 def test_an_emotion_corpus_in_json_lines(tmp_path: Path) -> None:
