@@ -17,6 +17,11 @@ dead-letters them like any other bad record.
 Pacing: with ``speed`` N the gap between two posts is their ``created_at``
 gap divided by N (``speed`` 60 plays an hour in a minute); with no speed
 the file is sent as fast as the broker takes it.
+
+Every record is confirmed: a record the producer refuses or Kafka does not
+acknowledge (after the producer's own retries) is sent once more at the end
+of the replay, and one that fails again is counted in ``failed`` with the
+first error, never counted as sent (the command then says so and exits 1).
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ class ReplayStats:
     first_event_time: float | None = None
     last_event_time: float | None = None
     elapsed: float = 0.0
+    failed: int = 0  # records Kafka did not confirm, even when sent again
+    first_error: str = ""
 
 
 def load_records(path: str | Path, *, fmt: str | None = None, mapping: FieldMapping | None = None,
@@ -87,6 +94,25 @@ def load_records(path: str | Path, *, fmt: str | None = None, mapping: FieldMapp
             else:
                 records.append(ReplayRecord(record.position, result.key.encode(), result.to_json(), result.event_time))
     return _event_time_order(records)
+
+
+def _send(producer: Any, topic: str, record: ReplayRecord, failures: list[tuple[ReplayRecord, BaseException]]) -> None:
+    """Send one record; a refusal now or a failed acknowledgement later goes to ``failures``."""
+    timestamp_ms = int(record.event_time * 1000) if record.event_time is not None else None
+    try:
+        future = producer.send(topic, key=record.key, value=record.value, timestamp_ms=timestamp_ms)
+    except Exception as exc:  # noqa: BLE001 - kafka-python raises several kinds in send(); one record, not the replay
+        failures.append((record, exc))
+        return
+    # The callback runs in the producer's I/O thread; list.append is atomic.
+    future.add_errback(lambda exc: failures.append((record, exc)))
+
+
+def _flush(producer: Any) -> None:
+    try:
+        producer.flush()
+    except Exception:  # noqa: BLE001 - the records it could not deliver failed their futures
+        pass
 
 
 def dry_run_summary(records: Iterable[ReplayRecord]) -> dict[str, Any]:
@@ -127,6 +153,7 @@ def replay(records: Iterable[ReplayRecord], producer: Any, topic: str, *, speed:
     started = clock()
     last_report = started
     t0: float | None = None
+    failures: list[tuple[ReplayRecord, BaseException]] = []
     for record in items:
         if stop is not None and stop.is_set():
             break
@@ -145,15 +172,24 @@ def replay(records: Iterable[ReplayRecord], producer: Any, topic: str, *, speed:
                     while delay > 0 and not (stop is not None and stop.is_set()):
                         sleep(min(delay, 0.2))
                         delay = due - clock()
-        timestamp_ms = int(record.event_time * 1000) if record.event_time is not None else None
-        producer.send(topic, key=record.key, value=record.value, timestamp_ms=timestamp_ms)
+        _send(producer, topic, record, failures)
         stats.sent += 1
         now = clock()
         if on_progress is not None and now - last_report >= progress_every:
             last_report = now
             stats.elapsed = now - started
             on_progress(stats)
-    producer.flush()
+    _flush(producer)
+    if failures:
+        # Once more, in their order: a broker that was briefly away has them now.
+        again: list[tuple[ReplayRecord, BaseException]] = []
+        for record, _ in sorted(failures, key=lambda failure: failure[0].line_no):
+            _send(producer, topic, record, again)
+        _flush(producer)
+        stats.failed = len(again)
+        stats.sent -= len(again)
+        if again:
+            stats.first_error = f"line {again[0][0].line_no}: {type(again[0][1]).__name__}: {again[0][1]}"
     stats.elapsed = clock() - started
     if on_progress is not None:
         on_progress(stats)

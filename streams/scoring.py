@@ -146,7 +146,48 @@ class MentionCounter:
         self._part(brand, group, self.bucket_start(event_time)).revisions.append(revision)
 
     def records(self, ranges: Mapping[Hashable, Sequence[PostsRange]], sent: float) -> list[MentionCounts]:
+        """One record per brand and group, the groups in offset order (``in_offset_order``)."""
+        by_group: dict[Hashable, list[tuple[str, dict[float, Bucket]]]] = {}
+        for (brand, group), parts in self.parts.items():
+            by_group.setdefault(group, []).append((brand, parts))
         return [MentionCounts(brand=brand, ranges={p: (first, last) for p, first, last in ranges[group]},
                               buckets=[parts[start] for start in sorted(parts)], sent=sent,
                               waits=self.waits.get((brand, group), []))
-                for (brand, group), parts in self.parts.items()]
+                for group in in_offset_order(ranges) for brand, parts in by_group.get(group, [])]
+
+
+def in_offset_order(ranges: Mapping[Hashable, Sequence[PostsRange]]) -> list[Hashable]:
+    """The groups ordered so that on every posts partition their ranges go out
+    in offset order. A bucket's mark says "counted up to this offset" per posts
+    partition (streams.aggregate): a range sent after a later one on the same
+    partition would look counted and be dropped. A batch after a restart has
+    ranges that may have been sent before, each a group of its own, and the
+    ranges never sent, one group spanning every partition: on a partition the
+    former come first, while the shared group may start with another
+    partition's range (a restarted worker lost posts this way). Groups
+    whose order no partition decides keep the order given."""
+    groups = list(ranges)
+    after: dict[Hashable, set[Hashable]] = {g: set() for g in groups}  # g -> groups that must follow g
+    waiting: dict[Hashable, int] = dict.fromkeys(groups, 0)
+    by_partition: dict[int, list[tuple[int, int, Hashable]]] = {}
+    for index, group in enumerate(groups):
+        for partition, first, _ in ranges[group]:
+            by_partition.setdefault(partition, []).append((first, index, group))
+    for pieces in by_partition.values():
+        pieces.sort(key=lambda piece: piece[:2])
+        for (_, _, earlier), (_, _, later) in zip(pieces, pieces[1:], strict=False):
+            if earlier != later and later not in after[earlier]:
+                after[earlier].add(later)
+                waiting[later] += 1
+    ordered: list[Hashable] = []
+    ready = [g for g in groups if waiting[g] == 0]
+    while ready:
+        group = ready.pop(0)
+        ordered.append(group)
+        for later in sorted(after[group], key=groups.index):
+            waiting[later] -= 1
+            if waiting[later] == 0:
+                ready.append(later)
+    # A cycle (two groups each first on one partition) cannot be sent in order;
+    # never built by the score stage. Its groups follow in the order given.
+    return ordered + [g for g in groups if g not in ordered]

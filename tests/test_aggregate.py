@@ -217,7 +217,7 @@ from streams.aggregate import CountsResult  # noqa: E402
 from streams.detection import AdaptiveDetector  # noqa: E402
 from streams.ledger import LedgerBatch, PostsLedger  # noqa: E402
 from streams.models import Bucket, MentionCounts  # noqa: E402
-from streams.scoring import MentionCounter  # noqa: E402
+from streams.scoring import MentionCounter, in_offset_order  # noqa: E402
 
 
 def rich(brand: str, key: str, t: float, negative: bool, followers: int, risk: bool, story: str) -> Mention:
@@ -311,6 +311,61 @@ def test_a_batch_scored_again_after_a_crash_counts_each_post_once() -> None:
     for post in posts:
         reference.add(post, wall_now=0.0, clock=None)
     assert summary(agg.store.get("a", 0)) == summary(reference.store.get("a", 0))
+
+
+def test_a_rerun_range_sent_after_the_fresh_ranges_of_another_partition_is_still_counted() -> None:
+    """Seen in the SIGKILL restart test: the first run wrote the ledger's end of
+    posts 10..14 of partition 1 and died before their counts left. The restarted
+    batch reads partition 0's posts 10..19 (never sent) before partition 1's
+    10..19: one record for the fresh ranges (partition 0's 10..19 and partition
+    1's 15..19) and one for partition 1's 10..14. Sent in that order, the fresh
+    record marked the bucket "counted up to 19" on partition 1 and 10..14 then
+    looked counted: lost. The records go out in offset order per partition."""
+    posts = {(p, i): rich("a", f"w:{p}:{i}", 10.0, i % 2 == 0, i, False, "") for p in (0, 1) for i in range(20)}
+    ledger = PostsLedger(horizon=3600)
+    agg = make()
+    for partition in (0, 1):
+        ledger.add(LedgerBatch(partition, 0, 9, at=0.0))
+        for record in counts_of([(posts[partition, i], 0) for i in range(10)], partition, 0, 9):
+            agg.add_counts(record, wall_now=0.0)
+    ledger.add(LedgerBatch(1, 10, 14, at=0.0))  # ledgered; its counts never left
+    counter = MentionCounter(60)
+    groups: dict[object, list[tuple[int, int, int]]] = {}
+    for partition in (0, 1):  # the batch's partitions in the order the consumer gave them
+        last_end = ledger.last_end(partition)
+        for first, last in ledger.split(partition, list(range(10, 20))):
+            group = "fresh" if first > last_end else (partition, first, last)
+            groups.setdefault(group, []).append((partition, first, last))
+            for i in range(first, last + 1):
+                counter.add(posts[partition, i], group, 0)
+    assert list(groups) == ["fresh", (1, 10, 14)]
+    for record in counter.records(groups, sent=1.0):
+        agg.add_counts(wire(record), wall_now=1.0)
+    assert agg.store.get("a", 0).total == 40
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 5), min_size=1, max_size=4), min_size=1, max_size=4), st.randoms())
+def test_records_go_out_in_offset_order_on_every_partition(pieces_per_partition: list[list[int]], rng: Any) -> None:
+    """Ranges that may have been sent before are groups of their own, each
+    partition's last piece joins the shared fresh group; whatever order the
+    groups were made in, each partition's ranges go out in offset order."""
+    groups: dict[object, list[tuple[int, int, int]]] = {}
+    made: list[tuple[object, tuple[int, int, int]]] = []
+    for partition, sizes in enumerate(pieces_per_partition):
+        first = 0
+        for n, size in enumerate(sizes):
+            piece = (partition, first, first + size - 1)
+            made.append(("fresh" if n == len(sizes) - 1 else piece, piece))
+            first += size
+    rng.shuffle(made)
+    for group, piece in made:
+        groups.setdefault(group, []).append(piece)
+    order = in_offset_order(groups)
+    assert sorted(order, key=str) == sorted(groups, key=str)
+    for partition in range(len(pieces_per_partition)):
+        firsts = [first for group in order for p, first, _ in groups[group] if p == partition]
+        assert firsts == sorted(firsts)
 
 
 def test_the_ledger_cuts_a_batch_after_every_end_it_spans() -> None:

@@ -154,6 +154,68 @@ def test_koubei_replay_jsonl_still_passes_bad_lines_through(kafka_url: str, kafk
 
 
 @pytest.mark.integration
+def test_replay_counts_the_records_kafka_refuses_instead_of_calling_them_sent(
+        kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str, tmp_path: Path) -> None:
+    from connectors.file_replay import replay
+    from streams.kafka import ensure_topics, make_producer
+
+    path = tmp_path / "posts.jsonl"
+    lines = [json.dumps({"source": "file", "id": str(i), "text": "长" * (400 if i % 3 == 0 else 5),
+                         "created_at": iso(i), "author": {"id": "u"}}, ensure_ascii=False) for i in range(9)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    topic = f"{topic_prefix}.posts"
+    ensure_topics(kafka_bootstrap, {topic: 1})
+    # Big enough for the short posts, too small for the long ones: Kafka's refusal of a record.
+    producer = make_producer(kafka_bootstrap, broker_quirks, max_request_size=600)
+    try:
+        stats = replay(load_records(path), producer, topic)
+    finally:
+        producer.close()
+    assert (stats.total, stats.sent, stats.failed) == (9, 6, 3)
+    assert "line 1" in stats.first_error and "MessageSizeTooLarge" in stats.first_error
+    from streams.kafka import read_topic
+    sent = sorted(json.loads(r.value)["id"] for r in read_topic(kafka_bootstrap, topic, timeout=3.0))
+    assert sent == [str(i) for i in range(9) if i % 3]
+
+
+def test_replay_sends_again_what_kafka_did_not_acknowledge() -> None:
+    """A broker away for a moment fails the acknowledgements of what was in flight
+    (after the producer's own retries): those records are sent once more, in order."""
+    from kafka.errors import KafkaTimeoutError
+    from kafka.future import Future
+
+    from connectors.file_replay import ReplayRecord, replay
+
+    class FlakyBroker:
+        """kafka-python's producer interface (futures resolved at flush) with the first attempt of odd records lost."""
+        def __init__(self) -> None:
+            self.pending: list[tuple[Future, bytes]] = []
+            self.attempts: dict[bytes, int] = {}
+            self.stored: list[bytes] = []
+
+        def send(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int | None) -> Future:
+            future = Future()
+            self.pending.append((future, value))
+            return future
+
+        def flush(self) -> None:
+            for future, value in self.pending:
+                self.attempts[value] = self.attempts.get(value, 0) + 1
+                if int(value) % 2 and self.attempts[value] == 1:
+                    future.failure(KafkaTimeoutError("expired before it was sent"))
+                else:
+                    self.stored.append(value)
+                    future.success(None)
+            self.pending = []
+
+    records = [ReplayRecord(i + 1, str(i).encode(), str(i).encode(), 1000.0 + i) for i in range(6)]
+    broker = FlakyBroker()
+    stats = replay(records, broker, "posts")
+    assert (stats.sent, stats.failed, stats.first_error) == (6, 0, "")
+    assert broker.stored == [b"0", b"2", b"4", b"1", b"3", b"5"]
+
+
+@pytest.mark.integration
 def test_checkpoint_is_not_advanced_when_kafka_refuses_the_batch(
         kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str, tmp_path: Path) -> None:
     from connectors.runtime import SinkError

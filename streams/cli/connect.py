@@ -84,6 +84,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     print(f"replayed {stats.sent} of {stats.total} records to {topic} "
           f"({stats.unreadable} unreadable records passed through for the worker to dead-letter)")
+    if stats.failed:
+        print(f"koubei replay: Kafka did not confirm {stats.failed} records, even sent twice "
+              f"(first: {stats.first_error}); replay the file again: posts already counted are recognised by their key", file=sys.stderr)
     return 0 if stats.sent == stats.total else 1
 
 
