@@ -65,6 +65,7 @@ from streams.models import (
     dead_letter,
     read_bucket_record,
 )
+from streams.offsets import OffsetWatch
 from streams.outbox import Outbox
 from streams.repeats import counted_at, remember, repeat
 from streams.scoring import MentionCounter, PostScorer, PostsRange, mentions_for
@@ -540,7 +541,14 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         # Posts are the one topic with a record per post: the batches come
         # straight from the agent's queue (streams.faust_app.BatchReader), and
         # send_batch acknowledges each post once the batch's output is safe.
+        watch = OffsetWatch()
         async for events in BatchReader(stream).batches(SCORE_BATCH, SCORE_BATCH_WAIT):
+            for partition, partition_events in by_partition(events).items():
+                generation = partition_events[0].message.generation_id
+                for first, last in watch.skipped(partition, generation, [e.message.offset for e in partition_events]):
+                    metrics.POSTS_SKIPPED_OFFSETS.labels(str(partition)).inc(last - first + 1)
+                    log.warning("score: posts partition %d: offsets %d-%d were never handed to the score stage; "
+                                "their posts are not counted (streams/offsets.py)", partition, first, last)
             started = time.perf_counter()
             prepared = await score_batch(scorer, events)
             metrics.SCORE_BATCH_SECONDS.observe(time.perf_counter() - started)

@@ -22,6 +22,10 @@ DUPLICATE_POSTS = Counter(
     "koubei_duplicate_posts_total",
     "Posts seen again (same source:id within dedup.horizon) and not counted again", ["source"]
 )
+POSTS_SKIPPED_OFFSETS = Counter(
+    "koubei_posts_skipped_offsets_total",
+    "Posts offsets the consumer never handed to the score stage (a jump within one consumer generation; "
+    "expected 0: those posts are not counted)", ["partition"])
 REMEMBERED_POSTS = Gauge(
     "koubei_remembered_posts", "Posts the worker remembers to recognise them when seen again (bound: dedup.max_posts)"
 )
