@@ -21,7 +21,7 @@ from connectors.spec import ConnectorSpec, field_mapping, time_zone
 from streams.gate import Gate
 from streams.models import Post
 from streams.readers.mapping import REQUIRED, TARGETS, FieldMapping
-from streams.readers.text import SAMPLE_BYTES, detect_encoding
+from streams.readers.text import file_encoding
 from streams.settings import ConfigError, option
 
 CSV_TARGETS = TARGETS
@@ -98,7 +98,7 @@ def read_csv(options: CsvOptions, source: str, start_row: int = 0,
     """(row number, post or dead item) for every data row after ``start_row``."""
     row_gate = csv_gate(options, gate or Gate())
     row_no = 0
-    encoding = options.encoding or _file_encoding(options.path)
+    encoding = options.encoding or file_encoding(options.path)
     try:
         with open(options.path, newline="", encoding=encoding, errors="strict") as fh:
             reader = csv.DictReader(fh, delimiter=options.delimiter)
@@ -119,11 +119,6 @@ def read_csv(options: CsvOptions, source: str, start_row: int = 0,
     except UnicodeDecodeError:
         raise SourceError(f"{options.path}: not {encoding} after row {row_no} "
                           "(set the connector's encoding, e.g. gb18030)") from None
-
-
-def _file_encoding(path: str) -> str:
-    with open(path, "rb") as handle:
-        return detect_encoding(handle.read(SAMPLE_BYTES))
 
 
 class CsvConnector:

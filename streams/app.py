@@ -541,14 +541,7 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
         # Posts are the one topic with a record per post: the batches come
         # straight from the agent's queue (streams.faust_app.BatchReader), and
         # send_batch acknowledges each post once the batch's output is safe.
-        watch = OffsetWatch()
         async for events in BatchReader(stream).batches(SCORE_BATCH, SCORE_BATCH_WAIT):
-            for partition, partition_events in by_partition(events).items():
-                generation = partition_events[0].message.generation_id
-                for first, last in watch.skipped(partition, generation, [e.message.offset for e in partition_events]):
-                    metrics.POSTS_SKIPPED_OFFSETS.labels(str(partition)).inc(last - first + 1)
-                    log.warning("score: posts partition %d: offsets %d-%d were never handed to the score stage; "
-                                "their posts are not counted (streams/offsets.py)", partition, first, last)
             started = time.perf_counter()
             prepared = await score_batch(scorer, events)
             metrics.SCORE_BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -574,6 +567,8 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             if message.ack(consumer):
                 app.sensors.on_message_out(message.tp, message.offset, message)
 
+    offset_watch = OffsetWatch()  # the posts offsets score_batch has seen, per partition
+
     async def score_batch(scorer: PostScorer, events: Sequence[EventT]) -> tuple[Outbox, TableWrites]:
         """One batch of posts: validated, matched, scored and combined into
         per-brand counts per posts range (``MentionCounter``); a post seen
@@ -594,6 +589,10 @@ def create_app(config: PipelineConfig, quirks: BrokerQuirks, *, web_port: int | 
             ledger_for(partition, partition_events[0])
             last_end = ledger.last_end(partition)
             offsets = [e.message.offset for e in partition_events]
+            for first, last in offset_watch.skipped(partition, partition_events[0].message.generation_id, offsets):
+                metrics.POSTS_SKIPPED_OFFSETS.labels(str(partition)).inc(last - first + 1)
+                log.warning("score: posts partition %d: offsets %d-%d were never handed to the score stage; "
+                            "their posts are not counted (streams/offsets.py)", partition, first, last)
             pieces = iter(ledger.split(partition, offsets))
             piece: tuple[int, int] = (-1, -1)
             group: Hashable = FRESH

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from streams.readers.split import JSONL, json_container
-from streams.readers.text import SAMPLE_BYTES, decode, detect_encoding
+from streams.readers.text import SAMPLE_BYTES, decode, detect_encoding, file_encoding
 
 TEXT_FORMATS = ("auto", "weibo2018", "label_review_csv", "online_shopping_zip", "csv", "tsv", "jsonl", "json")
 MAX_TEXT_CHARS = 300  # real reviews run to a thousand characters; a post is shorter
@@ -239,9 +239,7 @@ def read_labelled_texts(path: str | Path, fmt: str = "auto", strip_emoticons: bo
 
 def open_text(file: Path, newline: str | None = None) -> IO[str]:
     """``file`` as text in the encoding its first bytes show; bytes it cannot read become U+FFFD."""
-    with file.open("rb") as raw:
-        encoding = detect_encoding(raw.read(SAMPLE_BYTES))
-    return file.open(encoding=encoding, errors="replace", newline=newline)
+    return file.open(encoding=file_encoding(file), errors="replace", newline=newline)
 
 
 def detect_format(path: Path) -> str:

@@ -15,6 +15,7 @@ every byte sequence a Chinese Windows writes.
 from __future__ import annotations
 
 import codecs
+import os
 
 SAMPLE_BYTES = 1 << 16
 UTF8_SIG = "utf-8-sig"
@@ -47,6 +48,12 @@ def _damaged_utf8(sample: bytes) -> bool:
     bad = text.count("\ufffd")
     valid = sum(1 for ch in text if ch > "\x7f") - bad
     return valid >= DAMAGED_UTF8_RATIO * bad
+
+
+def file_encoding(path: str | os.PathLike[str]) -> str:
+    """The encoding of the file at ``path``, from its first ``SAMPLE_BYTES``."""
+    with open(path, "rb") as handle:
+        return detect_encoding(handle.read(SAMPLE_BYTES))
 
 
 def decode(data: bytes, encoding: str) -> str:
