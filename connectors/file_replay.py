@@ -96,23 +96,65 @@ def load_records(path: str | Path, *, fmt: str | None = None, mapping: FieldMapp
     return _event_time_order(records)
 
 
-def _send(producer: Any, topic: str, record: ReplayRecord, failures: list[tuple[ReplayRecord, BaseException]]) -> None:
-    """Send one record; a refusal now or a failed acknowledgement later goes to ``failures``."""
-    timestamp_ms = int(record.event_time * 1000) if record.event_time is not None else None
-    try:
-        future = producer.send(topic, key=record.key, value=record.value, timestamp_ms=timestamp_ms)
-    except Exception as exc:  # noqa: BLE001 - kafka-python raises several kinds in send(); one record, not the replay
-        failures.append((record, exc))
-        return
-    # The callback runs in the producer's I/O thread; list.append is atomic.
-    future.add_errback(lambda exc: failures.append((record, exc)))
+def _error_text(exc: BaseException) -> str:
+    """``Kind: message``, once: kafka-python's errors already start with their kind."""
+    kind, text = type(exc).__name__, str(exc)
+    return text if text.startswith(kind) else f"{kind}: {text}"
 
 
-def _flush(producer: Any) -> None:
-    try:
-        producer.flush()
-    except Exception:  # noqa: BLE001 - the records it could not deliver failed their futures
-        pass
+class KafkaNoAnswer(Exception):
+    """A record the producer neither confirmed nor failed by the end of a flush."""
+
+
+class _Deliveries:
+    """What Kafka said about each record sent: confirmed, failed, or nothing yet.
+
+    A record counts as sent only on its confirmation. ``flush()`` can end (or
+    raise) with a future still open; such a record is a failure too, never a
+    silent success."""
+
+    def __init__(self, producer: Any, topic: str) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.failures: list[tuple[ReplayRecord, BaseException]] = []
+        self._open: dict[int, ReplayRecord] = {}
+        self._next = 0
+
+    def send(self, record: ReplayRecord) -> None:
+        """Send one record; a refusal now or a failed acknowledgement later goes to ``failures``."""
+        timestamp_ms = int(record.event_time * 1000) if record.event_time is not None else None
+        try:
+            future = self.producer.send(self.topic, key=record.key, value=record.value, timestamp_ms=timestamp_ms)
+        except Exception as exc:  # noqa: BLE001 - kafka-python raises several kinds in send(); one record, not the replay
+            self.failures.append((record, exc))
+            return
+        ticket = self._next
+        self._next += 1
+        self._open[ticket] = record
+        # The callbacks run in the producer's I/O thread (or at once when the
+        # future is already done); dict.pop and list.append are atomic.
+        future.add_callback(lambda _metadata: self._open.pop(ticket, None))
+        future.add_errback(lambda exc: self._failed(ticket, record, exc))
+
+    def _failed(self, ticket: int, record: ReplayRecord, exc: BaseException) -> None:
+        # A late answer to a record already given up on (and sent again) is not news.
+        if self._open.pop(ticket, None) is not None:
+            self.failures.append((record, exc))
+
+    def settle(self) -> list[tuple[ReplayRecord, BaseException]]:
+        """Flush, then hand over (and forget) every failed or unconfirmed record."""
+        flush_error: BaseException | None = None
+        try:
+            self.producer.flush()
+        except Exception as exc:  # noqa: BLE001 - reported on the records it left without an answer
+            flush_error = exc
+        unanswered = [record for ticket in sorted(self._open)
+                      if (record := self._open.pop(ticket, None)) is not None]
+        if unanswered:
+            reason = flush_error or KafkaNoAnswer("no acknowledgement from Kafka when the flush ended")
+            self.failures.extend((record, reason) for record in unanswered)
+        failures, self.failures = self.failures, []
+        return failures
 
 
 def dry_run_summary(records: Iterable[ReplayRecord]) -> dict[str, Any]:
@@ -153,7 +195,7 @@ def replay(records: Iterable[ReplayRecord], producer: Any, topic: str, *, speed:
     started = clock()
     last_report = started
     t0: float | None = None
-    failures: list[tuple[ReplayRecord, BaseException]] = []
+    deliveries = _Deliveries(producer, topic)
     for record in items:
         if stop is not None and stop.is_set():
             break
@@ -172,24 +214,25 @@ def replay(records: Iterable[ReplayRecord], producer: Any, topic: str, *, speed:
                     while delay > 0 and not (stop is not None and stop.is_set()):
                         sleep(min(delay, 0.2))
                         delay = due - clock()
-        _send(producer, topic, record, failures)
+        deliveries.send(record)
         stats.sent += 1
         now = clock()
         if on_progress is not None and now - last_report >= progress_every:
             last_report = now
             stats.elapsed = now - started
             on_progress(stats)
-    _flush(producer)
+    failures = deliveries.settle()
     if failures:
         # Once more, in their order: a broker that was briefly away has them now.
-        again: list[tuple[ReplayRecord, BaseException]] = []
+        # A record whose answer was only late may arrive twice; a post's key
+        # makes the second copy a duplicate downstream, never a lost post.
         for record, _ in sorted(failures, key=lambda failure: failure[0].line_no):
-            _send(producer, topic, record, again)
-        _flush(producer)
+            deliveries.send(record)
+        again = deliveries.settle()
         stats.failed = len(again)
         stats.sent -= len(again)
         if again:
-            stats.first_error = f"line {again[0][0].line_no}: {type(again[0][1]).__name__}: {again[0][1]}"
+            stats.first_error = f"line {again[0][0].line_no}: {_error_text(again[0][1])}"
     stats.elapsed = clock() - started
     if on_progress is not None:
         on_progress(stats)

@@ -136,9 +136,13 @@ class Sink:
             # kafka-python refuses some records in send() itself (too large,
             # unknown topic, closed producer): same outcome, no checkpoint.
             raise SinkError(f"Kafka refused a record: {exc}") from exc
-        failed = [f for f in futures if f.failed()]
-        if failed:
-            raise SinkError(f"Kafka did not confirm {len(failed)} of {len(futures)} records: {failed[0].exception}")
+        # A future flush() left open is no confirmation either: the checkpoint
+        # must not pass a post Kafka never acknowledged.
+        unconfirmed = [f for f in futures if not f.succeeded()]
+        if unconfirmed:
+            first = next((f for f in unconfirmed if f.failed()), None)
+            why = first.exception if first is not None else "no answer when the flush ended"
+            raise SinkError(f"Kafka did not confirm {len(unconfirmed)} of {len(futures)} records: {why}")
         # Only now is it safe to move the cursor past these posts.
         if checkpoint is not None:
             self.store.save(checkpoint)

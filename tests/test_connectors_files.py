@@ -215,6 +215,104 @@ def test_replay_sends_again_what_kafka_did_not_acknowledge() -> None:
     assert broker.stored == [b"0", b"2", b"4", b"1", b"3", b"5"]
 
 
+def test_replay_counts_a_record_left_unanswered_by_the_flush_as_not_sent() -> None:
+    """kafka-python's flush() can raise (or return) with a record's future still
+    open. Such a record was once counted as sent; now it is sent again, and what
+    stays unanswered is a failure that names the flush's error."""
+    from kafka.errors import KafkaTimeoutError
+    from kafka.future import Future
+
+    from connectors.file_replay import ReplayRecord, replay
+
+    class SilentBroker:
+        """Confirms what it stores; never answers record b"2", and b"4" only on its second send."""
+        def __init__(self) -> None:
+            self.pending: list[tuple[Future, bytes]] = []
+            self.sends: dict[bytes, int] = {}
+            self.stored: list[bytes] = []
+
+        def send(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int | None) -> Future:
+            future = Future()
+            self.sends[value] = self.sends.get(value, 0) + 1
+            self.pending.append((future, value))
+            return future
+
+        def flush(self) -> None:
+            left = False
+            for future, value in self.pending:
+                if value == b"2" or (value == b"4" and self.sends[value] == 1):
+                    left = True
+                    continue
+                self.stored.append(value)
+                future.success(None)
+            self.pending = []
+            if left:
+                raise KafkaTimeoutError("Future not done")
+
+    records = [ReplayRecord(i + 1, str(i).encode(), str(i).encode(), 1000.0 + i) for i in range(6)]
+    broker = SilentBroker()
+    stats = replay(records, broker, "posts")
+    assert (stats.total, stats.sent, stats.failed) == (6, 5, 1)
+    assert stats.first_error == "line 3: KafkaTimeoutError: Future not done"
+    assert broker.stored == [b"0", b"1", b"3", b"5", b"4"]
+    assert broker.sends == {b"0": 1, b"1": 1, b"2": 2, b"3": 1, b"4": 2, b"5": 1}
+
+
+def test_replay_fails_a_record_whose_flush_returns_without_an_answer() -> None:
+    from kafka.future import Future
+
+    from connectors.file_replay import ReplayRecord, replay
+
+    class Mute:
+        def send(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int | None) -> Future:
+            return Future()
+
+        def flush(self) -> None:
+            return None
+
+    stats = replay([ReplayRecord(7, b"k", b"v", 1000.0)], Mute(), "posts")
+    assert (stats.sent, stats.failed) == (0, 1)
+    assert stats.first_error == "line 7: KafkaNoAnswer: no acknowledgement from Kafka when the flush ended"
+
+
+def test_checkpoint_is_not_advanced_past_a_record_the_flush_left_unanswered(tmp_path: Path) -> None:
+    """flush() returning with a future still open is no confirmation: the batch
+    fails and its checkpoint is not written (it used to be, as nothing had *failed*)."""
+    from kafka.future import Future
+
+    from connectors._metrics import ConnectorMetrics
+    from connectors._state import StateStore
+    from connectors.base import Batch
+    from connectors.runtime import Sink, SinkError
+    from streams.gate import Gate, Rejection
+
+    class HalfAnswering:
+        def __init__(self) -> None:
+            self.futures: list[Future] = []
+
+        def send(self, topic: str, key: bytes | None = None, value: bytes = b"",
+                 timestamp_ms: int | None = None) -> Future:
+            self.futures.append(Future())
+            return self.futures[-1]
+
+        def flush(self) -> None:
+            self.futures[0].success(None)  # the second record gets no answer
+
+    name = f"csv{tmp_path.name}"[:40]
+    config = connectors_config({name: {"type": "csv", "path": str(tmp_path / "x.csv"), "mapping": MAPPING,
+                                       "default_timezone": "+08:00"}}, tmp_path / "state")
+    store = StateStore(tmp_path / "state", name, "csv")
+    gate = Gate()
+    posts = [gate.admit_mapping({"source": "csv", "id": str(i), "text": "某品牌", "created_at": iso(1_790_000_000 + i),
+                                 "author": {"id": "u"}}) for i in (1, 2)]
+    assert not any(isinstance(post, Rejection) for post in posts)
+    sink = Sink(HalfAnswering(), kafka_target("127.0.0.1:9092", BrokerQuirks.for_kafka(), "t"), store,  # type: ignore[arg-type]
+                config.get(name), ConnectorMetrics(name))
+    with pytest.raises(SinkError, match="did not confirm 1 of 2 records: no answer"):
+        sink.write([Batch(posts=posts, checkpoint={"offset": 2})])  # type: ignore[arg-type]
+    assert store.load() == {}
+
+
 @pytest.mark.integration
 def test_checkpoint_is_not_advanced_when_kafka_refuses_the_batch(
         kafka_bootstrap: str, broker_quirks: BrokerQuirks, topic_prefix: str, tmp_path: Path) -> None:
