@@ -135,6 +135,34 @@ def test_the_sequential_run_is_tested_like_a_window() -> None:
     assert evidence["cusum_nats"] >= evidence["cusum_threshold_nats"]
 
 
+def test_a_sudden_rise_is_tested_over_its_own_minutes_not_the_calm_before() -> None:
+    """Forty minutes a little over the usual negative count keep the doubling
+    CUSUM above zero; then four negative posts a minute. The five-fold CUSUM's
+    run starts at the rise: tested alone, it passes in the third minute. The
+    doubling CUSUM's run (fifty minutes, mostly calm) passed only in the
+    eighth, when it was the only run tested."""
+    warm = 4.6
+    start = T0 + int(warm * DAY / MINUTE) * MINUTE
+
+    def buckets() -> Iterator[Bucket]:
+        yield from small_brand(warm, 3)
+        for m in range(40):
+            negative = 0 if m % 3 == 2 else 1
+            yield Bucket(brand="acme", start=start + m * MINUTE, size=MINUTE, total=negative + 1,
+                         negative=negative, negative_stories=[f"p{m}"] * negative, kol={})
+        for m in range(15):
+            yield Bucket(brand="acme", start=start + (40 + m) * MINUTE, size=MINUTE, total=5, negative=4,
+                         negative_stories=[f"c{m}-{k}" for k in range(4)], kol={})
+
+    rise = start + 40 * MINUTE
+    sequential = [e for e in run(AdaptiveDetector("acme"), buckets())
+                  if e.signal == "negative_sequential" and e.state == "firing" and e.sequence == 1]
+    assert sequential and sequential[0].event_time <= rise + 3 * MINUTE
+    evidence = sequential[0].evidence
+    assert evidence["run_negative_posts"] <= 3 * 4 + 1  # the rise's posts, not the forty minutes before
+    assert evidence["run_z"] >= evidence["run_z_threshold"]
+
+
 # -- kol: tiers to 10^9 -------------------------------------------------------------
 
 def test_a_critic_far_above_the_usual_big_accounts_pages_at_once() -> None:

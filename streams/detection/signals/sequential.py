@@ -59,11 +59,16 @@ WEEK = 7 * 86400.0
 RUN_FIELDS = 6
 
 
+def _empty_runs() -> list[list[float]]:
+    return [[0.0] * RUN_FIELDS for _ in SHIFTS]
+
+
 @dataclass
 class SequentialState:
     counts: list[float] = field(default_factory=lambda: [0.0] * len(SHIFTS))  # count CUSUMs (nats)
-    run: list[float] = field(default_factory=lambda: [0.0] * RUN_FIELDS)
+    run: list[float] = field(default_factory=lambda: [0.0] * RUN_FIELDS)  # the run tested best (reported)
     run_z: float = 0.0  # the run's exact test, as a normal z
+    runs: list[list[float]] = field(default_factory=_empty_runs)  # each CUSUM's own run
 
 
 class NegativeSequential(Signal):
@@ -83,12 +88,15 @@ class NegativeSequential(Signal):
             self.state.counts = [0.0] * len(SHIFTS)
         if len(self.state.run) != RUN_FIELDS:
             self.state.run = [0.0] * RUN_FIELDS
+        if len(self.state.runs) != len(SHIFTS) or any(len(run) != RUN_FIELDS for run in self.state.runs):
+            self.state.runs = _empty_runs()
 
     def _reset(self) -> None:
         s = self.state
         s.counts = [0.0] * len(SHIFTS)
         s.run = [0.0] * RUN_FIELDS
         s.run_z = 0.0
+        s.runs = _empty_runs()
 
     def _phi_floor(self, phi: float) -> float:
         floor = self.params.attention_phi_floor
@@ -114,37 +122,51 @@ class NegativeSequential(Signal):
         scale = 1.0 + b.phi_given_others[0].phi * b.windows[0] * mu
         best = 0.0
         counts = s.counts
+        runs = s.runs
+        expected_posts = f.mu_total * f.level
         for i, c in enumerate(SHIFTS):
             d = c * mu
             if d < self.min_shift:
                 d = self.min_shift
             value = counts[i] + (k * math.log1p(d / mu) - d) / scale
-            value = value if value > 0.0 else 0.0
+            run = runs[i]
+            if value > 0.0:
+                run[0] += 1
+                run[1] += k
+                run[2] += mu
+                run[3] += f.total
+                run[4] += f.negative
+                run[5] += expected_posts
+            else:
+                value = 0.0
+                runs[i] = [0.0] * RUN_FIELDS
             counts[i] = value
             if value > best:
                 best = value
-        run = s.run
-        if best > 0.0:
-            run[0] += 1
-            run[1] += k
-            run[2] += mu
-            run[3] += f.total
-            run[4] += f.negative
-            run[5] += f.mu_total * f.level
-        else:
+        if best <= 0.0:
             s.run = [0.0] * RUN_FIELDS
             s.run_z = 0.0
         hot = False
         if best >= self.h or (best > 0.0 and self.key in f.firing):
-            s.run_z = self._run_z(f)
+            # Each CUSUM's run starts where that CUSUM last left zero, its own
+            # estimate of the change point: the five-fold CUSUM's run is a
+            # sudden crisis's own minutes, the doubling one's may hold an hour
+            # of calm before it, which would dilute the test. The run tested
+            # best is the evidence (two candidate starts instead of one).
+            s.run_z = -math.inf
+            for i in range(len(SHIFTS)):
+                if counts[i] > 0.0:
+                    z_i = self._run_z(f, runs[i])
+                    if z_i > s.run_z:
+                        s.run_z, s.run = z_i, list(runs[i])
             hot = best >= self.h and s.run_z >= self.params.z_fire - self.params.sequential_z_margin
         z = math.sqrt(2.0 * best)
         return Test(z, 0, hot, best < 0.5 * self.h)
 
-    def _run_z(self, f: Frame) -> float:
+    def _run_z(self, f: Frame, run: list[float]) -> float:
         """The run's negative stories against what its non-negative posts imply."""
         b = self.baseline
-        buckets, stories, _expected, posts, negative, mu_total = self.state.run
+        buckets, stories, _expected, posts, negative, mu_total = run
         # The overdispersion of the window nearest the run's length.
         i = min(range(len(b.windows)), key=lambda x: abs(b.windows[x] - buckets))
         mean, inverse_shape = conditional_negative(posts, negative, mu_total, f.count_share, 1.0,
