@@ -25,8 +25,9 @@ brand-weeks *if the bucket's expectation were exact*. It is not: the
 expected volume of an ordinary hour is off by 20-40 % for hours at a time
 (measured on the real-text scenarios), and a CUSUM adds such an error up
 bucket after bucket. So the CUSUM only says *when* a change may have
-started; the signal is hot when, in addition, the whole run since the
-CUSUM last left zero passes the exact test of negative_volume at
+started; the signal is hot when, in addition, the whole run of a CUSUM
+(from where that CUSUM last left zero; each keeps its own, and the one
+that tests best counts) passes the exact test of negative_volume at
 ``z_fire - sequential_z_margin``: its negative stories against what its
 own non-negative posts imply, with the volume's overdispersion for a
 window of the run's length. The margin (0.25, chosen on the review-corpus
