@@ -312,6 +312,8 @@ def read_config_file(path: str | os.PathLike[str]) -> Any:
         raise ConfigError("", f"config file is not UTF-8: {file}") from None
     try:
         raw = load_yaml(text)
+    except RecursionError:
+        raise ConfigError("", f"{file} is nested too deeply to be a configuration") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -88,6 +88,16 @@ def test_load_config_reports_yaml_position(tmp_path: Path) -> None:
     assert "not found" in str(info.value)
 
 
+@pytest.mark.parametrize("text", ["brands: " + "[" * 5000 + "]" * 5000 + "\n",
+                                  '{"a": ' * 3000 + "1" + "}" * 3000 + "\n"])
+def test_a_config_nested_too_deeply_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    # PyYAML recurses per level: this was a RecursionError traceback at start-up.
+    bad = tmp_path / "koubei.yaml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_koubei_config(bad)
+
+
 def test_documented_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parent.parent / "docs" / "koubei.example.yaml"
     env = {"PR_DINGTALK_URL": "https://robot.example/send", "PR_DINGTALK_SECRET": "s",

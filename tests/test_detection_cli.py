@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from streams.cli import main
 
@@ -74,6 +76,38 @@ def test_bad_series_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["backtest", "--series", str(source), "--out", str(tmp_path / "o.csv")]) == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_series_in_another_encoding_or_with_a_huge_field_is_a_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by feeding hostile files to every file-taking command: these
+    crashed with UnicodeDecodeError and csv.Error tracebacks."""
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("timestamp,value\n2026-03-02 00:00:00,一\n".encode("gbk"))
+    huge = tmp_path / "huge.csv"
+    huge.write_text("timestamp,value\n\"" + "9" * 200_000 + "\",1\n", encoding="utf-8")
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_text("timestamp,value\n2026-03-02 00:00:00,1\n2026-03-02 00:01:00,2\n", encoding="utf-16")
+    for source, words in ((gbk, ":2: value is not a number"), (huge, "field larger than field limit")):
+        assert main(["backtest", "--series", str(source), "--out", str(tmp_path / "o.csv")]) == 2
+        assert words in capsys.readouterr().err
+    # A BOM says the encoding: a UTF-16 export reads like any other.
+    assert main(["backtest", "--series", str(utf16), "--out", str(tmp_path / "o.csv")]) == 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=400))
+def test_any_bytes_as_a_series_give_rows_or_a_clear_error(tmp_path: Path, data: bytes) -> None:
+    from streams.detection.series import SeriesError, read_series
+
+    source = tmp_path / "any.csv"
+    source.write_bytes(b"timestamp,value\n" + data)
+    try:
+        rows = read_series(source)
+    except SeriesError as exc:
+        assert str(source) in str(exc)
+    else:
+        assert rows and all(math.isfinite(row.value) and row.value >= 0 for row in rows)
 
 
 def test_argument_combinations_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +22,7 @@ from pathlib import Path
 from streams.detection.adaptive import AdaptiveDetector
 from streams.detection.params import AdaptiveParams
 from streams.models import Bucket
+from streams.readers.text import file_encoding
 
 
 class SeriesError(ValueError):
@@ -54,34 +55,47 @@ def parse_timestamp(text: str, where: str) -> float:
 
 
 def read_series(path: str | Path) -> list[SeriesRow]:
+    """The rows of a NAB-format ``timestamp,value`` CSV. Any file gives rows or
+    a SeriesError naming the line: bytes the detected encoding cannot read
+    become U+FFFD (and fail as a timestamp or a number, not as a crash)."""
     file = Path(path)
     try:
-        handle = file.open(newline="", encoding="utf-8")
+        handle = file.open(newline="", encoding=file_encoding(file), errors="replace")
     except FileNotFoundError:
         raise SeriesError(f"{file}: file not found") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
-            raise SeriesError(f"{file}:1: expected the header 'timestamp,value', got {header!r}")
-        rows: list[SeriesRow] = []
-        previous: float | None = None
-        for line_no, fields in enumerate(reader, start=2):
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            if len(fields) < 2:
-                raise SeriesError(f"{file}:{line_no}: expected two columns timestamp,value")
-            epoch = parse_timestamp(fields[0], f"{file}:{line_no}")
-            try:
-                value = float(fields[1])
-            except ValueError:
-                raise SeriesError(f"{file}:{line_no}: value is not a number: {fields[1][:40]!r}") from None
-            if not math.isfinite(value) or value < 0:
-                raise SeriesError(f"{file}:{line_no}: value must be a finite count >= 0, got {fields[1]!r}")
-            if previous is not None and epoch <= previous:
-                raise SeriesError(f"{file}:{line_no}: timestamps must increase")
-            previous = epoch
-            rows.append(SeriesRow(fields[0], epoch, value))
+    except OSError as exc:
+        raise SeriesError(f"{file}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        with handle:
+            return _series_rows(file, csv.reader(handle))
+    except csv.Error as exc:
+        raise SeriesError(f"{file}: not a timestamp,value CSV: {exc}") from None
+
+
+def _series_rows(file: Path, reader: Iterator[list[str]]) -> list[SeriesRow]:
+    header = next(reader, None)
+    if header is None or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
+        shown = repr(header)
+        raise SeriesError(f"{file}:1: expected the header 'timestamp,value', got "
+                          f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
+    rows: list[SeriesRow] = []
+    previous: float | None = None
+    for line_no, fields in enumerate(reader, start=2):
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) < 2:
+            raise SeriesError(f"{file}:{line_no}: expected two columns timestamp,value")
+        epoch = parse_timestamp(fields[0], f"{file}:{line_no}")
+        try:
+            value = float(fields[1])
+        except ValueError:
+            raise SeriesError(f"{file}:{line_no}: value is not a number: {fields[1][:40]!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise SeriesError(f"{file}:{line_no}: value must be a finite count >= 0, got {fields[1]!r}")
+        if previous is not None and epoch <= previous:
+            raise SeriesError(f"{file}:{line_no}: timestamps must increase")
+        previous = epoch
+        rows.append(SeriesRow(fields[0], epoch, value))
     if not rows:
         raise SeriesError(f"{file}: no data rows")
     return rows
