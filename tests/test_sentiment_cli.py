@@ -77,6 +77,21 @@ def test_eval_rejects_a_malformed_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert "bad.txt:1" in capsys.readouterr().err
 
 
+def test_a_json_line_nested_too_deeply_is_an_error_line() -> None:
+    # json.loads recurses per level: this stopped `koubei sentiment score` with a RecursionError.
+    raw = b'{"a": ' * 5000 + b"1" + b"}" * 5000 + "\n好吃\n".encode()
+    out = _score(raw)
+    assert out[0] == {"id": None, "line": 1, "error": "invalid JSON object: nested too deeply"}
+    assert out[1]["id"] == 2 and "error" not in out[1]
+
+
+def test_eval_rejects_a_csv_field_over_the_csv_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "big.csv"
+    data.write_text('label,review\n1,"' + "好" * 200_000 + '"\n', encoding="utf-8")
+    assert main(["sentiment", "eval", "--data", str(data), "--format", "label_review_csv"]) == 2
+    assert "big.csv: not a 'label,review' CSV: field larger than field limit" in capsys.readouterr().err
+
+
 def test_unknown_model_path_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "ok.txt"
     data.write_text("1,1,很好\n", encoding="utf-8")

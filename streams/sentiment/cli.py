@@ -175,6 +175,8 @@ def parse_line(raw: bytes, number: int) -> tuple[Any, str | None, str | None]:
         record = json.loads(stripped)
     except json.JSONDecodeError as exc:
         return None, None, f"invalid JSON object: {exc.msg} at column {exc.colno}"
+    except RecursionError:
+        return None, None, "invalid JSON object: nested too deeply"
     if not isinstance(record, dict):
         return None, None, "a JSON line must be an object with 'id' and 'text'"
     record_id = record.get("id", number)

@@ -47,6 +47,16 @@ def read_dataset(path: Path, fmt: str, strip_emoticon_tokens: bool = False,
         raise DatasetError(f"unknown format {fmt!r}; expected one of {', '.join(TEXT_FORMATS)}")
     if fmt not in STRICT_FORMATS:
         return _read_corpus(path, fmt, strip_emoticon_tokens, report)
+    try:
+        examples = _read_strict(path, fmt)
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: not a 'label,review' CSV: {exc}") from None
+    if strip_emoticon_tokens:
+        examples = [Example(strip_emoticons(e.text), e.positive) for e in examples]
+    return examples
+
+
+def _read_strict(path: Path, fmt: str) -> list[Example]:
     examples: list[Example] = []
     with open_text(Path(path), newline="") as handle:
         if fmt == "weibo2018":
@@ -61,15 +71,15 @@ def read_dataset(path: Path, fmt: str, strip_emoticon_tokens: bool = False,
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None or [h.strip() for h in header[:2]] != ["label", "review"]:
-                raise DatasetError(f"{path}: expected a CSV header 'label,review', got {header!r}")
+                shown = repr(header)
+                raise DatasetError(f"{path}: expected a CSV header 'label,review', got "
+                                   f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
             for number, row in enumerate(reader, 2):
                 if not row:
                     continue
                 if len(row) < 2 or row[0].strip() not in ("0", "1"):
                     raise DatasetError(f"{path}:{number}: expected 'label,review' with label 0 or 1")
                 examples.append(Example(",".join(row[1:]), row[0].strip() == "1"))
-    if strip_emoticon_tokens:
-        examples = [Example(strip_emoticons(e.text), e.positive) for e in examples]
     return examples
 
 
