@@ -1,0 +1,84 @@
+"""Every command that reads a file, fed files nobody should write: each
+ends with a result or a clear error (exit 0, 1 or 2), never a traceback.
+
+The files are the kinds that stopped commands before (a field over the csv
+module's limit, JSON nested thousands deep, GBK or UTF-16 bytes, NULs) and
+plain random bytes."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from streams.cli import main
+
+CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "koubei.yaml"
+
+
+def hostile_files(folder: Path) -> list[Path]:
+    rng = random.Random(7)
+    files = {
+        "empty.jsonl": b"",
+        "bom_only.csv": b"\xef\xbb\xbf",
+        "random.bin": bytes(rng.getrandbits(8) for _ in range(5000)),
+        "nul.jsonl": b"\x00" * 2000 + b"\n" + b'{"id":1}\x00\n',
+        "huge_field.csv": b'label,review\n1,"' + "长".encode() * 70_000 + b'"\n',
+        "utf16_no_bom.csv": "label,review\n1,很好吃\n0,太难吃了\n".encode("utf-16-le"),
+        "gbk.csv": "label,review\n1,很好吃\n0,太难吃了\n".encode("gbk"),
+        "ints.json": b"[1,2,3]",
+        "nested.json": b"[" * 50_000 + b"]" * 50_000,
+        "nested_object.jsonl": b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"\n",
+        "huge_numbers.jsonl": b'{"id": 1e999, "created_at": 1e400, "text": "x", "followers": 99999999999999999999999}\n',
+        "nan.jsonl": b'{"id": NaN, "created_at": Infinity, "text": "x"}\n',
+        "unclosed_quote.csv": 'label,review\n1,"很好吃\n0,太难吃了\n'.encode(),
+        "cr_only.csv": "label,review\r1,很好\r0,太差\r".encode(),
+        "lone_surrogates.jsonl": b'{"id":"1","text":"\\ud800x\\udfff","created_at":"2026-01-01T00:00:00Z"}\n',
+        "crawler_shapes.json": json.dumps([{"note_id": None, "desc": ["x"], "time": "soon",
+                                            "liked_count": "1万+", "user_id": {}}, 5, "s", None]).encode(),
+        "series_garbage.csv": b"timestamp,value\n2015-01-01 00:00:00,abc\nnot a time,5\n,\n",
+        "yaml_deep.yaml": b"brands: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+        "yaml_tag.yaml": b"brands: !!python/object/apply:os.system ['echo no']\n",
+    }
+    paths = []
+    for name, data in files.items():
+        path = folder / name
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def commands(path: Path, out: Path) -> list[list[str]]:
+    return [
+        ["replay", str(path), "--dry-run"],
+        ["backtest", "--series", str(path), "--out", str(out / "scored.csv")],
+        ["backtest", str(path), "--config", str(CONFIG), "--format", "json"],
+        ["sentiment", "eval", "--data", str(path), "--format", "auto"],
+        ["sentiment", "eval", "--data", str(path), "--format", "label_review_csv"],
+        ["sentiment", "eval", "--data", str(path), "--format", "weibo2018"],
+        ["scenario", "--texts", str(path), "--out", str(out / "scenario.jsonl")],
+        ["check-config", str(path)],
+    ]
+
+
+@pytest.mark.slow
+def test_no_file_stops_a_command_with_a_traceback(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    failures = []
+    for path in hostile_files(inputs):
+        for argv in commands(path, out):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse's own exit for a usage error
+                code = exc.code if isinstance(exc.code, int) else 2
+            except BaseException as exc:  # noqa: BLE001 - what this test is here to catch
+                failures.append(f"koubei {' '.join(argv)}: {type(exc).__name__}: {str(exc)[:120]}")
+                continue
+            if code not in (0, 1, 2):
+                failures.append(f"koubei {' '.join(argv)}: exit {code}")
+    assert not failures, "\n".join(failures)
