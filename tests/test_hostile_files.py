@@ -15,7 +15,8 @@ import pytest
 
 from streams.cli import main
 
-CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "koubei.yaml"
+# Brands only: no channel, so no secret is needed and the backtest reaches its readers.
+CONFIG = "brands:\n  - id: acme\n    name: Acme\n    aliases: [acme, 爱客]\n"
 
 
 def hostile_files(folder: Path) -> list[Path]:
@@ -54,7 +55,8 @@ def commands(path: Path, out: Path) -> list[list[str]]:
     return [
         ["replay", str(path), "--dry-run"],
         ["backtest", "--series", str(path), "--out", str(out / "scored.csv")],
-        ["backtest", str(path), "--config", str(CONFIG), "--format", "json"],
+        *(["backtest", str(path), "--config", str(out / "koubei.yaml"), "--format", fmt]
+          for fmt in ("json", "jsonl", "csv", "mediacrawler", "weibo-search", "weibo-crawler")),
         ["sentiment", "eval", "--data", str(path), "--format", "auto"],
         ["sentiment", "eval", "--data", str(path), "--format", "label_review_csv"],
         ["sentiment", "eval", "--data", str(path), "--format", "weibo2018"],
@@ -69,6 +71,7 @@ def test_no_file_stops_a_command_with_a_traceback(tmp_path: Path) -> None:
     inputs.mkdir()
     out = tmp_path / "out"
     out.mkdir()
+    (out / "koubei.yaml").write_text(CONFIG, encoding="utf-8")
     failures = []
     for path in hostile_files(inputs):
         for argv in commands(path, out):
@@ -82,3 +85,24 @@ def test_no_file_stops_a_command_with_a_traceback(tmp_path: Path) -> None:
             if code not in (0, 1, 2):
                 failures.append(f"koubei {' '.join(argv)}: exit {code}")
     assert not failures, "\n".join(failures)
+
+
+def test_a_broker_that_cannot_be_reached_is_one_line_not_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`koubei replay`, `connect`, `worker` and `notify` used to end in a
+    KafkaTimeoutError traceback when the broker was down at start-up (the real
+    client takes 40 s to give up; here it gives up at once)."""
+    from kafka.errors import KafkaTimeoutError
+
+    import streams.cli.connect
+
+    def unreachable(*_args: object, **_kwargs: object) -> object:
+        raise KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1")
+
+    monkeypatch.setattr(streams.cli.connect, "detect_quirks", unreachable)
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text('{"source":"file","id":"1","text":"x","created_at":"2026-01-01T00:00:00Z"}\n', encoding="utf-8")
+    assert main(["replay", str(posts), "--kafka", "127.0.0.1:1"]) == 1
+    err = capsys.readouterr().err
+    assert "koubei replay: cannot use Kafka (KafkaTimeoutError: Unable to bootstrap from 127.0.0.1:1)" in err
+    assert "Traceback" not in err

@@ -59,6 +59,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A broker that cannot be reached (or refuses) at start-up is a
+        # one-line message for every command, not a traceback.
+        from kafka.errors import KafkaError
+
+        if not isinstance(exc, KafkaError):
+            raise
+        command = getattr(args, "command", None)
+        print(f"{'koubei ' + command if command else 'koubei'}: cannot use Kafka ({exc}); check kafka.url in the "
+              "config, KOUBEI_KAFKA_URL or --kafka", file=sys.stderr)
+        return 1
 
 
 def _validate_whole_config(args: argparse.Namespace) -> None:
