@@ -151,6 +151,8 @@ def event_to_item(event: SseEvent, source: str) -> Post | DeadItem | None:
         status = json.loads(event.data)
     except json.JSONDecodeError as exc:
         return DeadItem("malformed_json", f"update event: {exc.msg}", original)
+    except RecursionError:
+        return DeadItem("malformed_json", "update event: nested too deeply", original)
     if not isinstance(status, dict):
         return DeadItem("not_an_object", "update event: expected a status object", original)
     return map_item(partial(status_to_post, status, source=source), original)

@@ -92,6 +92,14 @@ def parse_feed(body: bytes) -> Feed:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
         raise FeedError(f"not well-formed XML ({exc})") from None
+    try:
+        return _feed_of(root)
+    except RecursionError:
+        # Serialising an item (its dead-letter original) recurses per level.
+        raise FeedError("an element is nested too deeply") from None
+
+
+def _feed_of(root: ET.Element) -> Feed:
     if root.tag == f"{ATOM}feed":
         return Feed(_text(root.find(f"{ATOM}title")), [_atom_entry(e) for e in root.findall(f"{ATOM}entry")])
     if root.tag == "rss":

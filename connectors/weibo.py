@@ -69,14 +69,19 @@ class WeiboOptions:
             raise ConfigError(join(path, "keywords"), "list at least one keyword (or a user in users)")
 
 
+def response_json(response: httpx.Response) -> Any:
+    """The response's JSON, or None when it is not JSON (or nested too deeply to read)."""
+    try:
+        return response.json()
+    except (ValueError, RecursionError):
+        return None
+
+
 def classify_weibo(response: httpx.Response) -> str | None:
     """Weibo reports rate limits as an error body, not always as 429."""
     if response.status_code < 400:
         return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
+    body = response_json(response)
     if isinstance(body, dict) and body.get("error_code") in RATE_LIMIT_CODES:
         return "rate_limited"
     return None
@@ -196,10 +201,7 @@ class WeiboConnector:
             if since:
                 query["since_id"] = str(since)
             response = await client.get(self.options.base_url + endpoint, params=query)
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
+            body = response_json(response)
             statuses = body.get("statuses") if isinstance(body, dict) else None
             if not isinstance(statuses, list):
                 ctx.metrics.error("malformed_response")
