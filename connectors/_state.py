@@ -60,10 +60,11 @@ class StateStore:
             return {}
         try:
             document = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             # Starting from scratch silently could re-send or skip a source's
             # whole history; make the operator decide.
-            raise StateError(f"checkpoint {self.path} is unreadable ({exc.msg}); "
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise StateError(f"checkpoint {self.path} is unreadable ({why}); "
                              "delete it to start the connector from scratch") from None
         if not isinstance(document, dict) or not isinstance(document.get("state"), dict):
             raise StateError(f"checkpoint {self.path} has an unexpected shape; delete it to start from scratch")

@@ -337,7 +337,7 @@ def _json_lines(handle: Any, out: LabelledTexts) -> Iterable[Any]:
             continue
         try:
             yield json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             out.skipped += 1  # a broken line is one bad row, not a bad file
 
 

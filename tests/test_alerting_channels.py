@@ -219,3 +219,20 @@ def test_brand_labels_go_to_alertmanager_labels_and_pagerduty_details() -> None:
         assert send(channel_for(pd, group_label="team"), note).outcome is Outcome.DELIVERED
     payload = pd.accepted[0].json()["payload"]
     assert payload["group"] == "east" and payload["custom_details"]["labels"] == {"team": "east", "region": "华东"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_any_answer_of_a_platform_is_read_as_a_result(kind: str) -> None:
+    """What a robot answers is outside input: a body nested thousands deep
+    used to raise RecursionError out of the delivery instead of a result."""
+    spec: dict[str, Any] = {"name": f"{kind}-1", "type": kind, "url": "http://127.0.0.1:9/hook"}
+    env = {"PD_KEY": "k"} if kind == "pagerduty" else {}
+    if kind == "pagerduty":
+        spec["routing_key_env"] = "PD_KEY"
+    cfg = config({"channels": [spec]}, environ=env)
+    channel = make_channel(cfg.alerting.channels[0], make_renderer(cfg, cfg.alerting))
+    deep = b'{"errcode":' * 5000 + b"0" + b"}" * 5000
+    for status in (200, 400, 429, 500):
+        for body in (deep, b"[" * 50_000, b"\xff\xfe{", b"", b'{"errcode": 1e999}', b'{"code": "0"}'):
+            result = channel.interpret(status, {"Retry-After": "x"}, body)
+            assert isinstance(result, SendResult) and isinstance(result.outcome, Outcome)

@@ -106,3 +106,36 @@ def test_a_broker_that_cannot_be_reached_is_one_line_not_a_traceback(
     err = capsys.readouterr().err
     assert "koubei replay: cannot use Kafka (KafkaTimeoutError: Unable to bootstrap from 127.0.0.1:1)" in err
     assert "Traceback" not in err
+
+
+DEEP = '{"a":' * 5000 + "1" + "}" * 5000
+
+
+def test_records_nested_too_deeply_are_reasons_not_exceptions(tmp_path: Path) -> None:
+    """json.loads recurses per level: each of these raised RecursionError
+    out of the reader (a correction record from Kafka, a corpus line, a
+    connector's checkpoint) instead of the reader's own error."""
+    from connectors._state import StateError, StateStore
+    from streams.corpus import read_labelled_texts
+    from streams.sentiment.auto import Correction
+
+    with pytest.raises(ValueError, match="nested too deeply"):
+        Correction.from_json(DEEP)
+    corpus = tmp_path / "texts.jsonl"
+    corpus.write_text("\n".join([json.dumps({"label": "positive", "text": "很好吃"}, ensure_ascii=False), DEEP,
+                                 json.dumps({"label": "negative", "text": "太难吃了"}, ensure_ascii=False)]) + "\n",
+                      encoding="utf-8")
+    texts = read_labelled_texts(corpus, "jsonl")
+    assert (texts.positive, texts.negative, texts.skipped) == (["很好吃"], ["太难吃了"], 1)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "c.json").write_text(DEEP, encoding="utf-8")
+    with pytest.raises(StateError, match="nested too deeply"):
+        StateStore(state, "c", "files").load()
+    from alerting.render import Renderer, TemplateError
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "strings.json").write_text(DEEP, encoding="utf-8")
+    with pytest.raises(TemplateError, match="nested too deeply"):
+        Renderer("zh", str(templates))

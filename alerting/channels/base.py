@@ -314,7 +314,7 @@ class Channel(Generic[OptionsT]):
         body: Any = None
         try:
             body = json.loads(content) if content else None
-        except ValueError:
+        except (ValueError, RecursionError):
             body = content[:200].decode("utf-8", errors="replace")
         if status == 429:
             return SendResult(Outcome.RETRY, "HTTP 429", retry_after_seconds(headers), True)

@@ -332,6 +332,8 @@ class Renderer:
                 custom = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError as exc:
                 raise TemplateError(f"{path}: {exc}") from None
+            except RecursionError:
+                raise TemplateError(f"{path}: nested too deeply") from None
             if not isinstance(custom, dict):
                 raise TemplateError(f"{path}: expected a JSON object")
             for key, value in custom.items():

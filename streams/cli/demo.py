@@ -62,7 +62,7 @@ class AlertInbox:
                     return
                 try:
                     payload = json.loads(body)
-                except ValueError:
+                except (ValueError, RecursionError):
                     self.send_response(400)
                     self.end_headers()
                     return

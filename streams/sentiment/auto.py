@@ -212,6 +212,8 @@ class Correction:
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("not JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise ValueError("a correction is a JSON object")
         fields = {k: data.get(k) for k in ("post_id", "label", "text", "by", "at") if data.get(k) is not None}
