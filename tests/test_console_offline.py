@@ -129,3 +129,48 @@ def test_next_and_language_links_never_leave_the_site_and_logout_ends_the_login(
         assert "Signed in as" not in html and 'id="login"' in html
 
     _run(tmp_path, scenario)
+
+
+def test_when_kafka_cannot_be_read_every_page_says_since_when(tmp_path: Path) -> None:
+    """The pages keep serving what is known while Kafka is away; before, they
+    showed it as if it were current."""
+    from alerting.console.follower import Follower
+
+    raw = console_raw("kafka://127.0.0.1:1", "koubei", BrokerQuirks.for_kafka(), anonymous_read=True)
+    config = parse_koubei_config(raw, environ=ENVIRON)
+    state = ConsoleState({b.id: b.name for b in config.brands}, Labeler.of(config.brands))
+    follower = Follower(config, "127.0.0.1:1", state, clock=lambda: T0 + 3600.0)
+    attempts: list[int] = []
+
+    async def failing_then_reading(stop: asyncio.Event) -> None:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConnectionError("broker away")
+        state.read_failing_since = None  # what a successful poll does
+        stop.set()
+
+    follower.run = failing_then_reading  # type: ignore[method-assign]
+
+    async def follow() -> list[float | None]:
+        seen: list[float | None] = []
+        stop = asyncio.Event()
+        task = asyncio.create_task(follower.run_until_stopped(stop, retry_seconds=0.01))
+        while not task.done():
+            seen.append(state.read_failing_since)
+            await asyncio.sleep(0.002)
+        return seen
+
+    seen = asyncio.run(follow())
+    assert T0 + 3600.0 in seen and state.read_failing_since is None and len(attempts) == 3
+
+    state.read_failing_since = T0 + 3600.0
+
+    async def scenario(client: TestClient) -> None:
+        for path in ("/", "/incidents", "/backtests"):
+            _, html = await page(client, path)
+            assert 'id="stale"' in html and "起无法读取 Kafka" in html, path
+        state.read_failing_since = None
+        _, html = await page(client, "/")
+        assert 'id="stale"' not in html
+
+    _run(tmp_path, scenario, state)

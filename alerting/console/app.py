@@ -203,7 +203,8 @@ class ConsoleApp:
             session.flash = ""
         return pages.PageContext(language=request[LANGUAGE], path=_without_bounce(request),
                                  timezone=self.settings.alerting.timezone, user=request[USER], csrf=session.csrf,
-                                 auth_enabled=self.cfg.auth_enabled, notice=notice or flash, now=self.clock())
+                                 auth_enabled=self.cfg.auth_enabled, notice=notice or flash, now=self.clock(),
+                                 stale_since=self.state.read_failing_since)
 
     @staticmethod
     def _html(body: str, status: int = 200) -> web.Response:

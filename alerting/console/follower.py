@@ -167,6 +167,7 @@ class Follower:
         try:
             while not stop.is_set():
                 records = await asyncio.to_thread(self._poll)
+                self.state.read_failing_since = None
                 for role, record in records:
                     self.state.apply(role, record.key, record.value)
                 if not self.ready.is_set():
@@ -196,6 +197,8 @@ class Follower:
             try:
                 await self.run(stop)
             except Exception as exc:  # noqa: BLE001 - logged, retried; the web pages keep serving
+                if self.state.read_failing_since is None:
+                    self.state.read_failing_since = self.clock()
                 log.warning("console: reading Kafka failed (%s: %s); trying again in %.0f s",
                             type(exc).__name__, exc, retry_seconds)
                 try:

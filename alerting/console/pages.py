@@ -61,6 +61,8 @@ class PageContext:
     notice: str = ""
     now: float = 0.0
     can_read: bool = True
+    # Reading Kafka has failed since then: every page says its data may be old.
+    stale_since: float | None = None
     texts: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -168,6 +170,9 @@ def layout(ctx: PageContext, title: str, body: str) -> str:
     else:
         account = f'<span class="muted">{ctx.t("read_only")}</span>'
     notice = f'<div class="notice" id="notice">{ctx.notice}</div>' if ctx.notice else ""
+    if ctx.stale_since is not None:
+        notice = (f'<div class="notice" id="stale">{ctx.t("kafka_unreachable", when=ctx.clock(ctx.stale_since))}'
+                  f'</div>{notice}')
     return (f'<!doctype html><html lang="{"zh-CN" if ctx.language == "zh" else "en"}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{h(title)} · {ctx.t("app_name")}</title><style>{_STYLE}</style></head><body>'

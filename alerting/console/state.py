@@ -94,6 +94,9 @@ class ConsoleState:
     unreadable: dict[str, int] = field(default_factory=dict)  # role -> records skipped
     loaded: bool = False
     clock: float = 0.0  # the newest bucket start seen
+    # Since when reading Kafka has kept failing (None while it works): the
+    # pages then say that what they show is as of that moment.
+    read_failing_since: float | None = None
 
     def __post_init__(self) -> None:
         self.book = IncidentBook(gap=self.gap, retention=self.history)
