@@ -14,6 +14,10 @@ dead-letters them like any other bad record.
 
 ``--dry-run`` reads and validates without sending (``dry_run_summary``).
 
+Memory is bounded whatever the file's size: the records are sorted in runs
+of about ``RUN_BYTES`` kept in temporary files and merged while they are
+sent (``stream_records``, ``SortedRecords``).
+
 Pacing: with ``speed`` N the gap between two posts is their ``created_at``
 gap divided by N (``speed`` 60 plays an hour in a minute); with no speed
 the file is sent as fast as the broker takes it.
@@ -26,17 +30,21 @@ first error, never counted as sent (the command then says so and exits 1).
 
 from __future__ import annotations
 
+import heapq
+import pickle
+import struct
+import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from connectors.csv_source import CsvOptions
 from streams.gate import Gate, Rejection
-from streams.readers import JSONL, FieldMapping, file_reader, files_in
+from streams.readers import CSV, JSONL, Cursor, FieldMapping, file_reader, files_in
 
 
 @dataclass(frozen=True)
@@ -60,12 +68,66 @@ class ReplayStats:
     first_error: str = ""
 
 
-def load_records(path: str | Path, *, fmt: str | None = None, mapping: FieldMapping | None = None,
-                 source: str | None = None, csv_options: CsvOptions | None = None,
-                 gate: Gate | None = None) -> list[ReplayRecord]:
+# Records held in memory before a sorted run of them goes to a temporary
+# file: about 64 MiB of record bytes (a replay of a multi-GB crawler export
+# used to hold the whole file, about five times its size in memory).
+RUN_BYTES = 64 * 1024 * 1024
+_LENGTH = struct.Struct("<I")  # a pickled record's length in a run file
+# The readers' share of a CSV or JSON lines file per call.
+READ_BYTES = 16 * 1024 * 1024
+# What a record costs in memory beyond its bytes (the record, its key, the sort tuple).
+RECORD_OVERHEAD = 200
+
+
+class SortedRecords:
+    """Records in event-time order, each read once: ``len`` is known before
+    iterating. Beyond ``RUN_BYTES`` the input is sorted in runs kept in
+    temporary files and merged while iterating (an external merge sort), so
+    memory stays bounded whatever the file's size. The order is exactly the
+    in-memory one: by event time, then by reading order, a record that could
+    not be read taking the time of the readable record before it."""
+
+    def __init__(self, records: list[ReplayRecord], runs: list[Any], total: int) -> None:
+        self._records = records
+        self._runs = runs
+        self.total = total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __iter__(self) -> Iterator[ReplayRecord]:
+        if not self._runs:
+            yield from (record for _, _, record in self._records)  # type: ignore[misc]
+            return
+        streams = [_run_items(run) for run in self._runs]
+        if self._records:
+            streams.append(iter(self._records))  # type: ignore[arg-type]
+        for _, _, record in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+            yield record
+
+    def close(self) -> None:
+        for run in self._runs:
+            run.close()
+        self._runs = []
+
+
+def _run_items(run: Any) -> Iterator[tuple[float, int, ReplayRecord]]:
+    # Length-prefixed pickles, read one at a time: pickle.Unpickler on the
+    # file read a whole run back into memory at once (measured: 176 MB for
+    # a 64 MiB run), which is what the runs are there to avoid.
+    run.seek(0)
+    while header := run.read(_LENGTH.size):
+        (size,) = _LENGTH.unpack(header)
+        yield pickle.loads(run.read(size))
+
+
+def stream_records(path: str | Path, *, fmt: str | None = None, mapping: FieldMapping | None = None,
+                   source: str | None = None, csv_options: CsvOptions | None = None,
+                   gate: Gate | None = None, run_bytes: int = RUN_BYTES) -> SortedRecords:
     """Read a file or a folder (format told apart per file unless ``fmt``) and
-    order the records by event time. ``csv_options`` (a csv connector's
-    settings) give the mapping, delimiter and zone of a CSV file.
+    order the records by event time, in bounded memory. ``csv_options`` (a
+    csv connector's settings) give the mapping, delimiter and zone of a CSV
+    file.
 
     Records that cannot be read as posts keep their place relative to their
     neighbours (they sort with the previous readable record's time) so a
@@ -81,19 +143,74 @@ def load_records(path: str | Path, *, fmt: str | None = None, mapping: FieldMapp
         if csv_options.default_timezone:
             gate = Gate(replace(gate.rules, default_timezone=csv_options.default_timezone), gate.clock)
     reader = file_reader(fmt, gate, mapping=mapping, source=source, delimiter=delimiter, encoding=encoding)
-    records: list[ReplayRecord] = []
-    for file in files_in(path):
-        read, cursor = reader.read(file)
-        passthrough = cursor.format == JSONL and mapping is None  # posts: bytes untouched
-        for record in read:
-            result = record.result
-            if isinstance(result, Rejection):
-                records.append(ReplayRecord(record.position, None, record.original, None, result.reason))
-            elif passthrough:
-                records.append(ReplayRecord(record.position, result.key.encode(), record.original, result.event_time))
-            else:
-                records.append(ReplayRecord(record.position, result.key.encode(), result.to_json(), result.event_time))
-    return _event_time_order(records)
+    pending: list[tuple[float, int, ReplayRecord]] = []
+    pending_bytes = 0
+    runs: list[Any] = []
+    index = 0
+    last = float("-inf")
+    try:
+        for file in files_in(path):
+            cursor: Cursor | None = None
+            limit: int | None = READ_BYTES
+            while True:
+                read, after = reader.read(file, cursor, max_bytes=limit)
+                for record in read:
+                    replay_record = _replay_record(record, after.format == JSONL and mapping is None)
+                    if replay_record.event_time is not None:
+                        last = replay_record.event_time
+                    pending.append((last if replay_record.event_time is None else replay_record.event_time, index,
+                                    replay_record))
+                    index += 1
+                    pending_bytes += len(replay_record.value) + RECORD_OVERHEAD
+                    if pending_bytes >= run_bytes:
+                        runs.append(_spill(pending))
+                        pending, pending_bytes = [], 0
+                if after.container not in (CSV, JSONL):
+                    break  # a JSON document is read whole, in one call
+                if cursor is not None and after.offset == cursor.offset:
+                    if limit is None or after.offset >= after.size:
+                        break
+                    limit = None  # one line longer than a chunk: read on to the end of the file
+                    continue
+                cursor, limit = after, READ_BYTES
+    except BaseException:
+        for run in runs:
+            run.close()
+        raise
+    pending.sort(key=lambda item: (item[0], item[1]))
+    return SortedRecords(pending, runs, index)  # type: ignore[arg-type]
+
+
+def _replay_record(record: Any, passthrough: bool) -> ReplayRecord:
+    result = record.result
+    if isinstance(result, Rejection):
+        return ReplayRecord(record.position, None, record.original, None, result.reason)
+    if passthrough:  # posts: bytes untouched
+        return ReplayRecord(record.position, result.key.encode(), record.original, result.event_time)
+    return ReplayRecord(record.position, result.key.encode(), result.to_json(), result.event_time)
+
+
+def _spill(items: list[tuple[float, int, ReplayRecord]]) -> Any:
+    """One sorted run in a temporary file (deleted when closed)."""
+    items.sort(key=lambda item: (item[0], item[1]))
+    run = tempfile.TemporaryFile(prefix="koubei-replay-")
+    for item in items:
+        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        run.write(_LENGTH.pack(len(data)))
+        run.write(data)
+    run.flush()
+    return run
+
+
+def load_records(path: str | Path, *, fmt: str | None = None, mapping: FieldMapping | None = None,
+                 source: str | None = None, csv_options: CsvOptions | None = None,
+                 gate: Gate | None = None) -> list[ReplayRecord]:
+    """``stream_records`` as a list (for small files and the tests)."""
+    records = stream_records(path, fmt=fmt, mapping=mapping, source=source, csv_options=csv_options, gate=gate)
+    try:
+        return list(records)
+    finally:
+        records.close()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -175,23 +292,13 @@ def dry_run_summary(records: Iterable[ReplayRecord]) -> dict[str, Any]:
             "by_reason": dict(sorted(reasons.items()))}
 
 
-def _event_time_order(records: list[ReplayRecord]) -> list[ReplayRecord]:
-    last = float("-inf")
-    order: list[tuple[float, int, ReplayRecord]] = []
-    for index, record in enumerate(records):
-        if record.event_time is not None:
-            last = record.event_time
-        order.append((last if record.event_time is None else record.event_time, index, record))
-    order.sort(key=lambda item: (item[0], item[1]))
-    return [record for _, _, record in order]
-
-
 def replay(records: Iterable[ReplayRecord], producer: Any, topic: str, *, speed: float | None = None,
            on_progress: Callable[[ReplayStats], None] | None = None, progress_every: float = 0.5,
            stop: threading.Event | None = None, clock: Callable[[], float] = time.monotonic,
            sleep: Callable[[float], None] = time.sleep) -> ReplayStats:
-    items = list(records)
-    stats = ReplayStats(total=len(items))
+    # A SortedRecords knows its length: it is iterated once, never held whole.
+    items: Iterable[ReplayRecord] = records if isinstance(records, SortedRecords) else list(records)
+    stats = ReplayStats(total=len(items))  # type: ignore[arg-type]
     started = clock()
     last_report = started
     t0: float | None = None

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connectors.csv_source import CsvOptions, row_to_post
 from connectors.file_replay import load_records
@@ -503,3 +505,39 @@ def _background(coro: object) -> None:
     task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
     _FILE_TASKS.add(task)
     task.add_done_callback(_FILE_TASKS.discard)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.integers(0, 20), st.booleans()), min_size=1, max_size=60),
+       run_bytes=st.sampled_from([1, 200, 500, 1500, 3000, 10**9]), csv_file=st.booleans())
+def test_replay_order_is_the_same_in_bounded_memory(tmp_path: Path, rows: list[tuple[int, bool]], run_bytes: int,
+                                                    csv_file: bool) -> None:
+    """Records sorted in runs spilled to disk and merged come out exactly as
+    one in-memory sort orders them: by event time, then reading order, an
+    unreadable record at the time of the readable one before it."""
+    from connectors.file_replay import stream_records
+
+    if csv_file:
+        path = tmp_path / "export.csv"
+        path.write_text(HEADER + csv_rows([f"{i},某品牌第{i}条,2026-11-03 10:{minute:02d}:00,小王,10,否,1" if good
+                                           else f"{i},,不是时间,小王,x,否,1" for i, (minute, good) in enumerate(rows)]),
+                        encoding="utf-8")
+        options = CsvOptions(path=str(path), mapping=MAPPING, default_timezone="+08:00")
+        read = {"csv_options": options}
+    else:
+        path = tmp_path / "posts.jsonl"
+        path.write_text("".join((json.dumps({"source": "file", "id": str(i), "text": f"第{i}条",
+                                             "created_at": iso(1_790_000_000 + 60 * minute), "author": {"id": "u"}})
+                                 if good else "{oops") + "\n" for i, (minute, good) in enumerate(rows)),
+                        encoding="utf-8")
+        read = {}
+    whole = stream_records(path, **read)  # type: ignore[arg-type]
+    spilled = stream_records(path, run_bytes=run_bytes, **read)  # type: ignore[arg-type]
+    try:
+        assert len(whole) == len(spilled) == len(rows)
+        assert list(spilled) == list(whole)
+        if run_bytes <= 200:  # below one record's cost: every record is a run of its own
+            assert len(spilled._runs) == len(rows)
+    finally:
+        whole.close()
+        spilled.close()

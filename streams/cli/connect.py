@@ -17,7 +17,7 @@ from connectors._state import StateError
 from connectors.base import SourceError
 from connectors.config import common_fields
 from connectors.csv_source import CsvOptions
-from connectors.file_replay import ReplayStats, dry_run_summary, load_records, replay
+from connectors.file_replay import ReplayStats, SortedRecords, dry_run_summary, replay, stream_records
 from connectors.registry import TYPES
 from connectors.runtime import KafkaTarget, SinkError, run_connector
 from streams.cli.config import KoubeiConfig, load_koubei_config
@@ -52,14 +52,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         csv_options, source = _csv_options(args)
         mapping = FieldMapping.parse(args.map) if args.map else None
-        records = load_records(args.path, fmt=args.format, mapping=mapping, source=source, csv_options=csv_options,
-                               gate=gate)
+        records = stream_records(args.path, fmt=args.format, mapping=mapping, source=source,
+                                 csv_options=csv_options, gate=gate)
     except MappingError as exc:
         print(f"koubei replay: --map: {exc}", file=sys.stderr)
         return 2
     except (ValueError, OSError) as exc:
         print(f"koubei replay: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _replay_sorted(args, config, records)
+    finally:
+        records.close()
+
+
+def _replay_sorted(args: argparse.Namespace, config: KoubeiConfig | None, records: SortedRecords) -> int:
     if args.dry_run:
         print(json.dumps(dry_run_summary(records), ensure_ascii=False))
         return 0
