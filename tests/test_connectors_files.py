@@ -541,3 +541,19 @@ def test_replay_order_is_the_same_in_bounded_memory(tmp_path: Path, rows: list[t
     finally:
         whole.close()
         spilled.close()
+
+
+@pytest.mark.parametrize("chunk", [1, 64, 300])
+def test_replay_reads_every_line_whatever_the_chunk_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         chunk: int) -> None:
+    """Files are read in chunks; a line longer than a chunk is read on to the
+    end of the file, never dropped with the rest after it."""
+    import connectors.file_replay as file_replay
+
+    path = tmp_path / "posts.jsonl"
+    path.write_text("".join(json.dumps({"source": "file", "id": str(i), "text": "长" * (400 if i == 3 else 5),
+                                        "created_at": iso(1_790_000_000 + i), "author": {"id": "u"}},
+                                       ensure_ascii=False) + "\n" for i in range(8)), encoding="utf-8")
+    whole = [r.key for r in file_replay.load_records(path)]
+    monkeypatch.setattr(file_replay, "READ_BYTES", chunk)
+    assert [r.key for r in file_replay.load_records(path)] == whole == [f"file:{i}".encode() for i in range(8)]
