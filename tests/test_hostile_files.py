@@ -60,7 +60,8 @@ def commands(path: Path, out: Path) -> list[list[str]]:
         ["sentiment", "eval", "--data", str(path), "--format", "auto"],
         ["sentiment", "eval", "--data", str(path), "--format", "label_review_csv"],
         ["sentiment", "eval", "--data", str(path), "--format", "weibo2018"],
-        ["scenario", "--texts", str(path), "--out", str(out / "scenario.jsonl")],
+        ["scenario", "--texts", str(path), "--kind", "sudden", "--days", "1", "--scale", "0.1",
+         "--out", str(out / "scenario.jsonl")],
         ["check-config", str(path)],
     ]
 
