@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -87,8 +87,8 @@ class SortedRecords:
     in-memory one: by event time, then by reading order, a record that could
     not be read taking the time of the readable record before it."""
 
-    def __init__(self, records: list[ReplayRecord], runs: list[Any], total: int) -> None:
-        self._records = records
+    def __init__(self, records: list[tuple[float, int, ReplayRecord]], runs: list[Any], total: int) -> None:
+        self._records = records  # (sort time, reading order, record), sorted
         self._runs = runs
         self.total = total
 
@@ -97,11 +97,11 @@ class SortedRecords:
 
     def __iter__(self) -> Iterator[ReplayRecord]:
         if not self._runs:
-            yield from (record for _, _, record in self._records)  # type: ignore[misc]
+            yield from (record for _, _, record in self._records)
             return
         streams = [_run_items(run) for run in self._runs]
         if self._records:
-            streams.append(iter(self._records))  # type: ignore[arg-type]
+            streams.append(iter(self._records))
         for _, _, record in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
             yield record
 
@@ -178,7 +178,7 @@ def stream_records(path: str | Path, *, fmt: str | None = None, mapping: FieldMa
             run.close()
         raise
     pending.sort(key=lambda item: (item[0], item[1]))
-    return SortedRecords(pending, runs, index)  # type: ignore[arg-type]
+    return SortedRecords(pending, runs, index)
 
 
 def _replay_record(record: Any, passthrough: bool) -> ReplayRecord:
@@ -296,9 +296,10 @@ def replay(records: Iterable[ReplayRecord], producer: Any, topic: str, *, speed:
            on_progress: Callable[[ReplayStats], None] | None = None, progress_every: float = 0.5,
            stop: threading.Event | None = None, clock: Callable[[], float] = time.monotonic,
            sleep: Callable[[float], None] = time.sleep) -> ReplayStats:
-    # A SortedRecords knows its length: it is iterated once, never held whole.
-    items: Iterable[ReplayRecord] = records if isinstance(records, SortedRecords) else list(records)
-    stats = ReplayStats(total=len(items))  # type: ignore[arg-type]
+    # Records that know their length (a list, SortedRecords) are iterated
+    # once as they are, never copied whole.
+    items = records if isinstance(records, Sized) else list(records)
+    stats = ReplayStats(total=len(items))
     started = clock()
     last_report = started
     t0: float | None = None

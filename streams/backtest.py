@@ -47,6 +47,7 @@ from streams.config import PipelineConfig, load_config, parse_config
 from streams.gate import Gate, InputRules, Rejection
 from streams.models import AlertEvent, Bucket, Mention, Post
 from streams.readers import ReaderError, file_reader, read_all
+from streams.readers.text import clip
 from streams.scenario import NEGATIVE_ALERT, NO_NEGATIVE_ALERT, labels_path, load_labels
 from streams.scoring import PostScorer
 from streams.settings import ConfigError
@@ -546,7 +547,7 @@ def format_report(result: BacktestResult, source: str = "") -> str:
         lines.append(header)
     for record in result.alerts:
         e = record.event
-        summary = e.summary if len(e.summary) <= 80 else e.summary[:77] + "..."
+        summary = clip(e.summary)
         lines.append(f"  {_clock(e.event_time, zone, multi_day):<11} {_clock(record.emitted_at, zone, multi_day):<11} "
                      f"{e.brand:<12} {e.state:<8} {e.severity:<8} {e.signal:<15} {_value_text(e):<20} {summary}")
         if record.new:

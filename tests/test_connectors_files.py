@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kafka.future import Future
 
 from connectors.csv_source import CsvOptions, row_to_post
 from connectors.file_replay import load_records
@@ -180,30 +181,35 @@ def test_replay_counts_the_records_kafka_refuses_instead_of_calling_them_sent(
     assert sent == [str(i) for i in range(9) if i % 3]
 
 
+class FakeProducer:
+    """kafka-python's producer interface: ``send`` hands out a future and counts
+    the sends of each value; a subclass's ``flush`` answers the pending ones
+    (or not) and keeps what it stored."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Future, bytes]] = []
+        self.sends: dict[bytes, int] = {}
+        self.stored: list[bytes] = []
+
+    def send(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int | None) -> Future:
+        future = Future()
+        self.sends[value] = self.sends.get(value, 0) + 1
+        self.pending.append((future, value))
+        return future
+
+
 def test_replay_sends_again_what_kafka_did_not_acknowledge() -> None:
     """A broker away for a moment fails the acknowledgements of what was in flight
     (after the producer's own retries): those records are sent once more, in order."""
     from kafka.errors import KafkaTimeoutError
-    from kafka.future import Future
 
     from connectors.file_replay import ReplayRecord, replay
 
-    class FlakyBroker:
-        """kafka-python's producer interface (futures resolved at flush) with the first attempt of odd records lost."""
-        def __init__(self) -> None:
-            self.pending: list[tuple[Future, bytes]] = []
-            self.attempts: dict[bytes, int] = {}
-            self.stored: list[bytes] = []
-
-        def send(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int | None) -> Future:
-            future = Future()
-            self.pending.append((future, value))
-            return future
-
+    class FlakyBroker(FakeProducer):
+        """The first attempt of odd records lost."""
         def flush(self) -> None:
             for future, value in self.pending:
-                self.attempts[value] = self.attempts.get(value, 0) + 1
-                if int(value) % 2 and self.attempts[value] == 1:
+                if int(value) % 2 and self.sends[value] == 1:
                     future.failure(KafkaTimeoutError("expired before it was sent"))
                 else:
                     self.stored.append(value)
@@ -222,23 +228,11 @@ def test_replay_counts_a_record_left_unanswered_by_the_flush_as_not_sent() -> No
     open. Such a record was once counted as sent; now it is sent again, and what
     stays unanswered is a failure that names the flush's error."""
     from kafka.errors import KafkaTimeoutError
-    from kafka.future import Future
 
     from connectors.file_replay import ReplayRecord, replay
 
-    class SilentBroker:
+    class SilentBroker(FakeProducer):
         """Confirms what it stores; never answers record b"2", and b"4" only on its second send."""
-        def __init__(self) -> None:
-            self.pending: list[tuple[Future, bytes]] = []
-            self.sends: dict[bytes, int] = {}
-            self.stored: list[bytes] = []
-
-        def send(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int | None) -> Future:
-            future = Future()
-            self.sends[value] = self.sends.get(value, 0) + 1
-            self.pending.append((future, value))
-            return future
-
         def flush(self) -> None:
             left = False
             for future, value in self.pending:
@@ -261,8 +255,6 @@ def test_replay_counts_a_record_left_unanswered_by_the_flush_as_not_sent() -> No
 
 
 def test_replay_fails_a_record_whose_flush_returns_without_an_answer() -> None:
-    from kafka.future import Future
-
     from connectors.file_replay import ReplayRecord, replay
 
     class Mute:
@@ -280,8 +272,6 @@ def test_replay_fails_a_record_whose_flush_returns_without_an_answer() -> None:
 def test_checkpoint_is_not_advanced_past_a_record_the_flush_left_unanswered(tmp_path: Path) -> None:
     """flush() returning with a future still open is no confirmation: the batch
     fails and its checkpoint is not written (it used to be, as nothing had *failed*)."""
-    from kafka.future import Future
-
     from connectors._metrics import ConnectorMetrics
     from connectors._state import StateStore
     from connectors.base import Batch

@@ -67,8 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(exc, KafkaError):
             raise
         command = getattr(args, "command", None)
+        override = " or --kafka" if hasattr(args, "kafka") else ""
+        # kafka-python's errors name their kind in their text.
         print(f"{'koubei ' + command if command else 'koubei'}: cannot use Kafka ({exc}); check kafka.url in the "
-              "config, KOUBEI_KAFKA_URL or --kafka", file=sys.stderr)
+              f"config, KOUBEI_KAFKA_URL{override}", file=sys.stderr)
         return 1
 
 

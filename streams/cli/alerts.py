@@ -10,7 +10,6 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,20 +20,6 @@ from streams.cli.config import KoubeiConfig, load_koubei_config
 from streams.kafka import BrokerQuirks
 from streams.models import AlertEvent
 from streams.settings import ConfigError, parse_duration
-
-
-def _needs_kafka(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """An unreachable broker is a one-line message, not a traceback."""
-    def run(args: argparse.Namespace) -> int:
-        from kafka.errors import KafkaError
-
-        try:
-            return command(args)
-        except KafkaError as exc:
-            print(f"koubei {args.command}: cannot use Kafka ({type(exc).__name__}: {exc}); "
-                  "check kafka.url in the config or KOUBEI_KAFKA_URL", file=sys.stderr)
-            return 1
-    return run
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -58,16 +43,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     add.add_argument("--comment", required=True, help="why (shown in `silence list`)")
     add.add_argument("--author", default=None, help="who (default: your login name)")
     _add_config(add)
-    add.set_defaults(func=_needs_kafka(cmd_silence_add))
+    add.set_defaults(func=cmd_silence_add)
     lst = actions.add_parser("list", help="list silences in effect")
     lst.add_argument("--all", action="store_true", help="include expired silences")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config(lst)
-    lst.set_defaults(func=_needs_kafka(cmd_silence_list))
+    lst.set_defaults(func=cmd_silence_list)
     expire = actions.add_parser("expire", help="end a silence now")
     expire.add_argument("id", help="the silence id (a unique prefix is enough)")
     _add_config(expire)
-    expire.set_defaults(func=_needs_kafka(cmd_silence_expire))
+    expire.set_defaults(func=cmd_silence_expire)
     silence.set_defaults(func=lambda args: (silence.print_help(), 2)[1])
 
     test = subparsers.add_parser("test-alert", help="send a rendered sample alert to the channels, to check a robot's setup")

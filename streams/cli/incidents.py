@@ -30,11 +30,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     lst.add_argument("--open", action="store_true", help="only incidents still open")
     lst.add_argument("--limit", type=int, default=50, help="at most this many (default 50; 0 = all)")
     _common(lst)
-    lst.set_defaults(func=_kafka_errors(cmd_list))
+    lst.set_defaults(func=cmd_list)
     show = actions.add_parser("show", help="one incident: signals, posts, KOLs, deliveries, silences, acks")
     show.add_argument("incident", metavar="INCIDENT_ID", help="e.g. acme:1763699100 (any alert's brand:start works)")
     _common(show)
-    show.set_defaults(func=_kafka_errors(cmd_show))
+    show.set_defaults(func=cmd_show)
     alerts.set_defaults(func=lambda args: (alerts.print_help(), 2)[1])
 
 
@@ -42,19 +42,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--lang", choices=("zh", "en"), default=None, help="language of the table (default: config)")
     parser.add_argument("-c", "--config", default="koubei.yaml", help="the configuration file (default koubei.yaml)")
-
-
-def _kafka_errors(command: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        from kafka.errors import KafkaError
-
-        try:
-            return int(command(args))
-        except KafkaError as exc:
-            print(f"koubei alerts: cannot use Kafka ({type(exc).__name__}: {exc}); "
-                  "check kafka.url in the config or KOUBEI_KAFKA_URL", file=sys.stderr)
-            return 1
-    return run
 
 
 def load_incidents(config: KoubeiConfig) -> tuple[Any, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from streams.detection.adaptive import AdaptiveDetector
 from streams.detection.params import AdaptiveParams
 from streams.models import Bucket
-from streams.readers.text import file_encoding
+from streams.readers.text import clip, file_encoding
 
 
 class SeriesError(ValueError):
@@ -75,9 +75,7 @@ def read_series(path: str | Path) -> list[SeriesRow]:
 def _series_rows(file: Path, reader: Iterator[list[str]]) -> list[SeriesRow]:
     header = next(reader, None)
     if header is None or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
-        shown = repr(header)
-        raise SeriesError(f"{file}:1: expected the header 'timestamp,value', got "
-                          f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
+        raise SeriesError(f"{file}:1: expected the header 'timestamp,value', got {clip(repr(header))}")
     rows: list[SeriesRow] = []
     previous: float | None = None
     for line_no, fields in enumerate(reader, start=2):

@@ -56,6 +56,12 @@ def file_encoding(path: str | os.PathLike[str]) -> str:
         return detect_encoding(handle.read(SAMPLE_BYTES))
 
 
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters, with "..." when it was longer:
+    a message quotes a file's header or an alert's summary, never pages of it."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def decode(data: bytes, encoding: str) -> str:
     """Text of ``data``; bytes the encoding cannot read become U+FFFD (one bad
     byte must not cost the rest of the file: the gate cleans the text)."""

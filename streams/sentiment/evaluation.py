@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from streams.corpus import NEUTRAL, POSITIVE, TEXT_FORMATS, TextCorpusError, open_text, read_labelled_texts
+from streams.readers.text import clip
 from streams.sentiment._scorer import SentimentScorer
 from streams.sentiment.preprocess import strip_emoticons
 
@@ -71,9 +72,7 @@ def _read_strict(path: Path, fmt: str) -> list[Example]:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None or [h.strip() for h in header[:2]] != ["label", "review"]:
-                shown = repr(header)
-                raise DatasetError(f"{path}: expected a CSV header 'label,review', got "
-                                   f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
+                raise DatasetError(f"{path}: expected a CSV header 'label,review', got {clip(repr(header))}")
             for number, row in enumerate(reader, 2):
                 if not row:
                     continue
